@@ -1,0 +1,118 @@
+//! Command-line syntax. Stage one of two: clap checks the shape of the command line and keeps
+//! every value as the raw text the user typed; [`crate::config`] validates and layers them, so
+//! that an error can name the value and where it came from, whatever the source.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Waits for a Temporal server to be ready (health SERVING and namespace registered), then
+/// starts the worker. Every option can also come from the environment or a TOML file.
+#[derive(Debug, Parser)]
+#[command(name = "temporal-supervisor", version, propagate_version = true)]
+#[command(disable_help_subcommand = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub options: Options,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Wait until Temporal is ready, then exit 0 (69 when attempts or --timeout run out).
+    Wait,
+    /// Make one readiness attempt: exit 0 when ready, 1 when not.
+    Check,
+    /// Wait until Temporal is ready, then replace this process with CMD (same PID).
+    Exec {
+        /// The command to run and its arguments, after `--`.
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            num_args = 1..,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<OsString>,
+    },
+    /// Print the effective configuration, each value with where it came from.
+    Config,
+}
+
+/// Options shared by every command. They may be given before or after the command name.
+#[derive(Debug, Default, Args)]
+pub struct Options {
+    /// TOML file with supervisor settings [env: TEMPORAL_SUPERVISOR_CONFIG]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Configuration")]
+    pub config: Option<PathBuf>,
+
+    /// Temporal frontend, host:port [env: TEMPORAL_ADDRESS] [default: localhost:7233]
+    #[arg(long, global = true, value_name = "HOST:PORT", help_heading = "Connection")]
+    pub address: Option<String>,
+    /// Namespace that must exist [env: TEMPORAL_NAMESPACE] [default: default]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
+    pub namespace: Option<String>,
+    /// API key, sent as a bearer token; turns TLS on [env: TEMPORAL_API_KEY]
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Connection")]
+    pub api_key: Option<String>,
+    /// Use TLS (--tls or --tls=false) [env: TEMPORAL_TLS]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        help_heading = "Connection"
+    )]
+    pub tls: Option<String>,
+    /// CA certificate (PEM) for the server [env: TEMPORAL_TLS_SERVER_CA_CERT_PATH]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_ca_path: Option<String>,
+    /// Client certificate (PEM) for mTLS [env: TEMPORAL_TLS_CLIENT_CERT_PATH]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_cert_path: Option<String>,
+    /// Client private key (PEM) for mTLS [env: TEMPORAL_TLS_CLIENT_KEY_PATH]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_key_path: Option<String>,
+    /// Name to verify the server certificate against (and SNI) [env: TEMPORAL_TLS_SERVER_NAME]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
+    pub tls_server_name: Option<String>,
+    /// Profile in Temporal's profile file [env: TEMPORAL_PROFILE]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
+    pub profile: Option<String>,
+
+    /// Most readiness attempts, 0 for no limit [default: 10]
+    #[arg(long, global = true, value_name = "N", help_heading = "Waiting")]
+    pub max_retries: Option<String>,
+    /// Delay after the first failed attempt [default: 1s]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    pub initial_delay: Option<String>,
+    /// Longest delay between attempts [default: 60s]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    pub max_delay: Option<String>,
+    /// Growth of the delay after each failure [default: 2.0]
+    #[arg(long, global = true, value_name = "FACTOR", help_heading = "Waiting")]
+    pub backoff_factor: Option<String>,
+    /// Largest fraction of a delay removed at random, 0 to 1 [default: 0.2]
+    #[arg(long, global = true, value_name = "FRACTION", help_heading = "Waiting")]
+    pub jitter: Option<String>,
+    /// Give up after this long in all, 0 for no limit [default: 0]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    pub timeout: Option<String>,
+    /// Bound on one attempt: DNS, TCP, TLS and RPCs [default: 5s]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    pub attempt_timeout: Option<String>,
+    /// While the port refuses connections, look again this often [default: 100ms]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    pub port_watch_interval: Option<String>,
+
+    /// Log format: text or json [default: text]
+    #[arg(long, global = true, value_name = "FORMAT", help_heading = "Logging")]
+    pub log_format: Option<String>,
+    /// Log level: error, warn, info, debug or trace [default: info; RUST_LOG also works]
+    #[arg(long, global = true, value_name = "LEVEL", help_heading = "Logging")]
+    pub log_level: Option<String>,
+}

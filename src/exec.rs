@@ -1,0 +1,27 @@
+//! `exec`: replace this process with the worker, keeping PID, environment and stdio.
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::exit;
+
+/// Replaces the current process with `command` (searched in `PATH` like `execvp`). Returns only
+/// on failure, with the exit code and a one-line message. Rust's standard library restores the
+/// default SIGPIPE disposition and an empty signal mask for the new program.
+pub fn exec(command: &[OsString]) -> (u8, String) {
+    let (program, args) = command
+        .split_first()
+        .expect("clap requires at least one word for exec");
+    let error = Command::new(program).args(args).exec();
+    let shown = program.to_string_lossy();
+    match error.kind() {
+        ErrorKind::NotFound => (exit::NOT_FOUND, format!("{shown}: command not found")),
+        ErrorKind::PermissionDenied => (
+            exit::CANNOT_EXECUTE,
+            format!("{shown}: permission denied (not executable)"),
+        ),
+        _ => (exit::CANNOT_EXECUTE, format!("{shown}: cannot execute: {error}")),
+    }
+}

@@ -1,0 +1,135 @@
+//! Waiting for readiness: attempts on the backoff schedule, woken early when the port opens.
+//!
+//! Between two attempts the gate sleeps the backoff delay. When the last attempt found the port
+//! refusing connections, it looks again every `port_watch_interval` during that sleep (a refused
+//! TCP connect costs the server nothing) and makes the next attempt as soon as the port accepts.
+//! So a worker starts within a fraction of a second of its server, while a half-started server
+//! (port open, not ready) still gets gRPC requests no faster than the schedule allows: the
+//! schedule starts over from `initial_delay` when the server first becomes reachable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tracing::{error, info, warn};
+
+use crate::config::WaitSettings;
+use crate::duration;
+use crate::probe::{ProbeError, Prober, Ready, connect_any};
+
+/// Waiting ended without readiness: attempts or time ran out.
+#[derive(Debug)]
+pub struct GaveUp {
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub last: ProbeError,
+}
+
+/// Makes attempts until one succeeds, the attempts run out, or the overall timeout passes.
+pub async fn wait_until_ready(prober: &Prober, wait: &WaitSettings) -> Result<Ready, GaveUp> {
+    let start = Instant::now();
+    let deadline = wait.timeout.map(|t| start + t);
+    let target = prober.settings().address();
+    let max = wait.max_retries;
+    info!(
+        address = %target,
+        namespace = %prober.settings().namespace,
+        max_attempts = max,
+        timeout = %wait.timeout.map_or("none".into(), duration::format),
+        "waiting for Temporal"
+    );
+
+    let mut attempt: u32 = 0;
+    // Failures since the schedule last started over.
+    let mut streak: u32 = 0;
+    let mut was_unreachable = false;
+    loop {
+        attempt += 1;
+        let budget = match deadline {
+            Some(d) => wait
+                .attempt_timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => wait.attempt_timeout,
+        };
+        let failure = match prober.attempt(budget).await {
+            Ok(ready) => {
+                info!(
+                    address = %target,
+                    attempt,
+                    elapsed = %duration::format(start.elapsed()),
+                    latency = %duration::format(ready.latency),
+                    "Temporal is ready"
+                );
+                return Ok(ready);
+            }
+            Err(e) => e,
+        };
+
+        let out_of_attempts = max != 0 && attempt >= max;
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        if out_of_attempts || out_of_time {
+            let elapsed = start.elapsed();
+            let why = if out_of_attempts {
+                format!("{attempt} attempts")
+            } else {
+                format!("the {} timeout", duration::format(wait.timeout.unwrap_or_default()))
+            };
+            error!(
+                address = %target,
+                stage = %failure.stage,
+                reason = %failure.reason,
+                "giving up on Temporal after {why} over {}",
+                duration::format(elapsed),
+            );
+            return Err(GaveUp {
+                attempts: attempt,
+                elapsed,
+                last: failure,
+            });
+        }
+
+        if was_unreachable && !failure.unreachable() {
+            streak = 0;
+        }
+        was_unreachable = failure.unreachable();
+        streak += 1;
+        let mut delay = wait.backoff.next_delay(streak);
+        if let Some(d) = deadline {
+            delay = delay.min(d.saturating_duration_since(Instant::now()));
+        }
+        warn!(
+            attempt,
+            max_attempts = max,
+            stage = %failure.stage,
+            reason = %failure.reason,
+            next_attempt_in = %duration::format(delay),
+            "Temporal not ready"
+        );
+
+        let wake = Instant::now() + delay;
+        if failure.refused && watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
+            info!(address = %target, "port is accepting connections; attempting now");
+        }
+    }
+}
+
+/// Sleeps until `wake`, connecting to `addrs` every `interval` meanwhile. Returns true as soon
+/// as a connection is accepted, false at `wake` or when the port stops refusing in another way
+/// (a timeout, say), in which case it just sleeps out the delay.
+async fn watch_port(addrs: &[SocketAddr], wake: Instant, interval: Duration) -> bool {
+    loop {
+        let next = (Instant::now() + interval).min(wake);
+        sleep_until(next).await;
+        if next >= wake {
+            return false;
+        }
+        match timeout_at(wake, connect_any(addrs)).await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) if e.refused => continue,
+            _ => {
+                sleep_until(wake).await;
+                return false;
+            }
+        }
+    }
+}

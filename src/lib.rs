@@ -1,0 +1,142 @@
+//! temporal-supervisor: waits for a Temporal server to be ready, then starts the worker.
+//!
+//! # How it works
+//!
+//! 1. [`cli`] parses the command line into raw text; [`config`] layers flags, environment, our
+//!    TOML file, Temporal's profile file and defaults, validates everything, and fails with one
+//!    line naming the bad value and its source (exit 2).
+//! 2. [`probe`] makes one readiness attempt in stages (resolve, connect, grpc, health,
+//!    namespace), bounded as a whole by the attempt timeout.
+//! 3. [`gate`] repeats attempts on the [`backoff`] schedule, watching a refusing port between
+//!    attempts so that it proceeds as soon as the server opens.
+//! 4. The command decides what readiness leads to: `check` reports, `wait` exits 0, and `exec`
+//!    replaces this process with the worker ([`exec`]).
+//!
+//! Exit codes are in [`exit`].
+
+pub mod backoff;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod exec;
+pub mod exit;
+pub mod gate;
+pub mod logging;
+pub mod probe;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use tracing::{error, info, warn};
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::probe::Prober;
+
+/// Runs the program with these arguments and this environment; returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let config = match config::resolve(&cli.options, env) {
+        Ok(config) => config,
+        Err(e) => return fatal(exit::USAGE, &e.0),
+    };
+    if let Command::Config = cli.command {
+        print!("{}", config::render_report(&config.report));
+        for warning in &config.warnings {
+            println!("# warning: {warning}");
+        }
+        return exit::OK;
+    }
+    if let Err(e) = logging::init(&config.log, env.get("RUST_LOG").map(String::as_str)) {
+        return fatal(exit::USAGE, &e.0);
+    }
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fatal(exit::OS_ERROR, &format!("cannot start the async runtime: {e}")),
+    };
+    let code = match cli.command {
+        Command::Check => runtime.block_on(check(&config)),
+        Command::Wait => runtime.block_on(wait(&config)),
+        Command::Exec { command } => {
+            let code = runtime.block_on(wait(&config));
+            if code != exit::OK {
+                return code;
+            }
+            // Nothing of ours may outlive the exec: stop the runtime's threads first.
+            runtime.shutdown_background();
+            info!(command = %command[0].to_string_lossy(), "starting the worker");
+            let (code, message) = exec::exec(&command);
+            error!("{message}");
+            return code;
+        }
+        Command::Config => unreachable!("handled above"),
+    };
+    runtime.shutdown_background();
+    code
+}
+
+async fn check(config: &Config) -> u8 {
+    let prober = Prober::new(config.connection.clone());
+    match prober.attempt(config.wait.attempt_timeout).await {
+        Ok(ready) => {
+            info!(
+                address = %prober.settings().address(),
+                latency = %duration::format(ready.latency),
+                "Temporal is ready"
+            );
+            exit::OK
+        }
+        Err(e) => {
+            warn!(
+                address = %prober.settings().address(),
+                stage = %e.stage,
+                reason = %e.reason,
+                "Temporal not ready"
+            );
+            exit::NOT_READY
+        }
+    }
+}
+
+async fn wait(config: &Config) -> u8 {
+    let prober = Prober::new(config.connection.clone());
+    match gate::wait_until_ready(&prober, &config.wait).await {
+        Ok(_) => exit::OK,
+        Err(_) => exit::UNAVAILABLE,
+    }
+}
+
+/// Prints a fatal error as one line and returns its exit code.
+fn fatal(code: u8, message: &str) -> u8 {
+    eprintln!("temporal-supervisor: error: {message}");
+    code
+}
+
+/// Help and version go to stdout with exit 0; usage errors become one line and exit 2.
+fn usage_error(e: clap::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            print!("{}", e.render());
+            exit::OK
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid usage")
+                .trim_start_matches("error: ");
+            fatal(exit::USAGE, &format!("{first} (see --help)"))
+        }
+    }
+}

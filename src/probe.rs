@@ -1,0 +1,351 @@
+//! One readiness attempt, in stages, bounded as a whole.
+//!
+//! | stage       | passes when                                                              |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `resolve`   | the host name resolves (looked up again on every attempt)                |
+//! | `connect`   | one of its addresses accepts a TCP connection                            |
+//! | `grpc`      | the gRPC connection comes up: TLS, API key, and a `GetSystemInfo` call   |
+//! | `health`    | `grpc.health.v1.Health/Check` for the WorkflowService answers SERVING     |
+//! | `namespace` | `DescribeNamespace` finds the namespace in state REGISTERED              |
+//!
+//! The empty health service name is never asked: Temporal answers SERVING for it before the
+//! frontend can serve, and the namespace check is needed because Temporal's own setups create
+//! the default namespace only after the frontend is SERVING. The whole attempt shares one
+//! deadline, so a blackholed address or a frozen server ends the attempt on time.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use temporalio_client::Connection;
+use temporalio_client::errors::ClientConnectError;
+use temporalio_client::tonic::{self, Code, IntoRequest};
+use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
+use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
+use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use crate::config::ConnectionSettings;
+use crate::duration;
+
+/// The health service name that tells whether the frontend can serve workflow calls.
+pub const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
+
+/// The stages of an attempt, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Resolve,
+    Connect,
+    Grpc,
+    Health,
+    Namespace,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Resolve => "resolve",
+            Stage::Connect => "connect",
+            Stage::Grpc => "grpc",
+            Stage::Health => "health",
+            Stage::Namespace => "namespace",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed attempt: transient, it knows its stage.
+#[derive(Debug, Clone)]
+pub struct ProbeError {
+    pub stage: Stage,
+    pub reason: String,
+    /// Every address actively refused the connection: nothing listens there yet, so looking
+    /// again costs the server nothing.
+    pub refused: bool,
+    /// The addresses the name resolved to (empty when resolution failed).
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl ProbeError {
+    fn new(stage: Stage, reason: impl Into<String>) -> Self {
+        ProbeError {
+            stage,
+            reason: reason.into(),
+            refused: false,
+            addrs: Vec::new(),
+        }
+    }
+
+    /// The server was not reachable at all (name or port), as opposed to reachable but not ready.
+    pub fn unreachable(&self) -> bool {
+        self.stage <= Stage::Connect
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.stage, self.reason)
+    }
+}
+
+/// A successful attempt.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The address that answered.
+    pub addr: SocketAddr,
+    /// How long the attempt took.
+    pub latency: Duration,
+}
+
+/// Makes readiness attempts against one configured server.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    settings: ConnectionSettings,
+}
+
+impl Prober {
+    pub fn new(settings: ConnectionSettings) -> Self {
+        Prober { settings }
+    }
+
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    /// One attempt through every stage, all of it within `budget`.
+    pub async fn attempt(&self, budget: Duration) -> Result<Ready, ProbeError> {
+        let start = Instant::now();
+        let deadline = start + budget;
+        let bound = Bound { deadline, budget };
+        let s = &self.settings;
+
+        let addrs: Vec<SocketAddr> = bound
+            .run(Stage::Resolve, async {
+                let addrs: Vec<_> = tokio::net::lookup_host((s.host.as_str(), s.port))
+                    .await
+                    .map_err(|e| {
+                        ProbeError::new(Stage::Resolve, format!("cannot resolve '{}': {e}", s.host))
+                    })?
+                    .collect();
+                if addrs.is_empty() {
+                    return Err(ProbeError::new(
+                        Stage::Resolve,
+                        format!("'{}' has no addresses", s.host),
+                    ));
+                }
+                Ok(addrs)
+            })
+            .await?;
+
+        let addr = bound
+            .run(Stage::Connect, connect_any(&addrs))
+            .await
+            .map_err(|mut e| {
+                e.addrs = addrs.clone();
+                e
+            })?;
+
+        let with_addrs = |mut e: ProbeError| {
+            e.addrs = addrs.clone();
+            e
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let connection = bound
+            .run(Stage::Grpc, async {
+                Connection::connect(s.connection_options(remaining))
+                    .await
+                    .map_err(|e| ProbeError::new(Stage::Grpc, describe_connect_error(&e)))
+            })
+            .await
+            .map_err(with_addrs)?;
+
+        bound
+            .run(Stage::Health, async {
+                let mut request = HealthCheckRequest {
+                    service: WORKFLOW_SERVICE.to_string(),
+                }
+                .into_request();
+                request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+                let response = connection
+                    .health_service()
+                    .check(request)
+                    .await
+                    .map_err(|status| {
+                        ProbeError::new(Stage::Health, describe_status(&status, budget))
+                    })?;
+                match ServingStatus::try_from(response.into_inner().status) {
+                    Ok(ServingStatus::Serving) => Ok(()),
+                    Ok(other) => Err(ProbeError::new(
+                        Stage::Health,
+                        format!("WorkflowService is {}", other.as_str_name()),
+                    )),
+                    Err(_) => Err(ProbeError::new(Stage::Health, "unknown serving status")),
+                }
+            })
+            .await
+            .map_err(with_addrs)?;
+
+        bound
+            .run(Stage::Namespace, async {
+                let mut request = DescribeNamespaceRequest {
+                    namespace: s.namespace.clone(),
+                    ..Default::default()
+                }
+                .into_request();
+                request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+                let response = connection
+                    .workflow_service()
+                    .describe_namespace(request)
+                    .await
+                    .map_err(|status| {
+                        let reason = if status.code() == Code::NotFound {
+                            format!("namespace '{}' does not exist", s.namespace)
+                        } else {
+                            describe_status(&status, budget)
+                        };
+                        ProbeError::new(Stage::Namespace, reason)
+                    })?;
+                let state = response
+                    .into_inner()
+                    .namespace_info
+                    .map(|info| info.state)
+                    .and_then(|state| NamespaceState::try_from(state).ok());
+                match state {
+                    Some(NamespaceState::Registered) => Ok(()),
+                    Some(other) => Err(ProbeError::new(
+                        Stage::Namespace,
+                        format!("namespace '{}' is {}", s.namespace, other.as_str_name()),
+                    )),
+                    None => Err(ProbeError::new(
+                        Stage::Namespace,
+                        format!("namespace '{}' has no state", s.namespace),
+                    )),
+                }
+            })
+            .await
+            .map_err(with_addrs)?;
+
+        Ok(Ready {
+            addr,
+            latency: start.elapsed(),
+        })
+    }
+}
+
+/// The deadline shared by the stages of one attempt.
+struct Bound {
+    deadline: Instant,
+    budget: Duration,
+}
+
+impl Bound {
+    async fn run<T>(
+        &self,
+        stage: Stage,
+        stage_future: impl Future<Output = Result<T, ProbeError>>,
+    ) -> Result<T, ProbeError> {
+        match timeout_at(self.deadline, stage_future).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeError::new(
+                stage,
+                format!(
+                    "no answer within the attempt timeout ({})",
+                    duration::format(self.budget)
+                ),
+            )),
+        }
+    }
+}
+
+/// Connects to the first address that accepts. Refused only when every address refused.
+pub async fn connect_any(addrs: &[SocketAddr]) -> Result<SocketAddr, ProbeError> {
+    let mut reasons = Vec::new();
+    let mut all_refused = true;
+    for &addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(_) => return Ok(addr),
+            Err(e) => {
+                all_refused &= e.kind() == std::io::ErrorKind::ConnectionRefused;
+                reasons.push(format!("{addr}: {}", io_reason(&e)));
+            }
+        }
+    }
+    Err(ProbeError {
+        stage: Stage::Connect,
+        reason: reasons.join("; "),
+        refused: all_refused && !addrs.is_empty(),
+        addrs: addrs.to_vec(),
+    })
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The error and its causes as one line, without repeats.
+fn chain(e: &dyn StdError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&dyn StdError> = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+fn looks_like_tls(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ["certificate", "tls", "handshake", "alert", "unknownissuer", "notvalidforname"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+fn describe_connect_error(e: &ClientConnectError) -> String {
+    match e {
+        ClientConnectError::TonicTransportError(err) => {
+            let text = chain(err);
+            if looks_like_tls(&text) {
+                format!("TLS handshake failed: {text}")
+            } else {
+                text
+            }
+        }
+        ClientConnectError::SystemInfoCallError(status) => {
+            format!("GetSystemInfo: {}", describe_status(status, Duration::ZERO))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A gRPC status in words, calling out rejections by TLS or authentication.
+fn describe_status(status: &tonic::Status, budget: Duration) -> String {
+    let detail = match status.source() {
+        Some(source) => format!("{}: {}", status.message(), chain(source)),
+        None => status.message().to_string(),
+    };
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => {
+            format!("authentication rejected by the server: {detail}")
+        }
+        Code::Cancelled | Code::DeadlineExceeded if !budget.is_zero() => format!(
+            "no answer within the attempt timeout ({})",
+            duration::format(budget)
+        ),
+        _ if looks_like_tls(&detail) => format!("TLS rejected: {detail}"),
+        code => format!("{code:?}: {detail}"),
+    }
+}
