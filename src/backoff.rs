@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn no_failure_no_delay() {
-        assert_eq!(backoff(1000, 60_000, 2.0, 0.5).delay(0, 0.9), Duration::ZERO);
+        assert_eq!(
+            backoff(1000, 60_000, 2.0, 0.5).delay(0, 0.9),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -85,7 +88,10 @@ mod tests {
             for r in [0.0, 0.3, 0.999_999] {
                 let d = b.delay(n, r);
                 assert!(d <= full, "n={n} r={r}: {d:?} > {full:?}");
-                assert!(d >= full.mul_f64(0.75), "n={n} r={r}: {d:?} < 75% of {full:?}");
+                assert!(
+                    d >= full.mul_f64(0.75),
+                    "n={n} r={r}: {d:?} < 75% of {full:?}"
+                );
             }
         }
         assert_eq!(b.delay(3, 0.0), Duration::from_secs(4));

@@ -45,11 +45,21 @@ pub enum Command {
 #[derive(Debug, Default, Args)]
 pub struct Options {
     /// TOML file with supervisor settings [env: TEMPORAL_SUPERVISOR_CONFIG]
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Configuration")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Configuration"
+    )]
     pub config: Option<PathBuf>,
 
     /// Temporal frontend, host:port [env: TEMPORAL_ADDRESS] [default: localhost:7233]
-    #[arg(long, global = true, value_name = "HOST:PORT", help_heading = "Connection")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        help_heading = "Connection"
+    )]
     pub address: Option<String>,
     /// Namespace that must exist [env: TEMPORAL_NAMESPACE] [default: default]
     #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
@@ -85,28 +95,76 @@ pub struct Options {
     pub profile: Option<String>,
 
     /// Most readiness attempts, 0 for no limit [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub max_retries: Option<String>,
     /// Delay after the first failed attempt [default: 1s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub initial_delay: Option<String>,
     /// Longest delay between attempts [default: 60s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub max_delay: Option<String>,
     /// Growth of the delay after each failure [default: 2.0]
-    #[arg(long, global = true, value_name = "FACTOR", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FACTOR",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub backoff_factor: Option<String>,
     /// Largest fraction of a delay removed at random, 0 to 1 [default: 0.2]
-    #[arg(long, global = true, value_name = "FRACTION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FRACTION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub jitter: Option<String>,
     /// Give up after this long in all, 0 for no limit [default: 0]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub timeout: Option<String>,
     /// Bound on one attempt: DNS, TCP, TLS and RPCs [default: 5s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub attempt_timeout: Option<String>,
     /// While the port refuses connections, look again this often [default: 100ms]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = "Waiting")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
     pub port_watch_interval: Option<String>,
 
     /// Log format: text or json [default: text]

@@ -60,8 +60,14 @@ pub enum Source {
     Default,
     Flag(&'static str),
     Env(String),
-    File { path: PathBuf, key: &'static str },
-    Profile { path: String, profile: String },
+    File {
+        path: PathBuf,
+        key: &'static str,
+    },
+    Profile {
+        path: String,
+        profile: String,
+    },
     /// Turned on because other settings need it (TLS for an API key or certificates).
     Implied(String),
 }
@@ -173,7 +179,10 @@ impl fmt::Debug for TlsSettings {
         f.debug_struct("TlsSettings")
             .field("ca_cert", &self.ca_cert.is_some())
             .field("client_cert", &self.client_cert.is_some())
-            .field("client_key", &self.client_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_key",
+                &self.client_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("server_name", &self.server_name)
             .finish()
     }
@@ -306,7 +315,10 @@ impl Resolver<'_> {
         show: impl Fn(&T) -> String,
     ) -> Result<T, ConfigError> {
         let (value, source) = match self.raw(key)? {
-            Some((text, source)) => (parse(&text).map_err(|e| invalid(&source, &text, &e))?, source),
+            Some((text, source)) => (
+                parse(&text).map_err(|e| invalid(&source, &text, &e))?,
+                source,
+            ),
             None => (default, Source::Default),
         };
         self.record(key.name, show(&value), source);
@@ -377,7 +389,10 @@ fn flag_values(o: &Options) -> HashMap<&'static str, String> {
 }
 
 fn load_config_file(options: &Options, env: &Env) -> Result<Option<ConfigFile>, ConfigError> {
-    let (path, source) = match (&options.config, env.get(CONFIG_ENV).filter(|v| !v.is_empty())) {
+    let (path, source) = match (
+        &options.config,
+        env.get(CONFIG_ENV).filter(|v| !v.is_empty()),
+    ) {
         (Some(path), _) => (path.clone(), Source::Flag(CONFIG_FLAG)),
         (None, Some(path)) => (PathBuf::from(path), Source::Env(CONFIG_ENV.into())),
         (None, None) => return Ok(None),
@@ -389,9 +404,8 @@ fn load_config_file(options: &Options, env: &Env) -> Result<Option<ConfigFile>, 
             io_reason(&e)
         ))
     })?;
-    let table = parse_config_text(&text).map_err(|e| {
-        ConfigError(format!("config file {}: {e}", path.display()))
-    })?;
+    let table = parse_config_text(&text)
+        .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
     Ok(Some(ConfigFile { path, table }))
 }
 
@@ -433,10 +447,7 @@ struct ProfileLayer {
     source: Source,
 }
 
-fn load_profile_layer(
-    resolver: &mut Resolver<'_>,
-    env: &Env,
-) -> Result<ProfileLayer, ConfigError> {
+fn load_profile_layer(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, ConfigError> {
     let chosen = resolver.raw(&PROFILE)?;
     let file_path = env
         .get("TEMPORAL_CONFIG_FILE")
@@ -501,8 +512,8 @@ fn resolve_connection(
 
     let (address_text, address_source) = layered(r, &ADDRESS, p.address.clone(), &profile.source)?
         .unwrap_or_else(|| ("localhost:7233".into(), Source::Default));
-    let (scheme_tls, host, port) = parse_address(&address_text)
-        .map_err(|e| invalid(&address_source, &address_text, &e))?;
+    let (scheme_tls, host, port) =
+        parse_address(&address_text).map_err(|e| invalid(&address_source, &address_text, &e))?;
     r.record(ADDRESS.name, address_text.clone(), address_source.clone());
 
     let (namespace, ns_source) = layered(r, &NAMESPACE, p.namespace.clone(), &profile.source)?
@@ -520,9 +531,10 @@ fn resolve_connection(
             parse_bool(&text).map_err(|e| invalid(&source, &text, &e))?,
             source,
         )),
-        None => p.tls.as_ref().map(|t| {
-            (t.disabled != Some(true), profile.source.clone())
-        }),
+        None => p
+            .tls
+            .as_ref()
+            .map(|t| (t.disabled != Some(true), profile.source.clone())),
     };
     if let Some(t) = &p.tls
         && t.disable_host_verification
@@ -544,10 +556,36 @@ fn resolve_connection(
         ));
     }
 
-    let ca = pem_input(r, env, &TLS_CA_PATH, "TEMPORAL_TLS_SERVER_CA_CERT_DATA", &p_tls.server_ca_cert, &profile.source)?;
-    let cert = pem_input(r, env, &TLS_CERT_PATH, "TEMPORAL_TLS_CLIENT_CERT_DATA", &p_tls.client_cert, &profile.source)?;
-    let key = pem_input(r, env, &TLS_KEY_PATH, "TEMPORAL_TLS_CLIENT_KEY_DATA", &p_tls.client_key, &profile.source)?;
-    let server_name = layered(r, &TLS_SERVER_NAME, p_tls.server_name.clone(), &profile.source)?;
+    let ca = pem_input(
+        r,
+        env,
+        &TLS_CA_PATH,
+        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+        &p_tls.server_ca_cert,
+        &profile.source,
+    )?;
+    let cert = pem_input(
+        r,
+        env,
+        &TLS_CERT_PATH,
+        "TEMPORAL_TLS_CLIENT_CERT_DATA",
+        &p_tls.client_cert,
+        &profile.source,
+    )?;
+    let key = pem_input(
+        r,
+        env,
+        &TLS_KEY_PATH,
+        "TEMPORAL_TLS_CLIENT_KEY_DATA",
+        &p_tls.client_key,
+        &profile.source,
+    )?;
+    let server_name = layered(
+        r,
+        &TLS_SERVER_NAME,
+        p_tls.server_name.clone(),
+        &profile.source,
+    )?;
 
     for (input, key_name) in [
         (&ca, TLS_CA_PATH.name),
@@ -593,8 +631,16 @@ fn resolve_connection(
     } else if let Some((_, source)) = &api_key {
         Some(format!("the API key ({source})"))
     } else {
-        [&ca, &cert].into_iter().flatten().next().map(|i| format!("TLS settings ({})", i.source))
-            .or_else(|| server_name.as_ref().map(|(_, s)| format!("TLS settings ({s})")))
+        [&ca, &cert]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|i| format!("TLS settings ({})", i.source))
+            .or_else(|| {
+                server_name
+                    .as_ref()
+                    .map(|(_, s)| format!("TLS settings ({s})"))
+            })
     };
     let (tls_on, tls_source) = match explicit_tls {
         Some((on, source)) => (on, source),
@@ -624,7 +670,9 @@ fn resolve_connection(
 
     let mut headers = p.grpc_meta.clone();
     let env_meta = load_client_config_profile(
-        LoadClientConfigProfileOptions::builder().disable_file(true).build(),
+        LoadClientConfigProfileOptions::builder()
+            .disable_file(true)
+            .build(),
         Some(env),
     )
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
@@ -731,8 +779,7 @@ pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
     } else {
         format!("http://{text}")
     };
-    let url = Url::parse(&with_scheme)
-        .map_err(|e| format!("not a host:port address ({e})"))?;
+    let url = Url::parse(&with_scheme).map_err(|e| format!("not a host:port address ({e})"))?;
     let tls = match url.scheme() {
         "http" => false,
         "https" => true,
@@ -780,14 +827,32 @@ fn parse_bool(text: &str) -> Result<bool, String> {
 fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {
     let show_duration = |d: &Duration| duration::format(*d);
     let max_retries = r.get(&MAX_RETRIES, 10, parse_count, |n| n.to_string())?;
-    let initial_delay = r.get(&INITIAL_DELAY, Duration::from_secs(1), parse_positive_duration, show_duration)?;
-    let max_delay = r.get(&MAX_DELAY, Duration::from_secs(60), parse_positive_duration, show_duration)?;
+    let initial_delay = r.get(
+        &INITIAL_DELAY,
+        Duration::from_secs(1),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let max_delay = r.get(
+        &MAX_DELAY,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
     let factor = r.get(&BACKOFF_FACTOR, 2.0, parse_factor, |f| format!("{f}"))?;
     let jitter = r.get(&JITTER, 0.2, parse_fraction, |f| format!("{f}"))?;
-    let timeout = r.get(&TIMEOUT, None, |t| duration::parse(t).map(|d| (!d.is_zero()).then_some(d)), |t| {
-        t.map_or("none".into(), duration::format)
-    })?;
-    let attempt_timeout = r.get(&ATTEMPT_TIMEOUT, Duration::from_secs(5), parse_positive_duration, show_duration)?;
+    let timeout = r.get(
+        &TIMEOUT,
+        None,
+        |t| duration::parse(t).map(|d| (!d.is_zero()).then_some(d)),
+        |t| t.map_or("none".into(), duration::format),
+    )?;
+    let attempt_timeout = r.get(
+        &ATTEMPT_TIMEOUT,
+        Duration::from_secs(5),
+        parse_positive_duration,
+        show_duration,
+    )?;
     let port_watch_interval = r.get(
         &PORT_WATCH_INTERVAL,
         Duration::from_millis(100),
@@ -859,16 +924,19 @@ fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigErr
     let rust_log = env.get("RUST_LOG").filter(|v| !v.is_empty());
     let level = match r.raw(&LOG_LEVEL)? {
         Some((text, source)) => {
-            let level = text
-                .trim()
-                .parse::<tracing::Level>()
-                .map_err(|_| invalid(&source, &text, "expected error, warn, info, debug or trace"))?;
+            let level = text.trim().parse::<tracing::Level>().map_err(|_| {
+                invalid(&source, &text, "expected error, warn, info, debug or trace")
+            })?;
             r.record(LOG_LEVEL.name, level.to_string().to_lowercase(), source);
             Some(level)
         }
         None => {
             match rust_log {
-                Some(filter) => r.record(LOG_LEVEL.name, filter.clone(), Source::Env("RUST_LOG".into())),
+                Some(filter) => r.record(
+                    LOG_LEVEL.name,
+                    filter.clone(),
+                    Source::Env("RUST_LOG".into()),
+                ),
                 None => r.record(LOG_LEVEL.name, "info".into(), Source::Default),
             }
             None
@@ -880,7 +948,12 @@ fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigErr
 /// Renders the `config` report: one aligned line per setting.
 pub fn render_report(report: &[Setting]) -> String {
     let name_width = report.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let value_width = report.iter().map(|s| s.value.len()).max().unwrap_or(0).min(40);
+    let value_width = report
+        .iter()
+        .map(|s| s.value.len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     report
         .iter()
         .map(|s| {
@@ -937,7 +1010,11 @@ mod tests {
         assert_eq!(c.wait.backoff.factor, 2.0);
         assert_eq!(c.wait.timeout, None);
         assert_eq!(c.wait.attempt_timeout, Duration::from_secs(5));
-        assert!(c.report.iter().all(|s| s.source == Source::Default || s.name == "profile"));
+        assert!(
+            c.report
+                .iter()
+                .all(|s| s.source == Source::Default || s.name == "profile")
+        );
     }
 
     #[test]
@@ -957,7 +1034,12 @@ mod tests {
             (None, None, None, "profile-host:1"),
             (None, None, Some(ours_path), "file-host:2"),
             (None, Some("env-host:3"), Some(ours_path), "env-host:3"),
-            (Some("flag-host:4"), Some("env-host:3"), Some(ours_path), "flag-host:4"),
+            (
+                Some("flag-host:4"),
+                Some("env-host:3"),
+                Some(ours_path),
+                "flag-host:4",
+            ),
         ];
         for (flag, env_value, file, expected) in layers {
             let mut pairs = vec![("TEMPORAL_CONFIG_FILE", profile_path)];
@@ -991,7 +1073,10 @@ mod tests {
         assert_eq!(c.wait.max_retries, 7);
         assert_eq!(source_of(&c, "max_retries"), Source::Flag("--max-retries"));
         assert_eq!(c.wait.backoff.initial_delay, Duration::from_millis(250));
-        assert!(matches!(source_of(&c, "initial_delay"), Source::File { .. }));
+        assert!(matches!(
+            source_of(&c, "initial_delay"),
+            Source::File { .. }
+        ));
         assert_eq!(source_of(&c, "max_delay"), Source::Default);
     }
 
@@ -999,7 +1084,10 @@ mod tests {
     fn empty_environment_variables_count_as_unset() {
         let c = resolve(
             &Options::default(),
-            &env(&[("TEMPORAL_ADDRESS", ""), ("TEMPORAL_SUPERVISOR_MAX_RETRIES", "")]),
+            &env(&[
+                ("TEMPORAL_ADDRESS", ""),
+                ("TEMPORAL_SUPERVISOR_MAX_RETRIES", ""),
+            ]),
         )
         .unwrap();
         assert_eq!(c.connection.address(), "localhost:7233");
@@ -1009,23 +1097,56 @@ mod tests {
     #[test]
     fn bad_values_name_value_and_source() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("TEMPORAL_SUPERVISOR_MAX_RETRIES", "ten")], "environment variable TEMPORAL_SUPERVISOR_MAX_RETRIES: invalid value 'ten'"),
-            (&[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "5x")], "TEMPORAL_SUPERVISOR_INITIAL_DELAY: invalid value '5x'"),
-            (&[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "0")], "must be longer than zero"),
+            (
+                &[("TEMPORAL_SUPERVISOR_MAX_RETRIES", "ten")],
+                "environment variable TEMPORAL_SUPERVISOR_MAX_RETRIES: invalid value 'ten'",
+            ),
+            (
+                &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "5x")],
+                "TEMPORAL_SUPERVISOR_INITIAL_DELAY: invalid value '5x'",
+            ),
+            (
+                &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "0")],
+                "must be longer than zero",
+            ),
             (&[("TEMPORAL_SUPERVISOR_BACKOFF_FACTOR", "0.5")], "'0.5'"),
             (&[("TEMPORAL_SUPERVISOR_JITTER", "2")], "'2'"),
-            (&[("TEMPORAL_ADDRESS", "localhost")], "TEMPORAL_ADDRESS: invalid value 'localhost': missing port"),
+            (
+                &[("TEMPORAL_ADDRESS", "localhost")],
+                "TEMPORAL_ADDRESS: invalid value 'localhost': missing port",
+            ),
             (&[("TEMPORAL_ADDRESS", "ftp://x:1")], "unsupported scheme"),
-            (&[("TEMPORAL_TLS", "maybe")], "TEMPORAL_TLS: invalid value 'maybe'"),
-            (&[("TEMPORAL_SUPERVISOR_MAX_DELAY", "1s"), ("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "2s")], "max_delay 1s is shorter than initial_delay 2s"),
+            (
+                &[("TEMPORAL_TLS", "maybe")],
+                "TEMPORAL_TLS: invalid value 'maybe'",
+            ),
+            (
+                &[
+                    ("TEMPORAL_SUPERVISOR_MAX_DELAY", "1s"),
+                    ("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "2s"),
+                ],
+                "max_delay 1s is shorter than initial_delay 2s",
+            ),
             (&[("TEMPORAL_SUPERVISOR_LOG_FORMAT", "xml")], "'xml'"),
-            (&[("TEMPORAL_SUPERVISOR_CONFIG", "/nonexistent/ts.toml")], "config file /nonexistent/ts.toml (from environment variable TEMPORAL_SUPERVISOR_CONFIG): no such file"),
-            (&[("TEMPORAL_TLS_CLIENT_CERT_PATH", "/nonexistent/c.pem")], "cannot read '/nonexistent/c.pem'"),
-            (&[("TEMPORAL_PROFILE", "nope")], "Temporal profile 'nope' (from environment variable TEMPORAL_PROFILE) not found"),
+            (
+                &[("TEMPORAL_SUPERVISOR_CONFIG", "/nonexistent/ts.toml")],
+                "config file /nonexistent/ts.toml (from environment variable TEMPORAL_SUPERVISOR_CONFIG): no such file",
+            ),
+            (
+                &[("TEMPORAL_TLS_CLIENT_CERT_PATH", "/nonexistent/c.pem")],
+                "cannot read '/nonexistent/c.pem'",
+            ),
+            (
+                &[("TEMPORAL_PROFILE", "nope")],
+                "Temporal profile 'nope' (from environment variable TEMPORAL_PROFILE) not found",
+            ),
         ];
         for (pairs, expected) in cases {
             let err = resolve(&Options::default(), &env(pairs)).unwrap_err();
-            assert!(err.0.contains(expected), "{pairs:?}: got {err}, want {expected}");
+            assert!(
+                err.0.contains(expected),
+                "{pairs:?}: got {err}, want {expected}"
+            );
             assert!(!err.0.contains('\n'), "one line: {err}");
         }
     }
@@ -1033,10 +1154,22 @@ mod tests {
     #[test]
     fn config_file_errors() {
         let cases = [
-            ("unknown.toml", "max_retriez = 3\n", "unknown key 'max_retriez'"),
+            (
+                "unknown.toml",
+                "max_retriez = 3\n",
+                "unknown key 'max_retriez'",
+            ),
             ("malformed.toml", "max_retries = 3\naddress = \n", "line 2:"),
-            ("wrongtype.toml", "max_retries = \"ten\"\n", "key max_retries: invalid value 'ten'"),
-            ("table.toml", "[address]\nhost = \"x\"\n", "expected a single value, found a table"),
+            (
+                "wrongtype.toml",
+                "max_retries = \"ten\"\n",
+                "key max_retries: invalid value 'ten'",
+            ),
+            (
+                "table.toml",
+                "[address]\nhost = \"x\"\n",
+                "expected a single value, found a table",
+            ),
             ("float.toml", "max_retries = 1.5\n", "invalid value '1.5'"),
         ];
         for (name, text, expected) in cases {
@@ -1049,8 +1182,14 @@ mod tests {
                 &env(&[]),
             )
             .unwrap_err();
-            assert!(err.0.contains(expected), "{name}: got {err}, want {expected}");
-            assert!(err.0.contains(path.to_str().unwrap()), "{name}: {err} names the file");
+            assert!(
+                err.0.contains(expected),
+                "{name}: got {err}, want {expected}"
+            );
+            assert!(
+                err.0.contains(path.to_str().unwrap()),
+                "{name}: {err} names the file"
+            );
         }
     }
 
@@ -1061,20 +1200,40 @@ mod tests {
             ("127.0.0.1:1", (false, "127.0.0.1", 1)),
             ("[::1]:7233", (false, "::1", 7233)),
             ("http://temporal:7233", (false, "temporal", 7233)),
-            ("https://ns.tmprl.cloud:7233", (true, "ns.tmprl.cloud", 7233)),
+            (
+                "https://ns.tmprl.cloud:7233",
+                (true, "ns.tmprl.cloud", 7233),
+            ),
             ("https://x.example:443", (true, "x.example", 443)),
         ];
         for (text, (tls, host, port)) in ok {
-            assert_eq!(parse_address(text), Ok((tls, host.to_string(), port)), "{text}");
+            assert_eq!(
+                parse_address(text),
+                Ok((tls, host.to_string(), port)),
+                "{text}"
+            );
         }
-        for bad in ["localhost", "", ":7233", "host:port", "host:99999", "http://h:1/path", "u:p@h:1", "h:0"] {
+        for bad in [
+            "localhost",
+            "",
+            ":7233",
+            "host:port",
+            "host:99999",
+            "http://h:1/path",
+            "u:p@h:1",
+            "h:0",
+        ] {
             assert!(parse_address(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn api_key_implies_tls_and_is_redacted() {
-        let c = resolve(&Options::default(), &env(&[("TEMPORAL_API_KEY", "sekrit-123")])).unwrap();
+        let c = resolve(
+            &Options::default(),
+            &env(&[("TEMPORAL_API_KEY", "sekrit-123")]),
+        )
+        .unwrap();
         assert!(c.connection.tls.is_some());
         assert!(matches!(source_of(&c, "tls"), Source::Implied(_)));
         let report = render_report(&c.report);

@@ -24,7 +24,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         let unit_len = rest[number_len..]
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len() - number_len);
-        let (number, unit) = (&rest[..number_len], &rest[number_len..number_len + unit_len]);
+        let (number, unit) = (
+            &rest[..number_len],
+            &rest[number_len..number_len + unit_len],
+        );
         let value: f64 = number.parse().map_err(|_| {
             format!("'{s}' is not a duration (expected forms like 500ms, 2s, 1m30s or 1.5)")
         })?;

@@ -22,6 +22,9 @@ pub fn exec(command: &[OsString]) -> (u8, String) {
             exit::CANNOT_EXECUTE,
             format!("{shown}: permission denied (not executable)"),
         ),
-        _ => (exit::CANNOT_EXECUTE, format!("{shown}: cannot execute: {error}")),
+        _ => (
+            exit::CANNOT_EXECUTE,
+            format!("{shown}: cannot execute: {error}"),
+        ),
     }
 }

@@ -72,7 +72,10 @@ pub async fn wait_until_ready(prober: &Prober, wait: &WaitSettings) -> Result<Re
             let why = if out_of_attempts {
                 format!("{attempt} attempts")
             } else {
-                format!("the {} timeout", duration::format(wait.timeout.unwrap_or_default()))
+                format!(
+                    "the {} timeout",
+                    duration::format(wait.timeout.unwrap_or_default())
+                )
             };
             error!(
                 address = %target,
@@ -107,7 +110,9 @@ pub async fn wait_until_ready(prober: &Prober, wait: &WaitSettings) -> Result<Re
         );
 
         let wake = Instant::now() + delay;
-        if failure.refused && watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
+        if !failure.refused {
+            sleep_until(wake).await;
+        } else if watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
             info!(address = %target, "port is accepting connections; attempting now");
         }
     }

@@ -23,6 +23,7 @@ pub mod exit;
 pub mod gate;
 pub mod logging;
 pub mod probe;
+pub mod tls_diagnosis;
 
 use std::ffi::OsString;
 
@@ -62,7 +63,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fatal(exit::OS_ERROR, &format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fatal(
+                exit::OS_ERROR,
+                &format!("cannot start the async runtime: {e}"),
+            );
+        }
     };
     let code = match cli.command {
         Command::Check => runtime.block_on(check(&config)),
@@ -118,8 +124,25 @@ async fn wait(config: &Config) -> u8 {
 
 /// Prints a fatal error as one line and returns its exit code.
 fn fatal(code: u8, message: &str) -> u8 {
-    eprintln!("temporal-supervisor: error: {message}");
+    eprintln!("temporal-supervisor: error: {}", one_line(message));
     code
+}
+
+/// Folds a multi-line message (a TOML parser's snippet, clap's hints) into one line: code
+/// snippets, usage and tips are dropped, the remaining lines joined.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| {
+            let snippet = l.starts_with('|')
+                || l.split_once(" |")
+                    .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
+            !(l.is_empty() || snippet || l.starts_with("tip:"))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Help and version go to stdout with exit 0; usage errors become one line and exit 2.
@@ -131,12 +154,9 @@ fn usage_error(e: clap::Error) -> u8 {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid usage")
-                .trim_start_matches("error: ");
-            fatal(exit::USAGE, &format!("{first} (see --help)"))
+            let message = one_line(&rendered);
+            let message = message.trim_start_matches("error: ");
+            fatal(exit::USAGE, &format!("{message} (see --help)"))
         }
     }
 }

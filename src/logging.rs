@@ -10,7 +10,11 @@ use crate::config::{ConfigError, LogFormat, LogSettings};
 pub fn init(settings: &LogSettings, rust_log: Option<&str>) -> Result<(), ConfigError> {
     let filter = match (settings.level, rust_log) {
         (Some(level), _) => {
-            let others = if level < tracing::Level::WARN { level } else { tracing::Level::WARN };
+            let others = if level < tracing::Level::WARN {
+                level
+            } else {
+                tracing::Level::WARN
+            };
             EnvFilter::new(format!(
                 "{},temporal_supervisor={}",
                 others.as_str().to_lowercase(),

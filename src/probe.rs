@@ -30,6 +30,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::config::ConnectionSettings;
 use crate::duration;
+use crate::tls_diagnosis;
 
 /// The health service name that tells whether the frontend can serve workflow calls.
 pub const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
@@ -160,9 +161,20 @@ impl Prober {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let connection = bound
             .run(Stage::Grpc, async {
-                Connection::connect(s.connection_options(remaining))
-                    .await
-                    .map_err(|e| ProbeError::new(Stage::Grpc, describe_connect_error(&e)))
+                let error = match Connection::connect(s.connection_options(remaining)).await {
+                    Ok(connection) => return Ok(connection),
+                    Err(e) => describe_connect_error(&e),
+                };
+                if s.tls.is_some()
+                    && !looks_like_tls(&error)
+                    && let Some(alert) = tls_diagnosis::server_rejection(addr, s, deadline).await
+                {
+                    return Err(ProbeError::new(
+                        Stage::Grpc,
+                        format!("TLS rejected by the server: {alert}"),
+                    ));
+                }
+                Err(ProbeError::new(Stage::Grpc, error))
             })
             .await
             .map_err(with_addrs)?;
@@ -174,13 +186,14 @@ impl Prober {
                 }
                 .into_request();
                 request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-                let response = connection
-                    .health_service()
-                    .check(request)
-                    .await
-                    .map_err(|status| {
-                        ProbeError::new(Stage::Health, describe_status(&status, budget))
-                    })?;
+                let response =
+                    connection
+                        .health_service()
+                        .check(request)
+                        .await
+                        .map_err(|status| {
+                            ProbeError::new(Stage::Health, describe_status(&status, budget))
+                        })?;
                 match ServingStatus::try_from(response.into_inner().status) {
                     Ok(ServingStatus::Serving) => Ok(()),
                     Ok(other) => Err(ProbeError::new(
@@ -295,23 +308,47 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// The error and its causes as one line, without repeats.
 fn chain(e: &dyn StdError) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    let mut texts = Vec::new();
     let mut current: Option<&dyn StdError> = Some(e);
     while let Some(err) = current {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
+        texts.push(err.to_string());
         current = err.source();
     }
-    parts.join(": ")
+    join_distinct(texts)
+}
+
+/// Joins messages with ": ", leaving out any that another message already contains
+/// (error layers often repeat their cause's text).
+fn join_distinct(texts: Vec<String>) -> String {
+    let kept: Vec<&String> = texts
+        .iter()
+        .enumerate()
+        .filter(|(i, text)| {
+            !text.is_empty()
+                && !texts.iter().enumerate().any(|(j, other)| {
+                    j != *i && other.contains(text.as_str()) && (other != *text || j < *i)
+                })
+        })
+        .map(|(_, text)| text)
+        .collect();
+    kept.iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn looks_like_tls(text: &str) -> bool {
     let lower = text.to_lowercase();
-    ["certificate", "tls", "handshake", "alert", "unknownissuer", "notvalidforname"]
-        .iter()
-        .any(|word| lower.contains(word))
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "alert",
+        "unknownissuer",
+        "notvalidforname",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 fn describe_connect_error(e: &ClientConnectError) -> String {
@@ -333,10 +370,13 @@ fn describe_connect_error(e: &ClientConnectError) -> String {
 
 /// A gRPC status in words, calling out rejections by TLS or authentication.
 fn describe_status(status: &tonic::Status, budget: Duration) -> String {
-    let detail = match status.source() {
-        Some(source) => format!("{}: {}", status.message(), chain(source)),
-        None => status.message().to_string(),
-    };
+    let mut texts = vec![status.message().to_string()];
+    let mut current = status.source();
+    while let Some(err) = current {
+        texts.push(err.to_string());
+        current = err.source();
+    }
+    let detail = join_distinct(texts);
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => {
             format!("authentication rejected by the server: {detail}")
@@ -347,5 +387,25 @@ fn describe_status(status: &tonic::Status, budget: Duration) -> String {
         ),
         _ if looks_like_tls(&detail) => format!("TLS rejected: {detail}"),
         code => format!("{code:?}: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_error_layers_are_said_once() {
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            join_distinct(texts(&[
+                "transport error",
+                "transport error: connection error",
+                "connection error"
+            ])),
+            "transport error: connection error"
+        );
+        assert_eq!(join_distinct(texts(&["a", "b", "a"])), "a: b");
+        assert_eq!(join_distinct(texts(&["x", ""])), "x");
     }
 }

