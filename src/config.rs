@@ -461,7 +461,13 @@ fn load_profile_layer(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileL
     };
     resolver.record(PROFILE.name, name.clone(), name_source.clone());
     let options = LoadClientConfigProfileOptions::builder()
-        .maybe_config_file_profile(chosen.as_ref().map(|(name, _)| name.clone()))
+        // Naming the default profile is the same as naming none: no error when it is absent.
+        .maybe_config_file_profile(
+            chosen
+                .as_ref()
+                .map(|(name, _)| name.clone())
+                .filter(|name| name != "default"),
+        )
         .disable_env(true)
         .build();
     let profile = load_client_config_profile(options, Some(env)).map_err(|e| {
@@ -1278,5 +1284,56 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.wait.timeout, Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn example_file_documents_every_key_with_its_default() {
+        let example = include_str!("../config/temporal-supervisor.toml");
+        for key in ALL_KEYS {
+            assert!(
+                example.contains(&format!("\n# {} = ", key.name)),
+                "config/temporal-supervisor.toml does not document {}",
+                key.name
+            );
+        }
+        // Uncommented, the documented values must be the defaults (paths and secrets aside).
+        let uncommented: String = example
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ")
+                    .is_some_and(|(k, _)| ALL_KEYS.iter().any(|key| key.name == k))
+                    && !l.starts_with("api_key")
+                    && !l.starts_with("tls_")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = temp_file("example.toml", &uncommented);
+        let from_file = resolve(
+            &Options {
+                config: Some(path),
+                ..Options::default()
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        let defaults = resolve(&Options::default(), &env(&[])).unwrap();
+        assert_eq!(from_file.wait, defaults.wait);
+        assert_eq!(from_file.log.format, defaults.log.format);
+        assert_eq!(from_file.log.level, Some(tracing::Level::INFO));
+        assert_eq!(
+            from_file.connection.address(),
+            defaults.connection.address()
+        );
+        assert_eq!(
+            from_file.connection.namespace,
+            defaults.connection.namespace
+        );
+        assert!(
+            from_file
+                .report
+                .iter()
+                .any(|s| matches!(s.source, Source::File { .. }))
+        );
     }
 }

