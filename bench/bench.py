@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,10 +31,21 @@ GNU_TIME = "/usr/bin/time"
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "TEMPORAL_CONFIG_FILE": "/nonexistent"}
 
 
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never the same twice in this run (parallel trials must not
+    collide before their servers bind)."""
+    with _ports_lock:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def port_open(port: int) -> bool:
@@ -116,10 +128,11 @@ def lag_trial(delay: float, out: list) -> None:
     port = free_port()
     address = f"127.0.0.1:{port}"
     t0 = time.perf_counter()
+    logs = {name: tempfile.TemporaryFile() for name in ("ours", "seed")}
     ours = subprocess.Popen([SUPERVISOR, "wait", "--address", address],
-                            env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=logs["ours"])
     seed = subprocess.Popen([PYTHON, str(ROOT / "bench" / "seed_wait.py"), address],
-                            env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=logs["seed"])
     exits = {}
 
     def reap(name, proc):
@@ -142,6 +155,11 @@ def lag_trial(delay: float, out: list) -> None:
         for proc in (ours, seed):
             if proc.poll() is None:
                 proc.kill()
+    for name, (_, code) in exits.items():
+        if code != 0:
+            logs[name].seek(0)
+            tail = logs[name].read().decode(errors="replace")[-2000:]
+            print(f"{name} exited {code} (server started at {delay:.1f} s):\n{tail}", file=sys.stderr)
     out.append({
         "delay": delay,
         "ours": exits["ours"][0] - opened if exits.get("ours", (0, 1))[1] == 0 else None,

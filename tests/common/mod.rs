@@ -1,9 +1,11 @@
 //! Shared test helpers: the built binary, free loopback ports, and a real Temporal dev server.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -26,12 +28,20 @@ pub fn supervisor() -> Command {
     cmd
 }
 
-/// A loopback port that nothing listens on right now.
+/// A loopback port that nothing listens on right now, never the same twice in this test
+/// binary (parallel tests must not collide before their servers bind).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind a free loopback port");
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Runs a command to completion, killing it and failing the test if it outlives `limit`.
