@@ -37,6 +37,18 @@ pub enum Command {
         )]
         command: Vec<OsString>,
     },
+    /// Wait for Temporal, run CMD as a supervised child, restart it when Temporal is lost.
+    Run {
+        /// The command to run and its arguments, after `--`.
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            num_args = 1..,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<OsString>,
+    },
     /// Print the effective configuration, each value with where it came from.
     Config,
 }
@@ -166,6 +178,112 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub port_watch_interval: Option<String>,
+
+    /// Signal that asks the worker to stop [default: SIGTERM]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SIGNAL",
+        help_heading = "Supervising (run)"
+    )]
+    pub stop_signal: Option<String>,
+    /// Grace period after the stop signal, then SIGKILL [default: 25s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub stop_timeout: Option<String>,
+    /// Time between readiness probes while the worker runs [default: 5s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub probe_interval: Option<String>,
+    /// Bound on one probe [default: 3s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub probe_timeout: Option<String>,
+    /// Consecutive failed probes before Temporal counts as lost [default: 3]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub failure_threshold: Option<String>,
+    /// Consecutive good probes before Temporal counts as back [default: 1]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub success_threshold: Option<String>,
+    /// When Temporal is lost: restart, exit or ignore [default: restart]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ACTION",
+        help_heading = "Supervising (run)"
+    )]
+    pub on_disconnect: Option<String>,
+    /// When the worker exits by itself: never, on-failure or always [default: on-failure]
+    #[arg(
+        long,
+        global = true,
+        value_name = "POLICY",
+        help_heading = "Supervising (run)"
+    )]
+    pub restart: Option<String>,
+    /// Delay before the first restart of a failed worker [default: 1s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub restart_delay: Option<String>,
+    /// Longest delay between restarts [default: 60s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub restart_max_delay: Option<String>,
+    /// A worker that ran this long counts as stable: restart delays start over [default: 60s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub restart_reset_after: Option<String>,
+    /// Most restarts, then exit with the worker's last code; 0 for no limit [default: 0]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub max_restarts: Option<String>,
 
     /// Log format: text or json [default: text]
     #[arg(long, global = true, value_name = "FORMAT", help_heading = "Logging")]

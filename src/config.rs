@@ -122,6 +122,22 @@ keys! {
     ATTEMPT_TIMEOUT = "attempt_timeout", "--attempt-timeout", "TEMPORAL_SUPERVISOR_ATTEMPT_TIMEOUT";
     PORT_WATCH_INTERVAL = "port_watch_interval", "--port-watch-interval",
         "TEMPORAL_SUPERVISOR_PORT_WATCH_INTERVAL";
+    STOP_SIGNAL = "stop_signal", "--stop-signal", "TEMPORAL_SUPERVISOR_STOP_SIGNAL";
+    STOP_TIMEOUT = "stop_timeout", "--stop-timeout", "TEMPORAL_SUPERVISOR_STOP_TIMEOUT";
+    PROBE_INTERVAL = "probe_interval", "--probe-interval", "TEMPORAL_SUPERVISOR_PROBE_INTERVAL";
+    PROBE_TIMEOUT = "probe_timeout", "--probe-timeout", "TEMPORAL_SUPERVISOR_PROBE_TIMEOUT";
+    FAILURE_THRESHOLD = "failure_threshold", "--failure-threshold",
+        "TEMPORAL_SUPERVISOR_FAILURE_THRESHOLD";
+    SUCCESS_THRESHOLD = "success_threshold", "--success-threshold",
+        "TEMPORAL_SUPERVISOR_SUCCESS_THRESHOLD";
+    ON_DISCONNECT = "on_disconnect", "--on-disconnect", "TEMPORAL_SUPERVISOR_ON_DISCONNECT";
+    RESTART = "restart", "--restart", "TEMPORAL_SUPERVISOR_RESTART";
+    RESTART_DELAY = "restart_delay", "--restart-delay", "TEMPORAL_SUPERVISOR_RESTART_DELAY";
+    RESTART_MAX_DELAY = "restart_max_delay", "--restart-max-delay",
+        "TEMPORAL_SUPERVISOR_RESTART_MAX_DELAY";
+    RESTART_RESET_AFTER = "restart_reset_after", "--restart-reset-after",
+        "TEMPORAL_SUPERVISOR_RESTART_RESET_AFTER";
+    MAX_RESTARTS = "max_restarts", "--max-restarts", "TEMPORAL_SUPERVISOR_MAX_RESTARTS";
     LOG_FORMAT = "log_format", "--log-format", "TEMPORAL_SUPERVISOR_LOG_FORMAT";
     LOG_LEVEL = "log_level", "--log-level", "TEMPORAL_SUPERVISOR_LOG_LEVEL";
 }
@@ -135,6 +151,7 @@ const CONFIG_ENV: &str = "TEMPORAL_SUPERVISOR_CONFIG";
 pub struct Config {
     pub connection: ConnectionSettings,
     pub wait: WaitSettings,
+    pub run: RunSettings,
     pub log: LogSettings,
     /// Every setting with its shown (redacted) value and source, for `config`.
     pub report: Vec<Setting>,
@@ -350,10 +367,12 @@ pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let connection = resolve_connection(&mut resolver, env, &mut warnings)?;
     let wait = resolve_wait(&mut resolver)?;
+    let run = resolve_run(&mut resolver, &wait)?;
     let log = resolve_log(&mut resolver, env)?;
     Ok(Config {
         connection,
         wait,
+        run,
         log,
         report: resolver.report,
         warnings,
@@ -379,6 +398,18 @@ fn flag_values(o: &Options) -> HashMap<&'static str, String> {
         (TIMEOUT, &o.timeout),
         (ATTEMPT_TIMEOUT, &o.attempt_timeout),
         (PORT_WATCH_INTERVAL, &o.port_watch_interval),
+        (STOP_SIGNAL, &o.stop_signal),
+        (STOP_TIMEOUT, &o.stop_timeout),
+        (PROBE_INTERVAL, &o.probe_interval),
+        (PROBE_TIMEOUT, &o.probe_timeout),
+        (FAILURE_THRESHOLD, &o.failure_threshold),
+        (SUCCESS_THRESHOLD, &o.success_threshold),
+        (ON_DISCONNECT, &o.on_disconnect),
+        (RESTART, &o.restart),
+        (RESTART_DELAY, &o.restart_delay),
+        (RESTART_MAX_DELAY, &o.restart_max_delay),
+        (RESTART_RESET_AFTER, &o.restart_reset_after),
+        (MAX_RESTARTS, &o.max_restarts),
         (LOG_FORMAT, &o.log_format),
         (LOG_LEVEL, &o.log_level),
     ];
@@ -911,6 +942,173 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
         _ => Err("expected a number from 0 to 1".into()),
+    }
+}
+
+// --- supervising ------------------------------------------------------------------------------
+
+/// What `run` does when Temporal is lost while the worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDisconnect {
+    /// Stop the worker, wait for Temporal again, start a new worker.
+    Restart,
+    /// Stop the worker and exit 69, for the orchestrator to restart the container.
+    Exit,
+    /// Keep the worker (SDK workers reconnect by themselves); only report.
+    Ignore,
+}
+
+/// What `run` does when the worker exits by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// How `run` supervises the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    pub stop_signal: nix::sys::signal::Signal,
+    /// Grace period between the stop signal and SIGKILL.
+    pub stop_timeout: Duration,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub on_disconnect: OnDisconnect,
+    pub restart: RestartPolicy,
+    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
+    pub restart_backoff: Backoff,
+    /// A worker that ran this long counts as stable and restart delays start over.
+    pub restart_reset_after: Duration,
+    /// Most restarts; 0 means no limit.
+    pub max_restarts: u32,
+}
+
+fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSettings, ConfigError> {
+    use nix::sys::signal::Signal;
+    let show_duration = |d: &Duration| duration::format(*d);
+    let stop_signal = r.get(&STOP_SIGNAL, Signal::SIGTERM, parse_signal, |s| {
+        s.as_str().to_string()
+    })?;
+    let stop_timeout = r.get(
+        &STOP_TIMEOUT,
+        Duration::from_secs(25),
+        |t| duration::parse(t),
+        show_duration,
+    )?;
+    let probe_interval = r.get(
+        &PROBE_INTERVAL,
+        Duration::from_secs(5),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let probe_timeout = r.get(
+        &PROBE_TIMEOUT,
+        Duration::from_secs(3),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let failure_threshold = r.get(&FAILURE_THRESHOLD, 3, parse_positive_count, |n| {
+        n.to_string()
+    })?;
+    let success_threshold = r.get(&SUCCESS_THRESHOLD, 1, parse_positive_count, |n| {
+        n.to_string()
+    })?;
+    let on_disconnect = r.get(
+        &ON_DISCONNECT,
+        OnDisconnect::Restart,
+        |t| match t.trim() {
+            "restart" => Ok(OnDisconnect::Restart),
+            "exit" => Ok(OnDisconnect::Exit),
+            "ignore" => Ok(OnDisconnect::Ignore),
+            _ => Err("expected restart, exit or ignore".into()),
+        },
+        |a| format!("{a:?}").to_lowercase(),
+    )?;
+    let restart = r.get(
+        &RESTART,
+        RestartPolicy::OnFailure,
+        |t| match t.trim() {
+            "never" => Ok(RestartPolicy::Never),
+            "on-failure" => Ok(RestartPolicy::OnFailure),
+            "always" => Ok(RestartPolicy::Always),
+            _ => Err("expected never, on-failure or always".into()),
+        },
+        |p| match p {
+            RestartPolicy::Never => "never".into(),
+            RestartPolicy::OnFailure => "on-failure".into(),
+            RestartPolicy::Always => "always".into(),
+        },
+    )?;
+    let restart_delay = r.get(
+        &RESTART_DELAY,
+        Duration::from_secs(1),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let restart_max_delay = r.get(
+        &RESTART_MAX_DELAY,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let restart_reset_after = r.get(
+        &RESTART_RESET_AFTER,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let max_restarts = r.get(&MAX_RESTARTS, 0, parse_count, |n| n.to_string())?;
+    if restart_max_delay < restart_delay {
+        return Err(ConfigError(format!(
+            "restart_max_delay {} is shorter than restart_delay {}",
+            duration::format(restart_max_delay),
+            duration::format(restart_delay)
+        )));
+    }
+    Ok(RunSettings {
+        stop_signal,
+        stop_timeout,
+        probe_interval,
+        probe_timeout,
+        failure_threshold,
+        success_threshold,
+        on_disconnect,
+        restart,
+        restart_backoff: Backoff {
+            initial_delay: restart_delay,
+            max_delay: restart_max_delay,
+            factor: wait.backoff.factor,
+            jitter: wait.backoff.jitter,
+        },
+        restart_reset_after,
+        max_restarts,
+    })
+}
+
+fn parse_positive_count(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number from 1 up".into()),
+    }
+}
+
+/// `SIGTERM`, `TERM` or `15`.
+fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal, String> {
+    use nix::sys::signal::Signal;
+    let t = text.trim().to_ascii_uppercase();
+    let signal = match t.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) if t.starts_with("SIG") => t.parse().ok(),
+        Err(_) => format!("SIG{t}").parse().ok(),
+    };
+    match signal {
+        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => {
+            Err("expected a signal name or number, such as SIGTERM, SIGINT or 15 (not SIGKILL or SIGSTOP)".into())
+        }
+        Some(signal) => Ok(signal),
     }
 }
 

@@ -15,6 +15,7 @@
 //! Exit codes are in [`exit`].
 
 pub mod backoff;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod duration;
@@ -22,7 +23,10 @@ pub mod exec;
 pub mod exit;
 pub mod gate;
 pub mod logging;
+pub mod monitor;
 pub mod probe;
+pub mod signals;
+pub mod supervisor;
 pub mod tls_diagnosis;
 
 use std::ffi::OsString;
@@ -86,6 +90,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
             error!("{message}");
             return code;
         }
+        Command::Run { command } => runtime.block_on(supervisor::run(&config, command)),
         Command::Config => unreachable!("handled above"),
     };
     runtime.shutdown_background();

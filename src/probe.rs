@@ -123,11 +123,18 @@ impl Prober {
 
     /// One attempt through every stage, all of it within `budget`.
     pub async fn attempt(&self, budget: Duration) -> Result<Ready, ProbeError> {
-        let start = Instant::now();
-        let deadline = start + budget;
-        let bound = Bound { deadline, budget };
-        let s = &self.settings;
+        let bound = Bound::new(budget, "attempt timeout");
+        let (connection, addr) = self.connect(&bound).await?;
+        self.check_ready(&connection, &bound).await?;
+        Ok(Ready {
+            addr,
+            latency: bound.elapsed(),
+        })
+    }
 
+    /// The stages up to a gRPC connection: resolve, connect, grpc.
+    pub async fn connect(&self, bound: &Bound) -> Result<(Connection, SocketAddr), ProbeError> {
+        let s = &self.settings;
         let addrs: Vec<SocketAddr> = bound
             .run(Stage::Resolve, async {
                 let addrs: Vec<_> = tokio::net::lookup_host((s.host.as_str(), s.port))
@@ -154,20 +161,17 @@ impl Prober {
                 e
             })?;
 
-        let with_addrs = |mut e: ProbeError| {
-            e.addrs = addrs.clone();
-            e
-        };
-        let remaining = deadline.saturating_duration_since(Instant::now());
         let connection = bound
             .run(Stage::Grpc, async {
-                let error = match Connection::connect(s.connection_options(remaining)).await {
+                let options = s.connection_options(bound.remaining());
+                let error = match Connection::connect(options).await {
                     Ok(connection) => return Ok(connection),
                     Err(e) => describe_connect_error(&e),
                 };
                 if s.tls.is_some()
                     && !looks_like_tls(&error)
-                    && let Some(alert) = tls_diagnosis::server_rejection(addr, s, deadline).await
+                    && let Some(alert) =
+                        tls_diagnosis::server_rejection(addr, s, bound.deadline).await
                 {
                     return Err(ProbeError::new(
                         Stage::Grpc,
@@ -176,23 +180,31 @@ impl Prober {
                 }
                 Err(ProbeError::new(Stage::Grpc, error))
             })
-            .await
-            .map_err(with_addrs)?;
+            .await?;
+        Ok((connection, addr))
+    }
 
+    /// The stages on an established connection: health, namespace.
+    pub async fn check_ready(
+        &self,
+        connection: &Connection,
+        bound: &Bound,
+    ) -> Result<(), ProbeError> {
+        let s = &self.settings;
         bound
             .run(Stage::Health, async {
                 let mut request = HealthCheckRequest {
                     service: WORKFLOW_SERVICE.to_string(),
                 }
                 .into_request();
-                request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+                request.set_timeout(bound.remaining());
                 let response =
                     connection
                         .health_service()
                         .check(request)
                         .await
                         .map_err(|status| {
-                            ProbeError::new(Stage::Health, describe_status(&status, budget))
+                            ProbeError::new(Stage::Health, describe_status(&status, Some(bound)))
                         })?;
                 match ServingStatus::try_from(response.into_inner().status) {
                     Ok(ServingStatus::Serving) => Ok(()),
@@ -203,8 +215,7 @@ impl Prober {
                     Err(_) => Err(ProbeError::new(Stage::Health, "unknown serving status")),
                 }
             })
-            .await
-            .map_err(with_addrs)?;
+            .await?;
 
         bound
             .run(Stage::Namespace, async {
@@ -213,7 +224,7 @@ impl Prober {
                     ..Default::default()
                 }
                 .into_request();
-                request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+                request.set_timeout(bound.remaining());
                 let response = connection
                     .workflow_service()
                     .describe_namespace(request)
@@ -222,7 +233,7 @@ impl Prober {
                         let reason = if status.code() == Code::NotFound {
                             format!("namespace '{}' does not exist", s.namespace)
                         } else {
-                            describe_status(&status, budget)
+                            describe_status(&status, Some(bound))
                         };
                         ProbeError::new(Stage::Namespace, reason)
                     })?;
@@ -244,36 +255,56 @@ impl Prober {
                 }
             })
             .await
-            .map_err(with_addrs)?;
-
-        Ok(Ready {
-            addr,
-            latency: start.elapsed(),
-        })
     }
 }
 
 /// The deadline shared by the stages of one attempt.
-struct Bound {
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    start: Instant,
     deadline: Instant,
     budget: Duration,
+    /// Names the limit in messages: "attempt timeout" or "probe timeout".
+    limit: &'static str,
 }
 
 impl Bound {
-    async fn run<T>(
+    /// A deadline `budget` from now; `limit` names it in messages ("attempt timeout").
+    pub fn new(budget: Duration, limit: &'static str) -> Bound {
+        let start = Instant::now();
+        Bound {
+            start,
+            deadline: start + budget,
+            budget,
+            limit,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn timed_out(&self) -> String {
+        format!(
+            "no answer within the {} ({})",
+            self.limit,
+            duration::format(self.budget)
+        )
+    }
+
+    /// Runs one stage; past the deadline it fails as that stage.
+    pub async fn run<T>(
         &self,
         stage: Stage,
         stage_future: impl Future<Output = Result<T, ProbeError>>,
     ) -> Result<T, ProbeError> {
         match timeout_at(self.deadline, stage_future).await {
             Ok(result) => result,
-            Err(_) => Err(ProbeError::new(
-                stage,
-                format!(
-                    "no answer within the attempt timeout ({})",
-                    duration::format(self.budget)
-                ),
-            )),
+            Err(_) => Err(ProbeError::new(stage, self.timed_out())),
         }
     }
 }
@@ -362,14 +393,14 @@ fn describe_connect_error(e: &ClientConnectError) -> String {
             }
         }
         ClientConnectError::SystemInfoCallError(status) => {
-            format!("GetSystemInfo: {}", describe_status(status, Duration::ZERO))
+            format!("GetSystemInfo: {}", describe_status(status, None))
         }
         other => other.to_string(),
     }
 }
 
 /// A gRPC status in words, calling out rejections by TLS or authentication.
-fn describe_status(status: &tonic::Status, budget: Duration) -> String {
+fn describe_status(status: &tonic::Status, bound: Option<&Bound>) -> String {
     let mut texts = vec![status.message().to_string()];
     let mut current = status.source();
     while let Some(err) = current {
@@ -381,10 +412,9 @@ fn describe_status(status: &tonic::Status, budget: Duration) -> String {
         Code::Unauthenticated | Code::PermissionDenied => {
             format!("authentication rejected by the server: {detail}")
         }
-        Code::Cancelled | Code::DeadlineExceeded if !budget.is_zero() => format!(
-            "no answer within the attempt timeout ({})",
-            duration::format(budget)
-        ),
+        Code::Cancelled | Code::DeadlineExceeded if bound.is_some() => {
+            bound.map(Bound::timed_out).unwrap_or_default()
+        }
         _ if looks_like_tls(&detail) => format!("TLS rejected: {detail}"),
         code => format!("{code:?}: {detail}"),
     }

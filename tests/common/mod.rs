@@ -241,3 +241,180 @@ impl Drop for DevServer {
         }
     }
 }
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("ts-{name}-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `temporal-supervisor run` in the background, its log in a file so tests can follow it.
+pub struct Supervised {
+    child: Option<Child>,
+    log: PathBuf,
+    _scratch: Scratch,
+}
+
+impl Supervised {
+    /// Starts `run` with `args` (options), then `--`, then `worker`.
+    pub fn start(args: &[&str], worker: &[&str]) -> Supervised {
+        Self::start_with(supervisor(), args, worker)
+    }
+
+    /// Like `start`, with a prepared command (e.g. wrapped in `unshare`).
+    pub fn start_with(mut cmd: Command, args: &[&str], worker: &[&str]) -> Supervised {
+        let scratch = Scratch::new("supervised");
+        let log = scratch.path("supervisor.log");
+        let file = std::fs::File::create(&log).expect("create log");
+        cmd.args(args)
+            .arg("--")
+            .args(worker)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd.spawn().expect("start temporal-supervisor run");
+        Supervised {
+            child: Some(child),
+            log,
+            _scratch: scratch,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text` `count` times; returns the log.
+    pub fn wait_for_log(&self, text: &str, count: usize, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(text).count() >= count {
+                return log;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {count}x {text:?}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The PIDs of the workers started so far, from the log.
+    pub fn worker_pids(&self) -> Vec<i32> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("worker started"))
+            .filter_map(|l| {
+                l.split("pid=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Direct children of the supervisor right now.
+    pub fn children(&self) -> Vec<i32> {
+        children_of(self.pid())
+    }
+
+    /// Open file descriptors of the supervisor right now.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        nix::sys::signal::kill(Pid::from_raw(self.pid()), signal).expect("signal the supervisor");
+    }
+
+    /// Waits for the supervisor to exit; returns its exit code and log.
+    pub fn wait_exit(&mut self, limit: Duration) -> (i32, String) {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return (code(status), self.log());
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "supervisor still running after {limit:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let workers = children_of(child.id() as i32);
+            let _ = child.kill();
+            let _ = child.wait();
+            for pid in workers {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Direct children of a process, from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    children.sort_unstable();
+    children.dedup();
+    children
+}
+
+/// Whether a process exists (zombies included).
+pub fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// Whether any process of a process group exists.
+pub fn group_alive(pgid: i32) -> bool {
+    killpg(Pid::from_raw(pgid), None).is_ok()
+}

@@ -1,0 +1,135 @@
+//! The worker process: spawned in its own process group, signalled, and reaped by us.
+//!
+//! We never use a `wait` that could take another process's status: every exit is collected by
+//! [`reap`], which calls `waitpid(-1, WNOHANG)` until nothing is left and reports the main
+//! child's status among the orphans it reaped. This is what lets `run` be PID 1 or a child
+//! subreaper without stealing the worker's exit status.
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::exit;
+
+/// A running worker.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: Pid,
+    pub started: Instant,
+}
+
+/// Why the worker could not be started: exit code and message.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Starts `command` (searched in `PATH`) as the leader of a new process group, with stdin,
+/// stdout and stderr inherited. The standard library gives the child an empty signal mask
+/// and default SIGPIPE handling; signals we handle are reset to default by exec.
+pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
+    let (program, args) = command
+        .split_first()
+        .expect("clap requires at least one word for run");
+    let shown = program.to_string_lossy();
+    let started = Instant::now();
+    match Command::new(program).args(args).process_group(0).spawn() {
+        // The std handle is dropped without waiting: `reap` collects the status.
+        Ok(child) => Ok(Child {
+            pid: Pid::from_raw(child.id() as i32),
+            started,
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(SpawnError {
+            code: exit::NOT_FOUND,
+            message: format!("{shown}: command not found"),
+        }),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(SpawnError {
+            code: exit::CANNOT_EXECUTE,
+            message: format!("{shown}: permission denied (not executable)"),
+        }),
+        Err(e) => Err(SpawnError {
+            code: exit::CANNOT_EXECUTE,
+            message: format!("{shown}: cannot execute: {e}"),
+        }),
+    }
+}
+
+impl Child {
+    /// Sends `signal` to the worker process only.
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(self.pid, signal);
+    }
+
+    /// Sends `signal` to every process of the worker's group.
+    pub fn signal_group(&self, signal: Signal) {
+        let _ = killpg(self.pid, signal);
+    }
+
+    /// Whether any process of the worker's group is still alive (zombies awaiting our reaping
+    /// count too, which is why callers reap first).
+    pub fn group_alive(&self) -> bool {
+        !matches!(killpg(self.pid, None), Err(Errno::ESRCH))
+    }
+}
+
+/// What one reaping pass found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reaped {
+    /// The main child's exit code, if it exited: its own code, or 128+N for signal N.
+    pub main_exit: Option<i32>,
+    /// How many other processes (orphans adopted by us) were reaped.
+    pub orphans: usize,
+}
+
+/// Collects every exited child without blocking, and reports the main child's exit code.
+pub fn reap(main: Option<Pid>) -> Reaped {
+    let mut reaped = Reaped::default();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => record(&mut reaped, main, pid, code),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                record(&mut reaped, main, pid, 128 + signal as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return reaped,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return reaped,
+        }
+    }
+}
+
+fn record(reaped: &mut Reaped, main: Option<Pid>, pid: Pid, code: i32) {
+    if Some(pid) == main {
+        reaped.main_exit = Some(code);
+    } else {
+        reaped.orphans += 1;
+    }
+}
+
+/// Kills what is left of a worker's process group after the worker exited by itself (call
+/// after reaping). Returns whether anything was left.
+pub fn kill_leftovers(child: &Child) -> bool {
+    if child.group_alive() {
+        child.signal_group(Signal::SIGKILL);
+        true
+    } else {
+        false
+    }
+}
+
+/// Makes this process a child subreaper, so orphaned descendants are re-parented to us and
+/// reaped here instead of by the real init. Not needed (and not done) as PID 1.
+pub fn become_subreaper() -> std::io::Result<()> {
+    if std::process::id() == 1 {
+        return Ok(());
+    }
+    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
+}

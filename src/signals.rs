@@ -1,0 +1,63 @@
+//! The signals `run` handles, as one async stream.
+//!
+//! | signal | what `run` does |
+//! |---|---|
+//! | SIGTERM, SIGINT | graceful stop: `--stop-signal` to the worker's group, SIGKILL after `--stop-timeout` |
+//! | SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT | forwarded to the worker |
+//! | SIGCHLD | reap every exited child (the worker and adopted orphans) |
+//!
+//! Handlers are installed before the worker is spawned, so no exit can be missed. The worker
+//! starts with default dispositions: exec resets handled signals.
+
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Signals forwarded to the worker as they are.
+pub const FORWARDED: [Signal; 5] = [
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGQUIT,
+];
+
+/// Every signal `run` listens to.
+const HANDLED: [Signal; 8] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGCHLD,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGQUIT,
+];
+
+/// Listens to the handled signals.
+pub struct Signals {
+    streams: Vec<(Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Installs the handlers. Must be called inside the runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        let streams = HANDLED
+            .iter()
+            .map(|&s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Signals { streams })
+    }
+
+    /// The next signal received.
+    pub async fn recv(&mut self) -> Signal {
+        std::future::poll_fn(|cx| {
+            for (signal, stream) in &mut self.streams {
+                if stream.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(*signal);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}

@@ -1,0 +1,565 @@
+//! `run`: the supervisor's life as an explicit state machine.
+//!
+//! ```text
+//!                 Temporal ready                     worker exits by itself,
+//!  WaitingForTemporal ──────────▶ Running ─────────▶ policy says restart ──▶ BackingOff
+//!        ▲     │ gave up: exit 69   │   │                                        │
+//!        │     ▼                    │   │ worker exits by itself, no restart:    │ delay over
+//!        │   (exit)                 │   ▼ exit with its code                     │
+//!        │                          │ Temporal lost (restart | exit) or SIGTERM/SIGINT
+//!        │                          ▼                                            │
+//!        └──── Temporal lost ──── Stopping ──▶ exit: the worker's code (signal), │
+//!              (restart)            │          or 69 (--on-disconnect exit)      │
+//!        ▲                                                                       │
+//!        └───────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Events are what happened: a signal, a probe result, a finished wait, a timer. Each has one
+//! handler that looks at the current state; every transition is logged with its reason.
+//! Stopping sends `--stop-signal` to the worker's process group, waits until every process of
+//! the group is gone, and SIGKILLs the group when `--stop-timeout` runs out. A second
+//! SIGTERM/SIGINT during a stop does not shorten the grace period; it only makes sure the
+//! supervisor exits afterwards instead of starting a new worker.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, error, info, warn};
+
+use crate::child::{self, Child};
+use crate::config::{Config, OnDisconnect, RestartPolicy};
+use crate::duration;
+use crate::exit;
+use crate::gate::{self, GaveUp};
+use crate::monitor::{Change, Health, Monitor, MonitorEvent};
+use crate::probe::{Prober, Ready};
+use crate::signals::{FORWARDED, Signals};
+
+/// How often to look whether the rest of a stopping worker's process group is gone.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long to wait for a SIGKILLed group to vanish before carrying on regardless (a process
+/// stuck in uninterruptible sleep cannot be waited for forever).
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What the supervisor is doing.
+enum State {
+    /// No worker; waiting for Temporal with the backoff schedule.
+    WaitingForTemporal,
+    /// The worker runs and Temporal is probed.
+    Running { child: Child },
+    /// The worker was asked to stop; SIGKILL at `kill_at`.
+    Stopping {
+        child: Child,
+        why: StopReason,
+        kill_at: Instant,
+        killed: bool,
+        /// The worker's exit code once it exited (other group members may linger).
+        exit: Option<i32>,
+    },
+    /// The worker exited by itself; a new one starts after the delay.
+    BackingOff { until: Instant },
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::WaitingForTemporal => "waiting-for-temporal",
+            State::Running { .. } => "running",
+            State::Stopping { .. } => "stopping",
+            State::BackingOff { .. } => "backing-off",
+        }
+    }
+}
+
+/// Why the worker is being stopped, which decides what follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StopReason {
+    /// SIGTERM or SIGINT: exit with the worker's code afterwards.
+    Shutdown(Signal),
+    /// Temporal was lost: wait and start a new worker, or exit 69.
+    TemporalLost,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Shutdown(signal) => write!(f, "{} received", signal.as_str()),
+            StopReason::TemporalLost => f.write_str("Temporal lost"),
+        }
+    }
+}
+
+/// What happened.
+enum Event {
+    Signal(Signal),
+    Monitor(MonitorEvent),
+    WaitFinished(Result<Ready, GaveUp>),
+    Timer,
+}
+
+type WaitFuture = Pin<Box<dyn Future<Output = Result<Ready, GaveUp>>>>;
+
+struct Supervisor<'a> {
+    config: &'a Config,
+    command: Vec<OsString>,
+    prober: Prober,
+    state: State,
+    health: Health,
+    monitor: Option<Monitor>,
+    wait: Option<WaitFuture>,
+    /// Restarts after the worker exited by itself, counted against `--max-restarts`.
+    restarts: u32,
+    /// Consecutive quick failures, for the restart delay; reset after a stable run.
+    crash_streak: u32,
+}
+
+/// Runs the supervisor until it exits; returns the exit code.
+pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
+    if let Err(e) = child::become_subreaper() {
+        warn!("cannot become a child subreaper ({e}); orphans of the worker go to init");
+    }
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return exit::OS_ERROR;
+        }
+    };
+    let mut s = Supervisor {
+        config,
+        command,
+        prober: Prober::new(config.connection.clone()),
+        state: State::WaitingForTemporal,
+        health: Health::new(config.run.failure_threshold, config.run.success_threshold),
+        monitor: None,
+        wait: None,
+        restarts: 0,
+        crash_streak: 0,
+    };
+    s.start_waiting();
+    loop {
+        let timer = s.timer();
+        let event = tokio::select! {
+            signal = signals.recv() => Event::Signal(signal),
+            Some(event) = next_monitor_event(&mut s.monitor) => Event::Monitor(event),
+            result = finish_wait(&mut s.wait) => Event::WaitFinished(result),
+            () = sleep_until_some(timer) => Event::Timer,
+        };
+        if let Some(code) = s.handle(event) {
+            return code;
+        }
+    }
+}
+
+async fn next_monitor_event(monitor: &mut Option<Monitor>) -> Option<MonitorEvent> {
+    match monitor {
+        Some(m) => m.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn finish_wait(wait: &mut Option<WaitFuture>) -> Result<Ready, GaveUp> {
+    let Some(future) = wait else {
+        return std::future::pending().await;
+    };
+    let result = future.await;
+    *wait = None;
+    result
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Supervisor<'_> {
+    /// One handler per event; `Some(code)` ends the supervisor.
+    fn handle(&mut self, event: Event) -> Option<u8> {
+        match event {
+            Event::Signal(Signal::SIGCHLD) => self.on_sigchld(),
+            Event::Signal(signal @ (Signal::SIGTERM | Signal::SIGINT)) => {
+                self.on_stop_request(signal)
+            }
+            Event::Signal(signal) => {
+                self.on_forwarded_signal(signal);
+                None
+            }
+            Event::Monitor(event) => self.on_monitor(event),
+            Event::WaitFinished(result) => self.on_wait_finished(result),
+            Event::Timer => self.on_timer(),
+        }
+    }
+
+    fn transition(&mut self, to: State, reason: impl fmt::Display) {
+        self.transition_from(self.state.name(), to, reason);
+    }
+
+    /// For handlers that took the old state apart to build the new one.
+    fn transition_from(&mut self, from: &'static str, to: State, reason: impl fmt::Display) {
+        info!(from, to = to.name(), "{reason}");
+        self.state = to;
+    }
+
+    /// When the next timer fires, if the state needs one.
+    fn timer(&self) -> Option<Instant> {
+        match &self.state {
+            State::Stopping {
+                kill_at,
+                killed,
+                exit,
+                ..
+            } => {
+                if exit.is_some() || *killed {
+                    Some(Instant::now() + GROUP_POLL)
+                } else {
+                    Some(*kill_at)
+                }
+            }
+            State::BackingOff { until } => Some(*until),
+            State::WaitingForTemporal | State::Running { .. } => None,
+        }
+    }
+
+    fn child(&self) -> Option<&Child> {
+        match &self.state {
+            State::Running { child } | State::Stopping { child, .. } => Some(child),
+            _ => None,
+        }
+    }
+
+    fn start_waiting(&mut self) {
+        let prober = self.prober.clone();
+        let wait = self.config.wait.clone();
+        self.wait = Some(Box::pin(async move {
+            gate::wait_until_ready(&prober, &wait).await
+        }));
+    }
+
+    // --- events ---------------------------------------------------------------------------
+
+    fn on_wait_finished(&mut self, result: Result<Ready, GaveUp>) -> Option<u8> {
+        if result.is_err() {
+            error!("Temporal never became ready; exiting");
+            return Some(exit::UNAVAILABLE);
+        }
+        let child = match child::spawn(&self.command) {
+            Ok(child) => child,
+            Err(e) => {
+                error!("{}", e.message);
+                return Some(e.code);
+            }
+        };
+        let shown: Vec<_> = self.command.iter().map(|w| w.to_string_lossy()).collect();
+        info!(pid = child.pid.as_raw(), command = %shown.join(" "), "worker started");
+        self.health = Health::new(
+            self.config.run.failure_threshold,
+            self.config.run.success_threshold,
+        );
+        self.monitor = Some(Monitor::start(
+            self.prober.clone(),
+            self.config.run.probe_interval,
+            self.config.run.probe_timeout,
+        ));
+        self.transition(State::Running { child }, "Temporal is ready");
+        None
+    }
+
+    fn on_sigchld(&mut self) -> Option<u8> {
+        let reaped = child::reap(self.child().map(|c| c.pid));
+        if reaped.orphans > 0 {
+            debug!(count = reaped.orphans, "reaped orphaned processes");
+        }
+        let code = reaped.main_exit?;
+        self.on_worker_exited(code)
+    }
+
+    fn on_worker_exited(&mut self, code: i32) -> Option<u8> {
+        match std::mem::replace(&mut self.state, State::WaitingForTemporal) {
+            State::Running { child } => {
+                self.monitor = None;
+                let ran = child.started.elapsed();
+                info!(pid = child.pid.as_raw(), code, ran = %duration::format(ran), "worker exited by itself");
+                if child::kill_leftovers(&child) {
+                    warn!(
+                        pid = child.pid.as_raw(),
+                        "killed what was left of the worker's process group"
+                    );
+                }
+                self.state = State::Running { child };
+                self.after_worker_exit(code, ran)
+            }
+            State::Stopping {
+                child,
+                why,
+                kill_at,
+                killed,
+                ..
+            } => {
+                info!(pid = child.pid.as_raw(), code, "worker exited");
+                self.state = State::Stopping {
+                    child,
+                    why,
+                    kill_at,
+                    killed,
+                    exit: Some(code),
+                };
+                self.on_timer()
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// The restart policy, for a worker that exited by itself.
+    fn after_worker_exit(&mut self, code: i32, ran: Duration) -> Option<u8> {
+        let run = &self.config.run;
+        let restart = match run.restart {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnFailure => code != 0,
+            RestartPolicy::Always => true,
+        };
+        if !restart {
+            info!(
+                code,
+                "not restarting (--restart {}); exiting with the worker's code",
+                policy_name(run.restart)
+            );
+            return Some(code as u8);
+        }
+        if run.max_restarts != 0 && self.restarts >= run.max_restarts {
+            warn!(
+                code,
+                restarts = self.restarts,
+                "restart limit reached; exiting with the worker's code"
+            );
+            return Some(code as u8);
+        }
+        if ran >= run.restart_reset_after {
+            self.crash_streak = 0;
+        }
+        self.crash_streak += 1;
+        self.restarts += 1;
+        let delay = run.restart_backoff.next_delay(self.crash_streak);
+        self.transition(
+            State::BackingOff {
+                until: Instant::now() + delay,
+            },
+            format!(
+                "worker exited with code {code} after {}; restart {} in {}",
+                duration::format(ran),
+                self.restarts,
+                duration::format(delay)
+            ),
+        );
+        None
+    }
+
+    fn on_stop_request(&mut self, signal: Signal) -> Option<u8> {
+        match &mut self.state {
+            State::WaitingForTemporal | State::BackingOff { .. } => {
+                info!(
+                    "{} received with no worker running; exiting",
+                    signal.as_str()
+                );
+                Some(128 + signal as u8)
+            }
+            State::Running { .. } => {
+                self.begin_stop(StopReason::Shutdown(signal));
+                None
+            }
+            State::Stopping { why, kill_at, .. } => {
+                *why = StopReason::Shutdown(signal);
+                let left = kill_at.saturating_duration_since(Instant::now());
+                info!(
+                    "{} received while stopping; the grace period continues (SIGKILL in {}), then exit",
+                    signal.as_str(),
+                    duration::format(left)
+                );
+                None
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, why: StopReason) {
+        let from = self.state.name();
+        let State::Running { child } =
+            std::mem::replace(&mut self.state, State::WaitingForTemporal)
+        else {
+            unreachable!("begin_stop is only called while running");
+        };
+        self.monitor = None;
+        let run = &self.config.run;
+        child.signal_group(run.stop_signal);
+        let reason = format!(
+            "{why}: sent {} to the worker's process group (pid {}), SIGKILL in {}",
+            run.stop_signal.as_str(),
+            child.pid,
+            duration::format(run.stop_timeout)
+        );
+        self.transition_from(
+            from,
+            State::Stopping {
+                child,
+                why,
+                kill_at: Instant::now() + run.stop_timeout,
+                killed: false,
+                exit: None,
+            },
+            reason,
+        );
+    }
+
+    fn on_forwarded_signal(&mut self, signal: Signal) {
+        debug_assert!(FORWARDED.contains(&signal));
+        match self.child() {
+            Some(child) => {
+                child.signal(signal);
+                info!(
+                    pid = child.pid.as_raw(),
+                    "forwarded {} to the worker",
+                    signal.as_str()
+                );
+            }
+            None => info!(
+                "{} received with no worker running; ignored",
+                signal.as_str()
+            ),
+        }
+    }
+
+    fn on_monitor(&mut self, event: MonitorEvent) -> Option<u8> {
+        let change = match event {
+            MonitorEvent::WatchEnded(reason) => {
+                info!("{reason}; probing now");
+                return None;
+            }
+            MonitorEvent::Probe(Ok(latency)) => {
+                debug!(latency = %duration::format(latency), "probe succeeded");
+                self.health.record(true)
+            }
+            MonitorEvent::Probe(Err(e)) => {
+                let change = self.health.record(false);
+                warn!(
+                    stage = %e.stage,
+                    reason = %e.reason,
+                    failures = self.health.failures(),
+                    failure_threshold = self.config.run.failure_threshold,
+                    "probe failed"
+                );
+                change
+            }
+        };
+        match change {
+            Some(Change::Lost) => self.on_temporal_lost(),
+            Some(Change::Back) => {
+                info!("Temporal is back");
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn on_temporal_lost(&mut self) -> Option<u8> {
+        if !matches!(self.state, State::Running { .. }) {
+            return None;
+        }
+        match self.config.run.on_disconnect {
+            OnDisconnect::Restart | OnDisconnect::Exit => self.begin_stop(StopReason::TemporalLost),
+            OnDisconnect::Ignore => {
+                warn!("Temporal lost; keeping the worker (--on-disconnect ignore)")
+            }
+        }
+        None
+    }
+
+    fn on_timer(&mut self) -> Option<u8> {
+        match &mut self.state {
+            State::BackingOff { until } if Instant::now() >= *until => {
+                self.transition(State::WaitingForTemporal, "restart delay over");
+                self.start_waiting();
+                None
+            }
+            State::Stopping {
+                child,
+                why,
+                kill_at,
+                killed,
+                exit,
+            } => {
+                let reaped = child::reap(if exit.is_none() {
+                    Some(child.pid)
+                } else {
+                    None
+                });
+                if let Some(code) = reaped.main_exit {
+                    *exit = Some(code);
+                }
+                if exit.is_some() && !child.group_alive() {
+                    let (why, code) = (*why, exit.unwrap_or(0));
+                    return self.after_stop(why, code);
+                }
+                let now = Instant::now();
+                if !*killed && now >= *kill_at {
+                    warn!(
+                        pid = child.pid.as_raw(),
+                        "stop timeout over; sent SIGKILL to the worker's process group"
+                    );
+                    child.signal_group(Signal::SIGKILL);
+                    *killed = true;
+                    *kill_at = now + KILL_GRACE;
+                } else if *killed && now >= *kill_at {
+                    error!(
+                        pid = child.pid.as_raw(),
+                        "processes of the worker's group survive SIGKILL; carrying on"
+                    );
+                    let (why, code) = (*why, exit.unwrap_or(128 + Signal::SIGKILL as i32));
+                    return self.after_stop(why, code);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The worker and its group are gone: exit or wait for Temporal again.
+    fn after_stop(&mut self, why: StopReason, code: i32) -> Option<u8> {
+        match why {
+            StopReason::Shutdown(signal) => {
+                info!(
+                    code,
+                    "worker stopped after {}; exiting with its code",
+                    signal.as_str()
+                );
+                Some(code as u8)
+            }
+            StopReason::TemporalLost if self.config.run.on_disconnect == OnDisconnect::Exit => {
+                info!(code, "worker stopped; exiting 69 (--on-disconnect exit)");
+                Some(exit::UNAVAILABLE)
+            }
+            StopReason::TemporalLost => {
+                self.transition(
+                    State::WaitingForTemporal,
+                    format!("worker stopped (code {code}); waiting for Temporal to come back"),
+                );
+                self.start_waiting();
+                None
+            }
+        }
+    }
+}
+
+fn policy_name(policy: RestartPolicy) -> &'static str {
+    match policy {
+        RestartPolicy::Never => "never",
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Always => "always",
+    }
+}
