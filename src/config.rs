@@ -995,7 +995,7 @@ fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSettings,
     let stop_timeout = r.get(
         &STOP_TIMEOUT,
         Duration::from_secs(25),
-        |t| duration::parse(t),
+        duration::parse,
         show_duration,
     )?;
     let probe_interval = r.get(
@@ -1517,6 +1517,7 @@ mod tests {
         .unwrap();
         let defaults = resolve(&Options::default(), &env(&[])).unwrap();
         assert_eq!(from_file.wait, defaults.wait);
+        assert_eq!(from_file.run, defaults.run);
         assert_eq!(from_file.log.format, defaults.log.format);
         assert_eq!(from_file.log.level, Some(tracing::Level::INFO));
         assert_eq!(

@@ -163,6 +163,58 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         ),
         case(&["check", "--bogus"], &[], &["--bogus"]),
         case(&["frobnicate"], &[], &["frobnicate"]),
+        case(&["run"], &[], &["CMD"]),
+        case(
+            &["run", "--stop-signal", "SIGKILL", "--", "true"],
+            &[],
+            &["flag --stop-signal", "'SIGKILL'"],
+        ),
+        case(
+            &["run", "--stop-signal", "SIGNOPE", "--", "true"],
+            &[],
+            &["flag --stop-signal", "'SIGNOPE'"],
+        ),
+        case(
+            &["run", "--", "true"],
+            &[("TEMPORAL_SUPERVISOR_RESTART", "sometimes")],
+            &[
+                "environment variable TEMPORAL_SUPERVISOR_RESTART",
+                "'sometimes'",
+            ],
+        ),
+        case(
+            &["run", "--on-disconnect", "reboot", "--", "true"],
+            &[],
+            &["flag --on-disconnect", "'reboot'"],
+        ),
+        case(
+            &["run", "--failure-threshold", "0", "--", "true"],
+            &[],
+            &["flag --failure-threshold", "'0'"],
+        ),
+        case(
+            &["run", "--probe-interval", "0s", "--", "true"],
+            &[],
+            &["flag --probe-interval", "'0s'"],
+        ),
+        case(
+            &["run", "--max-restarts", "-2", "--", "true"],
+            &[],
+            &["flag --max-restarts", "'-2'"],
+        ),
+        case(
+            &[
+                "run",
+                "--restart-delay",
+                "2s",
+                "--restart-max-delay",
+                "1s",
+                "--",
+                "true",
+            ],
+            &[],
+            &["restart_max_delay 1s is shorter than restart_delay 2s"],
+        ),
         case(
             &["wait", "--log-format", "xml"],
             &[],

@@ -1,0 +1,125 @@
+//! Stopping: the stop signal goes to the worker's process group, SIGKILL follows the stop
+//! timeout, nothing of the group survives, and a second SIGTERM keeps the grace period.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+
+#[test]
+fn a_worker_that_ignores_sigterm_is_killed_with_its_group_after_the_stop_timeout() {
+    let server = DevServer::start();
+    // The worker and two grandchildren in its group all ignore SIGTERM.
+    let script = "trap '' TERM; (trap '' TERM; sleep 1000) & (trap '' TERM; sleep 1000) & \
+                  while :; do sleep 0.1; done";
+    let mut run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--stop-timeout",
+            "1500ms",
+        ],
+        &["sh", "-c", script],
+    );
+    run.wait_for_log("worker started", 1, PATIENCE);
+    let pgid = run.worker_pids()[0];
+    eventually("the grandchildren to start", PATIENCE, || {
+        children_of(pgid).len() >= 2
+    });
+
+    let asked = Instant::now();
+    run.signal(Signal::SIGTERM);
+    let (code, log) = run.wait_exit(PATIENCE);
+    let took = asked.elapsed();
+    assert_eq!(code, 137, "the worker died of SIGKILL; log:\n{log}");
+    assert!(
+        took >= Duration::from_millis(1400),
+        "SIGKILL came after {took:?}, before the stop timeout"
+    );
+    assert!(log.contains("stop timeout over; sent SIGKILL"), "{log}");
+    assert!(
+        !group_alive(pgid),
+        "a process of the worker's group survived the stop"
+    );
+}
+
+#[test]
+fn a_graceful_worker_stops_on_sigterm_and_its_code_comes_out() {
+    let server = DevServer::start();
+    let mut run = Supervised::start(
+        &["run", "--address", &server.address()],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    run.wait_for_log("worker started", 1, PATIENCE);
+    let asked = Instant::now();
+    run.signal(Signal::SIGTERM);
+    let (code, log) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "graceful stop took {:?}",
+        asked.elapsed()
+    );
+    assert!(log.contains("worker stopped after SIGTERM"), "{log}");
+}
+
+#[test]
+fn a_second_sigterm_does_not_cut_the_grace_period() {
+    let server = DevServer::start();
+    let mut run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--stop-timeout",
+            "2s",
+        ],
+        &["sh", "-c", "trap '' TERM INT; while :; do sleep 0.05; done"],
+    );
+    run.wait_for_log("worker started", 1, PATIENCE);
+    let asked = Instant::now();
+    run.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal(Signal::SIGINT);
+    let (code, log) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 137, "{log}");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1900),
+        "stopped after {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        log.contains("SIGINT received while stopping; the grace period continues"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_stop_signal_is_configurable() {
+    let server = DevServer::start();
+    let mut run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--stop-signal",
+            "SIGINT",
+        ],
+        &[
+            "sh",
+            "-c",
+            "trap '' TERM; trap 'exit 5' INT; while :; do sleep 0.05; done",
+        ],
+    );
+    run.wait_for_log("worker started", 1, PATIENCE);
+    run.signal(Signal::SIGTERM);
+    let (code, log) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 5, "the worker got SIGINT and exited 5; log:\n{log}");
+}
