@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -193,11 +194,111 @@ def bench_lag(trials: int, parallel: int) -> None:
               f"{lags[-1]:.3f} s | {failed} |")
 
 
+def proc_status(pid: int, field: str) -> int:
+    """A kB field of /proc/PID/status (VmHWM: peak RSS, VmRSS: current RSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_script(log: Path) -> list[str]:
+    """An idle worker that logs when it starts and when it is told to stop."""
+    return ["sh", "-c", f"echo start $(date +%s.%N) >> {log}; "
+            f"trap 'echo stop $(date +%s.%N) >> {log}; exit 0' TERM; sleep 100000 & wait $!"]
+
+
+def events(log: Path, kind: str) -> list[float]:
+    try:
+        return [float(l.split()[1]) for l in log.read_text().splitlines() if l.startswith(kind)]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(cond, limit: float = 120) -> None:
+    deadline = time.time() + limit
+    while not cond():
+        if time.time() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        time.sleep(0.005)
+
+
+def bench_supervise(idle: float) -> None:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    server = start_server(port)
+    wait_for(lambda: port_open(port))
+    tmp = Path(tempfile.mkdtemp(prefix="ts-bench-"))
+    logs = {"ours": tmp / "ours.log", "seed": tmp / "seed.log"}
+    procs = {
+        "ours": subprocess.Popen([SUPERVISOR, "run", "--address", address, "--probe-interval", "1s",
+                                  "--log-level", "warn", "--", *worker_script(logs["ours"])],
+                                 env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "seed": subprocess.Popen([PYTHON, str(ROOT / "bench" / "seed_supervise.py"), address, "1",
+                                  "--", *worker_script(logs["seed"])],
+                                 env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    }
+    tini = shutil.which("tini")
+    if tini:
+        procs["tini"] = subprocess.Popen([tini, "-s", "--", "sleep", "100000"], env=CLEAN_ENV,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(events(log, "start") for log in logs.values()))
+        time.sleep(3)
+        cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        time.sleep(idle)
+        cpu = {name: (cpu_seconds(p.pid) - cpu0[name]) / idle * 100 for name, p in procs.items()}
+        hwm = {name: proc_status(p.pid, "VmHWM") / 1024 for name, p in procs.items()}
+        rss = {name: proc_status(p.pid, "VmRSS") / 1024 for name, p in procs.items()}
+
+        killed = time.time()
+        stop_server(server)
+        wait_for(lambda: all(events(log, "stop") for log in logs.values()))
+        stopped = {name: events(log, "stop")[0] - killed for name, log in logs.items()}
+        time.sleep(2)
+        server = start_server(port)
+        wait_for(lambda: port_open(port))
+        opened = time.time()
+        wait_for(lambda: all(len(events(log, "start")) >= 2 for log in logs.values()))
+        started = {name: events(log, "start")[1] - opened for name, log in logs.items()}
+    finally:
+        stop_server(server)
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    names = {"ours": "temporal-supervisor run (probe every 1 s, lost after 3 failures)",
+             "seed": "Python SDK loop (seed approach; probe every 1 s, lost at the first failure)",
+             "tini": "tini (no probing; the floor)"}
+    print(f"\n### Supervising an idle worker ({idle:.0f} s idle)\n")
+    print("| supervisor | CPU (% of a core) | peak RSS | RSS | server death to stop signal "
+          "| server back to new worker |")
+    print("|---|---|---|---|---|---|")
+    for name in procs:
+        death = f"{stopped[name]:.2f} s" if name in stopped else "-"
+        back = f"{started[name]:.2f} s" if name in started else "-"
+        print(f"| {names[name]} | {cpu[name]:.2f}% | {hwm[name]:.1f} MiB | {rss[name]:.1f} MiB "
+              f"| {death} | {back} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="runs of each check command")
     parser.add_argument("--lag-trials", type=int, default=12, help="readiness-lag trials")
     parser.add_argument("--parallel", type=int, default=3, help="lag trials at once")
+    parser.add_argument("--idle", type=float, default=30, help="seconds of idle supervision")
     args = parser.parse_args()
     size = os.path.getsize(SUPERVISOR) / (1024 * 1024)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
@@ -206,6 +307,8 @@ def main() -> None:
     bench_check(args.runs)
     if args.lag_trials:
         bench_lag(args.lag_trials, args.parallel)
+    if args.idle:
+        bench_supervise(args.idle)
 
 
 if __name__ == "__main__":
