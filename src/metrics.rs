@@ -1,0 +1,109 @@
+//! Prometheus metrics, encoded by the `prometheus-client` crate.
+//!
+//! | metric | type | meaning |
+//! |---|---|---|
+//! | `temporal_supervisor_temporal_up` | gauge | 1 while Temporal counts as ready |
+//! | `temporal_supervisor_probe_duration_seconds` | histogram | readiness attempts and probes that succeeded |
+//! | `temporal_supervisor_probe_failures_total{stage}` | counter | failed attempts and probes, by stage |
+//! | `temporal_supervisor_wait_attempts_total` | counter | readiness attempts while waiting |
+//! | `temporal_supervisor_time_to_first_ready_seconds` | gauge | from start to the first readiness |
+//! | `temporal_supervisor_child_up` | gauge | 1 while a worker runs |
+//! | `temporal_supervisor_child_restarts_total{reason}` | counter | `temporal-lost`, `exited`, `not-polling` |
+//! | `temporal_supervisor_pollers_seen` | gauge | live pollers of this worker on its task queues |
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The metric handles (cheap to clone: each is shared) and their registry.
+pub struct Metrics {
+    registry: Registry,
+    pub temporal_up: Gauge,
+    pub probe_duration: Histogram,
+    probe_failures: Family<Labels, Counter>,
+    pub wait_attempts: Counter,
+    pub time_to_first_ready: Gauge<f64, AtomicU64>,
+    pub child_up: Gauge,
+    child_restarts: Family<Labels, Counter>,
+    pub pollers_seen: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("temporal_supervisor");
+        let m = Metrics {
+            temporal_up: Gauge::default(),
+            // 1 ms to about 16 s.
+            probe_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            probe_failures: Family::default(),
+            wait_attempts: Counter::default(),
+            time_to_first_ready: Gauge::default(),
+            child_up: Gauge::default(),
+            child_restarts: Family::default(),
+            pollers_seen: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("temporal_up", "1 while Temporal counts as ready", m.temporal_up.clone());
+        registry.register(
+            "probe_duration_seconds",
+            "Duration of successful readiness attempts and probes",
+            m.probe_duration.clone(),
+        );
+        registry.register(
+            "probe_failures",
+            "Failed readiness attempts and probes, by stage",
+            m.probe_failures.clone(),
+        );
+        registry.register("wait_attempts", "Readiness attempts while waiting for Temporal", m.wait_attempts.clone());
+        registry.register(
+            "time_to_first_ready_seconds",
+            "Seconds from start to the first readiness",
+            m.time_to_first_ready.clone(),
+        );
+        registry.register("child_up", "1 while a worker runs", m.child_up.clone());
+        registry.register("child_restarts", "Worker restarts, by reason", m.child_restarts.clone());
+        registry.register(
+            "pollers_seen",
+            "Live pollers of this worker on its task queues",
+            m.pollers_seen.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn probe_ok(&self, latency: Duration) {
+        self.probe_duration.observe(latency.as_secs_f64());
+    }
+
+    pub fn probe_failed(&self, stage: &str) {
+        self.probe_failures
+            .get_or_create(&vec![("stage", stage.to_string())])
+            .inc();
+    }
+
+    pub fn restarted(&self, reason: &str) {
+        self.child_restarts
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
