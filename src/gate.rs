@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::config::WaitSettings;
 use crate::duration;
+use crate::health::Status;
 use crate::probe::{ProbeError, Prober, Ready, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out.
@@ -26,7 +27,12 @@ pub struct GaveUp {
 }
 
 /// Makes attempts until one succeeds, the attempts run out, or the overall timeout passes.
-pub async fn wait_until_ready(prober: &Prober, wait: &WaitSettings) -> Result<Ready, GaveUp> {
+/// With `status`, every attempt is counted and recorded for the health endpoints and metrics.
+pub async fn wait_until_ready(
+    prober: &Prober,
+    wait: &WaitSettings,
+    status: Option<&Status>,
+) -> Result<Ready, GaveUp> {
     let start = Instant::now();
     let deadline = wait.timeout.map(|t| start + t);
     let target = prober.settings().address();
@@ -51,7 +57,20 @@ pub async fn wait_until_ready(prober: &Prober, wait: &WaitSettings) -> Result<Re
                 .min(d.saturating_duration_since(Instant::now())),
             None => wait.attempt_timeout,
         };
-        let failure = match prober.attempt(budget).await {
+        let result = prober.attempt(budget).await;
+        if let Some(status) = status {
+            status.metrics.wait_attempts.inc();
+            match &result {
+                Ok(ready) => status.probed(true, None, None, ready.latency),
+                Err(e) => status.probed(
+                    false,
+                    Some(e.stage.as_str()),
+                    Some(&e.reason),
+                    Duration::ZERO,
+                ),
+            }
+        }
+        let failure = match result {
             Ok(ready) => {
                 info!(
                     address = %target,

@@ -173,7 +173,10 @@ impl Status {
         let ok = match path {
             "/livez" => !r.stuck,
             "/readyz" => {
-                r.state == "running" && r.temporal_up && r.child_pid.is_some() && r.polling != Some(false)
+                r.state == "running"
+                    && r.temporal_up
+                    && r.child_pid.is_some()
+                    && r.polling != Some(false)
             }
             "/startupz" => r.first_ready.is_some(),
             _ => return None,
@@ -200,7 +203,11 @@ impl Status {
             "last_probe": last_probe,
             "first_ready_after_ms": r.first_ready.map(|d| d.as_millis() as u64),
         });
-        let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let code = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
         Some((code, format!("{body}\n")))
     }
 }
@@ -247,13 +254,17 @@ pub async fn serve(listener: TcpListener, status: Status) {
 
 fn route(status: &Status, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into());
+        return respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET\n".into(),
+        );
     }
     let path = request.uri().path();
     if path == "/metrics" {
         return respond(
             StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
             status.metrics.encode(),
         );
     }
@@ -281,7 +292,10 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// `status`: asks a running supervisor's `/readyz`; true when it answers 200.
-pub async fn ask_ready(addr: SocketAddr, timeout: Duration) -> Result<(StatusCode, String), String> {
+pub async fn ask_ready(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(StatusCode, String), String> {
     let attempt = async {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -307,5 +321,10 @@ pub async fn ask_ready(addr: SocketAddr, timeout: Duration) -> Result<(StatusCod
     };
     tokio::time::timeout(timeout, attempt)
         .await
-        .unwrap_or_else(|_| Err(format!("{addr}: no answer within {}", crate::duration::format(timeout))))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{addr}: no answer within {}",
+                crate::duration::format(timeout)
+            ))
+        })
 }

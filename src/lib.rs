@@ -22,8 +22,11 @@ pub mod duration;
 pub mod exec;
 pub mod exit;
 pub mod gate;
+pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
+pub mod pollers;
 pub mod probe;
 pub mod signals;
 pub mod supervisor;
@@ -91,6 +94,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
             return code;
         }
         Command::Run { command } => runtime.block_on(supervisor::run(&config, command)),
+        Command::Status => runtime.block_on(status(&config)),
         Command::Config => unreachable!("handled above"),
     };
     runtime.shutdown_background();
@@ -122,9 +126,42 @@ async fn check(config: &Config) -> u8 {
 
 async fn wait(config: &Config) -> u8 {
     let prober = Prober::new(config.connection.clone());
-    match gate::wait_until_ready(&prober, &config.wait).await {
+    match gate::wait_until_ready(&prober, &config.wait, None).await {
         Ok(_) => exit::OK,
         Err(_) => exit::UNAVAILABLE,
+    }
+}
+
+/// `status`: asks a running supervisor's `/readyz`.
+async fn status(config: &Config) -> u8 {
+    let Some(mut addr) = config.health.listen else {
+        error!(
+            "status needs the supervisor's health address: --health-listen, \
+             TEMPORAL_SUPERVISOR_HEALTH_LISTEN or health_listen"
+        );
+        return exit::USAGE;
+    };
+    // A wildcard listen address is reached on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    match health::ask_ready(addr, config.wait.attempt_timeout).await {
+        Ok((code, body)) if code.is_success() => {
+            info!(%addr, "ready: {}", body.trim());
+            exit::OK
+        }
+        Ok((code, body)) => {
+            warn!(%addr, code = code.as_u16(), "not ready: {}", body.trim());
+            exit::NOT_READY
+        }
+        Err(e) => {
+            warn!("not ready: {e}");
+            exit::NOT_READY
+        }
     }
 }
 

@@ -57,7 +57,11 @@ impl Metrics {
             pollers_seen: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("temporal_up", "1 while Temporal counts as ready", m.temporal_up.clone());
+        registry.register(
+            "temporal_up",
+            "1 while Temporal counts as ready",
+            m.temporal_up.clone(),
+        );
         registry.register(
             "probe_duration_seconds",
             "Duration of successful readiness attempts and probes",
@@ -68,14 +72,22 @@ impl Metrics {
             "Failed readiness attempts and probes, by stage",
             m.probe_failures.clone(),
         );
-        registry.register("wait_attempts", "Readiness attempts while waiting for Temporal", m.wait_attempts.clone());
+        registry.register(
+            "wait_attempts",
+            "Readiness attempts while waiting for Temporal",
+            m.wait_attempts.clone(),
+        );
         registry.register(
             "time_to_first_ready_seconds",
             "Seconds from start to the first readiness",
             m.time_to_first_ready.clone(),
         );
         registry.register("child_up", "1 while a worker runs", m.child_up.clone());
-        registry.register("child_restarts", "Worker restarts, by reason", m.child_restarts.clone());
+        registry.register(
+            "child_restarts",
+            "Worker restarts, by reason",
+            m.child_restarts.clone(),
+        );
         registry.register(
             "pollers_seen",
             "Live pollers of this worker on its task queues",

@@ -18,9 +18,10 @@ use temporalio_common::protos::grpc::health::v1::health_check_response::ServingS
 use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
 
+use crate::pollers::{PollerCheck, PollerReport};
 use crate::probe::{Bound, ProbeError, Prober, WORKFLOW_SERVICE};
 
 /// What the monitor saw.
@@ -30,6 +31,8 @@ pub enum MonitorEvent {
     Probe(Result<Duration, ProbeError>),
     /// The health watch stream ended; a probe follows at once.
     WatchEnded(String),
+    /// After a good probe, with `--task-queue`: the worker's pollers.
+    Pollers(Result<PollerReport, ProbeError>),
 }
 
 /// The running monitor; stops when dropped.
@@ -41,9 +44,14 @@ pub struct Monitor {
 impl Monitor {
     /// Starts probing. The first probe is made at once: it opens the connection and the
     /// health watch, so a server that dies a moment later is noticed a moment later.
-    pub fn start(prober: Prober, every: Duration, budget: Duration) -> Monitor {
+    pub fn start(
+        prober: Prober,
+        every: Duration,
+        budget: Duration,
+        pollers: Option<PollerCheck>,
+    ) -> Monitor {
         let (tx, events) = mpsc::channel(8);
-        let task = tokio::spawn(run(prober, every, budget, tx));
+        let task = tokio::spawn(run(prober, every, budget, pollers, tx));
         Monitor { events, task }
     }
 
@@ -58,20 +66,29 @@ impl Drop for Monitor {
     }
 }
 
-async fn run(prober: Prober, every: Duration, budget: Duration, tx: mpsc::Sender<MonitorEvent>) {
-    let mut ticks = interval_at(Instant::now(), every);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Until the worker is first seen polling, look at least this often, so that readiness
+/// follows the worker's first poll closely.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+async fn run(
+    prober: Prober,
+    every: Duration,
+    budget: Duration,
+    pollers: Option<PollerCheck>,
+    tx: mpsc::Sender<MonitorEvent>,
+) {
+    let mut next = Instant::now();
+    let mut seen_polling = false;
     let mut connection: Option<Connection> = None;
     let mut watch: Option<Streaming<HealthCheckResponse>> = None;
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            () = sleep_until(next) => {}
             reason = watch_ends(&mut watch) => {
                 watch = None;
                 if tx.send(MonitorEvent::WatchEnded(reason)).await.is_err() {
                     return;
                 }
-                ticks.reset();
             }
         }
 
@@ -87,23 +104,38 @@ async fn run(prober: Prober, every: Duration, budget: Duration, tx: mpsc::Sender
                 Err(e) => Err(e),
             },
         };
-        match &result {
-            Ok(()) => {
-                if watch.is_none()
-                    && let Some(c) = &connection
-                {
-                    watch = open_watch(c, budget).await;
-                }
+        let latency = bound.elapsed();
+        let ok = result.is_ok();
+        if ok {
+            if watch.is_none()
+                && let Some(c) = &connection
+            {
+                watch = open_watch(c, budget).await;
             }
-            Err(_) => {
-                connection = None;
-                watch = None;
-            }
+        } else {
+            connection = None;
+            watch = None;
         }
-        let event = MonitorEvent::Probe(result.map(|()| bound.elapsed()));
-        if tx.send(event).await.is_err() {
+        if tx
+            .send(MonitorEvent::Probe(result.map(|()| latency)))
+            .await
+            .is_err()
+        {
             return;
         }
+        if ok && let (Some(check), Some(c)) = (&pollers, &connection) {
+            let report = check.check(c, &Bound::new(budget, "probe timeout")).await;
+            seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
+            if tx.send(MonitorEvent::Pollers(report)).await.is_err() {
+                return;
+            }
+        }
+        let pause = if pollers.is_some() && !seen_polling {
+            every.min(FIRST_POLL_INTERVAL)
+        } else {
+            every
+        };
+        next = Instant::now() + pause;
     }
 }
 

@@ -70,7 +70,11 @@ impl PollerCheck {
         &self.identity
     }
 
-    pub async fn check(&self, connection: &Connection, bound: &Bound) -> Result<PollerReport, ProbeError> {
+    pub async fn check(
+        &self,
+        connection: &Connection,
+        bound: &Bound,
+    ) -> Result<PollerReport, ProbeError> {
         let types: &[TaskQueueType] = match self.queue_type {
             QueueType::Workflow => &[TaskQueueType::Workflow],
             QueueType::Activity => &[TaskQueueType::Activity],
@@ -83,13 +87,18 @@ impl PollerCheck {
             let mut live_here = 0;
             for &kind in types {
                 let pollers = bound
-                    .run(Stage::Pollers, self.describe(connection, queue, kind, bound))
+                    .run(
+                        Stage::Pollers,
+                        self.describe(connection, queue, kind, bound),
+                    )
                     .await?;
                 live_here += pollers
                     .iter()
                     .filter(|(identity, last)| {
                         matches(&self.identity, identity)
-                            && last.is_some_and(|t| now.duration_since(t).unwrap_or_default() < POLLER_MAX_AGE)
+                            && last.is_some_and(|t| {
+                                now.duration_since(t).unwrap_or_default() < POLLER_MAX_AGE
+                            })
                     })
                     .count() as u64;
             }
@@ -132,7 +141,11 @@ impl PollerCheck {
             .map_err(|status| {
                 ProbeError::new(
                     Stage::Pollers,
-                    format!("DescribeTaskQueue {queue}: {:?}: {}", status.code(), status.message()),
+                    format!(
+                        "DescribeTaskQueue {queue}: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    ),
                 )
             })?;
         Ok(response

@@ -43,6 +43,8 @@ pub enum Stage {
     Grpc,
     Health,
     Namespace,
+    /// Not part of readiness: the worker's pollers, checked by `run` with `--task-queue`.
+    Pollers,
 }
 
 impl Stage {
@@ -53,6 +55,7 @@ impl Stage {
             Stage::Grpc => "grpc",
             Stage::Health => "health",
             Stage::Namespace => "namespace",
+            Stage::Pollers => "pollers",
         }
     }
 }
@@ -76,7 +79,7 @@ pub struct ProbeError {
 }
 
 impl ProbeError {
-    fn new(stage: Stage, reason: impl Into<String>) -> Self {
+    pub fn new(stage: Stage, reason: impl Into<String>) -> Self {
         ProbeError {
             stage,
             reason: reason.into(),

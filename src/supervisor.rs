@@ -35,7 +35,9 @@ use crate::config::{Config, OnDisconnect, RestartPolicy};
 use crate::duration;
 use crate::exit;
 use crate::gate::{self, GaveUp};
+use crate::health::{self, Status};
 use crate::monitor::{Change, Health, Monitor, MonitorEvent};
+use crate::pollers::PollerCheck;
 use crate::probe::{Prober, Ready};
 use crate::signals::{FORWARDED, Signals};
 
@@ -82,6 +84,8 @@ enum StopReason {
     Shutdown(Signal),
     /// Temporal was lost: wait and start a new worker, or exit 69.
     TemporalLost,
+    /// The worker does not poll its task queues while Temporal is fine: start a new one.
+    NotPolling,
 }
 
 impl fmt::Display for StopReason {
@@ -89,6 +93,7 @@ impl fmt::Display for StopReason {
         match self {
             StopReason::Shutdown(signal) => write!(f, "{} received", signal.as_str()),
             StopReason::TemporalLost => f.write_str("Temporal lost"),
+            StopReason::NotPolling => f.write_str("worker not polling"),
         }
     }
 }
@@ -115,6 +120,10 @@ struct Supervisor<'a> {
     restarts: u32,
     /// Consecutive quick failures, for the restart delay; reset after a stable run.
     crash_streak: u32,
+    /// Whether the current worker was seen polling its task queues.
+    seen_polling: bool,
+    /// What the health endpoints and metrics report.
+    status: Status,
 }
 
 /// Runs the supervisor until it exits; returns the exit code.
@@ -129,6 +138,23 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
             return exit::OS_ERROR;
         }
     };
+    let status = Status::new();
+    let _server = match config.health.listen {
+        Some(addr) => match health::bind(addr).await {
+            Ok(listener) => {
+                info!(%addr, "serving /livez, /readyz, /startupz and /metrics");
+                Some(AbortOnDrop(tokio::spawn(health::serve(
+                    listener,
+                    status.clone(),
+                ))))
+            }
+            Err(e) => {
+                error!("cannot listen on {addr} for health endpoints: {e}");
+                return exit::OS_ERROR;
+            }
+        },
+        None => None,
+    };
     let mut s = Supervisor {
         config,
         command,
@@ -139,6 +165,8 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
         wait: None,
         restarts: 0,
         crash_streak: 0,
+        seen_polling: false,
+        status,
     };
     s.start_waiting();
     loop {
@@ -152,6 +180,15 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
         if let Some(code) = s.handle(event) {
             return code;
         }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -196,13 +233,21 @@ impl Supervisor<'_> {
         }
     }
 
-    fn transition(&mut self, to: State, reason: impl fmt::Display) {
-        self.transition_from(self.state.name(), to, reason);
+    /// Enters a new state; logs the transition as one line with the event and its reason.
+    fn transition(&mut self, to: State, event: &'static str, reason: impl fmt::Display) {
+        self.transition_from(self.state.name(), to, event, reason);
     }
 
     /// For handlers that took the old state apart to build the new one.
-    fn transition_from(&mut self, from: &'static str, to: State, reason: impl fmt::Display) {
-        info!(from, to = to.name(), "{reason}");
+    fn transition_from(
+        &mut self,
+        from: &'static str,
+        to: State,
+        event: &'static str,
+        reason: impl fmt::Display,
+    ) {
+        info!(state = to.name(), previous = from, event, "{reason}");
+        self.status.report().state = to.name();
         self.state = to;
     }
 
@@ -236,8 +281,11 @@ impl Supervisor<'_> {
     fn start_waiting(&mut self) {
         let prober = self.prober.clone();
         let wait = self.config.wait.clone();
+        let status = self.status.clone();
+        self.status.set_temporal_up(false);
+        self.status.report().state = State::WaitingForTemporal.name();
         self.wait = Some(Box::pin(async move {
-            gate::wait_until_ready(&prober, &wait).await
+            gate::wait_until_ready(&prober, &wait, Some(&status)).await
         }));
     }
 
@@ -248,6 +296,7 @@ impl Supervisor<'_> {
             error!("Temporal never became ready; exiting");
             return Some(exit::UNAVAILABLE);
         }
+        self.status.set_temporal_up(true);
         let child = match child::spawn(&self.command) {
             Ok(child) => child,
             Err(e) => {
@@ -255,8 +304,26 @@ impl Supervisor<'_> {
                 return Some(e.code);
             }
         };
+        let pid = child.pid.as_raw();
         let shown: Vec<_> = self.command.iter().map(|w| w.to_string_lossy()).collect();
-        info!(pid = child.pid.as_raw(), command = %shown.join(" "), "worker started");
+        info!(child_pid = pid, command = %shown.join(" "), "worker started");
+        self.status.first_ready();
+        self.status.set_child(Some(pid));
+        let pollers = PollerCheck::new(
+            &self.config.health.pollers,
+            &self.config.connection.namespace,
+            pid,
+        );
+        if let Some(check) = &pollers {
+            self.status.set_polling(false, 0);
+            info!(
+                child_pid = pid,
+                identity = check.identity(),
+                deadline = %duration::format(self.config.health.pollers.deadline),
+                "watching the worker's pollers"
+            );
+        }
+        self.seen_polling = false;
         self.health = Health::new(
             self.config.run.failure_threshold,
             self.config.run.success_threshold,
@@ -265,8 +332,13 @@ impl Supervisor<'_> {
             self.prober.clone(),
             self.config.run.probe_interval,
             self.config.run.probe_timeout,
+            pollers,
         ));
-        self.transition(State::Running { child }, "Temporal is ready");
+        self.transition(
+            State::Running { child },
+            "temporal-ready",
+            "Temporal is ready",
+        );
         None
     }
 
@@ -283,11 +355,12 @@ impl Supervisor<'_> {
         match std::mem::replace(&mut self.state, State::WaitingForTemporal) {
             State::Running { child } => {
                 self.monitor = None;
+                self.status.set_child(None);
                 let ran = child.started.elapsed();
-                info!(pid = child.pid.as_raw(), code, ran = %duration::format(ran), "worker exited by itself");
+                info!(child_pid = child.pid.as_raw(), code, ran = %duration::format(ran), "worker exited by itself");
                 if child::kill_leftovers(&child) {
                     warn!(
-                        pid = child.pid.as_raw(),
+                        child_pid = child.pid.as_raw(),
                         "killed what was left of the worker's process group"
                     );
                 }
@@ -301,7 +374,8 @@ impl Supervisor<'_> {
                 killed,
                 ..
             } => {
-                info!(pid = child.pid.as_raw(), code, "worker exited");
+                info!(child_pid = child.pid.as_raw(), code, "worker exited");
+                self.status.set_child(None);
                 self.state = State::Stopping {
                     child,
                     why,
@@ -348,10 +422,13 @@ impl Supervisor<'_> {
         self.crash_streak += 1;
         self.restarts += 1;
         let delay = run.restart_backoff.next_delay(self.crash_streak);
+        self.status
+            .restarted("exited", &format!("exited with code {code}"));
         self.transition(
             State::BackingOff {
                 until: Instant::now() + delay,
             },
+            "child-exited",
             format!(
                 "worker exited with code {code} after {}; restart {} in {}",
                 duration::format(ran),
@@ -413,6 +490,7 @@ impl Supervisor<'_> {
                 killed: false,
                 exit: None,
             },
+            "stop-requested",
             reason,
         );
     }
@@ -423,7 +501,7 @@ impl Supervisor<'_> {
             Some(child) => {
                 child.signal(signal);
                 info!(
-                    pid = child.pid.as_raw(),
+                    child_pid = child.pid.as_raw(),
                     "forwarded {} to the worker",
                     signal.as_str()
                 );
@@ -441,11 +519,19 @@ impl Supervisor<'_> {
                 info!("{reason}; probing now");
                 return None;
             }
+            MonitorEvent::Pollers(report) => return self.on_pollers(report),
             MonitorEvent::Probe(Ok(latency)) => {
                 debug!(latency = %duration::format(latency), "probe succeeded");
+                self.status.probed(true, None, None, latency);
                 self.health.record(true)
             }
             MonitorEvent::Probe(Err(e)) => {
+                self.status.probed(
+                    false,
+                    Some(e.stage.as_str()),
+                    Some(&e.reason),
+                    Duration::ZERO,
+                );
                 let change = self.health.record(false);
                 warn!(
                     stage = %e.stage,
@@ -458,8 +544,12 @@ impl Supervisor<'_> {
             }
         };
         match change {
-            Some(Change::Lost) => self.on_temporal_lost(),
+            Some(Change::Lost) => {
+                self.status.set_temporal_up(false);
+                self.on_temporal_lost()
+            }
             Some(Change::Back) => {
+                self.status.set_temporal_up(true);
                 info!("Temporal is back");
                 None
             }
@@ -467,12 +557,70 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The worker's pollers, seen after a good probe: Temporal is fine, so a worker that does
+    /// not poll is wedged.
+    fn on_pollers(
+        &mut self,
+        report: Result<crate::pollers::PollerReport, crate::probe::ProbeError>,
+    ) -> Option<u8> {
+        let State::Running { child } = &self.state else {
+            return None;
+        };
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                debug!(reason = %e.reason, "could not check the worker's pollers");
+                return None;
+            }
+        };
+        self.status.set_polling(report.polling, report.seen);
+        if report.polling {
+            if !self.seen_polling {
+                info!(
+                    child_pid = child.pid.as_raw(),
+                    pollers = report.seen,
+                    "worker is polling"
+                );
+            }
+            self.seen_polling = true;
+            return None;
+        }
+        if !self.health.is_up() {
+            return None;
+        }
+        let deadline = self.config.health.pollers.deadline;
+        let wedged = if self.seen_polling {
+            Some(format!(
+                "its pollers are gone from {}",
+                report.missing.join(", ")
+            ))
+        } else if child.started.elapsed() >= deadline {
+            Some(format!(
+                "no poller on {} within {}",
+                report.missing.join(", "),
+                duration::format(deadline)
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = wedged {
+            warn!(child_pid = child.pid.as_raw(), reason = %why, "worker not polling");
+            self.status.restarted("not-polling", &why);
+            self.begin_stop(StopReason::NotPolling);
+        }
+        None
+    }
+
     fn on_temporal_lost(&mut self) -> Option<u8> {
         if !matches!(self.state, State::Running { .. }) {
             return None;
         }
         match self.config.run.on_disconnect {
-            OnDisconnect::Restart | OnDisconnect::Exit => self.begin_stop(StopReason::TemporalLost),
+            OnDisconnect::Restart => {
+                self.status.restarted("temporal-lost", "Temporal lost");
+                self.begin_stop(StopReason::TemporalLost)
+            }
+            OnDisconnect::Exit => self.begin_stop(StopReason::TemporalLost),
             OnDisconnect::Ignore => {
                 warn!("Temporal lost; keeping the worker (--on-disconnect ignore)")
             }
@@ -483,7 +631,7 @@ impl Supervisor<'_> {
     fn on_timer(&mut self) -> Option<u8> {
         match &mut self.state {
             State::BackingOff { until } if Instant::now() >= *until => {
-                self.transition(State::WaitingForTemporal, "restart delay over");
+                self.transition(State::WaitingForTemporal, "timer", "restart delay over");
                 self.start_waiting();
                 None
             }
@@ -509,7 +657,7 @@ impl Supervisor<'_> {
                 let now = Instant::now();
                 if !*killed && now >= *kill_at {
                     warn!(
-                        pid = child.pid.as_raw(),
+                        child_pid = child.pid.as_raw(),
                         "stop timeout over; sent SIGKILL to the worker's process group"
                     );
                     child.signal_group(Signal::SIGKILL);
@@ -517,9 +665,10 @@ impl Supervisor<'_> {
                     *kill_at = now + KILL_GRACE;
                 } else if *killed && now >= *kill_at {
                     error!(
-                        pid = child.pid.as_raw(),
+                        child_pid = child.pid.as_raw(),
                         "processes of the worker's group survive SIGKILL; carrying on"
                     );
+                    self.status.report().stuck = true;
                     let (why, code) = (*why, exit.unwrap_or(128 + Signal::SIGKILL as i32));
                     return self.after_stop(why, code);
                 }
@@ -547,7 +696,17 @@ impl Supervisor<'_> {
             StopReason::TemporalLost => {
                 self.transition(
                     State::WaitingForTemporal,
+                    "child-stopped",
                     format!("worker stopped (code {code}); waiting for Temporal to come back"),
+                );
+                self.start_waiting();
+                None
+            }
+            StopReason::NotPolling => {
+                self.transition(
+                    State::WaitingForTemporal,
+                    "child-stopped",
+                    format!("worker stopped (code {code}); starting a new one"),
                 );
                 self.start_waiting();
                 None

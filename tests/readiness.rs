@@ -297,7 +297,7 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(lines.len(), 3, "{text}");
     for line in lines {
         assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
-        for field in ["\"timestamp\"", "\"level\"", "\"message\""] {
+        for field in ["\"time\"", "\"level\"", "\"message\""] {
             assert!(line.contains(field), "{field} missing in {line}");
         }
     }
