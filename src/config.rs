@@ -329,7 +329,7 @@ impl Resolver<'_> {
                         Some(name) => names.push(name.to_string()),
                         None => {
                             return Err(ConfigError(format!(
-                                "{source}: expected a list of strings, found a {}",
+                                "{source}: expected a list of strings, found an item of type {}",
                                 item.type_str()
                             )));
                         }
@@ -1643,6 +1643,8 @@ mod tests {
                     .is_some_and(|(k, _)| ALL_KEYS.iter().any(|key| key.name == k))
                     && !l.starts_with("api_key")
                     && !l.starts_with("tls_")
+                    && !l.starts_with("health_listen")
+                    && !l.starts_with("task_queue =")
             })
             .map(|l| format!("{l}\n"))
             .collect();
@@ -1658,6 +1660,7 @@ mod tests {
         let defaults = resolve(&Options::default(), &env(&[])).unwrap();
         assert_eq!(from_file.wait, defaults.wait);
         assert_eq!(from_file.run, defaults.run);
+        assert_eq!(from_file.health, defaults.health);
         assert_eq!(from_file.log.format, defaults.log.format);
         assert_eq!(from_file.log.level, Some(tracing::Level::INFO));
         assert_eq!(

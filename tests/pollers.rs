@@ -1,0 +1,156 @@
+//! The worker's own pollers, with the example Python worker (official SDK): readiness waits
+//! for its first poll, workflows complete through it across a Temporal restart, and a worker
+//! that never polls is restarted after the deadline.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+fn example_worker() -> Vec<String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python-worker/worker.py");
+    vec![
+        python().to_string_lossy().into_owned(),
+        script.to_string_lossy().into_owned(),
+    ]
+}
+
+fn execute(server: &DevServer, document: &str) -> String {
+    let input = format!("\"{document}\"");
+    let out = server.cli(&[
+        "workflow",
+        "execute",
+        "--task-queue",
+        "documents",
+        "--type",
+        "ProcessDocument",
+        "--input",
+        &input,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "workflow failed: {text}{}",
+        stderr(&out)
+    );
+    text
+}
+
+#[test]
+fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() {
+    let mut server = DevServer::start();
+    let health = free_port();
+    let listen = format!("127.0.0.1:{health}");
+    let worker = example_worker();
+    let worker: Vec<&str> = worker.iter().map(String::as_str).collect();
+    let mut cmd = supervisor();
+    cmd.env("TEMPORAL_ADDRESS", server.address())
+        .env("TEMPORAL_SUPERVISOR_TASK_QUEUE", "documents")
+        .env("TEMPORAL_SUPERVISOR_HEALTH_LISTEN", &listen)
+        .arg("run")
+        .args(["--probe-interval", "1s"]);
+    let run = Supervised::start_with(cmd, &[], &worker);
+
+    run.wait_for_log("worker started", 1, PATIENCE);
+    // The Python worker needs a moment to connect and poll: running, not yet ready.
+    let mut saw_not_polling = false;
+    eventually("/readyz 200 once the worker polls", PATIENCE, || {
+        let (code, body) = http_get(health, "/readyz");
+        saw_not_polling |= code == 503
+            && body.contains("\"state\":\"running\"")
+            && body.contains("\"polling\":false");
+        code == 200
+    });
+    assert!(
+        saw_not_polling,
+        "/readyz must not be 200 before the worker polls"
+    );
+    let log = run.wait_for_log("worker is polling", 1, PATIENCE);
+    let pid = run.worker_pids()[0];
+    assert!(log.contains(&format!("identity=\"{pid}@")), "{log}");
+    let (_, metrics) = http_get(health, "/metrics");
+    assert!(
+        !metrics.contains("temporal_supervisor_pollers_seen 0"),
+        "{metrics}"
+    );
+
+    let result = execute(&server, "invoice-7.pdf");
+    assert!(result.contains("invoice-7.pdf: invoice"), "{result}");
+
+    // Temporal restarts (in-memory: a fresh server on the same port); a new worker polls it.
+    server.kill();
+    eventually("not ready while Temporal is down", PATIENCE, || {
+        http_get(health, "/readyz").0 == 503
+    });
+    server.spawn();
+    run.wait_for_log("worker started", 2, PATIENCE);
+    eventually("/readyz 200 with the new worker", PATIENCE, || {
+        http_get(health, "/readyz").0 == 200
+    });
+    let result = execute(&server, "report-8.pdf");
+    assert!(result.contains("report-8.pdf: report"), "{result}");
+}
+
+#[test]
+fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
+    let server = DevServer::start();
+    let health = free_port();
+    let listen = format!("127.0.0.1:{health}");
+    let run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--health-listen",
+            &listen,
+            "--task-queue",
+            "documents",
+            "--poller-deadline",
+            "2s",
+            "--probe-interval",
+            "1s",
+        ],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    let log = run.wait_for_log("worker started", 2, PATIENCE);
+    assert!(log.contains("worker not polling"), "{log}");
+    assert!(log.contains("no poller on documents within 2s"), "{log}");
+    let (_, metrics) = http_get(health, "/metrics");
+    assert!(
+        metrics.contains("temporal_supervisor_child_restarts_total{reason=\"not-polling\"}"),
+        "{metrics}"
+    );
+    let (code, body) = http_get(health, "/readyz");
+    assert_eq!(
+        code, 503,
+        "a worker that does not poll is never ready: {body}"
+    );
+}
+
+#[test]
+fn pollers_of_another_identity_do_not_count() {
+    let server = DevServer::start();
+    let worker = example_worker();
+    let worker: Vec<&str> = worker.iter().map(String::as_str).collect();
+    let mut cmd = supervisor();
+    cmd.env("TEMPORAL_ADDRESS", server.address())
+        .arg("run")
+        .args([
+            "--task-queue",
+            "documents",
+            "--worker-identity",
+            "someone-else-*",
+            "--poller-deadline",
+            "3s",
+            "--probe-interval",
+            "1s",
+        ]);
+    let run = Supervised::start_with(cmd, &[], &worker);
+    let log = run.wait_for_log("worker not polling", 1, PATIENCE);
+    assert!(!log.contains("worker is polling"), "{log}");
+}
