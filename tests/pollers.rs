@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use common::*;
 
 fn example_worker() -> Vec<String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python-worker/worker.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/workers/document_processing.py");
     vec![
         python().to_string_lossy().into_owned(),
         script.to_string_lossy().into_owned(),
@@ -76,7 +77,7 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
     );
 
     let result = execute(&server, "invoice-7.pdf");
-    assert!(result.contains("invoice-7.pdf: invoice"), "{result}");
+    assert!(result.contains("invoice-7.pdf: 21 characters"), "{result}");
 
     // Temporal restarts (in-memory: a fresh server on the same port); a new worker polls it.
     server.kill();
@@ -89,7 +90,7 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
         http_get(health, "/readyz").0 == 200
     });
     let result = execute(&server, "report-8.pdf");
-    assert!(result.contains("report-8.pdf: report"), "{result}");
+    assert!(result.contains("report-8.pdf: 20 characters"), "{result}");
 }
 
 #[test]
