@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Validates the shipped examples so they cannot rot (the example workers themselves run in
+# tests/example_workers.rs):
+# - hadolint on both Dockerfiles (exceptions are justified inline);
+# - kubernetes-validate --strict on every manifest, and every --stop-timeout shorter than its
+#   pod's terminationGracePeriodSeconds;
+# - docker-compose's own validation of the Compose file (Debian's docker-compose, installed
+#   here when missing: no Docker engine is needed to validate).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+.venv/bin/hadolint Dockerfile examples/compose/Dockerfile.worker
+.venv/bin/kubernetes-validate --strict --quiet examples/kubernetes/*.yaml
+.venv/bin/python - examples/kubernetes/*.yaml <<'PY'
+"""Each container's --stop-timeout must end before the kubelet's SIGKILL."""
+import re
+import sys
+
+import yaml
+
+def seconds(text):
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)(ms|s|m|h)?", text):
+        total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "": 1}[unit]
+    return total
+
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        pod = doc["spec"]["template"]["spec"]
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            args = c.get("args", []) + c.get("command", [])
+            if "--stop-timeout" in args:
+                stop = seconds(args[args.index("--stop-timeout") + 1])
+                if stop >= grace:
+                    sys.exit(f"{path}: {c['name']}: --stop-timeout {stop:g}s is not under "
+                             f"terminationGracePeriodSeconds {grace}")
+print("stop timeouts fit the grace periods")
+PY
+if ! command -v docker-compose >/dev/null; then
+  echo "check-examples: installing Debian's docker-compose to validate the Compose file" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "check-examples: needs root to apt-get install docker-compose (or install it yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+docker-compose -f examples/compose/docker-compose.yml config --quiet
+echo "examples: Dockerfiles, Kubernetes manifests and the Compose file are valid"
