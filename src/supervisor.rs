@@ -352,43 +352,28 @@ impl Supervisor<'_> {
     }
 
     fn on_worker_exited(&mut self, code: i32) -> Option<u8> {
-        match std::mem::replace(&mut self.state, State::WaitingForTemporal) {
+        match &mut self.state {
             State::Running { child } => {
+                let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
+                let leftovers = child::kill_leftovers(child);
                 self.monitor = None;
                 self.status.set_child(None);
-                let ran = child.started.elapsed();
-                info!(child_pid = child.pid.as_raw(), code, ran = %duration::format(ran), "worker exited by itself");
-                if child::kill_leftovers(&child) {
+                info!(child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
+                if leftovers {
                     warn!(
-                        child_pid = child.pid.as_raw(),
+                        child_pid = pid,
                         "killed what was left of the worker's process group"
                     );
                 }
-                self.state = State::Running { child };
                 self.after_worker_exit(code, ran)
             }
-            State::Stopping {
-                child,
-                why,
-                kill_at,
-                killed,
-                ..
-            } => {
+            State::Stopping { child, exit, .. } => {
                 info!(child_pid = child.pid.as_raw(), code, "worker exited");
+                *exit = Some(code);
                 self.status.set_child(None);
-                self.state = State::Stopping {
-                    child,
-                    why,
-                    kill_at,
-                    killed,
-                    exit: Some(code),
-                };
                 self.on_timer()
             }
-            other => {
-                self.state = other;
-                None
-            }
+            State::WaitingForTemporal | State::BackingOff { .. } => None,
         }
     }
 
