@@ -33,15 +33,24 @@ pub struct SpawnError {
 }
 
 /// Starts `command` (searched in `PATH`) as the leader of a new process group, with stdin,
-/// stdout and stderr inherited. The standard library gives the child an empty signal mask
-/// and default SIGPIPE handling; signals we handle are reset to default by exec.
+/// stdout and stderr inherited, an empty signal mask (the standard library sees to that) and
+/// every signal at its default disposition.
 pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
     let (program, args) = command
         .split_first()
         .expect("clap requires at least one word for run");
     let shown = program.to_string_lossy();
     let started = Instant::now();
-    match Command::new(program).args(args).process_group(0).spawn() {
+    let mut cmd = Command::new(program);
+    cmd.args(args).process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only calls sigaction(2),
+    // which is async-signal-safe. Having a pre_exec hook also makes std fork and exec instead
+    // of using posix_spawn, whose glibc implementation leaves glibc's internal signals (32
+    // and 33) ignored in the new program.
+    unsafe {
+        cmd.pre_exec(reset_signal_dispositions);
+    }
+    match cmd.spawn() {
         // The std handle is dropped without waiting: `reap` collects the status.
         Ok(child) => Ok(Child {
             pid: Pid::from_raw(child.id() as i32),
@@ -60,6 +69,36 @@ pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
             message: format!("{shown}: cannot execute: {e}"),
         }),
     }
+}
+
+/// Sets every signal's disposition to the default, in the child before exec: the worker
+/// starts as if from a clean init, whatever this process ignored or handled. Exec keeps
+/// ignored signals ignored, and a supervisor started through glibc's posix_spawn has glibc's
+/// internal signals (32 and 33) ignored, which glibc's own sigaction refuses to touch; so this
+/// uses the rt_sigaction system call directly.
+fn reset_signal_dispositions() -> std::io::Result<()> {
+    // An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask, whatever the
+    // architecture's layout of the struct.
+    let default_action = [0u64; 4];
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a raw rt_sigaction with a valid, zeroed action and no old action; system
+        // calls are async-signal-safe. Failures (none expected) are ignored: the worker would
+        // only keep an inherited disposition.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                // The kernel's sigset_t: 64 signals, 8 bytes on every architecture.
+                8usize,
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Child {

@@ -286,11 +286,6 @@ fn respond(code: StatusCode, content_type: &'static str, body: String) -> Respon
         .expect("static response parts are valid")
 }
 
-/// Binds the health listener (before waiting for Temporal, so probes get answers at once).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
 /// `status`: asks a running supervisor's `/readyz`; true when it answers 200.
 pub async fn ask_ready(
     addr: SocketAddr,

@@ -140,7 +140,8 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
     };
     let status = Status::new();
     let _server = match config.health.listen {
-        Some(addr) => match health::bind(addr).await {
+        // Bound before waiting for Temporal, so the kubelet gets answers at once.
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 info!(%addr, "serving /livez, /readyz, /startupz and /metrics");
                 Some(AbortOnDrop(tokio::spawn(health::serve(

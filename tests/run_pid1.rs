@@ -135,6 +135,42 @@ fn exit_codes_come_out_of_run() {
 }
 
 #[test]
+fn the_worker_starts_with_a_clean_signal_mask_in_its_own_group() {
+    let server = DevServer::start();
+    let mut run = Supervised::start(
+        &["run", "--address", &server.address(), "--restart", "never"],
+        &[
+            "sh",
+            "-c",
+            "grep -E '^Sig(Blk|Ign)' /proc/self/status; echo pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$",
+        ],
+    );
+    let (code, log) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SigBlk:\t0000000000000000"),
+        "blocked signals: {log}"
+    );
+    assert!(
+        log.contains("SigIgn:\t0000000000000000"),
+        "ignored signals: {log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("pgid="))
+        .expect("pgid line");
+    let (pgid, pid) = line
+        .trim_start_matches("pgid=")
+        .split_once(" pid=")
+        .unwrap();
+    assert_eq!(
+        pgid.trim(),
+        pid.trim(),
+        "the worker leads its own process group"
+    );
+}
+
+#[test]
 fn a_command_that_cannot_start_exits_127_or_126() {
     let server = DevServer::start();
     let mut run = Supervised::start(
