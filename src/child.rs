@@ -76,7 +76,7 @@ pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
 /// ignored signals ignored, and a supervisor started through glibc's posix_spawn has glibc's
 /// internal signals (32 and 33) ignored, which glibc's own sigaction refuses to touch; so this
 /// uses the rt_sigaction system call directly.
-fn reset_signal_dispositions() -> std::io::Result<()> {
+pub(crate) fn reset_signal_dispositions() -> std::io::Result<()> {
     // An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask, whatever the
     // architecture's layout of the struct.
     let default_action = [0u64; 4];

@@ -8,13 +8,19 @@ use std::process::Command;
 use crate::exit;
 
 /// Replaces the current process with `command` (searched in `PATH` like `execvp`). Returns only
-/// on failure, with the exit code and a one-line message. Rust's standard library restores the
-/// default SIGPIPE disposition and an empty signal mask for the new program.
+/// on failure, with the exit code and a one-line message. The new program starts with an empty
+/// signal mask (the standard library sees to that) and every signal at its default disposition.
 pub fn exec(command: &[OsString]) -> (u8, String) {
     let (program, args) = command
         .split_first()
         .expect("clap requires at least one word for exec");
-    let error = Command::new(program).args(args).exec();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    // SAFETY: runs in this process just before execve and only makes rt_sigaction calls.
+    unsafe {
+        cmd.pre_exec(crate::child::reset_signal_dispositions);
+    }
+    let error = cmd.exec();
     let shown = program.to_string_lossy();
     match error.kind() {
         ErrorKind::NotFound => (exit::NOT_FOUND, format!("{shown}: command not found")),

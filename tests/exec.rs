@@ -118,3 +118,20 @@ fn command_does_not_run_when_temporal_never_becomes_ready() {
         "the command ran although Temporal was never ready"
     );
 }
+
+#[test]
+fn the_command_starts_with_default_signal_dispositions() {
+    let server = DevServer::start();
+    let (out, _) = run(
+        supervisor()
+            .args(["exec", "--address", &server.address(), "--"])
+            .args(["sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status"]),
+        PATIENCE,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}
