@@ -93,9 +93,10 @@ def bench_check(runs: int) -> None:
     port = free_port()
     server = start_server(port)
     try:
-        while not port_open(port):
-            time.sleep(0.05)
         address = f"127.0.0.1:{port}"
+        # The frontend sometimes opens its port a moment before it is healthy.
+        wait_for(lambda: subprocess.run([TEMPORAL, "operator", "cluster", "health", "--address", address],
+                                        capture_output=True).returncode == 0)
         tools = {
             "temporal-supervisor check": [SUPERVISOR, "check", "--address", address, "--log-level", "error"],
             "temporal operator cluster health": [TEMPORAL, "operator", "cluster", "health", "--address", address],

@@ -157,12 +157,23 @@ impl DevServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server process (again), and waits until the frontend port accepts.
+    /// Starts the server process (again), and waits until it is ready by the Temporal CLI's
+    /// own check. The frontend sometimes opens its port a moment before it is healthy
+    /// ("Frontend is not healthy yet"), so an open port is not enough.
     pub fn spawn(&mut self) {
         self.spawn_in_background();
         let port = self.port;
         eventually("the dev server's port to open", PATIENCE, || {
             port_open(port)
+        });
+        let address = self.address();
+        eventually("the dev server to be healthy", PATIENCE, || {
+            Command::new(temporal_cli())
+                .args(["operator", "cluster", "health", "--address", &address])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
         });
     }
 
