@@ -16,15 +16,12 @@ use tracing::{error, info, warn};
 use crate::config::WaitSettings;
 use crate::duration;
 use crate::health::Status;
-use crate::probe::{ProbeError, Prober, Ready, connect_any};
+use crate::probe::{Prober, Ready, connect_any};
 
-/// Waiting ended without readiness: attempts or time ran out.
+/// Waiting ended without readiness: attempts or time ran out (already logged, with the last
+/// failure and how long it took).
 #[derive(Debug)]
-pub struct GaveUp {
-    pub attempts: u32,
-    pub elapsed: Duration,
-    pub last: ProbeError,
-}
+pub struct GaveUp;
 
 /// Makes attempts until one succeeds, the attempts run out, or the overall timeout passes.
 /// With `status`, every attempt is counted and recorded for the health endpoints and metrics.
@@ -74,6 +71,7 @@ pub async fn wait_until_ready(
             Ok(ready) => {
                 info!(
                     address = %target,
+                    peer = %ready.addr,
                     attempt,
                     elapsed = %duration::format(start.elapsed()),
                     latency = %duration::format(ready.latency),
@@ -103,11 +101,7 @@ pub async fn wait_until_ready(
                 "giving up on Temporal after {why} over {}",
                 duration::format(elapsed),
             );
-            return Err(GaveUp {
-                attempts: attempt,
-                elapsed,
-                last: failure,
-            });
+            return Err(GaveUp);
         }
 
         if was_unreachable && !failure.unreachable() {
