@@ -58,6 +58,7 @@ fn a_graceful_worker_stops_on_sigterm_and_its_code_comes_out() {
         ],
     );
     run.wait_for_log("worker started", 1, PATIENCE);
+    run.wait_for_worker_loop();
     let asked = Instant::now();
     run.signal(Signal::SIGTERM);
     let (code, log) = run.wait_exit(PATIENCE);
@@ -84,6 +85,7 @@ fn a_second_sigterm_does_not_cut_the_grace_period() {
         &["sh", "-c", "trap '' TERM INT; while :; do sleep 0.05; done"],
     );
     run.wait_for_log("worker started", 1, PATIENCE);
+    run.wait_for_worker_loop();
     let asked = Instant::now();
     run.signal(Signal::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
@@ -119,6 +121,7 @@ fn the_stop_signal_is_configurable() {
         ],
     );
     run.wait_for_log("worker started", 1, PATIENCE);
+    run.wait_for_worker_loop();
     run.signal(Signal::SIGTERM);
     let (code, log) = run.wait_exit(PATIENCE);
     assert_eq!(code, 5, "the worker got SIGINT and exited 5; log:\n{log}");

@@ -30,18 +30,36 @@ pub fn supervisor() -> Command {
 
 /// A loopback port that nothing listens on right now, never the same twice in this test
 /// binary (parallel tests must not collide before their servers bind).
+///
+/// Ports come from below the kernel's ephemeral range. Ports in that range are handed out by
+/// the kernel to every outgoing connection and to every `bind(0)`, including the internal
+/// ports a dev server picks for itself: a test server killed and started again on its port
+/// could find it taken in between, and fail to start.
 pub fn free_port() -> u16 {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const LOWEST: u16 = 10_000;
+    let ceiling = ephemeral_range_start().max(LOWEST + 1_000);
+    let span = u32::from(ceiling - LOWEST);
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind a free loopback port");
-        if handed_out.insert(port) {
-            return port;
+    // Test binaries run one after another; each starts at its own place in the range.
+    let offset = std::process::id().wrapping_mul(7_919) % span;
+    for step in 0..span {
+        let port = LOWEST + ((offset + step) % span) as u16;
+        if handed_out.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
         }
+        handed_out.insert(port);
+        return port;
     }
+    panic!("no free loopback port between {LOWEST} and {ceiling}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 when unreadable, Linux's default).
+fn ephemeral_range_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// Runs a command to completion, killing it and failing the test if it outlives `limit`.
@@ -125,6 +143,8 @@ pub struct DevServer {
     pub port: u16,
     child: Option<Child>,
     namespaces: Vec<String>,
+    /// The server's own output, shown when it fails to start.
+    logs: Scratch,
 }
 
 impl DevServer {
@@ -139,6 +159,7 @@ impl DevServer {
             port,
             child: None,
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            logs: Scratch::new("server"),
         };
         server.spawn();
         server
@@ -150,6 +171,7 @@ impl DevServer {
             port,
             child: None,
             namespaces: Vec::new(),
+            logs: Scratch::new("server"),
         }
     }
 
@@ -163,9 +185,25 @@ impl DevServer {
     pub fn spawn(&mut self) {
         self.spawn_in_background();
         let port = self.port;
-        eventually("the dev server's port to open", PATIENCE, || {
-            port_open(port)
-        });
+        let start = Instant::now();
+        while !port_open(port) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "the dev server on port {port} exited while starting ({status}):\n{}",
+                    self.logs.read("output")
+                );
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the dev server's port {port} did not open within {PATIENCE:?}:\n{}",
+                self.logs.read("output")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let address = self.address();
         eventually("the dev server to be healthy", PATIENCE, || {
             Command::new(temporal_cli())
@@ -197,9 +235,14 @@ impl DevServer {
         for ns in &self.namespaces {
             cmd.args(["--namespace", ns]);
         }
+        let output = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.path("output"))
+            .expect("open the dev server's log");
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output.try_clone().expect("dup the dev server's log"))
+            .stderr(output)
             .process_group(0);
         self.child = Some(cmd.spawn().expect("start temporal server start-dev"));
     }
@@ -348,6 +391,16 @@ impl Supervised {
                     .ok()
             })
             .collect()
+    }
+
+    /// Waits until the newest worker has started a child of its own. For the shell workers of
+    /// these tests that means their traps are set: a signal sent earlier would find the
+    /// shell's default disposition and kill it.
+    pub fn wait_for_worker_loop(&self) {
+        let pid = *self.worker_pids().last().expect("a worker started");
+        eventually("the worker to reach its loop", PATIENCE, || {
+            !children_of(pid).is_empty()
+        });
     }
 
     /// Direct children of the supervisor right now.
