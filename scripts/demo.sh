@@ -16,9 +16,25 @@ cd "$(dirname "$0")/.."
 cargo build --quiet
 bin=$PWD/target/debug/temporal-supervisor
 temporal=$PWD/.venv/bin/temporal
-free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-health=$(free_port)
+# Two free loopback ports from below the kernel's ephemeral range, where no outgoing connection
+# can take the server's port while it is down between kill and restart.
+read -r port health < <(.venv/bin/python - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+found = []
+for port in random.sample(range(10000, max(low, 11000)), 200):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    found.append(port)
+    if len(found) == 2:
+        break
+print(*found)
+PY
+)
 address=127.0.0.1:$port
 work=$(mktemp -d)
 log=$work/supervisor.log
