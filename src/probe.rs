@@ -318,6 +318,13 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<SocketAddr, ProbeError>
     let mut all_refused = true;
     for &addr in addrs {
         match TcpStream::connect(addr).await {
+            // Nothing listens on a local port in the ephemeral range, yet the kernel picked
+            // that very port as our source: TCP's simultaneous open connects the socket to
+            // itself. Repeated connects walk through the source ports, so a long wait for a
+            // server on such a port would meet this sooner or later.
+            Ok(stream) if stream.local_addr().ok() == Some(addr) => {
+                reasons.push(format!("{addr}: connection refused (met itself)"));
+            }
             Ok(_) => return Ok(addr),
             Err(e) => {
                 all_refused &= e.kind() == std::io::ErrorKind::ConnectionRefused;

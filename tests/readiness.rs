@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Read;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -46,6 +46,40 @@ fn nothing_listening_check_fails_within_a_second() {
     assert!(elapsed < Duration::from_secs(1), "check took {elapsed:?}");
     assert!(
         log.contains("stage=connect") && log.contains("connection refused"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_connection_that_meets_itself_counts_as_refused() {
+    // In a network namespace of its own whose ephemeral range is a single port, a connect to
+    // that port (nothing listens) gets it as its source port too, and TCP's simultaneous
+    // open connects the socket to itself. On a shared machine the same happens by chance to
+    // a gate that watches a port of the ephemeral range for long enough.
+    let port = 45_000;
+    let namespace_setup = format!(
+        r#"import fcntl, os, socket, struct, sys
+fcntl.ioctl(socket.socket(), 0x8914, struct.pack("16sH", b"lo", 1))  # SIOCSIFFLAGS lo up
+with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as f:
+    f.write("{port} {port}")
+os.execv(sys.argv[1], sys.argv[1:])"#
+    );
+    let python = python();
+    let (out, _) = run(
+        Command::new("unshare")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TEMPORAL_CONFIG_FILE", "/nonexistent/temporal.toml")
+            .arg("--net")
+            .arg(&python)
+            .args(["-c", &namespace_setup, BIN, "check", "--address"])
+            .arg(format!("127.0.0.1:{port}")),
+        PATIENCE,
+    );
+    let log = stderr(&out);
+    assert_eq!(code(out.status), 1, "{log}");
+    assert!(
+        log.contains("stage=connect") && log.contains("connection refused (met itself)"),
         "{log}"
     );
 }
