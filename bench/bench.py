@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import free_ports  # noqa: E402
 VENV = ROOT / ".venv" / "bin"
 TEMPORAL = str(VENV / "temporal")
 PYTHON = str(VENV / "python")
@@ -36,39 +38,13 @@ _handed_out: set[int] = set()
 _ports_lock = threading.Lock()
 
 
-def _ephemeral_range_start() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
 def free_port() -> int:
     """A free loopback port, never the same twice in this run (parallel trials must not
-    collide before their servers bind).
-
-    Ports come from below the kernel's ephemeral range: a port from that range can be taken,
-    between our choosing it and the server binding it, by any outgoing connection (the
-    gate's own port watch included) or by a dev server's internal ports."""
-    lowest = 10_000
-    ceiling = max(_ephemeral_range_start(), lowest + 1_000)
-    span = ceiling - lowest
+    collide before their servers bind); see scripts/free_ports.py for where it comes from."""
     with _ports_lock:
-        offset = (os.getpid() * 7919) % span
-        for step in range(span):
-            port = lowest + (offset + step) % span
-            if port in _handed_out:
-                continue
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            _handed_out.add(port)
-            return port
-    raise RuntimeError(f"no free loopback port between {lowest} and {ceiling}")
+        port = free_ports.free_port(_handed_out)
+        _handed_out.add(port)
+        return port
 
 
 def port_open(port: int) -> bool:

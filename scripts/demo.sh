@@ -16,25 +16,8 @@ cd "$(dirname "$0")/.."
 cargo build --quiet
 bin=$PWD/target/debug/temporal-supervisor
 temporal=$PWD/.venv/bin/temporal
-# Two free loopback ports from below the kernel's ephemeral range, where no outgoing connection
-# can take the server's port while it is down between kill and restart.
-read -r port health < <(.venv/bin/python - <<'PY'
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-found = []
-for port in random.sample(range(10000, max(low, 11000)), 200):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    found.append(port)
-    if len(found) == 2:
-        break
-print(*found)
-PY
-)
+# Ports from below the kernel's ephemeral range: the server's port stays free while it is down.
+read -r port health < <(.venv/bin/python scripts/free_ports.py 2)
 address=127.0.0.1:$port
 work=$(mktemp -d)
 log=$work/supervisor.log
