@@ -14,23 +14,15 @@
 //!
 //! Exit codes are in [`exit`].
 
-pub mod backoff;
-pub mod child;
 pub mod cli;
 pub mod config;
 pub mod duration;
-pub mod exec;
 pub mod exit;
-pub mod gate;
-pub mod health;
 pub mod logging;
-pub mod metrics;
-pub mod monitor;
-pub mod pollers;
-pub mod probe;
-pub mod signals;
-pub mod supervisor;
-pub mod tls_diagnosis;
+pub mod process;
+pub mod serve;
+pub mod supervise;
+pub mod temporal;
 
 use std::ffi::OsString;
 
@@ -40,7 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::probe::Prober;
+use crate::temporal::probe::Prober;
 
 /// Runs the program with these arguments and this environment; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
@@ -89,11 +81,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
             runtime.shutdown_background();
             let shown: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
             info!(command = %shown.join(" "), "starting the worker");
-            let (code, message) = exec::exec(&command);
+            let (code, message) = process::exec::exec(&command);
             error!("{message}");
             return code;
         }
-        Command::Run { command } => runtime.block_on(supervisor::run(&config, command)),
+        Command::Run { command } => runtime.block_on(supervise::run(&config, command)),
         Command::Status => runtime.block_on(status(&config)),
         Command::Config => unreachable!("handled above"),
     };
@@ -126,7 +118,7 @@ async fn check(config: &Config) -> u8 {
 
 async fn wait(config: &Config) -> u8 {
     let prober = Prober::new(config.connection.clone());
-    match gate::wait_until_ready(&prober, &config.wait, None).await {
+    match temporal::gate::wait_until_ready(&prober, &config.wait, None).await {
         Ok(_) => exit::OK,
         Err(_) => exit::UNAVAILABLE,
     }
@@ -149,7 +141,7 @@ async fn status(config: &Config) -> u8 {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    match health::ask_ready(addr, config.wait.attempt_timeout).await {
+    match serve::health::ask_ready(addr, config.wait.attempt_timeout).await {
         Ok((code, body)) if code.is_success() => {
             info!(%addr, "ready: {}", body.trim());
             exit::OK

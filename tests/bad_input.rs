@@ -118,7 +118,7 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         case(
             &["wait", "--config", &unknown_key],
             &[],
-            &[&unknown_key, "unknown key 'max_retriez'"],
+            &[&unknown_key, "line 2, key max_retriez: unknown key"],
         ),
         case(
             &["wait", "--config", &malformed],

@@ -30,7 +30,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::config::ConnectionSettings;
 use crate::duration;
-use crate::tls_diagnosis;
+use crate::temporal::tls_diagnosis;
 
 /// The health service name that tells whether the frontend can serve workflow calls.
 pub const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";

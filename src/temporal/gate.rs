@@ -15,8 +15,8 @@ use tracing::{error, info, warn};
 
 use crate::config::WaitSettings;
 use crate::duration;
-use crate::health::Status;
-use crate::probe::{Prober, Ready, connect_any};
+use crate::serve::health::Status;
+use crate::temporal::probe::{Prober, Ready, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out (already logged, with the last
 /// failure and how long it took).

@@ -19,7 +19,7 @@ use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use crate::config::{PollerSettings, QueueType};
-use crate::probe::{Bound, ProbeError, Stage};
+use crate::temporal::probe::{Bound, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
 pub const POLLER_MAX_AGE: Duration = Duration::from_secs(90);

@@ -30,16 +30,16 @@ use nix::sys::signal::Signal;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
-use crate::child::{self, Child};
 use crate::config::{Config, OnDisconnect, RestartPolicy};
 use crate::duration;
 use crate::exit;
-use crate::gate::{self, GaveUp};
-use crate::health::{self, Status};
-use crate::monitor::{Change, Health, Monitor, MonitorEvent};
-use crate::pollers::PollerCheck;
-use crate::probe::{Prober, Ready};
-use crate::signals::{FORWARDED, Signals};
+use crate::process::child::{self, Child};
+use crate::process::signals::{FORWARDED, Signals};
+use crate::serve::health::{self, Status};
+use crate::temporal::gate::{self, GaveUp};
+use crate::temporal::monitor::{Change, Health, Monitor, MonitorEvent};
+use crate::temporal::pollers::PollerCheck;
+use crate::temporal::probe::{Prober, Ready};
 
 /// How often to look whether the rest of a stopping worker's process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -547,7 +547,7 @@ impl Supervisor<'_> {
     /// not poll is wedged.
     fn on_pollers(
         &mut self,
-        report: Result<crate::pollers::PollerReport, crate::probe::ProbeError>,
+        report: Result<crate::temporal::pollers::PollerReport, crate::temporal::probe::ProbeError>,
     ) -> Option<u8> {
         let State::Running { child } = &self.state else {
             return None;

@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
 
-use crate::pollers::{PollerCheck, PollerReport};
-use crate::probe::{Bound, ProbeError, Prober, WORKFLOW_SERVICE};
+use crate::temporal::pollers::{PollerCheck, PollerReport};
+use crate::temporal::probe::{Bound, ProbeError, Prober, WORKFLOW_SERVICE};
 
 /// What the monitor saw.
 #[derive(Debug)]

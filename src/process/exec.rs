@@ -18,7 +18,7 @@ pub fn exec(command: &[OsString]) -> (u8, String) {
     cmd.args(args);
     // SAFETY: runs in this process just before execve and only makes rt_sigaction calls.
     unsafe {
-        cmd.pre_exec(crate::child::reset_signal_dispositions);
+        cmd.pre_exec(crate::process::child::reset_signal_dispositions);
     }
     let error = cmd.exec();
     let shown = program.to_string_lossy();

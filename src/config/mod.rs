@@ -1,0 +1,101 @@
+//! Configuration: sources, layering and validation.
+//!
+//! Every setting is looked up in the same order, the first source that has it wins:
+//!
+//! 1. a command-line flag (`--max-retries`),
+//! 2. the environment (`TEMPORAL_SUPERVISOR_MAX_RETRIES`; connection settings use Temporal's own
+//!    names, `TEMPORAL_ADDRESS` and friends),
+//! 3. our TOML file, from `--config` / `TEMPORAL_SUPERVISOR_CONFIG` (`max_retries = 10`),
+//! 4. for connection settings, Temporal's profile file (`TEMPORAL_CONFIG_FILE`, else
+//!    `~/.config/temporalio/temporal.toml`, profile from `--profile` / `TEMPORAL_PROFILE`), read by
+//!    the Temporal client's own envconfig loader,
+//! 5. the default.
+//!
+//! The pieces: [`keys`] names every setting (flag, variable, file key) and types the file;
+//! [`file`] reads the file with serde; [`layers`] looks a setting up through the layers and
+//! records where it came from; [`values`] parses and checks values; [`connection`] and
+//! [`settings`] resolve the connection and everything else into typed settings.
+//!
+//! Flags and variables arrive as text, file values as TOML scalars turned into text, so one
+//! parser checks a value whatever its source, and a bad one becomes a [`ConfigError`]: one line
+//! naming the value and its source. Each resolved value is also recorded with its source for
+//! `temporal-supervisor config`, with secrets redacted.
+
+pub mod connection;
+pub mod file;
+pub mod keys;
+pub mod layers;
+pub mod settings;
+pub mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub use connection::{ConnectionSettings, TlsSettings, parse_address};
+pub use layers::{Setting, Source, render_report};
+pub use settings::{
+    HealthSettings, LogFormat, LogSettings, OnDisconnect, PollerSettings, QueueType, RestartPolicy,
+    RunSettings, WaitSettings,
+};
+
+use crate::cli::Options;
+
+/// A configuration or usage error: fatal, reported as one line, exit code 2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The process environment, as a map so that tests can pass their own.
+pub type Env = HashMap<String, String>;
+
+/// Reads the process environment, skipping variables that are not valid UTF-8.
+pub fn process_env() -> Env {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub connection: ConnectionSettings,
+    pub wait: WaitSettings,
+    pub run: RunSettings,
+    pub health: HealthSettings,
+    pub log: LogSettings,
+    /// Every setting with its shown (redacted) value and source, for `config`.
+    pub report: Vec<Setting>,
+    /// Things worth saying once logging is up (e.g. an API key sent in clear text).
+    pub warnings: Vec<String>,
+}
+
+/// Resolves the whole configuration from parsed options and an environment.
+pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
+    let file = file::load(options, env)?;
+    let mut resolver = layers::Resolver::new(options, env, file);
+    let mut warnings = Vec::new();
+    let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
+    let wait = settings::resolve_wait(&mut resolver)?;
+    let run = settings::resolve_run(&mut resolver, &wait)?;
+    let health = settings::resolve_health(&mut resolver)?;
+    let log = settings::resolve_log(&mut resolver, env)?;
+    Ok(Config {
+        connection,
+        wait,
+        run,
+        health,
+        log,
+        report: resolver.into_report(),
+        warnings,
+    })
+}

@@ -1,0 +1,373 @@
+//! Unit tables for configuration: layering, sources, bad values, the file, the example.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::keys::ALL_KEYS;
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Env {
+    let mut env: Env = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // Keep the developer's own Temporal profile out of the tests.
+    env.entry("TEMPORAL_CONFIG_FILE".into())
+        .or_insert_with(|| "/nonexistent/temporal.toml".into());
+    env
+}
+
+fn source_of(config: &Config, name: &str) -> Source {
+    config
+        .report
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} not in report"))
+        .source
+        .clone()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ts-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn defaults() {
+    let c = resolve(&Options::default(), &env(&[])).unwrap();
+    assert_eq!(c.connection.address(), "localhost:7233");
+    assert_eq!(c.connection.namespace, "default");
+    assert!(c.connection.tls.is_none());
+    assert_eq!(c.wait.max_retries, 10);
+    assert_eq!(c.wait.backoff.initial_delay, Duration::from_secs(1));
+    assert_eq!(c.wait.backoff.max_delay, Duration::from_secs(60));
+    assert_eq!(c.wait.backoff.factor, 2.0);
+    assert_eq!(c.wait.timeout, None);
+    assert_eq!(c.wait.attempt_timeout, Duration::from_secs(5));
+    assert!(
+        c.report
+            .iter()
+            .all(|s| s.source == Source::Default || s.name == "profile")
+    );
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_profile_beats_default() {
+    let profile = temp_file(
+        "layers-profile.toml",
+        "[profile.default]\naddress = \"profile-host:1\"\nnamespace = \"from-profile\"\n",
+    );
+    let ours = temp_file(
+        "layers-ours.toml",
+        "address = \"file-host:2\"\nmax_retries = 3\ninitial_delay = \"250ms\"\n",
+    );
+    let profile_path = profile.to_str().unwrap();
+    let ours_path = ours.to_str().unwrap();
+
+    let layers = [
+        (None, None, None, "profile-host:1"),
+        (None, None, Some(ours_path), "file-host:2"),
+        (None, Some("env-host:3"), Some(ours_path), "env-host:3"),
+        (
+            Some("flag-host:4"),
+            Some("env-host:3"),
+            Some(ours_path),
+            "flag-host:4",
+        ),
+    ];
+    for (flag, env_value, file, expected) in layers {
+        let mut pairs = vec![("TEMPORAL_CONFIG_FILE", profile_path)];
+        if let Some(v) = env_value {
+            pairs.push(("TEMPORAL_ADDRESS", v));
+        }
+        if let Some(f) = file {
+            pairs.push(("TEMPORAL_SUPERVISOR_CONFIG", f));
+        }
+        let options = Options {
+            address: flag.map(String::from),
+            ..Options::default()
+        };
+        let c = resolve(&options, &env(&pairs)).unwrap();
+        assert_eq!(c.connection.address(), expected);
+        // The namespace only ever comes from the profile here.
+        assert_eq!(c.connection.namespace, "from-profile");
+    }
+
+    let c = resolve(
+        &Options {
+            max_retries: Some("7".into()),
+            ..Options::default()
+        },
+        &env(&[
+            ("TEMPORAL_SUPERVISOR_CONFIG", ours_path),
+            ("TEMPORAL_SUPERVISOR_MAX_RETRIES", "5"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.wait.max_retries, 7);
+    assert_eq!(source_of(&c, "max_retries"), Source::Flag("--max-retries"));
+    assert_eq!(c.wait.backoff.initial_delay, Duration::from_millis(250));
+    assert!(matches!(
+        source_of(&c, "initial_delay"),
+        Source::File { .. }
+    ));
+    assert_eq!(source_of(&c, "max_delay"), Source::Default);
+}
+
+#[test]
+fn empty_environment_variables_count_as_unset() {
+    let c = resolve(
+        &Options::default(),
+        &env(&[
+            ("TEMPORAL_ADDRESS", ""),
+            ("TEMPORAL_SUPERVISOR_MAX_RETRIES", ""),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.connection.address(), "localhost:7233");
+    assert_eq!(c.wait.max_retries, 10);
+}
+
+#[test]
+fn bad_values_name_value_and_source() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("TEMPORAL_SUPERVISOR_MAX_RETRIES", "ten")],
+            "environment variable TEMPORAL_SUPERVISOR_MAX_RETRIES: invalid value 'ten'",
+        ),
+        (
+            &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "5x")],
+            "TEMPORAL_SUPERVISOR_INITIAL_DELAY: invalid value '5x'",
+        ),
+        (
+            &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "0")],
+            "must be longer than zero",
+        ),
+        (&[("TEMPORAL_SUPERVISOR_BACKOFF_FACTOR", "0.5")], "'0.5'"),
+        (&[("TEMPORAL_SUPERVISOR_JITTER", "2")], "'2'"),
+        (
+            &[("TEMPORAL_ADDRESS", "localhost")],
+            "TEMPORAL_ADDRESS: invalid value 'localhost': missing port",
+        ),
+        (&[("TEMPORAL_ADDRESS", "ftp://x:1")], "unsupported scheme"),
+        (
+            &[("TEMPORAL_TLS", "maybe")],
+            "TEMPORAL_TLS: invalid value 'maybe'",
+        ),
+        (
+            &[
+                ("TEMPORAL_SUPERVISOR_MAX_DELAY", "1s"),
+                ("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "2s"),
+            ],
+            "max_delay 1s is shorter than initial_delay 2s",
+        ),
+        (&[("TEMPORAL_SUPERVISOR_LOG_FORMAT", "xml")], "'xml'"),
+        (
+            &[("TEMPORAL_SUPERVISOR_CONFIG", "/nonexistent/ts.toml")],
+            "config file /nonexistent/ts.toml (from environment variable TEMPORAL_SUPERVISOR_CONFIG): no such file",
+        ),
+        (
+            &[("TEMPORAL_TLS_CLIENT_CERT_PATH", "/nonexistent/c.pem")],
+            "cannot read '/nonexistent/c.pem'",
+        ),
+        (
+            &[("TEMPORAL_PROFILE", "nope")],
+            "Temporal profile 'nope' (from environment variable TEMPORAL_PROFILE) not found",
+        ),
+    ];
+    for (pairs, expected) in cases {
+        let err = resolve(&Options::default(), &env(pairs)).unwrap_err();
+        assert!(
+            err.0.contains(expected),
+            "{pairs:?}: got {err}, want {expected}"
+        );
+        assert!(!err.0.contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn config_file_errors() {
+    let cases = [
+        (
+            "unknown.toml",
+            "max_retriez = 3\n",
+            "line 1, key max_retriez: unknown key",
+        ),
+        ("malformed.toml", "max_retries = 3\naddress = \n", "line 2:"),
+        (
+            "wrongtype.toml",
+            "max_retries = \"ten\"\n",
+            "key max_retries: invalid value 'ten'",
+        ),
+        (
+            "table.toml",
+            "[address]\nhost = \"x\"\n",
+            "expected a single value, found a table",
+        ),
+        ("float.toml", "max_retries = 1.5\n", "invalid value '1.5'"),
+    ];
+    for (name, text, expected) in cases {
+        let path = temp_file(name, text);
+        let err = resolve(
+            &Options {
+                config: Some(path.clone()),
+                ..Options::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains(expected),
+            "{name}: got {err}, want {expected}"
+        );
+        assert!(
+            err.0.contains(path.to_str().unwrap()),
+            "{name}: {err} names the file"
+        );
+    }
+}
+
+#[test]
+fn addresses() {
+    let ok = [
+        ("localhost:7233", (false, "localhost", 7233)),
+        ("127.0.0.1:1", (false, "127.0.0.1", 1)),
+        ("[::1]:7233", (false, "::1", 7233)),
+        ("http://temporal:7233", (false, "temporal", 7233)),
+        (
+            "https://ns.tmprl.cloud:7233",
+            (true, "ns.tmprl.cloud", 7233),
+        ),
+        ("https://x.example:443", (true, "x.example", 443)),
+    ];
+    for (text, (tls, host, port)) in ok {
+        assert_eq!(
+            parse_address(text),
+            Ok((tls, host.to_string(), port)),
+            "{text}"
+        );
+    }
+    for bad in [
+        "localhost",
+        "",
+        ":7233",
+        "host:port",
+        "host:99999",
+        "http://h:1/path",
+        "u:p@h:1",
+        "h:0",
+    ] {
+        assert!(parse_address(bad).is_err(), "{bad} should be rejected");
+    }
+}
+
+#[test]
+fn api_key_implies_tls_and_is_redacted() {
+    let c = resolve(
+        &Options::default(),
+        &env(&[("TEMPORAL_API_KEY", "sekrit-123")]),
+    )
+    .unwrap();
+    assert!(c.connection.tls.is_some());
+    assert!(matches!(source_of(&c, "tls"), Source::Implied(_)));
+    let report = render_report(&c.report);
+    assert!(!report.contains("sekrit-123"), "{report}");
+    assert!(report.contains("<redacted>"));
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn api_key_without_tls_warns() {
+    let c = resolve(
+        &Options {
+            tls: Some("false".into()),
+            ..Options::default()
+        },
+        &env(&[("TEMPORAL_API_KEY", "sekrit-123")]),
+    )
+    .unwrap();
+    assert!(c.connection.tls.is_none());
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("clear text"));
+    assert!(!c.warnings[0].contains("sekrit-123"));
+}
+
+#[test]
+fn zero_timeout_means_none() {
+    let c = resolve(
+        &Options {
+            timeout: Some("0".into()),
+            ..Options::default()
+        },
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.wait.timeout, None);
+    let c = resolve(
+        &Options {
+            timeout: Some("1m30s".into()),
+            ..Options::default()
+        },
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.wait.timeout, Some(Duration::from_secs(90)));
+}
+
+#[test]
+fn example_file_documents_every_key_with_its_default() {
+    let example = include_str!("../../config/temporal-supervisor.toml");
+    for key in ALL_KEYS {
+        assert!(
+            example.contains(&format!("\n# {} = ", key.name)),
+            "config/temporal-supervisor.toml does not document {}",
+            key.name
+        );
+    }
+    // Uncommented, the documented values must be the defaults (paths and secrets aside).
+    let uncommented: String = example
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.split_once(" = ")
+                .is_some_and(|(k, _)| ALL_KEYS.iter().any(|key| key.name == k))
+                && !l.starts_with("api_key")
+                && !l.starts_with("tls_")
+                && !l.starts_with("health_listen")
+                && !l.starts_with("task_queue =")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = temp_file("example.toml", &uncommented);
+    let from_file = resolve(
+        &Options {
+            config: Some(path),
+            ..Options::default()
+        },
+        &env(&[]),
+    )
+    .unwrap();
+    let defaults = resolve(&Options::default(), &env(&[])).unwrap();
+    assert_eq!(from_file.wait, defaults.wait);
+    assert_eq!(from_file.run, defaults.run);
+    assert_eq!(from_file.health, defaults.health);
+    assert_eq!(from_file.log.format, defaults.log.format);
+    assert_eq!(from_file.log.level, Some(tracing::Level::INFO));
+    assert_eq!(
+        from_file.connection.address(),
+        defaults.connection.address()
+    );
+    assert_eq!(
+        from_file.connection.namespace,
+        defaults.connection.namespace
+    );
+    assert!(
+        from_file
+            .report
+            .iter()
+            .any(|s| matches!(s.source, Source::File { .. }))
+    );
+}

@@ -1,0 +1,77 @@
+//! Parsers for setting values: each takes the raw text and says what it expected.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::duration;
+
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+pub fn parse_count(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected a whole number from 0 up".to_string())
+}
+
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = duration::parse(text)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+pub fn parse_factor(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && (1.0..=100.0).contains(&f) => Ok(f),
+        _ => Err("expected a number from 1 to 100".into()),
+    }
+}
+
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err("expected a number from 0 to 1".into()),
+    }
+}
+
+pub fn parse_positive_count(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number from 1 up".into()),
+    }
+}
+
+/// `SIGTERM`, `TERM` or `15`.
+pub fn parse_signal(text: &str) -> Result<Signal, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let signal = match t.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) if t.starts_with("SIG") => t.parse().ok(),
+        Err(_) => format!("SIG{t}").parse().ok(),
+    };
+    match signal {
+        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => {
+            Err("expected a signal name or number, such as SIGTERM, SIGINT or 15 (not SIGKILL or SIGSTOP)".into())
+        }
+        Some(signal) => Ok(signal),
+    }
+}
+
+/// `0.0.0.0:8080`, `[::]:8080`, `127.0.0.1:8080`, or `:8080` for every IPv4 interface.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let t = text.trim();
+    let full = match t.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => t.to_string(),
+    };
+    full.parse()
+        .map_err(|_| "expected an IP address and port such as 0.0.0.0:8080 or :8080".into())
+}

@@ -1,0 +1,10 @@
+//! Everything that talks to Temporal: one readiness attempt ([`probe`]), waiting for readiness
+//! on a schedule ([`gate`] with [`backoff`]), watching Temporal while workers run
+//! ([`monitor`]), and the proof that a worker polls its task queues ([`pollers`]).
+
+pub mod backoff;
+pub mod gate;
+pub mod monitor;
+pub mod pollers;
+pub mod probe;
+pub mod tls_diagnosis;
