@@ -25,6 +25,7 @@ pub mod supervise;
 pub mod temporal;
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -45,10 +46,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
         Err(e) => return fatal(exit::USAGE, &e.0),
     };
     if let Command::Config = cli.command {
-        print!("{}", config::render_report(&config.report));
+        let mut report = config::render_report(&config.report);
         for warning in &config.warnings {
-            println!("# warning: {warning}");
+            report.push_str(&format!("# warning: {warning}\n"));
         }
+        logging::print_stdout(&report);
         return exit::OK;
     }
     if let Err(e) = logging::init(&config.log, env.get("RUST_LOG").map(String::as_str)) {
@@ -72,24 +74,34 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
     let code = match cli.command {
         Command::Check => runtime.block_on(check(&config)),
         Command::Wait => runtime.block_on(wait(&config)),
-        Command::Exec { command } => {
-            let code = runtime.block_on(wait(&config));
-            if code != exit::OK {
-                return code;
+        Command::Exec { command } => match runtime.block_on(wait(&config)) {
+            exit::OK => {
+                // Nothing of ours may outlive the exec: stop the runtime's threads first.
+                runtime.shutdown_background();
+                return exec(&command);
             }
-            // Nothing of ours may outlive the exec: stop the runtime's threads first.
-            runtime.shutdown_background();
-            let shown: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
-            info!(command = %shown.join(" "), "starting the worker");
-            let (code, message) = process::exec::exec(&command);
-            error!("{message}");
-            return code;
-        }
+            code => code,
+        },
         Command::Run { command } => runtime.block_on(supervise::run(&config, command)),
         Command::Status => runtime.block_on(status(&config)),
         Command::Config => unreachable!("handled above"),
     };
     runtime.shutdown_background();
+    logging::flush(LOG_FLUSH_LIMIT);
+    code
+}
+
+/// How long to wait, at most, for queued log lines to be written before exiting or exec'ing.
+const LOG_FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
+/// `exec`: replaces this process with the worker; returns only when that failed.
+fn exec(command: &[OsString]) -> u8 {
+    let shown: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+    info!(command = %shown.join(" "), "starting the worker");
+    logging::flush(LOG_FLUSH_LIMIT);
+    let (code, message) = process::exec::exec(command);
+    error!("{message}");
+    logging::flush(LOG_FLUSH_LIMIT);
     code
 }
 
@@ -159,7 +171,10 @@ async fn status(config: &Config) -> u8 {
 
 /// Prints a fatal error as one line and returns its exit code.
 fn fatal(code: u8, message: &str) -> u8 {
-    eprintln!("temporal-supervisor: error: {}", one_line(message));
+    logging::print_stderr(&format!(
+        "temporal-supervisor: error: {}",
+        one_line(message)
+    ));
     code
 }
 
@@ -184,7 +199,7 @@ pub fn one_line(message: &str) -> String {
 fn usage_error(e: clap::Error) -> u8 {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            print!("{}", e.render());
+            logging::print_stdout(&e.render().to_string());
             exit::OK
         }
         _ => {

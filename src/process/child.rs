@@ -35,7 +35,13 @@ pub struct SpawnError {
 /// Starts `command` (searched in `PATH`) as the leader of a new process group, with stdin,
 /// stdout and stderr inherited, an empty signal mask (the standard library sees to that) and
 /// every signal at its default disposition.
-pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
+///
+/// Should the supervisor die without stopping it (SIGKILL, the OOM killer), the worker gets
+/// `stop_signal` at once (`PR_SET_PDEATHSIG`) instead of running on unsupervised. The kernel
+/// ties that setting to the thread that forked, so this must be called from the main thread,
+/// which lives as long as the supervisor (the runtime runs on it; never from a blocking-pool
+/// thread, which ends when idle).
+pub fn spawn(command: &[OsString], stop_signal: Signal) -> Result<Child, SpawnError> {
     let (program, args) = command
         .split_first()
         .expect("clap requires at least one word for run");
@@ -43,12 +49,16 @@ pub fn spawn(command: &[OsString]) -> Result<Child, SpawnError> {
     let started = Instant::now();
     let mut cmd = Command::new(program);
     cmd.args(args).process_group(0);
-    // SAFETY: the closure runs in the forked child before exec and only calls sigaction(2),
-    // which is async-signal-safe. Having a pre_exec hook also makes std fork and exec instead
-    // of using posix_spawn, whose glibc implementation leaves glibc's internal signals (32
-    // and 33) ignored in the new program.
+    let supervisor = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes system calls
+    // (rt_sigaction, prctl, getppid), which are async-signal-safe. Having a pre_exec hook also
+    // makes std fork and exec instead of using posix_spawn, whose glibc implementation leaves
+    // glibc's internal signals (32 and 33) ignored in the new program.
     unsafe {
-        cmd.pre_exec(reset_signal_dispositions);
+        cmd.pre_exec(move || {
+            reset_signal_dispositions()?;
+            stop_with_parent(supervisor, stop_signal)
+        });
     }
     match cmd.spawn() {
         // The std handle is dropped without waiting: `reap` collects the status.
@@ -97,6 +107,22 @@ pub(crate) fn reset_signal_dispositions() -> std::io::Result<()> {
                 8usize,
             );
         }
+    }
+    Ok(())
+}
+
+/// In the child before exec: ask for `signal` when the supervisor dies. If it died already,
+/// between fork and this call, the child was re-parented and would never get the signal: it
+/// then does not start the worker at all.
+fn stop_with_parent(supervisor: Pid, signal: Signal) -> std::io::Result<()> {
+    // SAFETY: prctl with an integer argument; no memory is passed.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if nix::unistd::getppid() != supervisor {
+        return Err(std::io::Error::other(
+            "the supervisor exited while starting the worker",
+        ));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! | `temporal_supervisor_child_up` | gauge | 1 while a worker runs |
 //! | `temporal_supervisor_child_restarts_total{reason}` | counter | `temporal-lost`, `exited`, `not-polling` |
 //! | `temporal_supervisor_pollers_seen` | gauge | live pollers of this worker on its task queues |
+//! | `temporal_supervisor_log_lines_dropped_total{reason}` | counter | our log lines lost: `queue-full` (stderr blocked), `write-failed` (closed pipe, full disk) |
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -92,6 +93,11 @@ impl Metrics {
             "pollers_seen",
             "Live pollers of this worker on its task queues",
             m.pollers_seen.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines of the supervisor lost, by reason",
+            crate::logging::LINES_DROPPED.clone(),
         );
         Metrics { registry, ..m }
     }

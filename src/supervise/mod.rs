@@ -298,7 +298,7 @@ impl Supervisor<'_> {
             return Some(exit::UNAVAILABLE);
         }
         self.status.set_temporal_up(true);
-        let child = match child::spawn(&self.command) {
+        let child = match child::spawn(&self.command, self.config.run.stop_signal) {
             Ok(child) => child,
             Err(e) => {
                 error!("{}", e.message);
