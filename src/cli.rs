@@ -320,7 +320,7 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub poller_deadline: Option<String>,
-    /// The worker's poller identity; {pid} and {hostname} are replaced, * matches anything [default: {pid}@{hostname}]
+    /// The worker's poller identity; {pid} and {hostname} are replaced, * matches anything [default: the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@]
     #[arg(
         long,
         global = true,
@@ -328,6 +328,35 @@ pub struct Options {
         help_heading = "Health and pollers"
     )]
     pub worker_identity: Option<String>,
+    /// The worker's deployment name (worker versioning); with --build-id, readiness needs the
+    /// worker's pollers to carry both [env: TEMPORAL_DEPLOYMENT_NAME]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Health and pollers"
+    )]
+    pub deployment_name: Option<String>,
+    /// The worker's build ID (worker versioning) [env: TEMPORAL_WORKER_BUILD_ID]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ID",
+        help_heading = "Health and pollers"
+    )]
+    pub build_id: Option<String>,
+    /// Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false
+    /// leaves its environment untouched) [default: true]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        help_heading = "Supervising (run)"
+    )]
+    pub export_connection: Option<String>,
 
     /// Log format: text or json [default: text]
     #[arg(long, global = true, value_name = "FORMAT", help_heading = "Logging")]

@@ -33,7 +33,7 @@ use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::temporal::probe::Prober;
+use crate::temporal::probe::{Prober, Stage};
 
 /// Runs the program with these arguments and this environment; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
@@ -115,6 +115,15 @@ async fn check(config: &Config) -> u8 {
                 "Temporal is ready"
             );
             exit::OK
+        }
+        Err(e) if e.stage == Stage::Auth => {
+            error!(
+                address = %prober.settings().address(),
+                stage = %e.stage,
+                reason = %e.reason,
+                "Temporal not ready"
+            );
+            exit::NOT_READY
         }
         Err(e) => {
             warn!(

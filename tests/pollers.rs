@@ -69,7 +69,7 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
     );
     let log = run.wait_for_log("worker is polling", 1, PATIENCE);
     let pid = run.worker_pids()[0];
-    assert!(log.contains(&format!("identity=\"{pid}@")), "{log}");
+    assert!(log.contains(&format!("identity={pid}@")), "{log}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
         !metrics.contains("temporal_supervisor_pollers_seen 0"),
@@ -120,7 +120,11 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
     );
     let log = run.wait_for_log("worker started", 2, PATIENCE);
     assert!(log.contains("worker not polling"), "{log}");
-    assert!(log.contains("no poller on documents within 2s"), "{log}");
+    let finding = format!(
+        "not polling within 2s: no pollers at all on documents in default at {}",
+        server.address()
+    );
+    assert!(log.contains(&finding), "the log says what was seen: {log}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
         metrics.contains("temporal_supervisor_child_restarts_total{reason=\"not-polling\"}"),
@@ -130,6 +134,10 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
     assert_eq!(
         code, 503,
         "a worker that does not poll is never ready: {body}"
+    );
+    assert!(
+        body.contains("no pollers at all on documents in default"),
+        "/readyz says what was seen: {body}"
     );
 }
 
@@ -154,4 +162,10 @@ fn pollers_of_another_identity_do_not_count() {
     let run = Supervised::start_with(cmd, &[], &worker);
     let log = run.wait_for_log("worker not polling", 1, PATIENCE);
     assert!(!log.contains("worker is polling"), "{log}");
+    let pid = run.worker_pids()[0];
+    assert!(
+        log.contains("no poller of this worker (someone-else-*) on documents; polled by")
+            && log.contains(&format!("{pid}@")),
+        "the log names the identities that do poll: {log}"
+    );
 }

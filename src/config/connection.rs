@@ -1,25 +1,25 @@
 //! How to reach Temporal: address, namespace, API key, TLS material and gRPC headers, layered
 //! over Temporal's own profile file (read by the client's envconfig loader) and checked once
 //! here (certificates parse, key and certificate come together, https means TLS).
+//!
+//! The same connection is handed over to the worker ([`ConnectionSettings::worker_env`]) under
+//! Temporal's own environment-configuration names, so a worker that reads them (or its SDK's
+//! envconfig loader) uses the server, namespace and credentials the supervisor checked.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use temporalio_client::envconfig::{
-    ClientConfigProfile, DataSource, LoadClientConfigProfileOptions,
-};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{ClientTlsOptions, ConnectionOptions, TlsOptions, Url};
 use temporalio_common::envconfig::load_client_config_profile;
 
-use crate::config::file::io_reason;
 use crate::config::keys::*;
 use crate::config::layers::{Resolver, Source, invalid};
-use crate::config::values::parse_bool;
-use crate::config::{ConfigError, Env};
+use crate::config::pem::{self, PemInput};
+use crate::config::values::{parse_address, parse_bool};
+use crate::config::{ConfigError, Env, profile};
 
 /// How to reach Temporal and what "ready" requires.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct ConnectionSettings {
     pub namespace: String,
     /// Secret: never logged or printed.
     pub api_key: Option<String>,
+    /// Where the API key came from, so that a rejection can say what to check.
+    pub api_key_from: Option<Source>,
     /// `Some` when TLS is on.
     pub tls: Option<TlsSettings>,
     /// Extra gRPC metadata from Temporal's profile or `TEMPORAL_GRPC_META_*`.
@@ -38,11 +40,27 @@ pub struct ConnectionSettings {
 /// TLS material, already read and checked to parse.
 #[derive(Clone, Default)]
 pub struct TlsSettings {
-    pub ca_cert: Option<Vec<u8>>,
-    pub client_cert: Option<Vec<u8>>,
+    pub ca_cert: Option<Pem>,
+    pub client_cert: Option<Pem>,
     /// Secret: never logged or printed.
-    pub client_key: Option<Vec<u8>>,
+    pub client_key: Option<Pem>,
     pub server_name: Option<String>,
+}
+
+/// PEM bytes, and the file they were read from (`None` when given inline).
+#[derive(Clone)]
+pub struct Pem {
+    pub data: Vec<u8>,
+    pub path: Option<PathBuf>,
+}
+
+impl From<PemInput> for Pem {
+    fn from(input: PemInput) -> Pem {
+        Pem {
+            data: input.data,
+            path: input.path,
+        }
+    }
 }
 
 impl fmt::Debug for TlsSettings {
@@ -58,6 +76,9 @@ impl fmt::Debug for TlsSettings {
             .finish()
     }
 }
+
+/// One variable of the worker's environment: set to a value, or removed.
+pub type EnvChange = (String, Option<String>);
 
 impl ConnectionSettings {
     /// `host:port` as people write it.
@@ -79,14 +100,14 @@ impl ConnectionSettings {
             let client = match (&tls.client_cert, &tls.client_key) {
                 (Some(cert), Some(key)) => Some(
                     ClientTlsOptions::builder()
-                        .client_cert(cert.clone())
-                        .client_private_key(key.clone())
+                        .client_cert(cert.data.clone())
+                        .client_private_key(key.data.clone())
                         .build(),
                 ),
                 _ => None,
             };
             TlsOptions::builder()
-                .maybe_server_root_ca_cert(tls.ca_cert.clone())
+                .maybe_server_root_ca_cert(tls.ca_cert.as_ref().map(|c| c.data.clone()))
                 .maybe_domain(tls.server_name.clone())
                 .maybe_client_tls_options(client)
                 .build()
@@ -100,73 +121,55 @@ impl ConnectionSettings {
             .dns_load_balancing(None)
             .build()
     }
-}
 
-/// Temporal's profile file through the client's envconfig loader, without its environment
-/// overrides (those are one layer up, in ours).
-struct ProfileLayer {
-    profile: ClientConfigProfile,
-    source: Source,
-}
-
-fn load_profile_layer(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, ConfigError> {
-    let chosen = resolver.raw(&PROFILE)?;
-    let file_path = env
-        .get("TEMPORAL_CONFIG_FILE")
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .or_else(default_profile_path)
-        .unwrap_or_else(|| "temporal.toml".into());
-    let (name, name_source) = match &chosen {
-        Some((name, source)) => (name.clone(), source.clone()),
-        None => ("default".to_string(), Source::Default),
-    };
-    resolver.record(PROFILE.name, name.clone(), name_source.clone());
-    let options = LoadClientConfigProfileOptions::builder()
-        // Naming the default profile is the same as naming none: no error when it is absent.
-        .maybe_config_file_profile(
-            chosen
-                .as_ref()
-                .map(|(name, _)| name.clone())
-                .filter(|name| name != "default"),
-        )
-        .disable_env(true)
-        .build();
-    let profile = load_client_config_profile(options, Some(env)).map_err(|e| {
-        use temporalio_client::envconfig::ConfigError as E;
-        match e {
-            E::ProfileNotFound(name) => ConfigError(format!(
-                "Temporal profile '{name}' (from {name_source}) not found in {file_path}"
-            )),
-            other => ConfigError(format!("Temporal profile file {file_path}: {other}")),
+    /// The worker's environment for this connection, under Temporal's envconfig names: what
+    /// the supervisor resolved wins over what the environment had, and the other form of each
+    /// TLS input (`_PATH` or `_DATA`) is removed, so the two can never disagree. Paths are made
+    /// absolute: the worker may run in another directory.
+    pub fn worker_env(&self) -> Vec<EnvChange> {
+        let mut env: Vec<EnvChange> = vec![
+            ("TEMPORAL_ADDRESS".into(), Some(self.address())),
+            ("TEMPORAL_NAMESPACE".into(), Some(self.namespace.clone())),
+            ("TEMPORAL_API_KEY".into(), self.api_key.clone()),
+            ("TEMPORAL_TLS".into(), Some(self.tls.is_some().to_string())),
+        ];
+        let tls = self.tls.clone().unwrap_or_default();
+        for (pem, variable) in [
+            (&tls.ca_cert, "TEMPORAL_TLS_SERVER_CA_CERT"),
+            (&tls.client_cert, "TEMPORAL_TLS_CLIENT_CERT"),
+            (&tls.client_key, "TEMPORAL_TLS_CLIENT_KEY"),
+        ] {
+            let (path, data) = match pem {
+                Some(Pem {
+                    path: Some(path), ..
+                }) => (Some(absolute(path)), None),
+                Some(Pem { data, path: None }) => {
+                    (None, Some(String::from_utf8_lossy(data).into_owned()))
+                }
+                None => (None, None),
+            };
+            env.push((format!("{variable}_PATH"), path));
+            env.push((format!("{variable}_DATA"), data));
         }
-    })?;
-    Ok(ProfileLayer {
-        profile,
-        source: Source::Profile {
-            path: file_path,
-            profile: name,
-        },
-    })
+        env.push(("TEMPORAL_TLS_SERVER_NAME".into(), tls.server_name));
+        let mut headers: Vec<_> = self.headers.iter().collect();
+        headers.sort();
+        for (name, value) in headers {
+            let variable = format!(
+                "TEMPORAL_GRPC_META_{}",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            env.push((variable, Some(value.clone())));
+        }
+        env
+    }
 }
 
-fn default_profile_path() -> Option<String> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(
-        base.join("temporalio")
-            .join("temporal.toml")
-            .to_string_lossy()
-            .into_owned(),
-    )
-}
-
-/// A PEM input: a path, or inline data from `*_DATA` variables or the profile file.
-struct PemInput {
-    data: Vec<u8>,
-    shown: String,
-    source: Source,
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn resolve(
@@ -174,7 +177,7 @@ pub fn resolve(
     env: &Env,
     warnings: &mut Vec<String>,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let profile = load_profile_layer(r, env)?;
+    let profile = profile::load(r, env)?;
     let p = &profile.profile;
     let p_tls = p.tls.clone().unwrap_or_default();
 
@@ -224,7 +227,7 @@ pub fn resolve(
         ));
     }
 
-    let ca = pem_input(
+    let ca = pem::input(
         r,
         env,
         &TLS_CA_PATH,
@@ -232,7 +235,7 @@ pub fn resolve(
         &p_tls.server_ca_cert,
         &profile.source,
     )?;
-    let cert = pem_input(
+    let cert = pem::input(
         r,
         env,
         &TLS_CERT_PATH,
@@ -240,7 +243,7 @@ pub fn resolve(
         &p_tls.client_cert,
         &profile.source,
     )?;
-    let key = pem_input(
+    let key = pem::input(
         r,
         env,
         &TLS_KEY_PATH,
@@ -272,12 +275,12 @@ pub fn resolve(
     }
 
     if let Some(ca) = &ca {
-        check_certificates(ca, "TLS CA certificate")?;
+        pem::check_certificates(ca, "TLS CA certificate")?;
     }
     match (&cert, &key) {
         (Some(cert), Some(key)) => {
-            check_certificates(cert, "TLS client certificate")?;
-            check_private_key(key)?;
+            pem::check_certificates(cert, "TLS client certificate")?;
+            pem::check_private_key(key)?;
         }
         (Some(only), None) => {
             return Err(ConfigError(format!(
@@ -330,9 +333,9 @@ pub fn resolve(
     }
 
     let tls = tls_on.then(|| TlsSettings {
-        ca_cert: ca.map(|i| i.data),
-        client_cert: cert.map(|i| i.data),
-        client_key: key.map(|i| i.data),
+        ca_cert: ca.map(Pem::from),
+        client_cert: cert.map(Pem::from),
+        client_key: key.map(Pem::from),
         server_name: server_name.map(|(name, _)| name),
     });
 
@@ -350,6 +353,7 @@ pub fn resolve(
         host,
         port,
         namespace,
+        api_key_from: api_key.as_ref().map(|(_, source)| source.clone()),
         api_key: api_key.map(|(key, _)| key),
         tls,
         headers,
@@ -365,119 +369,4 @@ fn layered(
 ) -> Result<Option<(String, Source)>, ConfigError> {
     Ok(r.raw(key)?
         .or_else(|| from_profile.map(|v| (v, profile_source.clone()))))
-}
-
-fn pem_input(
-    r: &Resolver<'_>,
-    env: &Env,
-    key: &Key,
-    data_var: &'static str,
-    from_profile: &Option<DataSource>,
-    profile_source: &Source,
-) -> Result<Option<PemInput>, ConfigError> {
-    let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
-        let data = std::fs::read(path).map_err(|e| {
-            ConfigError(format!("{source}: cannot read '{path}': {}", io_reason(&e)))
-        })?;
-        Ok(PemInput {
-            data,
-            shown: path.to_string(),
-            source,
-        })
-    };
-    if let Some((path, source)) = r.raw(key)? {
-        return from_path(&path, source).map(Some);
-    }
-    if let Some(data) = env.get(data_var).filter(|v| !v.is_empty()) {
-        return Ok(Some(PemInput {
-            data: data.clone().into_bytes(),
-            shown: "<inline PEM>".into(),
-            source: Source::Env(data_var.into()),
-        }));
-    }
-    match from_profile {
-        Some(DataSource::Path(path)) => from_path(path, profile_source.clone()).map(Some),
-        Some(DataSource::Data(data)) => Ok(Some(PemInput {
-            data: data.clone(),
-            shown: "<inline PEM>".into(),
-            source: profile_source.clone(),
-        })),
-        Some(_) | None => Ok(None),
-    }
-}
-
-fn check_certificates(input: &PemInput, what: &str) -> Result<(), ConfigError> {
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&input.data) {
-        if cert.is_err() {
-            return Err(ConfigError(format!(
-                "{} ({}): {what} is not valid PEM",
-                input.shown, input.source
-            )));
-        }
-        count += 1;
-    }
-    if count == 0 {
-        return Err(ConfigError(format!(
-            "{} ({}): no PEM certificate found in the {what}",
-            input.shown, input.source
-        )));
-    }
-    Ok(())
-}
-
-fn check_private_key(input: &PemInput) -> Result<(), ConfigError> {
-    // The parser's error is not shown: it could quote part of the key.
-    PrivateKeyDer::from_pem_slice(&input.data)
-        .map(|_| ())
-        .map_err(|_| {
-            ConfigError(format!(
-                "{} ({}): no PEM private key found in the TLS client key",
-                input.shown, input.source
-            ))
-        })
-}
-
-/// Parses `host:port`, `[v6]:port`, or a URL with an `http` or `https` scheme.
-/// Returns whether the scheme asks for TLS, the host, and the port.
-pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
-    let text = text.trim();
-    let with_scheme = if text.contains("://") {
-        text.to_string()
-    } else {
-        format!("http://{text}")
-    };
-    let url = Url::parse(&with_scheme).map_err(|e| format!("not a host:port address ({e})"))?;
-    let tls = match url.scheme() {
-        "http" => false,
-        "https" => true,
-        other => return Err(format!("unsupported scheme '{other}' (use host:port)")),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the address are not supported".into());
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
-        return Err("expected host:port with no path".into());
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        _ => return Err("missing host".into()),
-    };
-    let port = match url.port() {
-        Some(port) => port,
-        None => {
-            let default = if tls { 443 } else { 80 };
-            if text.trim_end_matches('/').ends_with(&format!(":{default}")) {
-                default
-            } else {
-                return Err("missing port (expected host:port, e.g. localhost:7233)".into());
-            }
-        }
-    };
-    if port == 0 {
-        return Err("port 0 is not a valid server port".into());
-    }
-    Ok((tls, host, port))
 }

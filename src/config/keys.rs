@@ -79,6 +79,10 @@ keys! {
     task_queue_type: TASK_QUEUE_TYPE = "--task-queue-type", "TEMPORAL_SUPERVISOR_TASK_QUEUE_TYPE";
     poller_deadline: POLLER_DEADLINE = "--poller-deadline", "TEMPORAL_SUPERVISOR_POLLER_DEADLINE";
     worker_identity: WORKER_IDENTITY = "--worker-identity", "TEMPORAL_SUPERVISOR_WORKER_IDENTITY";
+    deployment_name: DEPLOYMENT_NAME = "--deployment-name", "TEMPORAL_DEPLOYMENT_NAME";
+    build_id: BUILD_ID = "--build-id", "TEMPORAL_WORKER_BUILD_ID";
+    export_connection: EXPORT_CONNECTION = "--export-connection",
+        "TEMPORAL_SUPERVISOR_EXPORT_CONNECTION";
     log_format: LOG_FORMAT = "--log-format", "TEMPORAL_SUPERVISOR_LOG_FORMAT";
     log_level: LOG_LEVEL = "--log-level", "TEMPORAL_SUPERVISOR_LOG_LEVEL";
 }

@@ -173,6 +173,9 @@ fn flag_values(o: &Options) -> HashMap<&'static str, String> {
         (TASK_QUEUE_TYPE, &o.task_queue_type),
         (POLLER_DEADLINE, &o.poller_deadline),
         (WORKER_IDENTITY, &o.worker_identity),
+        (DEPLOYMENT_NAME, &o.deployment_name),
+        (BUILD_ID, &o.build_id),
+        (EXPORT_CONNECTION, &o.export_connection),
         (LOG_FORMAT, &o.log_format),
         (LOG_LEVEL, &o.log_level),
     ];

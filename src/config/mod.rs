@@ -25,6 +25,8 @@ pub mod connection;
 pub mod file;
 pub mod keys;
 pub mod layers;
+pub mod pem;
+pub mod profile;
 pub mod settings;
 pub mod values;
 
@@ -34,12 +36,13 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use connection::{ConnectionSettings, TlsSettings, parse_address};
+pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
 pub use layers::{Setting, Source, render_report};
 pub use settings::{
-    HealthSettings, LogFormat, LogSettings, OnDisconnect, PollerSettings, QueueType, RestartPolicy,
-    RunSettings, WaitSettings,
+    Deployment, HealthSettings, LogFormat, LogSettings, OnDisconnect, PollerSettings, QueueType,
+    RestartPolicy, RunSettings, WaitSettings,
 };
+pub use values::parse_address;
 
 use crate::cli::Options;
 
@@ -87,7 +90,7 @@ pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
     let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
     let wait = settings::resolve_wait(&mut resolver)?;
     let run = settings::resolve_run(&mut resolver, &wait)?;
-    let health = settings::resolve_health(&mut resolver)?;
+    let health = settings::resolve_health(&mut resolver, &mut warnings)?;
     let log = settings::resolve_log(&mut resolver, env)?;
     Ok(Config {
         connection,

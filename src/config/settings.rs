@@ -136,6 +136,8 @@ pub struct RunSettings {
     pub restart_reset_after: Duration,
     /// Most restarts; 0 means no limit.
     pub max_restarts: u32,
+    /// Hand the resolved connection to the worker as `TEMPORAL_*` variables.
+    pub export_connection: bool,
 }
 
 pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSettings, ConfigError> {
@@ -212,6 +214,7 @@ pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSetti
         show_duration,
     )?;
     let max_restarts = r.get(&MAX_RESTARTS, 0, parse_count, |n| n.to_string())?;
+    let export_connection = r.get(&EXPORT_CONNECTION, true, parse_bool, bool::to_string)?;
     if restart_max_delay < restart_delay {
         return Err(ConfigError(format!(
             "restart_max_delay {} is shorter than restart_delay {}",
@@ -236,6 +239,7 @@ pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSetti
         },
         restart_reset_after,
         max_restarts,
+        export_connection,
     })
 }
 
@@ -258,7 +262,17 @@ pub struct PollerSettings {
     /// A worker not polling this long after its start is restarted.
     pub deadline: Duration,
     /// Identity pattern; `{pid}` and `{hostname}` are replaced, `*` matches anything.
-    pub worker_identity: String,
+    /// `None`: the SDKs' own defaults for this worker's pid and host.
+    pub worker_identity: Option<String>,
+    /// With worker versioning: the deployment and build the worker's pollers must carry.
+    pub deployment: Option<Deployment>,
+}
+
+/// A worker-deployment version, as Temporal's worker controller hands it to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub name: String,
+    pub build_id: String,
 }
 
 /// Which pollers of a task queue count.
@@ -269,7 +283,10 @@ pub enum QueueType {
     Activity,
 }
 
-pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigError> {
+pub fn resolve_health(
+    r: &mut Resolver<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<HealthSettings, ConfigError> {
     let listen = r.get(
         &HEALTH_LISTEN,
         None,
@@ -313,16 +330,37 @@ pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigErro
     )?;
     let worker_identity = r.get(
         &WORKER_IDENTITY,
-        "{pid}@{hostname}".to_string(),
-        |t| {
-            if t.trim().is_empty() {
-                Err("expected an identity pattern such as {pid}@{hostname}".into())
-            } else {
-                Ok(t.trim().to_string())
-            }
+        None,
+        |t| non_empty(t, "an identity pattern such as {pid}@{hostname}").map(Some),
+        |p| match p {
+            Some(pattern) => pattern.clone(),
+            None => "{pid}@{hostname} or {pid}@{hostname}@* (the SDKs' defaults)".into(),
         },
-        String::clone,
     )?;
+    let deployment_name = r.get(
+        &DEPLOYMENT_NAME,
+        None,
+        |t| non_empty(t, "a deployment name").map(Some),
+        |n| n.clone().unwrap_or_else(|| "(none)".into()),
+    )?;
+    let build_id = r.get(
+        &BUILD_ID,
+        None,
+        |t| non_empty(t, "a build ID").map(Some),
+        |b| b.clone().unwrap_or_else(|| "(none)".into()),
+    )?;
+    let deployment = match (deployment_name, build_id) {
+        (Some(name), Some(build_id)) => Some(Deployment { name, build_id }),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            warnings.push(format!(
+                "worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
+                 {}); with only one, the worker's deployment is not checked",
+                DEPLOYMENT_NAME.flag, DEPLOYMENT_NAME.env, BUILD_ID.flag, BUILD_ID.env
+            ));
+            None
+        }
+    };
     Ok(HealthSettings {
         listen,
         pollers: PollerSettings {
@@ -330,8 +368,16 @@ pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigErro
             task_queue_type,
             deadline,
             worker_identity,
+            deployment,
         },
     })
+}
+
+fn non_empty(text: &str, what: &str) -> Result<String, String> {
+    match text.trim() {
+        "" => Err(format!("expected {what}")),
+        t => Ok(t.to_string()),
+    }
 }
 
 // --- logging ----------------------------------------------------------------------------------

@@ -338,6 +338,9 @@ fn example_file_documents_every_key_with_its_default() {
                 && !l.starts_with("tls_")
                 && !l.starts_with("health_listen")
                 && !l.starts_with("task_queue =")
+                && !l.starts_with("worker_identity")
+                && !l.starts_with("deployment_name")
+                && !l.starts_with("build_id")
         })
         .map(|l| format!("{l}\n"))
         .collect();
@@ -370,4 +373,68 @@ fn example_file_documents_every_key_with_its_default() {
             .iter()
             .any(|s| matches!(s.source, Source::File { .. }))
     );
+}
+
+#[test]
+fn the_worker_gets_the_connection_under_temporals_names() {
+    let get = |env: &[EnvChange], name: &str| {
+        env.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} not handed over"))
+            .1
+            .clone()
+    };
+    let made = rcgen::generate_simple_self_signed(vec!["ns.example".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    let ca = temp_file("handover-ca.pem", &cert_pem);
+    let c = resolve(
+        &Options {
+            address: Some("https://ns.example:7233".into()),
+            tls_ca_path: Some(ca.to_string_lossy().into_owned()),
+            ..Options::default()
+        },
+        &env(&[
+            ("TEMPORAL_API_KEY", "sekrit"),
+            ("TEMPORAL_TLS_CLIENT_CERT_DATA", &cert_pem),
+            ("TEMPORAL_TLS_CLIENT_KEY_DATA", &key_pem),
+            ("TEMPORAL_GRPC_META_X_TEAM", "docs"),
+        ]),
+    )
+    .unwrap();
+    let handed = c.connection.worker_env();
+    assert_eq!(get(&handed, "TEMPORAL_ADDRESS").unwrap(), "ns.example:7233");
+    assert_eq!(get(&handed, "TEMPORAL_NAMESPACE").unwrap(), "default");
+    assert_eq!(get(&handed, "TEMPORAL_API_KEY").unwrap(), "sekrit");
+    assert_eq!(get(&handed, "TEMPORAL_TLS").unwrap(), "true");
+    // A path stays a path (made absolute), and its _DATA form is removed; inline data the
+    // other way round.
+    assert_eq!(
+        get(&handed, "TEMPORAL_TLS_SERVER_CA_CERT_PATH").unwrap(),
+        ca.to_string_lossy()
+    );
+    assert_eq!(get(&handed, "TEMPORAL_TLS_SERVER_CA_CERT_DATA"), None);
+    assert_eq!(get(&handed, "TEMPORAL_TLS_CLIENT_CERT_PATH"), None);
+    assert_eq!(
+        get(&handed, "TEMPORAL_TLS_CLIENT_CERT_DATA").unwrap(),
+        cert_pem
+    );
+    assert_eq!(
+        get(&handed, "TEMPORAL_TLS_CLIENT_KEY_DATA").unwrap(),
+        key_pem
+    );
+    assert_eq!(get(&handed, "TEMPORAL_TLS_SERVER_NAME"), None);
+    assert_eq!(get(&handed, "TEMPORAL_GRPC_META_X_TEAM").unwrap(), "docs");
+
+    // Without TLS or a key, those variables are removed from the worker's environment.
+    let plain = resolve(&Options::default(), &env(&[])).unwrap();
+    let handed = plain.connection.worker_env();
+    assert_eq!(get(&handed, "TEMPORAL_TLS").unwrap(), "false");
+    for name in [
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_DATA",
+        "TEMPORAL_TLS_SERVER_NAME",
+    ] {
+        assert_eq!(get(&handed, name), None, "{name}");
+    }
 }

@@ -18,6 +18,25 @@ use nix::unistd::Pid;
 
 use crate::exit;
 
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+    /// Variables to set (`Some`) or remove (`None`) in the worker's environment.
+    pub env: Vec<(String, Option<String>)>,
+    /// Also the signal the worker gets should the supervisor die.
+    pub stop_signal: Signal,
+}
+
+impl Spec {
+    /// The command as the log shows it.
+    pub fn shown(&self) -> String {
+        let words: Vec<_> = self.command.iter().map(|w| w.to_string_lossy()).collect();
+        words.join(" ")
+    }
+}
+
 /// A running worker.
 #[derive(Debug)]
 pub struct Child {
@@ -32,23 +51,31 @@ pub struct SpawnError {
     pub message: String,
 }
 
-/// Starts `command` (searched in `PATH`) as the leader of a new process group, with stdin,
-/// stdout and stderr inherited, an empty signal mask (the standard library sees to that) and
-/// every signal at its default disposition.
+/// Starts the worker (searched in `PATH`) as the leader of a new process group, with stdin,
+/// stdout and stderr inherited, an empty signal mask (the standard library sees to that),
+/// every signal at its default disposition, and the spec's environment changes.
 ///
 /// Should the supervisor die without stopping it (SIGKILL, the OOM killer), the worker gets
 /// `stop_signal` at once (`PR_SET_PDEATHSIG`) instead of running on unsupervised. The kernel
 /// ties that setting to the thread that forked, so this must be called from the main thread,
 /// which lives as long as the supervisor (the runtime runs on it; never from a blocking-pool
 /// thread, which ends when idle).
-pub fn spawn(command: &[OsString], stop_signal: Signal) -> Result<Child, SpawnError> {
-    let (program, args) = command
+pub fn spawn(spec: &Spec) -> Result<Child, SpawnError> {
+    let (program, args) = spec
+        .command
         .split_first()
         .expect("clap requires at least one word for run");
+    let stop_signal = spec.stop_signal;
     let shown = program.to_string_lossy();
     let started = Instant::now();
     let mut cmd = Command::new(program);
     cmd.args(args).process_group(0);
+    for (name, value) in &spec.env {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
     let supervisor = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
     // (rt_sigaction, prctl, getppid), which are async-signal-safe. Having a pre_exec hook also

@@ -51,6 +51,8 @@ pub struct Report {
     /// `None` without task queues to check; otherwise whether this worker polls them.
     pub polling: Option<bool>,
     pub pollers_seen: u64,
+    /// When not polling: what was seen on each queue instead.
+    pub poller_findings: Vec<String>,
     /// The worker's process group survived SIGKILL: the supervisor cannot go on as designed.
     pub stuck: bool,
 }
@@ -91,6 +93,7 @@ impl Status {
                 recent_restarts: VecDeque::new(),
                 polling: None,
                 pollers_seen: 0,
+                poller_findings: Vec::new(),
                 stuck: false,
             })),
             metrics: Arc::new(Metrics::new()),
@@ -144,17 +147,19 @@ impl Status {
         r.child_pid = pid;
         if pid.is_none() {
             r.pollers_seen = 0;
+            r.poller_findings.clear();
             if r.polling.is_some() {
                 r.polling = Some(false);
             }
         }
     }
 
-    pub fn set_polling(&self, polling: bool, seen: u64) {
+    pub fn set_polling(&self, polling: bool, seen: u64, findings: &[String]) {
         self.metrics.pollers_seen.set(seen as i64);
         let mut r = self.report();
         r.polling = Some(polling);
         r.pollers_seen = seen;
+        r.poller_findings = findings.to_vec();
     }
 
     /// Marks the first readiness (only the first call counts).
@@ -197,6 +202,7 @@ impl Status {
             "temporal_up": r.temporal_up,
             "polling": r.polling,
             "pollers_seen": r.pollers_seen,
+            "poller_findings": r.poller_findings,
             "restarts": r.restarts.values().sum::<u64>(),
             "restarts_by_reason": r.restarts,
             "recent_restarts": r.recent_restarts,

@@ -39,7 +39,7 @@ use crate::serve::health::{self, Status};
 use crate::temporal::gate::{self, GaveUp};
 use crate::temporal::monitor::{Change, Health, Monitor, MonitorEvent};
 use crate::temporal::pollers::PollerCheck;
-use crate::temporal::probe::{Prober, Ready};
+use crate::temporal::probe::{Prober, Ready, Stage};
 
 /// How often to look whether the rest of a stopping worker's process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -110,7 +110,7 @@ type WaitFuture = Pin<Box<dyn Future<Output = Result<Ready, GaveUp>>>>;
 
 struct Supervisor<'a> {
     config: &'a Config,
-    command: Vec<OsString>,
+    spec: child::Spec,
     prober: Prober,
     state: State,
     health: Health,
@@ -158,7 +158,7 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
     };
     let mut s = Supervisor {
         config,
-        command,
+        spec: worker_spec(config, command),
         prober: Prober::new(config.connection.clone()),
         state: State::WaitingForTemporal,
         health: Health::new(config.run.failure_threshold, config.run.success_threshold),
@@ -298,7 +298,7 @@ impl Supervisor<'_> {
             return Some(exit::UNAVAILABLE);
         }
         self.status.set_temporal_up(true);
-        let child = match child::spawn(&self.command, self.config.run.stop_signal) {
+        let child = match child::spawn(&self.spec) {
             Ok(child) => child,
             Err(e) => {
                 error!("{}", e.message);
@@ -306,20 +306,16 @@ impl Supervisor<'_> {
             }
         };
         let pid = child.pid.as_raw();
-        let shown: Vec<_> = self.command.iter().map(|w| w.to_string_lossy()).collect();
-        info!(child_pid = pid, command = %shown.join(" "), "worker started");
+        info!(child_pid = pid, command = %self.spec.shown(), "worker started");
         self.status.first_ready();
         self.status.set_child(Some(pid));
-        let pollers = PollerCheck::new(
-            &self.config.health.pollers,
-            &self.config.connection.namespace,
-            pid,
-        );
+        let pollers = PollerCheck::new(&self.config.health.pollers, &self.config.connection, pid);
         if let Some(check) = &pollers {
-            self.status.set_polling(false, 0);
+            self.status.set_polling(false, 0, &[]);
             info!(
                 child_pid = pid,
-                identity = check.identity(),
+                identity = %check.identity(),
+                deployment = check.deployment().unwrap_or_else(|| "any".into()),
                 deadline = %duration::format(self.config.health.pollers.deadline),
                 "watching the worker's pollers"
             );
@@ -519,13 +515,23 @@ impl Supervisor<'_> {
                     Duration::ZERO,
                 );
                 let change = self.health.record(false);
-                warn!(
-                    stage = %e.stage,
-                    reason = %e.reason,
-                    failures = self.health.failures(),
-                    failure_threshold = self.config.run.failure_threshold,
-                    "probe failed"
-                );
+                if e.stage == Stage::Auth {
+                    error!(
+                        stage = %e.stage,
+                        reason = %e.reason,
+                        failures = self.health.failures(),
+                        failure_threshold = self.config.run.failure_threshold,
+                        "probe failed"
+                    );
+                } else {
+                    warn!(
+                        stage = %e.stage,
+                        reason = %e.reason,
+                        failures = self.health.failures(),
+                        failure_threshold = self.config.run.failure_threshold,
+                        "probe failed"
+                    );
+                }
                 change
             }
         };
@@ -559,7 +565,8 @@ impl Supervisor<'_> {
                 return None;
             }
         };
-        self.status.set_polling(report.polling, report.seen);
+        self.status
+            .set_polling(report.polling, report.seen, &report.findings);
         if report.polling {
             if !self.seen_polling {
                 info!(
@@ -575,15 +582,12 @@ impl Supervisor<'_> {
             return None;
         }
         let deadline = self.config.health.pollers.deadline;
+        let findings = report.findings.join("; ");
         let wedged = if self.seen_polling {
-            Some(format!(
-                "its pollers are gone from {}",
-                report.missing.join(", ")
-            ))
+            Some(format!("its pollers are gone: {findings}"))
         } else if child.started.elapsed() >= deadline {
             Some(format!(
-                "no poller on {} within {}",
-                report.missing.join(", "),
+                "not polling within {}: {findings}",
                 duration::format(deadline)
             ))
         } else {
@@ -698,6 +702,29 @@ impl Supervisor<'_> {
                 None
             }
         }
+    }
+}
+
+/// How to start the worker: with the connection handed over (unless turned off).
+fn worker_spec(config: &Config, command: Vec<OsString>) -> child::Spec {
+    let mut env = Vec::new();
+    if config.run.export_connection {
+        env = config.connection.worker_env();
+        if let Some(deployment) = &config.health.pollers.deployment {
+            env.push((
+                "TEMPORAL_DEPLOYMENT_NAME".into(),
+                Some(deployment.name.clone()),
+            ));
+            env.push((
+                "TEMPORAL_WORKER_BUILD_ID".into(),
+                Some(deployment.build_id.clone()),
+            ));
+        }
+    }
+    child::Spec {
+        command,
+        env,
+        stop_signal: config.run.stop_signal,
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use crate::config::WaitSettings;
 use crate::duration;
 use crate::serve::health::Status;
-use crate::temporal::probe::{Prober, Ready, connect_any};
+use crate::temporal::probe::{Prober, Ready, Stage, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out (already logged, with the last
 /// failure and how long it took).
@@ -113,14 +113,26 @@ pub async fn wait_until_ready(
         if let Some(d) = deadline {
             delay = delay.min(d.saturating_duration_since(Instant::now()));
         }
-        warn!(
-            attempt,
-            max_attempts = max,
-            stage = %failure.stage,
-            reason = %failure.reason,
-            next_attempt_in = %duration::format(delay),
-            "Temporal not ready"
-        );
+        // A refused key needs a person: ERROR. Anything else may pass by itself: WARN.
+        if failure.stage == Stage::Auth {
+            error!(
+                attempt,
+                max_attempts = max,
+                stage = %failure.stage,
+                reason = %failure.reason,
+                next_attempt_in = %duration::format(delay),
+                "Temporal not ready"
+            );
+        } else {
+            warn!(
+                attempt,
+                max_attempts = max,
+                stage = %failure.stage,
+                reason = %failure.reason,
+                next_attempt_in = %duration::format(delay),
+                "Temporal not ready"
+            );
+        }
 
         let wake = Instant::now() + delay;
         if !failure.refused {

@@ -3,6 +3,8 @@
 //! ([`monitor`]), and the proof that a worker polls its task queues ([`pollers`]).
 
 pub mod backoff;
+pub mod bound;
+pub mod explain;
 pub mod gate;
 pub mod monitor;
 pub mod pollers;

@@ -108,6 +108,7 @@ async fn run(
         let ok = result.is_ok();
         if ok {
             if watch.is_none()
+                && prober.health_allowed()
                 && let Some(c) = &connection
             {
                 watch = open_watch(c, budget).await;

@@ -1,73 +1,171 @@
 //! Proof that the worker itself is polling: its pollers on its task queues.
 //!
-//! `DescribeTaskQueue` lists the pollers of a task queue with their identity and last access
-//! time. SDK workers identify as `<pid>@<hostname>` by default, and the supervisor knows its
+//! `DescribeTaskQueue` lists the pollers of a task queue with their identity, last access
+//! time and, under worker versioning, their deployment and build ID. The supervisor knows its
 //! worker's pid, so it can tell *this* worker's pollers from others on the same queue.
-//! `--worker-identity` takes a pattern for workers that set their own identity: `{pid}` and
-//! `{hostname}` are replaced, `*` matches anything.
+//!
+//! Default identities, from the SDKs' sources:
+//!
+//! | SDK | default identity |
+//! |---|---|
+//! | Python, TypeScript, .NET, Ruby (Core-based), Java | `<pid>@<hostname>` |
+//! | Go | `<pid>@<hostname>@` (built as `pid@host@taskqueue` with an empty task queue) |
+//!
+//! By default both count, for this worker's pid and host only (another pid never matches);
+//! Go's form is taken with anything after the last `@`. `--worker-identity` takes a pattern
+//! for workers that set their own identity: `{pid}` and `{hostname}` are replaced, `*`
+//! matches anything.
 //!
 //! A poller counts as live while its last access is under [`POLLER_MAX_AGE`] old: a long poll
 //! lasts up to about 60 s and the time is updated when one starts and ends, so a healthy idle
 //! poller can look a minute old; a dead one stays listed, ageing, for five minutes.
+//!
+//! When this worker is not seen, the report says what *was* seen on the queue (other
+//! identities, a wrong deployment or build, or no pollers at all, with the namespace and
+//! address), so a wrong identity, namespace or server is a one-line diagnosis.
 
 use std::time::{Duration, SystemTime};
 
 use temporalio_client::Connection;
 use temporalio_client::tonic::IntoRequest;
 use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
-use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::taskqueue::v1::{PollerInfo, TaskQueue};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
-use crate::config::{PollerSettings, QueueType};
+use crate::config::{ConnectionSettings, Deployment, PollerSettings, QueueType};
+use crate::temporal::explain::describe_status;
 use crate::temporal::probe::{Bound, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
 pub const POLLER_MAX_AGE: Duration = Duration::from_secs(90);
 
+/// How many other identities a finding names at most.
+const SHOWN_IDENTITIES: usize = 5;
+
 /// What one check found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollerReport {
-    /// Every configured task queue has a live poller of this worker.
+    /// Every configured task queue has a live poller of this worker (of the right deployment).
     pub polling: bool,
-    /// Live pollers of this worker, over all queues and types.
+    /// Live pollers of this worker that count, over all queues and types.
     pub seen: u64,
-    /// Task queues without a live poller of this worker.
-    pub missing: Vec<String>,
+    /// For each queue without one: what was seen there instead.
+    pub findings: Vec<String>,
+}
+
+/// Which identities are this worker's.
+#[derive(Debug, Clone, PartialEq)]
+enum Identity {
+    /// The SDKs' defaults for this pid and host: `pid@host`, or Go's `pid@host@...`.
+    SdkDefaults { pid_at_host: String },
+    /// A pattern from `--worker-identity`, already filled in.
+    Pattern(String),
+}
+
+impl Identity {
+    fn matches(&self, identity: &str) -> bool {
+        match self {
+            Identity::SdkDefaults { pid_at_host } => {
+                identity == pid_at_host
+                    || identity
+                        .strip_prefix(pid_at_host.as_str())
+                        .is_some_and(|rest| rest.starts_with('@'))
+            }
+            Identity::Pattern(pattern) => matches(pattern, identity),
+        }
+    }
+}
+
+/// One poller of a queue as the server lists it.
+#[derive(Debug, Clone, PartialEq)]
+struct Poller {
+    identity: String,
+    last_access: Option<SystemTime>,
+    /// `(deployment name, build ID)` when it polls under worker versioning.
+    deployment: Option<(String, String)>,
+}
+
+impl Poller {
+    fn from_info(info: PollerInfo) -> Poller {
+        let last_access = info.last_access_time.and_then(|t| {
+            let secs = u64::try_from(t.seconds).ok()?;
+            Some(SystemTime::UNIX_EPOCH + Duration::new(secs, t.nanos.max(0) as u32))
+        });
+        let deployment = info
+            .deployment_options
+            .filter(|d| !d.deployment_name.is_empty() || !d.build_id.is_empty())
+            .map(|d| (d.deployment_name, d.build_id));
+        Poller {
+            identity: info.identity,
+            last_access,
+            deployment,
+        }
+    }
+
+    fn live(&self, now: SystemTime) -> bool {
+        self.last_access
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() < POLLER_MAX_AGE)
+    }
 }
 
 /// Checks one worker's pollers.
 #[derive(Debug, Clone)]
 pub struct PollerCheck {
     namespace: String,
+    /// The server, as the findings name it.
+    address: String,
     task_queues: Vec<String>,
     queue_type: QueueType,
-    identity: String,
+    identity: Identity,
+    deployment: Option<Deployment>,
 }
 
 impl PollerCheck {
     /// For the worker with this pid; `None` when no task queues are configured.
-    pub fn new(settings: &PollerSettings, namespace: &str, pid: i32) -> Option<PollerCheck> {
+    pub fn new(
+        settings: &PollerSettings,
+        connection: &ConnectionSettings,
+        pid: i32,
+    ) -> Option<PollerCheck> {
         if settings.task_queues.is_empty() {
             return None;
         }
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let identity = settings
-            .worker_identity
-            .replace("{pid}", &pid.to_string())
-            .replace("{hostname}", &hostname);
+        let identity = match &settings.worker_identity {
+            Some(pattern) => Identity::Pattern(
+                pattern
+                    .replace("{pid}", &pid.to_string())
+                    .replace("{hostname}", &hostname),
+            ),
+            None => Identity::SdkDefaults {
+                pid_at_host: format!("{pid}@{hostname}"),
+            },
+        };
         Some(PollerCheck {
-            namespace: namespace.to_string(),
+            namespace: connection.namespace.clone(),
+            address: connection.address(),
             task_queues: settings.task_queues.clone(),
             queue_type: settings.task_queue_type,
             identity,
+            deployment: settings.deployment.clone(),
         })
     }
 
-    /// The identity pattern, resolved for this worker.
-    pub fn identity(&self) -> &str {
-        &self.identity
+    /// The identities that count, for this worker, as the log shows them.
+    pub fn identity(&self) -> String {
+        match &self.identity {
+            Identity::SdkDefaults { pid_at_host } => format!("{pid_at_host} or {pid_at_host}@*"),
+            Identity::Pattern(pattern) => pattern.clone(),
+        }
+    }
+
+    /// The deployment and build the pollers must carry, as the log shows them.
+    pub fn deployment(&self) -> Option<String> {
+        self.deployment
+            .as_ref()
+            .map(|d| format!("deployment '{}' build '{}'", d.name, d.build_id))
     }
 
     pub async fn check(
@@ -82,9 +180,9 @@ impl PollerCheck {
         };
         let now = SystemTime::now();
         let mut seen = 0;
-        let mut missing = Vec::new();
+        let mut findings = Vec::new();
         for queue in &self.task_queues {
-            let mut live_here = 0;
+            let mut live = Vec::new();
             for &kind in types {
                 let pollers = bound
                     .run(
@@ -92,36 +190,78 @@ impl PollerCheck {
                         self.describe(connection, queue, kind, bound),
                     )
                     .await?;
-                live_here += pollers
-                    .iter()
-                    .filter(|(identity, last)| {
-                        matches(&self.identity, identity)
-                            && last.is_some_and(|t| {
-                                now.duration_since(t).unwrap_or_default() < POLLER_MAX_AGE
-                            })
-                    })
-                    .count() as u64;
+                live.extend(pollers.into_iter().filter(|p| p.live(now)));
             }
-            if live_here == 0 {
-                missing.push(queue.clone());
-            }
-            seen += live_here;
+            let (counted, finding) = self.judge(queue, &live);
+            seen += counted;
+            findings.extend(finding);
         }
         Ok(PollerReport {
-            polling: missing.is_empty(),
+            polling: findings.is_empty(),
             seen,
-            missing,
+            findings,
         })
     }
 
-    /// Identity and last access time of each poller of one queue and type.
+    /// How many live pollers of one queue count for this worker, and, when none does, what
+    /// was seen there instead.
+    fn judge(&self, queue: &str, live: &[Poller]) -> (u64, Option<String>) {
+        let mine: Vec<&Poller> = live
+            .iter()
+            .filter(|p| self.identity.matches(&p.identity))
+            .collect();
+        let counted = mine
+            .iter()
+            .filter(|p| match &self.deployment {
+                Some(d) => p.deployment.as_ref() == Some(&(d.name.clone(), d.build_id.clone())),
+                None => true,
+            })
+            .count() as u64;
+        if counted > 0 {
+            return (counted, None);
+        }
+        let finding = match (mine.first(), &self.deployment) {
+            (Some(poller), Some(_)) => format!(
+                "this worker polls {queue} {}, expected {}",
+                match &poller.deployment {
+                    Some((name, build)) => format!("as deployment '{name}' build '{build}'"),
+                    None => "unversioned".into(),
+                },
+                self.deployment().unwrap_or_default()
+            ),
+            _ if live.is_empty() => format!(
+                "no pollers at all on {queue} in {} at {}",
+                self.namespace, self.address
+            ),
+            _ => {
+                let mut others: Vec<&str> = live.iter().map(|p| p.identity.as_str()).collect();
+                others.sort_unstable();
+                others.dedup();
+                let more = others.len().saturating_sub(SHOWN_IDENTITIES);
+                others.truncate(SHOWN_IDENTITIES);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "no poller of this worker ({}) on {queue}; polled by {}{more}",
+                    self.identity(),
+                    others.join(", ")
+                )
+            }
+        };
+        (0, Some(finding))
+    }
+
+    /// The pollers of one queue and type.
     async fn describe(
         &self,
         connection: &Connection,
         queue: &str,
         kind: TaskQueueType,
         bound: &Bound,
-    ) -> Result<Vec<(String, Option<SystemTime>)>, ProbeError> {
+    ) -> Result<Vec<Poller>, ProbeError> {
         let mut request = DescribeTaskQueueRequest {
             namespace: self.namespace.clone(),
             task_queue: Some(TaskQueue {
@@ -142,9 +282,8 @@ impl PollerCheck {
                 ProbeError::new(
                     Stage::Pollers,
                     format!(
-                        "DescribeTaskQueue {queue}: {:?}: {}",
-                        status.code(),
-                        status.message()
+                        "DescribeTaskQueue {queue}: {}",
+                        describe_status(&status, Some(bound))
                     ),
                 )
             })?;
@@ -152,13 +291,7 @@ impl PollerCheck {
             .into_inner()
             .pollers
             .into_iter()
-            .map(|p| {
-                let last = p.last_access_time.and_then(|t| {
-                    let secs = u64::try_from(t.seconds).ok()?;
-                    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, t.nanos.max(0) as u32))
-                });
-                (p.identity, last)
-            })
+            .map(Poller::from_info)
             .collect())
     }
 }
@@ -185,7 +318,7 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::*;
 
     #[test]
     fn identity_patterns() {
@@ -205,5 +338,95 @@ mod tests {
         for (pattern, text, expected) in cases {
             assert_eq!(matches(pattern, text), expected, "{pattern} vs {text}");
         }
+    }
+
+    #[test]
+    fn sdk_defaults_match_every_sdk_for_this_pid_and_host_only() {
+        let mine = Identity::SdkDefaults {
+            pid_at_host: "42@pod-7".into(),
+        };
+        let cases = [
+            ("42@pod-7", true),           // Python, TypeScript, .NET, Ruby, Java
+            ("42@pod-7@", true),          // Go
+            ("42@pod-7@documents", true), // Go with its task queue
+            ("420@pod-7", false),         // another pid on the same host
+            ("4@pod-7", false),           // a prefix of this pid
+            ("42@pod-70", false),         // another host
+            ("42@pod-7-other", false),    // a host that merely starts the same
+            ("worker-42@pod-7", false),   // a custom identity
+        ];
+        for (identity, expected) in cases {
+            assert_eq!(mine.matches(identity), expected, "{identity}");
+        }
+    }
+
+    fn check(deployment: Option<Deployment>) -> PollerCheck {
+        PollerCheck {
+            namespace: "default".into(),
+            address: "127.0.0.1:7233".into(),
+            task_queues: vec!["documents".into()],
+            queue_type: QueueType::Any,
+            identity: Identity::SdkDefaults {
+                pid_at_host: "42@pod".into(),
+            },
+            deployment,
+        }
+    }
+
+    fn poller(identity: &str, deployment: Option<(&str, &str)>) -> Poller {
+        Poller {
+            identity: identity.into(),
+            last_access: Some(SystemTime::now()),
+            deployment: deployment.map(|(n, b)| (n.into(), b.into())),
+        }
+    }
+
+    #[test]
+    fn findings_say_what_was_seen_instead() {
+        let plain = check(None);
+        assert_eq!(
+            plain.judge("documents", &[poller("42@pod", None)]),
+            (1, None)
+        );
+        assert_eq!(
+            plain.judge("documents", &[]).1.unwrap(),
+            "no pollers at all on documents in default at 127.0.0.1:7233"
+        );
+        assert_eq!(
+            plain
+                .judge(
+                    "documents",
+                    &[poller("7@pod", None), poller("8@other", None)]
+                )
+                .1
+                .unwrap(),
+            "no poller of this worker (42@pod or 42@pod@*) on documents; polled by 7@pod, 8@other"
+        );
+
+        let versioned = check(Some(Deployment {
+            name: "k8s/docs".into(),
+            build_id: "b2".into(),
+        }));
+        assert_eq!(
+            versioned
+                .judge("documents", &[poller("42@pod", Some(("k8s/docs", "b2")))])
+                .0,
+            1
+        );
+        assert_eq!(
+            versioned
+                .judge("documents", &[poller("42@pod", None)])
+                .1
+                .unwrap(),
+            "this worker polls documents unversioned, expected deployment 'k8s/docs' build 'b2'"
+        );
+        assert_eq!(
+            versioned
+                .judge("documents", &[poller("42@pod", Some(("k8s/docs", "b1")))])
+                .1
+                .unwrap(),
+            "this worker polls documents as deployment 'k8s/docs' build 'b1', expected \
+             deployment 'k8s/docs' build 'b2'"
+        );
     }
 }

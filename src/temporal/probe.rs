@@ -5,6 +5,7 @@
 //! | `resolve`   | the host name resolves (looked up again on every attempt)                |
 //! | `connect`   | one of its addresses accepts a TCP connection                            |
 //! | `grpc`      | the gRPC connection comes up: TLS, API key, and a `GetSystemInfo` call   |
+//! | `auth`      | (fails only) the server refuses our credentials, at any later stage      |
 //! | `health`    | `grpc.health.v1.Health/Check` for the WorkflowService answers SERVING     |
 //! | `namespace` | `DescribeNamespace` finds the namespace in state REGISTERED              |
 //!
@@ -12,10 +13,18 @@
 //! frontend can serve, and the namespace check is needed because Temporal's own setups create
 //! the default namespace only after the frontend is SERVING. The whole attempt shares one
 //! deadline, so a blackholed address or a frozen server ends the attempt on time.
+//!
+//! Temporal Cloud refuses the health service (it is not namespace-scoped) to namespace-scoped
+//! API keys, with `Unauthenticated` "Request unauthorized", while `GetSystemInfo` and
+//! `DescribeNamespace` work, as the SDKs rely on. So when the health stage is refused for
+//! authorization while an API key is in use, readiness rests on `GetSystemInfo` and
+//! `DescribeNamespace` from then on (said once in the log); a wrong key still fails, at the
+//! `auth` stage, because `GetSystemInfo` or `DescribeNamespace` is refused too.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use temporalio_client::Connection;
@@ -26,10 +35,13 @@ use temporalio_common::protos::grpc::health::v1::health_check_response::ServingS
 use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
+use tracing::info;
 
 use crate::config::ConnectionSettings;
-use crate::duration;
+pub use crate::temporal::bound::Bound;
+use crate::temporal::explain::{
+    auth_rejection, describe_connect_error, describe_status, is_auth, looks_like_tls,
+};
 use crate::temporal::tls_diagnosis;
 
 /// The health service name that tells whether the frontend can serve workflow calls.
@@ -41,6 +53,8 @@ pub enum Stage {
     Resolve,
     Connect,
     Grpc,
+    /// The server refused our credentials (at whichever call).
+    Auth,
     Health,
     Namespace,
     /// Not part of readiness: the worker's pollers, checked by `run` with `--task-queue`.
@@ -53,6 +67,7 @@ impl Stage {
             Stage::Resolve => "resolve",
             Stage::Connect => "connect",
             Stage::Grpc => "grpc",
+            Stage::Auth => "auth",
             Stage::Health => "health",
             Stage::Namespace => "namespace",
             Stage::Pollers => "pollers",
@@ -76,6 +91,8 @@ pub struct ProbeError {
     pub refused: bool,
     /// The addresses the name resolved to (empty when resolution failed).
     pub addrs: Vec<SocketAddr>,
+    /// The gRPC code the server answered with, when it answered with an error.
+    pub code: Option<Code>,
 }
 
 impl ProbeError {
@@ -85,12 +102,31 @@ impl ProbeError {
             reason: reason.into(),
             refused: false,
             addrs: Vec::new(),
+            code: None,
         }
+    }
+
+    fn with_code(mut self, code: Code) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// The server was not reachable at all (name or port), as opposed to reachable but not ready.
     pub fn unreachable(&self) -> bool {
         self.stage <= Stage::Connect
+    }
+
+    /// The server's rate limiter refused the call: the next attempt must wait its turn.
+    pub fn rate_limited(&self) -> bool {
+        self.code == Some(Code::ResourceExhausted)
+    }
+
+    /// The server answered and said it is not ready yet: the frontend is not SERVING, or the
+    /// namespace is missing or not REGISTERED. Asking again soon costs one cheap call.
+    pub fn answered_not_ready(&self) -> bool {
+        matches!(self.stage, Stage::Health | Stage::Namespace)
+            && matches!(self.code, None | Some(Code::NotFound))
+            && !self.reason.starts_with("no answer")
     }
 }
 
@@ -109,19 +145,30 @@ pub struct Ready {
     pub latency: Duration,
 }
 
-/// Makes readiness attempts against one configured server.
+/// Makes readiness attempts against one configured server. Clones share what they learnt.
 #[derive(Debug, Clone)]
 pub struct Prober {
     settings: ConnectionSettings,
+    /// The server refuses the health service to our API key (Temporal Cloud): readiness rests
+    /// on GetSystemInfo and DescribeNamespace.
+    health_refused: Arc<AtomicBool>,
 }
 
 impl Prober {
     pub fn new(settings: ConnectionSettings) -> Self {
-        Prober { settings }
+        Prober {
+            settings,
+            health_refused: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn settings(&self) -> &ConnectionSettings {
         &self.settings
+    }
+
+    /// Whether the health service may be used (a `Health/Watch` too).
+    pub fn health_allowed(&self) -> bool {
+        !self.health_refused.load(Ordering::Relaxed)
     }
 
     /// One attempt through every stage, all of it within `budget`.
@@ -167,10 +214,16 @@ impl Prober {
         let connection = bound
             .run(Stage::Grpc, async {
                 let options = s.connection_options(bound.remaining());
-                let error = match Connection::connect(options).await {
+                let e = match Connection::connect(options).await {
                     Ok(connection) => return Ok(connection),
-                    Err(e) => describe_connect_error(&e),
+                    Err(e) => e,
                 };
+                if let ClientConnectError::SystemInfoCallError(status) = &e
+                    && (is_auth(status.code()) || status.code() == Code::ResourceExhausted)
+                {
+                    return Err(self.status_error(Stage::Grpc, status, bound));
+                }
+                let error = describe_connect_error(&e);
                 if s.tls.is_some()
                     && !looks_like_tls(&error)
                     && let Some(alert) =
@@ -187,128 +240,114 @@ impl Prober {
         Ok((connection, addr))
     }
 
-    /// The stages on an established connection: health, namespace.
+    /// The stages on an established connection: health (unless refused to our API key),
+    /// namespace.
     pub async fn check_ready(
         &self,
         connection: &Connection,
         bound: &Bound,
     ) -> Result<(), ProbeError> {
-        let s = &self.settings;
+        if self.health_allowed() {
+            bound
+                .run(Stage::Health, self.check_health(connection, bound))
+                .await?;
+        }
         bound
-            .run(Stage::Health, async {
-                let mut request = HealthCheckRequest {
-                    service: WORKFLOW_SERVICE.to_string(),
-                }
-                .into_request();
-                request.set_timeout(bound.remaining());
-                let response =
-                    connection
-                        .health_service()
-                        .check(request)
-                        .await
-                        .map_err(|status| {
-                            ProbeError::new(Stage::Health, describe_status(&status, Some(bound)))
-                        })?;
-                match ServingStatus::try_from(response.into_inner().status) {
-                    Ok(ServingStatus::Serving) => Ok(()),
-                    Ok(other) => Err(ProbeError::new(
-                        Stage::Health,
-                        format!("WorkflowService is {}", other.as_str_name()),
-                    )),
-                    Err(_) => Err(ProbeError::new(Stage::Health, "unknown serving status")),
-                }
-            })
-            .await?;
-
-        bound
-            .run(Stage::Namespace, async {
-                let mut request = DescribeNamespaceRequest {
-                    namespace: s.namespace.clone(),
-                    ..Default::default()
-                }
-                .into_request();
-                request.set_timeout(bound.remaining());
-                let response = connection
-                    .workflow_service()
-                    .describe_namespace(request)
-                    .await
-                    .map_err(|status| {
-                        let reason = if status.code() == Code::NotFound {
-                            format!("namespace '{}' does not exist", s.namespace)
-                        } else {
-                            describe_status(&status, Some(bound))
-                        };
-                        ProbeError::new(Stage::Namespace, reason)
-                    })?;
-                let state = response
-                    .into_inner()
-                    .namespace_info
-                    .map(|info| info.state)
-                    .and_then(|state| NamespaceState::try_from(state).ok());
-                match state {
-                    Some(NamespaceState::Registered) => Ok(()),
-                    Some(other) => Err(ProbeError::new(
-                        Stage::Namespace,
-                        format!("namespace '{}' is {}", s.namespace, other.as_str_name()),
-                    )),
-                    None => Err(ProbeError::new(
-                        Stage::Namespace,
-                        format!("namespace '{}' has no state", s.namespace),
-                    )),
-                }
-            })
+            .run(Stage::Namespace, self.check_namespace(connection, bound))
             .await
     }
-}
 
-/// The deadline shared by the stages of one attempt.
-#[derive(Debug, Clone, Copy)]
-pub struct Bound {
-    start: Instant,
-    deadline: Instant,
-    budget: Duration,
-    /// Names the limit in messages: "attempt timeout" or "probe timeout".
-    limit: &'static str,
-}
-
-impl Bound {
-    /// A deadline `budget` from now; `limit` names it in messages ("attempt timeout").
-    pub fn new(budget: Duration, limit: &'static str) -> Bound {
-        let start = Instant::now();
-        Bound {
-            start,
-            deadline: start + budget,
-            budget,
-            limit,
+    async fn check_health(&self, connection: &Connection, bound: &Bound) -> Result<(), ProbeError> {
+        let mut request = HealthCheckRequest {
+            service: WORKFLOW_SERVICE.to_string(),
+        }
+        .into_request();
+        request.set_timeout(bound.remaining());
+        let response = match connection.health_service().check(request).await {
+            Ok(response) => response,
+            Err(status) if is_auth(status.code()) && self.settings.api_key.is_some() => {
+                self.refuse_health(&status);
+                return Ok(());
+            }
+            Err(status) => return Err(self.status_error(Stage::Health, &status, bound)),
+        };
+        match ServingStatus::try_from(response.into_inner().status) {
+            Ok(ServingStatus::Serving) => Ok(()),
+            Ok(other) => Err(ProbeError::new(
+                Stage::Health,
+                format!("WorkflowService is {}", other.as_str_name()),
+            )),
+            Err(_) => Err(ProbeError::new(Stage::Health, "unknown serving status")),
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+    /// Readiness rests on GetSystemInfo and DescribeNamespace from now on; said once.
+    fn refuse_health(&self, status: &tonic::Status) {
+        if !self.health_refused.swap(true, Ordering::Relaxed) {
+            info!(
+                reason = %format!("{:?}: {}", status.code(), status.message()),
+                "the server refuses the health service to this API key (as Temporal Cloud \
+                 does for namespace-scoped keys); readiness rests on GetSystemInfo and \
+                 DescribeNamespace, as the SDKs do"
+            );
+        }
     }
 
-    pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    fn timed_out(&self) -> String {
-        format!(
-            "no answer within the {} ({})",
-            self.limit,
-            duration::format(self.budget)
-        )
-    }
-
-    /// Runs one stage; past the deadline it fails as that stage.
-    pub async fn run<T>(
+    async fn check_namespace(
         &self,
-        stage: Stage,
-        stage_future: impl Future<Output = Result<T, ProbeError>>,
-    ) -> Result<T, ProbeError> {
-        match timeout_at(self.deadline, stage_future).await {
-            Ok(result) => result,
-            Err(_) => Err(ProbeError::new(stage, self.timed_out())),
+        connection: &Connection,
+        bound: &Bound,
+    ) -> Result<(), ProbeError> {
+        let namespace = &self.settings.namespace;
+        let mut request = DescribeNamespaceRequest {
+            namespace: namespace.clone(),
+            ..Default::default()
         }
+        .into_request();
+        request.set_timeout(bound.remaining());
+        let response = connection
+            .workflow_service()
+            .describe_namespace(request)
+            .await
+            .map_err(|status| match status.code() {
+                Code::NotFound => ProbeError::new(
+                    Stage::Namespace,
+                    format!("namespace '{namespace}' does not exist"),
+                )
+                .with_code(Code::NotFound),
+                _ => self.status_error(Stage::Namespace, &status, bound),
+            })?;
+        let state = response
+            .into_inner()
+            .namespace_info
+            .map(|info| info.state)
+            .and_then(|state| NamespaceState::try_from(state).ok());
+        match state {
+            Some(NamespaceState::Registered) => Ok(()),
+            Some(other) => Err(ProbeError::new(
+                Stage::Namespace,
+                format!("namespace '{namespace}' is {}", other.as_str_name()),
+            )),
+            None => Err(ProbeError::new(
+                Stage::Namespace,
+                format!("namespace '{namespace}' has no state"),
+            )),
+        }
+    }
+
+    /// A status the server answered with, as a failure of `stage` (or of `auth`).
+    fn status_error(&self, stage: Stage, status: &tonic::Status, bound: &Bound) -> ProbeError {
+        if is_auth(status.code()) {
+            return ProbeError::new(Stage::Auth, auth_rejection(&self.settings, status))
+                .with_code(status.code());
+        }
+        let reason = describe_status(status, Some(bound));
+        let reason = if stage == Stage::Grpc {
+            format!("GetSystemInfo: {reason}")
+        } else {
+            reason
+        };
+        ProbeError::new(stage, reason).with_code(status.code())
     }
 }
 
@@ -337,6 +376,7 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<SocketAddr, ProbeError>
         reason: reasons.join("; "),
         refused: all_refused && !addrs.is_empty(),
         addrs: addrs.to_vec(),
+        code: None,
     })
 }
 
@@ -344,108 +384,5 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         _ => e.to_string(),
-    }
-}
-
-/// The error and its causes as one line, without repeats.
-fn chain(e: &dyn StdError) -> String {
-    let mut texts = Vec::new();
-    let mut current: Option<&dyn StdError> = Some(e);
-    while let Some(err) = current {
-        texts.push(err.to_string());
-        current = err.source();
-    }
-    join_distinct(texts)
-}
-
-/// Joins messages with ": ", leaving out any that another message already contains
-/// (error layers often repeat their cause's text).
-fn join_distinct(texts: Vec<String>) -> String {
-    let kept: Vec<&String> = texts
-        .iter()
-        .enumerate()
-        .filter(|(i, text)| {
-            !text.is_empty()
-                && !texts.iter().enumerate().any(|(j, other)| {
-                    j != *i && other.contains(text.as_str()) && (other != *text || j < *i)
-                })
-        })
-        .map(|(_, text)| text)
-        .collect();
-    kept.iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-fn looks_like_tls(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    [
-        "certificate",
-        "tls",
-        "handshake",
-        "alert",
-        "unknownissuer",
-        "notvalidforname",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
-}
-
-fn describe_connect_error(e: &ClientConnectError) -> String {
-    match e {
-        ClientConnectError::TonicTransportError(err) => {
-            let text = chain(err);
-            if looks_like_tls(&text) {
-                format!("TLS handshake failed: {text}")
-            } else {
-                text
-            }
-        }
-        ClientConnectError::SystemInfoCallError(status) => {
-            format!("GetSystemInfo: {}", describe_status(status, None))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// A gRPC status in words, calling out rejections by TLS or authentication.
-fn describe_status(status: &tonic::Status, bound: Option<&Bound>) -> String {
-    let mut texts = vec![status.message().to_string()];
-    let mut current = status.source();
-    while let Some(err) = current {
-        texts.push(err.to_string());
-        current = err.source();
-    }
-    let detail = join_distinct(texts);
-    match status.code() {
-        Code::Unauthenticated | Code::PermissionDenied => {
-            format!("authentication rejected by the server: {detail}")
-        }
-        Code::Cancelled | Code::DeadlineExceeded if bound.is_some() => {
-            bound.map(Bound::timed_out).unwrap_or_default()
-        }
-        _ if looks_like_tls(&detail) => format!("TLS rejected: {detail}"),
-        code => format!("{code:?}: {detail}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_error_layers_are_said_once() {
-        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            join_distinct(texts(&[
-                "transport error",
-                "transport error: connection error",
-                "connection error"
-            ])),
-            "transport error: connection error"
-        );
-        assert_eq!(join_distinct(texts(&["a", "b", "a"])), "a: b");
-        assert_eq!(join_distinct(texts(&["x", ""])), "x");
     }
 }

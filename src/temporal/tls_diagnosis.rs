@@ -61,7 +61,7 @@ fn client_config(tls: &TlsSettings) -> Option<ClientConfig> {
     let mut roots = RootCertStore::empty();
     match &tls.ca_cert {
         Some(pem) => {
-            for cert in CertificateDer::pem_slice_iter(pem) {
+            for cert in CertificateDer::pem_slice_iter(&pem.data) {
                 roots.add(cert.ok()?).ok()?;
             }
         }
@@ -78,10 +78,10 @@ fn client_config(tls: &TlsSettings) -> Option<ClientConfig> {
         .with_root_certificates(roots);
     let mut config = match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => {
-            let chain: Vec<_> = CertificateDer::pem_slice_iter(cert)
+            let chain: Vec<_> = CertificateDer::pem_slice_iter(&cert.data)
                 .collect::<Result<_, _>>()
                 .ok()?;
-            let key = PrivateKeyDer::from_pem_slice(key).ok()?;
+            let key = PrivateKeyDer::from_pem_slice(&key.data).ok()?;
             builder.with_client_auth_cert(chain, key).ok()?
         }
         _ => builder.with_no_client_auth(),

@@ -1,6 +1,9 @@
 //! Shared test helpers: the built binary, free loopback ports, and a real Temporal dev server.
 #![allow(dead_code)]
 
+pub mod certs;
+pub mod cloud;
+
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -286,6 +289,31 @@ impl DevServer {
     }
 }
 
+impl DevServer {
+    /// Runs a workflow to completion with the Temporal CLI; fails the test unless it
+    /// completes. Returns the CLI's output.
+    pub fn execute(&self, queue: &str, workflow: &str, input: &str) -> String {
+        let input = format!("\"{input}\"");
+        let out = self.cli(&[
+            "workflow",
+            "execute",
+            "--task-queue",
+            queue,
+            "--type",
+            workflow,
+            "--input",
+            &input,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "workflow {workflow} on {queue} failed: {text}{}",
+            stderr(&out)
+        );
+        text
+    }
+}
+
 impl Drop for DevServer {
     fn drop(&mut self) {
         self.resume();
@@ -534,4 +562,32 @@ pub fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// An example worker from examples/workers/ (Python SDK), as a command line.
+pub fn example_worker(script: &str) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/workers")
+        .join(script);
+    vec![
+        python().to_string_lossy().into_owned(),
+        path.to_string_lossy().into_owned(),
+    ]
+}
+
+/// tests/workers/plain_worker.py on `queue` (Python SDK; `--go-identity` optional).
+pub fn plain_worker(queue: &str, extra: &[&str]) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workers/plain_worker.py");
+    let mut command = vec![
+        python().to_string_lossy().into_owned(),
+        path.to_string_lossy().into_owned(),
+        queue.to_string(),
+    ];
+    command.extend(extra.iter().map(|s| s.to_string()));
+    command
+}
+
+/// Borrows a command line as the `&str`s that `Supervised::start` takes.
+pub fn words(command: &[String]) -> Vec<&str> {
+    command.iter().map(String::as_str).collect()
 }

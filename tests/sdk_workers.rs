@@ -1,0 +1,99 @@
+//! Every SDK's worker is recognised by its pollers: a real TypeScript SDK worker (npm
+//! packages installed by the set-up) polls, is ready, completes a workflow and is restarted
+//! across a server restart; a worker with the Go SDK's default identity, `<pid>@<hostname>@`
+//! (reproduced with the Python SDK: no Go toolchain here), counts as polling and is never
+//! restarted as wedged.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+
+/// The TypeScript example worker on `queue`.
+fn typescript_worker(queue: &str) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/workers/typescript");
+    assert!(
+        dir.join("node_modules/@temporalio/worker").exists(),
+        "the TypeScript SDK is not installed in {}: run ./scripts/test.sh (its set-up runs \
+         npm ci there)",
+        dir.display()
+    );
+    vec![
+        "node".into(),
+        dir.join("worker.js").to_string_lossy().into_owned(),
+        queue.into(),
+    ]
+}
+
+#[test]
+fn a_typescript_worker_polls_completes_and_comes_back_after_a_server_restart() {
+    let mut server = DevServer::start();
+    let health = free_port();
+    let listen = format!("127.0.0.1:{health}");
+    let worker = typescript_worker("documents-ts");
+    let run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--task-queue",
+            "documents-ts",
+            "--health-listen",
+            &listen,
+            "--probe-interval",
+            "1s",
+        ],
+        &words(&worker),
+    );
+    run.wait_for_log("worker is polling", 1, PATIENCE);
+    eventually("/readyz 200", PATIENCE, || {
+        http_get(health, "/readyz").0 == 200
+    });
+    let result = server.execute("documents-ts", "ProcessDocument", "a.pdf");
+    assert!(result.contains("a.pdf: 13 characters"), "{result}");
+
+    server.kill();
+    run.wait_for_log("worker stopped", 1, PATIENCE);
+    server.spawn();
+    run.wait_for_log("worker is polling", 2, PATIENCE);
+    eventually("/readyz 200 again", PATIENCE, || {
+        http_get(health, "/readyz").0 == 200
+    });
+    let result = server.execute("documents-ts", "ProcessDocument", "b.pdf");
+    assert!(result.contains("b.pdf: 13 characters"), "{result}");
+    assert_eq!(run.worker_pids().len(), 2, "{}", run.log());
+}
+
+#[test]
+fn a_worker_with_the_go_sdk_identity_counts_as_polling() {
+    let server = DevServer::start();
+    let worker = plain_worker("documents-go", &["--go-identity"]);
+    let run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--task-queue",
+            "documents-go",
+            "--poller-deadline",
+            "3s",
+            "--probe-interval",
+            "1s",
+        ],
+        &words(&worker),
+    );
+    let log = run.wait_for_log("worker is polling", 1, PATIENCE);
+    let pid = run.worker_pids()[0];
+    assert!(log.contains(&format!("polling as {pid}@")), "{log}");
+    assert!(
+        log.contains(&format!("{pid}@")) && log.contains("@\n"),
+        "{log}"
+    );
+    // Well past the deadline: never judged wedged.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = run.log();
+    assert!(!log.contains("worker not polling"), "{log}");
+    assert_eq!(run.worker_pids().len(), 1, "{log}");
+}
