@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Validates the shipped examples so they cannot rot (the example workers themselves run in
 # tests/example_workers.rs):
-# - hadolint on both Dockerfiles (exceptions are justified inline);
+# - hadolint on the Dockerfiles: the project's, the example worker's and the real-engine test's
+#   dev-server image (exceptions are justified inline);
 # - kubernetes-validate --strict on every manifest, and every --stop-timeout shorter than its
 #   pod's terminationGracePeriodSeconds;
-# - docker-compose's own validation of the Compose file (Debian's docker-compose, installed
-#   here when missing: no Docker engine is needed to validate).
+# - docker-compose's own validation of the Compose file, alone and with the real-engine
+#   test's overrides (Debian's docker-compose, installed here when missing: no Docker engine is
+#   needed to validate; scripts/docker-test.sh runs them in one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-.venv/bin/hadolint Dockerfile examples/compose/Dockerfile.worker
+.venv/bin/hadolint Dockerfile examples/compose/Dockerfile.worker tests/docker/Dockerfile.temporal
 .venv/bin/kubernetes-validate --strict --quiet examples/kubernetes/*.yaml
 .venv/bin/python - examples/kubernetes/*.yaml <<'PY'
 """Each container's --stop-timeout must end before the kubelet's SIGKILL."""
@@ -48,4 +50,11 @@ if ! command -v docker-compose >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
 fi
 docker-compose -f examples/compose/docker-compose.yml config --quiet
-echo "examples: Dockerfiles, Kubernetes manifests and the Compose file are valid"
+# The overrides take their images and ports from the environment (scripts/docker-test.sh).
+TS_PYTHON_IMAGE=python-base TS_TEMPORAL_IMAGE=temporal TS_TEMPORAL_PORT=7233 \
+  TS_TEMPORAL_HTTP_PORT=7243 TS_TEMPORAL_METRICS_PORT=9090 TS_HEALTH_DOCUMENT=8081 \
+  TS_HEALTH_CHAT=8082 TS_HEALTH_S3=8083 TS_HEALTH_AZURE=8084 TS_HEALTH_WEBHOOK=8085 \
+  bash -c 'base=(-f examples/compose/docker-compose.yml -f tests/docker/compose.test.yml)
+    docker-compose "${base[@]}" config --quiet
+    docker-compose "${base[@]}" -f tests/docker/compose.seed.yml config --quiet'
+echo "examples: Dockerfiles, Kubernetes manifests and the Compose file (with the test's overrides) are valid"

