@@ -180,6 +180,16 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub port_watch_interval: Option<String>,
+    /// While Temporal answers but is not ready (namespace missing, not SERVING), and while
+    /// run suspects it is gone, look again this often [default: 1s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Waiting",
+        allow_hyphen_values = true
+    )]
+    pub recheck_interval: Option<String>,
 
     /// Signal that asks the worker to stop [default: SIGTERM]
     #[arg(
@@ -198,7 +208,8 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub stop_timeout: Option<String>,
-    /// Time between readiness probes while the worker runs [default: 5s]
+    /// While all is well, a request this often proves the namespace (without a health watch,
+    /// that Temporal is there at all) [default: 60s]
     #[arg(
         long,
         global = true,
@@ -216,6 +227,25 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub probe_timeout: Option<String>,
+    /// HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses
+    /// pings more often than every 10 s [default: 12s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub keepalive_interval: Option<String>,
+    /// A keepalive ping not answered within this closes the connection [default: 3s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub keepalive_timeout: Option<String>,
     /// Consecutive failed probes before Temporal counts as lost [default: 3]
     #[arg(
         long,

@@ -1,5 +1,5 @@
 //! Temporal Cloud with a namespace-scoped API key, through a stand-in that answers as Cloud
-//! does (tests/common/cloud.rs: TLS, bearer key on every call, the health service refused even
+//! does (tests/common/grpc_proxy.rs: TLS, bearer key on every call, the health service refused even
 //! with the right key) in front of a real dev server: `check`, `wait`, `exec` and `run` with a
 //! real worker succeed on GetSystemInfo and DescribeNamespace; a wrong or missing key fails at
 //! the `auth` stage with the server's message and what to check; the key is never printed.
@@ -8,20 +8,20 @@ mod common;
 
 use std::path::Path;
 
-use common::cloud::CloudStandIn;
+use common::grpc_proxy::GrpcProxy;
 use common::*;
 
 const KEY: &str = "tsk-standin-SECRET-7f3a9c";
 
-fn write_ca(scratch: &Scratch, cloud: &CloudStandIn) -> String {
+fn write_ca(scratch: &Scratch, cloud: &GrpcProxy) -> String {
     let path = scratch.path("cloud-ca.pem");
-    std::fs::write(&path, &cloud.ca.cert_pem).unwrap();
+    std::fs::write(&path, cloud.ca_pem()).unwrap();
     path.to_string_lossy().into_owned()
 }
 
 /// The supervisor for the stand-in: its address and CA as flags, the key in TEMPORAL_API_KEY
 /// as a Cloud user would have it.
-fn against(cloud: &CloudStandIn, ca: &str, key: Option<&str>) -> std::process::Command {
+fn against(cloud: &GrpcProxy, ca: &str, key: Option<&str>) -> std::process::Command {
     let mut cmd = supervisor();
     cmd.args(["--address", &cloud.address(), "--tls-ca-path", ca]);
     if let Some(key) = key {
@@ -41,7 +41,7 @@ fn assert_no_key(text: &str) {
 #[test]
 fn check_wait_and_exec_are_ready_without_the_health_service() {
     let server = DevServer::start();
-    let cloud = CloudStandIn::start(server.port, KEY);
+    let cloud = GrpcProxy::cloud(server.port, KEY);
     let scratch = Scratch::new("cloud");
     let ca = write_ca(&scratch, &cloud);
 
@@ -91,7 +91,7 @@ fn check_wait_and_exec_are_ready_without_the_health_service() {
 #[test]
 fn a_wrong_or_missing_key_fails_at_the_auth_stage_and_keeps_retrying() {
     let server = DevServer::start();
-    let cloud = CloudStandIn::start(server.port, KEY);
+    let cloud = GrpcProxy::cloud(server.port, KEY);
     let scratch = Scratch::new("cloud-wrong");
     let ca = write_ca(&scratch, &cloud);
     let wrong = "tsk-standin-SECRET-wrong";
@@ -142,7 +142,7 @@ fn a_wrong_or_missing_key_fails_at_the_auth_stage_and_keeps_retrying() {
 #[test]
 fn run_supervises_a_real_worker_through_the_stand_in() {
     let server = DevServer::start();
-    let cloud = CloudStandIn::start(server.port, KEY);
+    let cloud = GrpcProxy::cloud(server.port, KEY);
     let scratch = Scratch::new("cloud-run");
     let ca = write_ca(&scratch, &cloud);
     let health = free_port();
@@ -177,14 +177,14 @@ fn run_supervises_a_real_worker_through_the_stand_in() {
         "{log}"
     );
     assert_no_key(&log);
-    let health_calls = cloud
-        .calls()
+    let calls = cloud.calls();
+    let health_calls = calls
         .iter()
         .filter(|c| c.path.starts_with("/grpc.health.v1.Health/"))
         .count();
     assert_eq!(
         health_calls, 1,
-        "once refused, the health service is not asked again"
+        "once refused, the health service is not asked again: {calls:?}"
     );
     assert!(Path::new(&ca).exists());
 }

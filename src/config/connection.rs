@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{ClientTlsOptions, ConnectionOptions, TlsOptions, Url};
+use temporalio_client::{
+    ClientKeepAliveOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
+};
 use temporalio_common::envconfig::load_client_config_profile;
 
 use crate::config::keys::*;
 use crate::config::layers::{Resolver, Source, invalid};
 use crate::config::pem::{self, PemInput};
-use crate::config::values::{parse_address, parse_bool};
+use crate::config::values::{parse_address, parse_bool, parse_positive_duration};
 use crate::config::{ConfigError, Env, profile};
 
 /// How to reach Temporal and what "ready" requires.
@@ -35,6 +37,17 @@ pub struct ConnectionSettings {
     pub tls: Option<TlsSettings>,
     /// Extra gRPC metadata from Temporal's profile or `TEMPORAL_GRPC_META_*`.
     pub headers: HashMap<String, String>,
+    /// HTTP/2 keepalive on probe connections: a dead or frozen server is noticed without a
+    /// request (pings are not requests to Temporal).
+    pub keepalive: Keepalive,
+}
+
+/// HTTP/2 keepalive pings: sent `interval` after the last frame received, the connection
+/// closed when one is not answered within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 /// TLS material, already read and checked to parse.
@@ -118,6 +131,12 @@ impl ConnectionSettings {
             .maybe_tls_options(tls_options)
             .maybe_headers((!self.headers.is_empty()).then(|| self.headers.clone()))
             .connect_timeout(connect_timeout)
+            .keep_alive(Some(
+                ClientKeepAliveOptions::builder()
+                    .interval(self.keepalive.interval)
+                    .timeout(self.keepalive.timeout)
+                    .build(),
+            ))
             .dns_load_balancing(None)
             .build()
     }
@@ -349,6 +368,29 @@ pub fn resolve(
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);
 
+    let show_duration = |d: &Duration| crate::duration::format(*d);
+    let keepalive = Keepalive {
+        interval: r.get(
+            &KEEPALIVE_INTERVAL,
+            Duration::from_secs(12),
+            parse_positive_duration,
+            show_duration,
+        )?,
+        timeout: r.get(
+            &KEEPALIVE_TIMEOUT,
+            Duration::from_secs(3),
+            parse_positive_duration,
+            show_duration,
+        )?,
+    };
+    if keepalive.interval < Duration::from_secs(10) {
+        warnings.push(format!(
+            "keepalive_interval {} is under 10 s: Temporal's frontend closes connections that \
+             ping more often (frontend.keepAliveMinTime)",
+            show_duration(&keepalive.interval)
+        ));
+    }
+
     Ok(ConnectionSettings {
         host,
         port,
@@ -357,6 +399,7 @@ pub fn resolve(
         api_key: api_key.map(|(key, _)| key),
         tls,
         headers,
+        keepalive,
     })
 }
 

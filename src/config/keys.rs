@@ -58,10 +58,16 @@ keys! {
     attempt_timeout: ATTEMPT_TIMEOUT = "--attempt-timeout", "TEMPORAL_SUPERVISOR_ATTEMPT_TIMEOUT";
     port_watch_interval: PORT_WATCH_INTERVAL = "--port-watch-interval",
         "TEMPORAL_SUPERVISOR_PORT_WATCH_INTERVAL";
+    recheck_interval: RECHECK_INTERVAL = "--recheck-interval",
+        "TEMPORAL_SUPERVISOR_RECHECK_INTERVAL";
     stop_signal: STOP_SIGNAL = "--stop-signal", "TEMPORAL_SUPERVISOR_STOP_SIGNAL";
     stop_timeout: STOP_TIMEOUT = "--stop-timeout", "TEMPORAL_SUPERVISOR_STOP_TIMEOUT";
     probe_interval: PROBE_INTERVAL = "--probe-interval", "TEMPORAL_SUPERVISOR_PROBE_INTERVAL";
     probe_timeout: PROBE_TIMEOUT = "--probe-timeout", "TEMPORAL_SUPERVISOR_PROBE_TIMEOUT";
+    keepalive_interval: KEEPALIVE_INTERVAL = "--keepalive-interval",
+        "TEMPORAL_SUPERVISOR_KEEPALIVE_INTERVAL";
+    keepalive_timeout: KEEPALIVE_TIMEOUT = "--keepalive-timeout",
+        "TEMPORAL_SUPERVISOR_KEEPALIVE_TIMEOUT";
     failure_threshold: FAILURE_THRESHOLD = "--failure-threshold",
         "TEMPORAL_SUPERVISOR_FAILURE_THRESHOLD";
     success_threshold: SUCCESS_THRESHOLD = "--success-threshold",

@@ -23,11 +23,13 @@
 
 pub mod connection;
 pub mod file;
+pub mod health;
 pub mod keys;
 pub mod layers;
 pub mod pem;
 pub mod profile;
 pub mod settings;
+pub mod supervising;
 pub mod values;
 
 #[cfg(test)]
@@ -37,11 +39,10 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
+pub use health::{Deployment, HealthSettings, PollerSettings, QueueType};
 pub use layers::{Setting, Source, render_report};
-pub use settings::{
-    Deployment, HealthSettings, LogFormat, LogSettings, OnDisconnect, PollerSettings, QueueType,
-    RestartPolicy, RunSettings, WaitSettings,
-};
+pub use settings::{LogFormat, LogSettings, WaitSettings};
+pub use supervising::{MonitorSettings, OnDisconnect, RestartPolicy, RunSettings};
 pub use values::parse_address;
 
 use crate::cli::Options;
@@ -73,6 +74,7 @@ pub fn process_env() -> Env {
 pub struct Config {
     pub connection: ConnectionSettings,
     pub wait: WaitSettings,
+    pub monitor: MonitorSettings,
     pub run: RunSettings,
     pub health: HealthSettings,
     pub log: LogSettings,
@@ -89,12 +91,14 @@ pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
     let wait = settings::resolve_wait(&mut resolver)?;
-    let run = settings::resolve_run(&mut resolver, &wait)?;
-    let health = settings::resolve_health(&mut resolver, &mut warnings)?;
+    let monitor = supervising::resolve_monitor(&mut resolver, &wait)?;
+    let run = supervising::resolve_run(&mut resolver, &wait)?;
+    let health = health::resolve(&mut resolver, &mut warnings)?;
     let log = settings::resolve_log(&mut resolver, env)?;
     Ok(Config {
         connection,
         wait,
+        monitor,
         run,
         health,
         log,

@@ -37,7 +37,7 @@ use crate::process::child::{self, Child};
 use crate::process::signals::{FORWARDED, Signals};
 use crate::serve::health::{self, Status};
 use crate::temporal::gate::{self, GaveUp};
-use crate::temporal::monitor::{Change, Health, Monitor, MonitorEvent};
+use crate::temporal::monitor::{Monitor, MonitorEvent};
 use crate::temporal::pollers::PollerCheck;
 use crate::temporal::probe::{Prober, Ready, Stage};
 
@@ -113,7 +113,8 @@ struct Supervisor<'a> {
     spec: child::Spec,
     prober: Prober,
     state: State,
-    health: Health,
+    /// Temporal as the monitor last judged it (thresholds applied).
+    temporal_up: bool,
     monitor: Option<Monitor>,
     wait: Option<WaitFuture>,
     /// Restarts after the worker exited by itself, counted against `--max-restarts`.
@@ -161,7 +162,7 @@ pub async fn run(config: &Config, command: Vec<OsString>) -> u8 {
         spec: worker_spec(config, command),
         prober: Prober::new(config.connection.clone()),
         state: State::WaitingForTemporal,
-        health: Health::new(config.run.failure_threshold, config.run.success_threshold),
+        temporal_up: false,
         monitor: None,
         wait: None,
         restarts: 0,
@@ -293,10 +294,10 @@ impl Supervisor<'_> {
     // --- events ---------------------------------------------------------------------------
 
     fn on_wait_finished(&mut self, result: Result<Ready, GaveUp>) -> Option<u8> {
-        if result.is_err() {
+        let Ok(ready) = result else {
             error!("Temporal never became ready; exiting");
             return Some(exit::UNAVAILABLE);
-        }
+        };
         self.status.set_temporal_up(true);
         let child = match child::spawn(&self.spec) {
             Ok(child) => child,
@@ -321,20 +322,17 @@ impl Supervisor<'_> {
             );
         }
         self.seen_polling = false;
-        self.health = Health::new(
-            self.config.run.failure_threshold,
-            self.config.run.success_threshold,
-        );
+        self.temporal_up = true;
         self.monitor = Some(Monitor::start(
             self.prober.clone(),
-            self.config.run.probe_interval,
-            self.config.run.probe_timeout,
+            self.config.monitor.clone(),
+            Some(ready.connection),
             pollers,
         ));
         self.transition(
             State::Running { child },
             "temporal-ready",
-            "Temporal is ready",
+            "running; watching Temporal",
         );
         None
     }
@@ -496,56 +494,49 @@ impl Supervisor<'_> {
     }
 
     fn on_monitor(&mut self, event: MonitorEvent) -> Option<u8> {
-        let change = match event {
+        match event {
             MonitorEvent::WatchEnded(reason) => {
                 info!("{reason}; probing now");
-                return None;
+                None
             }
-            MonitorEvent::Pollers(report) => return self.on_pollers(report),
-            MonitorEvent::Probe(Ok(latency)) => {
+            MonitorEvent::Pollers(report) => self.on_pollers(report),
+            MonitorEvent::Probe {
+                result: Ok(latency),
+                ..
+            } => {
                 debug!(latency = %duration::format(latency), "probe succeeded");
                 self.status.probed(true, None, None, latency);
-                self.health.record(true)
+                None
             }
-            MonitorEvent::Probe(Err(e)) => {
+            MonitorEvent::Probe {
+                result: Err(e),
+                failures,
+            } => {
                 self.status.probed(
                     false,
                     Some(e.stage.as_str()),
                     Some(&e.reason),
                     Duration::ZERO,
                 );
-                let change = self.health.record(false);
+                let threshold = self.config.monitor.failure_threshold;
                 if e.stage == Stage::Auth {
-                    error!(
-                        stage = %e.stage,
-                        reason = %e.reason,
-                        failures = self.health.failures(),
-                        failure_threshold = self.config.run.failure_threshold,
-                        "probe failed"
-                    );
+                    error!(stage = %e.stage, reason = %e.reason, failures, failure_threshold = threshold, "probe failed");
                 } else {
-                    warn!(
-                        stage = %e.stage,
-                        reason = %e.reason,
-                        failures = self.health.failures(),
-                        failure_threshold = self.config.run.failure_threshold,
-                        "probe failed"
-                    );
+                    warn!(stage = %e.stage, reason = %e.reason, failures, failure_threshold = threshold, "probe failed");
                 }
-                change
+                None
             }
-        };
-        match change {
-            Some(Change::Lost) => {
+            MonitorEvent::Lost => {
+                self.temporal_up = false;
                 self.status.set_temporal_up(false);
                 self.on_temporal_lost()
             }
-            Some(Change::Back) => {
+            MonitorEvent::Back => {
+                self.temporal_up = true;
                 self.status.set_temporal_up(true);
                 info!("Temporal is back");
                 None
             }
-            None => None,
         }
     }
 
@@ -578,7 +569,7 @@ impl Supervisor<'_> {
             self.seen_polling = true;
             return None;
         }
-        if !self.health.is_up() {
+        if !self.temporal_up {
             return None;
         }
         let deadline = self.config.health.pollers.deadline;

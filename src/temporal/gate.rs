@@ -1,22 +1,33 @@
-//! Waiting for readiness: attempts on the backoff schedule, woken early when the port opens.
+//! Waiting for readiness: attempts on the backoff schedule, woken early when the server gets
+//! there.
 //!
-//! Between two attempts the gate sleeps the backoff delay. When the last attempt found the port
-//! refusing connections, it looks again every `port_watch_interval` during that sleep (a refused
-//! TCP connect costs the server nothing) and makes the next attempt as soon as the port accepts.
-//! So a worker starts within a fraction of a second of its server, while a half-started server
-//! (port open, not ready) still gets gRPC requests no faster than the schedule allows: the
-//! schedule starts over from `initial_delay` when the server first becomes reachable.
+//! Between two attempts the gate sleeps the backoff delay, but keeps looking where looking is
+//! cheap, and makes the next step as soon as the server is there:
+//!
+//! - the port refuses connections: it connects again every `port_watch_interval` (a refused
+//!   TCP connect costs the server nothing) and attempts as soon as the port accepts;
+//! - the server answers but is not ready (the frontend not SERVING yet, or the namespace not
+//!   registered, as with Temporal's `auto-setup`, which registers it after the frontend
+//!   serves): it checks again on the open connection every `recheck_interval`, and is ready
+//!   the moment the check passes. These looks do not spend the schedule's attempts.
+//!
+//! So a worker starts within a fraction of a second of its server or namespace, while a
+//! server in any other trouble (a timeout, a TLS or auth failure, its rate limiter refusing
+//! us) gets attempts no faster than the schedule allows; the schedule starts over from
+//! `initial_delay` when the server first becomes reachable. Jitter keeps a fleet of
+//! supervisors released together from attempting in step.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use temporalio_client::Connection;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::{error, info, warn};
 
 use crate::config::WaitSettings;
 use crate::duration;
 use crate::serve::health::Status;
-use crate::temporal::probe::{Prober, Ready, Stage, connect_any};
+use crate::temporal::probe::{Bound, ProbeError, Prober, Ready, Stage, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out (already logged, with the last
 /// failure and how long it took).
@@ -54,12 +65,12 @@ pub async fn wait_until_ready(
                 .min(d.saturating_duration_since(Instant::now())),
             None => wait.attempt_timeout,
         };
-        let result = prober.attempt(budget).await;
+        let result = prober.attempt_keeping(budget).await;
         if let Some(status) = status {
             status.metrics.wait_attempts.inc();
             match &result {
                 Ok(ready) => status.probed(true, None, None, ready.latency),
-                Err(e) => status.probed(
+                Err((e, _)) => status.probed(
                     false,
                     Some(e.stage.as_str()),
                     Some(&e.reason),
@@ -67,7 +78,7 @@ pub async fn wait_until_ready(
                 ),
             }
         }
-        let failure = match result {
+        let (failure, open) = match result {
             Ok(ready) => {
                 info!(
                     address = %target,
@@ -79,7 +90,7 @@ pub async fn wait_until_ready(
                 );
                 return Ok(ready);
             }
-            Err(e) => e,
+            Err(failed) => failed,
         };
 
         let out_of_attempts = max != 0 && attempt >= max;
@@ -113,32 +124,85 @@ pub async fn wait_until_ready(
         if let Some(d) = deadline {
             delay = delay.min(d.saturating_duration_since(Instant::now()));
         }
-        // A refused key needs a person: ERROR. Anything else may pass by itself: WARN.
-        if failure.stage == Stage::Auth {
-            error!(
-                attempt,
-                max_attempts = max,
-                stage = %failure.stage,
-                reason = %failure.reason,
-                next_attempt_in = %duration::format(delay),
-                "Temporal not ready"
-            );
-        } else {
-            warn!(
-                attempt,
-                max_attempts = max,
-                stage = %failure.stage,
-                reason = %failure.reason,
-                next_attempt_in = %duration::format(delay),
-                "Temporal not ready"
-            );
-        }
+        log_not_ready(attempt, max, &failure, delay);
 
         let wake = Instant::now() + delay;
-        if !failure.refused {
+        if let Some((connection, addr)) = open {
+            if let Some(ready) = watch_readiness(prober, connection, addr, wake, wait).await {
+                info!(
+                    address = %target,
+                    peer = %ready.addr,
+                    attempt,
+                    elapsed = %duration::format(start.elapsed()),
+                    latency = %duration::format(ready.latency),
+                    "Temporal is ready"
+                );
+                return Ok(ready);
+            }
+        } else if !failure.refused {
             sleep_until(wake).await;
         } else if watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
             info!(address = %target, "port is accepting connections; attempting now");
+        }
+    }
+}
+
+/// A refused key needs a person: ERROR. Anything else may pass by itself: WARN.
+fn log_not_ready(attempt: u32, max: u32, failure: &ProbeError, delay: Duration) {
+    if failure.stage == Stage::Auth {
+        error!(
+            attempt,
+            max_attempts = max,
+            stage = %failure.stage,
+            reason = %failure.reason,
+            next_attempt_in = %duration::format(delay),
+            "Temporal not ready"
+        );
+    } else {
+        warn!(
+            attempt,
+            max_attempts = max,
+            stage = %failure.stage,
+            reason = %failure.reason,
+            next_attempt_in = %duration::format(delay),
+            "Temporal not ready"
+        );
+    }
+}
+
+/// The server answered but is not ready: until `wake`, checks again on the open connection
+/// every `recheck_interval`. Returns as soon as a check passes; `None` at `wake`, or when the
+/// server stops answering "not ready" (then it sleeps out the delay).
+async fn watch_readiness(
+    prober: &Prober,
+    connection: Connection,
+    addr: SocketAddr,
+    wake: Instant,
+    wait: &WaitSettings,
+) -> Option<Ready> {
+    loop {
+        let next = (Instant::now() + wait.recheck_interval).min(wake);
+        sleep_until(next).await;
+        if next >= wake {
+            return None;
+        }
+        let budget = wait
+            .attempt_timeout
+            .min(wake.saturating_duration_since(Instant::now()));
+        let bound = Bound::new(budget, "attempt timeout");
+        match prober.check_ready(&connection, &bound).await {
+            Ok(()) => {
+                return Some(Ready {
+                    addr,
+                    latency: bound.elapsed(),
+                    connection,
+                });
+            }
+            Err(e) if e.answered_not_ready() => continue,
+            Err(_) => {
+                sleep_until(wake).await;
+                return None;
+            }
         }
     }
 }

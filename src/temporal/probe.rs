@@ -143,6 +143,8 @@ pub struct Ready {
     pub addr: SocketAddr,
     /// How long the attempt took.
     pub latency: Duration,
+    /// The connection it proved, for whoever watches Temporal next.
+    pub connection: Connection,
 }
 
 /// Makes readiness attempts against one configured server. Clones share what they learnt.
@@ -173,13 +175,26 @@ impl Prober {
 
     /// One attempt through every stage, all of it within `budget`.
     pub async fn attempt(&self, budget: Duration) -> Result<Ready, ProbeError> {
+        self.attempt_keeping(budget).await.map_err(|(e, _)| e)
+    }
+
+    /// Like [`Prober::attempt`]; when the server answered but is not ready yet, the failure
+    /// comes with the open connection, so that the caller can look again on it.
+    pub async fn attempt_keeping(
+        &self,
+        budget: Duration,
+    ) -> Result<Ready, (ProbeError, Option<(Connection, SocketAddr)>)> {
         let bound = Bound::new(budget, "attempt timeout");
-        let (connection, addr) = self.connect(&bound).await?;
-        self.check_ready(&connection, &bound).await?;
-        Ok(Ready {
-            addr,
-            latency: bound.elapsed(),
-        })
+        let (connection, addr) = self.connect(&bound).await.map_err(|e| (e, None))?;
+        match self.check_ready(&connection, &bound).await {
+            Ok(()) => Ok(Ready {
+                addr,
+                latency: bound.elapsed(),
+                connection,
+            }),
+            Err(e) if e.answered_not_ready() => Err((e, Some((connection, addr)))),
+            Err(e) => Err((e, None)),
+        }
     }
 
     /// The stages up to a gRPC connection: resolve, connect, grpc.
@@ -293,7 +308,8 @@ impl Prober {
         }
     }
 
-    async fn check_namespace(
+    /// The namespace stage alone: `DescribeNamespace`, state REGISTERED.
+    pub async fn check_namespace(
         &self,
         connection: &Connection,
         bound: &Bound,

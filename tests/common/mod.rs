@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
-pub mod cloud;
+pub mod grpc_proxy;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -144,6 +144,10 @@ pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 /// Killed with its group when dropped.
 pub struct DevServer {
     pub port: u16,
+    /// Where the server serves its own Prometheus metrics (`service_requests` and more).
+    pub metrics_port: u16,
+    /// The network namespace it runs in (`ip netns exec`), if not the test's own.
+    netns: Option<String>,
     child: Option<Child>,
     namespaces: Vec<String>,
     /// The server's own output, shown when it fails to start.
@@ -160,6 +164,8 @@ impl DevServer {
     pub fn start_on(port: u16, namespaces: &[&str]) -> DevServer {
         let mut server = DevServer {
             port,
+            metrics_port: free_port(),
+            netns: None,
             child: None,
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
             logs: Scratch::new("server"),
@@ -172,14 +178,42 @@ impl DevServer {
     pub fn unstarted(port: u16) -> DevServer {
         DevServer {
             port,
+            metrics_port: free_port(),
+            netns: None,
             child: None,
             namespaces: Vec::new(),
             logs: Scratch::new("server"),
         }
     }
 
+    /// Starts a server inside the network namespace `netns` (see [`NetNs`]).
+    pub fn start_in(netns: &NetNs) -> DevServer {
+        let mut server = DevServer {
+            port: free_port(),
+            metrics_port: free_port(),
+            netns: Some(netns.name.clone()),
+            child: None,
+            namespaces: Vec::new(),
+            logs: Scratch::new("server"),
+        };
+        server.spawn();
+        server
+    }
+
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A command that runs `program` where the server runs (its network namespace, if any).
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        }
     }
 
     /// Starts the server process (again), and waits until it is ready by the Temporal CLI's
@@ -189,7 +223,9 @@ impl DevServer {
         self.spawn_in_background();
         let port = self.port;
         let start = Instant::now();
-        while !port_open(port) {
+        // From another network namespace the port cannot be seen; the health check below,
+        // run in the server's namespace, is enough there.
+        while self.netns.is_none() && !port_open(port) {
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -209,7 +245,7 @@ impl DevServer {
         }
         let address = self.address();
         eventually("the dev server to be healthy", PATIENCE, || {
-            Command::new(temporal_cli())
+            self.command(temporal_cli())
                 .args(["operator", "cluster", "health", "--address", &address])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -222,7 +258,7 @@ impl DevServer {
     pub fn spawn_in_background(&mut self) {
         use std::os::unix::process::CommandExt;
         assert!(self.child.is_none(), "server already running");
-        let mut cmd = Command::new(temporal_cli());
+        let mut cmd = self.command(temporal_cli());
         cmd.args([
             "server",
             "start-dev",
@@ -234,7 +270,7 @@ impl DevServer {
         ])
         .args(["--port", &self.port.to_string()])
         .args(["--http-port", &free_port().to_string()])
-        .args(["--metrics-port", &free_port().to_string()]);
+        .args(["--metrics-port", &self.metrics_port.to_string()]);
         for ns in &self.namespaces {
             cmd.args(["--namespace", ns]);
         }
@@ -280,7 +316,7 @@ impl DevServer {
     /// Runs a `temporal` CLI command against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
         let (out, _) = run(
-            Command::new(temporal_cli())
+            self.command(temporal_cli())
                 .args(args)
                 .args(["--address", &self.address()]),
             PATIENCE,
@@ -311,6 +347,32 @@ impl DevServer {
             stderr(&out)
         );
         text
+    }
+}
+
+impl DevServer {
+    /// Requests the frontend has counted so far for `operation` (its own metric,
+    /// `service_requests{service_name="frontend"}`), over every namespace but the server's
+    /// own `temporal_system`. The server updates it about once a second.
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.requests_in(operation, None)
+    }
+
+    /// Like [`DevServer::requests`], in one namespace only (`_unknown_` counts calls for a
+    /// namespace that does not exist, and calls not about a namespace).
+    pub fn requests_in(&self, operation: &str, namespace: Option<&str>) -> u64 {
+        let (code, text) = http_get(self.metrics_port, "/metrics");
+        assert_eq!(code, 200, "the dev server's metrics: {text}");
+        text.lines()
+            .filter(|l| {
+                l.starts_with("service_requests{")
+                    && l.contains("service_name=\"frontend\"")
+                    && l.contains(&format!("operation=\"{operation}\""))
+                    && !l.contains("namespace=\"temporal_system\"")
+                    && namespace.is_none_or(|ns| l.contains(&format!("namespace=\"{ns}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 }
 
@@ -590,4 +652,93 @@ pub fn plain_worker(queue: &str, extra: &[&str]) -> Vec<String> {
 /// Borrows a command line as the `&str`s that `Supervised::start` takes.
 pub fn words(command: &[String]) -> Vec<&str> {
     command.iter().map(String::as_str).collect()
+}
+
+/// A network namespace of the test's own with only a loopback interface (`ip netns add`), so
+/// that a test can firewall it (iptables inside) without touching the machine's network; no
+/// traffic can leave it. Deleted when dropped.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(label: &str) -> NetNs {
+        let name = format!("ts-{label}-{}-{}", std::process::id(), free_port());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot create a network namespace: run the tests as root with iproute2 installed \
+             (./scripts/test.sh installs it)"
+        );
+        let ns = NetNs { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command inside, failing the test unless it succeeds.
+    pub fn run(&self, command: &[&str]) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(command)
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{command:?} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The supervisor, run inside, with the clean environment of [`supervisor`].
+    pub fn supervisor(&self) -> Command {
+        let mut inside = Command::new("ip");
+        inside
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TEMPORAL_CONFIG_FILE", "/nonexistent/temporal.toml")
+            .stdin(Stdio::null())
+            .args(["netns", "exec", &self.name, BIN]);
+        inside
+    }
+
+    /// Drops every TCP packet to `port` inside: a blackholed server.
+    pub fn blackhole(&self, port: u16) {
+        self.run(&[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DROP",
+        ]);
+    }
+
+    pub fn unblock(&self, port: u16) {
+        self.run(&[
+            "iptables",
+            "-D",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DROP",
+        ]);
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }

@@ -1,0 +1,183 @@
+//! How `run` supervises: stopping, restarting, and watching Temporal while workers run.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::config::ConfigError;
+use crate::config::WaitSettings;
+use crate::config::keys::*;
+use crate::config::layers::Resolver;
+use crate::config::values::*;
+use crate::duration;
+use crate::temporal::backoff::Backoff;
+
+/// What `run` does when Temporal is lost while the worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDisconnect {
+    /// Stop the worker, wait for Temporal again, start a new worker.
+    Restart,
+    /// Stop the worker and exit 69, for the orchestrator to restart the container.
+    Exit,
+    /// Keep the worker (SDK workers reconnect by themselves); only report.
+    Ignore,
+}
+
+/// What `run` does when the worker exits by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// How `run` watches Temporal while workers run (see `temporal::monitor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    /// While all is well, a real request this often proves the namespace (and, without a
+    /// health watch, that Temporal is there at all).
+    pub probe_interval: Duration,
+    /// Bound on one probe.
+    pub probe_timeout: Duration,
+    /// While Temporal looks unwell (the watch broke, a probe failed), probe this often.
+    pub recheck_interval: Duration,
+    /// Consecutive failed probes before Temporal counts as lost.
+    pub failure_threshold: u32,
+    /// Consecutive good probes before Temporal counts as back.
+    pub success_threshold: u32,
+    /// The largest fraction of an interval removed at random (as for waiting), so that a
+    /// fleet started together does not probe in step.
+    pub jitter: f64,
+}
+
+pub fn resolve_monitor(
+    r: &mut Resolver<'_>,
+    wait: &WaitSettings,
+) -> Result<MonitorSettings, ConfigError> {
+    let show_duration = |d: &Duration| duration::format(*d);
+    let probe_interval = r.get(
+        &PROBE_INTERVAL,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let probe_timeout = r.get(
+        &PROBE_TIMEOUT,
+        Duration::from_secs(3),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let failure_threshold = r.get(&FAILURE_THRESHOLD, 3, parse_positive_count, |n| {
+        n.to_string()
+    })?;
+    let success_threshold = r.get(&SUCCESS_THRESHOLD, 1, parse_positive_count, |n| {
+        n.to_string()
+    })?;
+    Ok(MonitorSettings {
+        probe_interval,
+        probe_timeout,
+        recheck_interval: wait.recheck_interval,
+        failure_threshold,
+        success_threshold,
+        jitter: wait.backoff.jitter,
+    })
+}
+
+/// How `run` supervises the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    pub stop_signal: Signal,
+    /// Grace period between the stop signal and SIGKILL.
+    pub stop_timeout: Duration,
+    pub on_disconnect: OnDisconnect,
+    pub restart: RestartPolicy,
+    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
+    pub restart_backoff: Backoff,
+    /// A worker that ran this long counts as stable and restart delays start over.
+    pub restart_reset_after: Duration,
+    /// Most restarts; 0 means no limit.
+    pub max_restarts: u32,
+    /// Hand the resolved connection to the worker as `TEMPORAL_*` variables.
+    pub export_connection: bool,
+}
+
+pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSettings, ConfigError> {
+    let show_duration = |d: &Duration| duration::format(*d);
+    let stop_signal = r.get(&STOP_SIGNAL, Signal::SIGTERM, parse_signal, |s| {
+        s.as_str().to_string()
+    })?;
+    let stop_timeout = r.get(
+        &STOP_TIMEOUT,
+        Duration::from_secs(25),
+        duration::parse,
+        show_duration,
+    )?;
+    let on_disconnect = r.get(
+        &ON_DISCONNECT,
+        OnDisconnect::Restart,
+        |t| match t.trim() {
+            "restart" => Ok(OnDisconnect::Restart),
+            "exit" => Ok(OnDisconnect::Exit),
+            "ignore" => Ok(OnDisconnect::Ignore),
+            _ => Err("expected restart, exit or ignore".into()),
+        },
+        |a| format!("{a:?}").to_lowercase(),
+    )?;
+    let restart = r.get(
+        &RESTART,
+        RestartPolicy::OnFailure,
+        |t| match t.trim() {
+            "never" => Ok(RestartPolicy::Never),
+            "on-failure" => Ok(RestartPolicy::OnFailure),
+            "always" => Ok(RestartPolicy::Always),
+            _ => Err("expected never, on-failure or always".into()),
+        },
+        |p| match p {
+            RestartPolicy::Never => "never".into(),
+            RestartPolicy::OnFailure => "on-failure".into(),
+            RestartPolicy::Always => "always".into(),
+        },
+    )?;
+    let restart_delay = r.get(
+        &RESTART_DELAY,
+        Duration::from_secs(1),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let restart_max_delay = r.get(
+        &RESTART_MAX_DELAY,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let restart_reset_after = r.get(
+        &RESTART_RESET_AFTER,
+        Duration::from_secs(60),
+        parse_positive_duration,
+        show_duration,
+    )?;
+    let max_restarts = r.get(&MAX_RESTARTS, 0, parse_count, |n| n.to_string())?;
+    let export_connection = r.get(&EXPORT_CONNECTION, true, parse_bool, bool::to_string)?;
+    if restart_max_delay < restart_delay {
+        return Err(ConfigError(format!(
+            "restart_max_delay {} is shorter than restart_delay {}",
+            duration::format(restart_max_delay),
+            duration::format(restart_delay)
+        )));
+    }
+    Ok(RunSettings {
+        stop_signal,
+        stop_timeout,
+        on_disconnect,
+        restart,
+        restart_backoff: Backoff {
+            initial_delay: restart_delay,
+            max_delay: restart_max_delay,
+            factor: wait.backoff.factor,
+            jitter: wait.backoff.jitter,
+        },
+        restart_reset_after,
+        max_restarts,
+        export_connection,
+    })
+}

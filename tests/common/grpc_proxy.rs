@@ -1,0 +1,239 @@
+//! A gRPC proxy (HTTP/2) in front of a real dev server that answers some calls itself, to
+//! stand in for servers the tests cannot run here:
+//!
+//! - [`GrpcProxy::cloud`]: Temporal Cloud with a namespace-scoped API key, over TLS. Every call
+//!   must carry `authorization: Bearer <key>`, or it is refused with `Unauthenticated`
+//!   "Request unauthorized"; every `grpc.health.v1.Health` call (Check, Watch) is refused the
+//!   same way even with the right key: the health service is not namespace-scoped, and Cloud
+//!   refuses it to such keys (reported against Temporal's worker controller, issue 225;
+//!   sdk-java PR 2438 dropped its health call for the same reason). `GetSystemInfo`,
+//!   `DescribeNamespace`, `DescribeTaskQueue` and the workers' polls pass.
+//! - [`GrpcProxy::plain`]: the dev server as it is, plus switches: a frontend that is up but
+//!   answers the WorkflowService health check NOT_SERVING (as every frontend does while it
+//!   starts), and a rate limiter that refuses the next calls with `ResourceExhausted` (as the
+//!   frontend does over `frontend.rps`).
+//!
+//! It records each call's method and whether it was let through, for the tests to check.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rcgen::ExtendedKeyUsagePurpose;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::certs::{Authority, acceptor, authority, leaf};
+
+/// One call as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `/package.Service/Method`.
+    pub path: String,
+    /// Forwarded to the dev server (true) or refused (false).
+    pub passed: bool,
+}
+
+/// What the proxy answers itself instead of forwarding.
+#[derive(Default)]
+struct Rules {
+    /// `Bearer <key>` every call must carry.
+    bearer: Option<String>,
+    /// Refuse every `grpc.health.v1.Health` call with `Unauthenticated`.
+    refuse_health: bool,
+    /// Answer the WorkflowService health check NOT_SERVING.
+    not_serving: AtomicBool,
+    /// Refuse this many of the next calls with `ResourceExhausted`.
+    exhausted_calls: AtomicU32,
+    calls: Mutex<Vec<Call>>,
+}
+
+pub struct GrpcProxy {
+    pub port: u16,
+    /// With TLS: the CA that signed the proxy's certificate (for 127.0.0.1).
+    pub ca: Option<Authority>,
+    rules: Arc<Rules>,
+}
+
+impl GrpcProxy {
+    /// Temporal Cloud with the namespace-scoped API key `key`, over TLS, in front of the dev
+    /// server on `upstream`.
+    pub fn cloud(upstream: u16, key: &str) -> GrpcProxy {
+        let rules = Rules {
+            bearer: Some(format!("Bearer {key}")),
+            refuse_health: true,
+            ..Rules::default()
+        };
+        Self::start(upstream, rules, true)
+    }
+
+    /// The dev server on `upstream` as it is, until a switch is turned (no TLS).
+    pub fn plain(upstream: u16) -> GrpcProxy {
+        Self::start(upstream, Rules::default(), false)
+    }
+
+    fn start(upstream: u16, rules: Rules, tls: bool) -> GrpcProxy {
+        let ca = tls.then(|| authority("proxy CA"));
+        let acceptor = ca.as_ref().map(|ca| {
+            let server = leaf(
+                ca,
+                &["127.0.0.1", "localhost"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            );
+            acceptor(&server, None)
+        });
+        let rules = Arc::new(rules);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", super::free_port())).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let shared = rules.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (acceptor, rules) = (acceptor.clone(), shared.clone());
+                    tokio::spawn(async move {
+                        match acceptor {
+                            Some(acceptor) => {
+                                if let Ok(tls) = acceptor.accept(client).await {
+                                    serve_connection(tls, upstream, rules).await;
+                                }
+                            }
+                            None => serve_connection(client, upstream, rules).await,
+                        }
+                    });
+                }
+            });
+        });
+        GrpcProxy { port, ca, rules }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The CA's certificate (PEM), for a proxy with TLS.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca.as_ref().expect("a proxy with TLS").cert_pem
+    }
+
+    /// The calls seen so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.rules.calls.lock().unwrap().clone()
+    }
+
+    /// Answer the WorkflowService health check NOT_SERVING (true) or forward it (false).
+    pub fn set_not_serving(&self, not_serving: bool) {
+        self.rules.not_serving.store(not_serving, Ordering::SeqCst);
+    }
+
+    /// Refuse the next `calls` calls with `ResourceExhausted`, as a rate limiter does.
+    pub fn exhaust(&self, calls: u32) {
+        self.rules.exhausted_calls.store(calls, Ordering::SeqCst);
+    }
+}
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// One client connection: HTTP/2 in, one HTTP/2 connection to the dev server out.
+async fn serve_connection<S>(io: S, upstream: u16, rules: Arc<Rules>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(plain) = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], upstream))).await else {
+        return;
+    };
+    let Ok((sender, connection)) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(plain))
+        .await
+    else {
+        return;
+    };
+    tokio::spawn(connection);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let (mut sender, rules) = (sender.clone(), rules.clone());
+        async move {
+            let path = request.uri().path().to_string();
+            let health = path.starts_with("/grpc.health.v1.Health/");
+            let authorized = match &rules.bearer {
+                Some(expected) => request
+                    .headers()
+                    .get("authorization")
+                    .is_some_and(|v| v.as_bytes() == expected.as_bytes()),
+                None => true,
+            };
+            let exhausted = rules
+                .exhausted_calls
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            let answer = if !authorized || (health && rules.refuse_health) {
+                Some(grpc_error("16", "Request unauthorized"))
+            } else if exhausted {
+                Some(grpc_error("8", "namespace rate limit exceeded"))
+            } else if path == "/grpc.health.v1.Health/Check"
+                && rules.not_serving.load(Ordering::SeqCst)
+            {
+                Some(not_serving())
+            } else {
+                None
+            };
+            rules.calls.lock().unwrap().push(Call {
+                path,
+                passed: answer.is_none(),
+            });
+            if let Some(answer) = answer {
+                return Ok::<_, Infallible>(answer);
+            }
+            match sender.send_request(request).await {
+                Ok(response) => Ok(response.map(|body| body.boxed())),
+                Err(_) => Ok(grpc_error("14", "upstream unavailable")),
+            }
+        }
+    });
+    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// A HealthCheckResponse with status NOT_SERVING (2): one gRPC message, then OK trailers.
+fn not_serving() -> Response<Body> {
+    // Field 1 (status), varint 2; framed: no compression, length 2.
+    let message = Bytes::from_static(&[0, 0, 0, 0, 2, 0x08, 0x02]);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let body = Full::new(message)
+        .map_err(|never| match never {})
+        .with_trailers(async move { Some(Ok(trailers)) });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(body.boxed())
+        .unwrap()
+}
+
+/// A gRPC "trailers-only" error response.
+fn grpc_error(code: &str, message: &str) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .header("grpc-status", code)
+        .header("grpc-message", message)
+        .body(Empty::new().map_err(|never| match never {}).boxed())
+        .unwrap()
+}
