@@ -37,20 +37,25 @@ pub enum Command {
         )]
         command: Vec<OsString>,
     },
-    /// Wait for Temporal, run CMD as a supervised child, restart it when Temporal is lost.
+    /// Wait for Temporal, run the workers (CMD, or the config file's) as supervised children,
+    /// restart them when Temporal is lost.
     Run {
-        /// The command to run and its arguments, after `--`.
+        /// The worker's command and its arguments, after `--`; without it, the config file's
+        /// `command` or its [workers.NAME] tables.
         #[arg(
             value_name = "CMD",
-            required = true,
-            num_args = 1..,
+            num_args = 0..,
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
         command: Vec<OsString>,
     },
     /// Ask a running supervisor's /readyz (at --health-listen): exit 0 when ready, 1 when not.
-    Status,
+    Status {
+        /// Ask about this worker only.
+        #[arg(long, value_name = "NAME")]
+        worker: Option<String>,
+    },
     /// Print the effective configuration, each value with where it came from.
     Config,
 }

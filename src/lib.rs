@@ -41,7 +41,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let config = match config::resolve(&cli.options, env) {
+    let command = match &cli.command {
+        Command::Run { command } => Some(command.as_slice()),
+        _ => None,
+    };
+    let config = match config::resolve(&cli.options, command, env) {
         Ok(config) => config,
         Err(e) => return fatal(exit::USAGE, &e.0),
     };
@@ -74,16 +78,23 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
     let code = match cli.command {
         Command::Check => runtime.block_on(check(&config)),
         Command::Wait => runtime.block_on(wait(&config)),
-        Command::Exec { command } => match runtime.block_on(wait(&config)) {
-            exit::OK => {
-                // Nothing of ours may outlive the exec: stop the runtime's threads first.
-                runtime.shutdown_background();
-                return exec(&command);
+        Command::Exec { command } => {
+            // A command that cannot run fails now, not after the wait.
+            let path = std::env::var_os("PATH");
+            if let Err(e) = process::command::resolve(&command[0], path.as_deref(), None) {
+                return fatal(e.code, &e.message);
             }
-            code => code,
-        },
-        Command::Run { command } => runtime.block_on(supervise::run(&config, command)),
-        Command::Status => runtime.block_on(status(&config)),
+            match runtime.block_on(wait(&config)) {
+                exit::OK => {
+                    // Nothing of ours may outlive the exec: stop the runtime's threads first.
+                    runtime.shutdown_background();
+                    return exec(&command);
+                }
+                code => code,
+            }
+        }
+        Command::Run { .. } => runtime.block_on(supervise::run(&config)),
+        Command::Status { worker } => runtime.block_on(status(&config, worker.as_deref())),
         Command::Config => unreachable!("handled above"),
     };
     runtime.shutdown_background();
@@ -145,8 +156,8 @@ async fn wait(config: &Config) -> u8 {
     }
 }
 
-/// `status`: asks a running supervisor's `/readyz`.
-async fn status(config: &Config) -> u8 {
+/// `status`: asks a running supervisor's `/readyz` (about one worker, with `--worker`).
+async fn status(config: &Config, worker: Option<&str>) -> u8 {
     let Some(mut addr) = config.health.listen else {
         error!(
             "status needs the supervisor's health address: --health-listen, \
@@ -162,7 +173,7 @@ async fn status(config: &Config) -> u8 {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    match serve::health::ask_ready(addr, config.wait.attempt_timeout).await {
+    match serve::health::ask_ready(addr, config.wait.attempt_timeout, worker).await {
         Ok((code, body)) if code.is_success() => {
             info!(%addr, "ready: {}", body.trim());
             exit::OK

@@ -70,6 +70,13 @@ pub fn init(settings: &LogSettings, rust_log: Option<&str>) -> Result<(), Config
     Ok(())
 }
 
+/// Now, as our log lines show it (RFC 3339, UTC).
+pub fn timestamp() -> String {
+    let mut time = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut time));
+    time
+}
+
 /// One JSON object per event, with the field names documented above.
 struct JsonLines;
 
@@ -84,10 +91,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut time = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut time))?;
         let mut fields = Map::new();
-        fields.insert("time".into(), Value::String(time));
+        fields.insert("time".into(), Value::String(timestamp()));
         fields.insert(
             "level".into(),
             Value::String(event.metadata().level().to_string()),

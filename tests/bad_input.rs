@@ -163,7 +163,7 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         ),
         case(&["check", "--bogus"], &[], &["--bogus"]),
         case(&["frobnicate"], &[], &["frobnicate"]),
-        case(&["run"], &[], &["CMD"]),
+        case(&["run"], &[], &["run needs a command", "CMD after --"]),
         case(
             &["run", "--stop-signal", "SIGKILL", "--", "true"],
             &[],

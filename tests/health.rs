@@ -97,7 +97,7 @@ fn endpoints_answer_for_each_state() {
     let (code, metrics) = http_get(health, "/metrics");
     assert_eq!(code, 200);
     assert!(
-        metrics.contains("temporal_supervisor_child_restarts_total{reason=\"temporal-lost\"} 1"),
+        metrics.contains("temporal_supervisor_child_restarts_total{worker=\"worker\",replica=\"1\",reason=\"temporal-lost\"} 1"),
         "{metrics}"
     );
     assert!(
@@ -105,7 +105,7 @@ fn endpoints_answer_for_each_state() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("temporal_supervisor_child_up 1"),
+        metrics.contains("temporal_supervisor_child_up{worker=\"worker\",replica=\"1\"} 1"),
         "{metrics}"
     );
     assert!(
@@ -143,11 +143,11 @@ fn endpoints_while_backing_off_after_a_crash() {
     assert!(body.contains("exited with code 4"), "{body}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
-        metrics.contains("temporal_supervisor_child_up 0"),
+        metrics.contains("temporal_supervisor_child_up{worker=\"worker\",replica=\"1\"} 0"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("temporal_supervisor_child_restarts_total{reason=\"exited\"} 1"),
+        metrics.contains("temporal_supervisor_child_restarts_total{worker=\"worker\",replica=\"1\",reason=\"exited\"} 1"),
         "{metrics}"
     );
     assert!(

@@ -72,7 +72,7 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
     assert!(log.contains(&format!("identity={pid}@")), "{log}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
-        !metrics.contains("temporal_supervisor_pollers_seen 0"),
+        !metrics.contains("temporal_supervisor_pollers_seen{worker=\"worker\",replica=\"1\"} 0"),
         "{metrics}"
     );
 
@@ -127,7 +127,7 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
     assert!(log.contains(&finding), "the log says what was seen: {log}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
-        metrics.contains("temporal_supervisor_child_restarts_total{reason=\"not-polling\"}"),
+        metrics.contains("temporal_supervisor_child_restarts_total{worker=\"worker\",replica=\"1\",reason=\"not-polling\"}"),
         "{metrics}"
     );
     let (code, body) = http_get(health, "/readyz");

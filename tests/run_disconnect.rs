@@ -174,7 +174,11 @@ fn on_disconnect_ignore_keeps_the_worker() {
     run.wait_for_log("worker started", 1, PATIENCE);
     let worker = run.worker_pids()[0];
     server.kill();
-    run.wait_for_log("keeping the worker (--on-disconnect ignore)", 1, PATIENCE);
+    run.wait_for_log(
+        "keeping the workers running (--on-disconnect ignore)",
+        1,
+        PATIENCE,
+    );
     server.spawn();
     run.wait_for_log("Temporal is back", 1, PATIENCE);
     assert!(alive(worker), "the worker must keep running");

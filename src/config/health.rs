@@ -8,15 +8,24 @@ use crate::config::layers::Resolver;
 use crate::config::values::*;
 use crate::duration;
 
-/// The health endpoints and the poller check.
+/// The health endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthSettings {
     /// Where to serve the endpoints; `None`: not served.
     pub listen: Option<std::net::SocketAddr>,
-    pub pollers: PollerSettings,
 }
 
-/// Which of the worker's pollers must be seen.
+pub fn resolve(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigError> {
+    let listen = r.get(
+        &HEALTH_LISTEN,
+        None,
+        |t| parse_listen(t).map(Some),
+        |a| a.map_or("(off)".into(), |a| a.to_string()),
+    )?;
+    Ok(HealthSettings { listen })
+}
+
+/// Which of a worker's pollers must be seen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollerSettings {
     /// Empty: no poller check.
@@ -38,6 +47,18 @@ pub struct Deployment {
     pub build_id: String,
 }
 
+impl Default for PollerSettings {
+    fn default() -> Self {
+        PollerSettings {
+            task_queues: Vec::new(),
+            task_queue_type: QueueType::Any,
+            deadline: Duration::from_secs(60),
+            worker_identity: None,
+            deployment: None,
+        }
+    }
+}
+
 /// Which pollers of a task queue count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueType {
@@ -46,18 +67,15 @@ pub enum QueueType {
     Activity,
 }
 
-pub fn resolve(
+/// The poller settings of one worker (`None`: the single worker, or no worker at all).
+pub fn resolve_pollers(
     r: &mut Resolver<'_>,
+    worker: Option<&str>,
     warnings: &mut Vec<String>,
-) -> Result<HealthSettings, ConfigError> {
-    let listen = r.get(
-        &HEALTH_LISTEN,
-        None,
-        |t| parse_listen(t).map(Some),
-        |a| a.map_or("(off)".into(), |a| a.to_string()),
-    )?;
-    let task_queues = r.get(
+) -> Result<PollerSettings, ConfigError> {
+    let task_queues = r.get_in(
         &TASK_QUEUE,
+        worker,
         Vec::new(),
         |t| {
             let names: Vec<String> = t.split(',').map(|n| n.trim().to_string()).collect();
@@ -74,8 +92,9 @@ pub fn resolve(
             }
         },
     )?;
-    let task_queue_type = r.get(
+    let task_queue_type = r.get_in(
         &TASK_QUEUE_TYPE,
+        worker,
         QueueType::Any,
         |t| match t.trim() {
             "any" => Ok(QueueType::Any),
@@ -85,14 +104,16 @@ pub fn resolve(
         },
         |q| format!("{q:?}").to_lowercase(),
     )?;
-    let deadline = r.get(
+    let deadline = r.get_in(
         &POLLER_DEADLINE,
+        worker,
         Duration::from_secs(60),
         parse_positive_duration,
         |d| duration::format(*d),
     )?;
-    let worker_identity = r.get(
+    let worker_identity = r.get_in(
         &WORKER_IDENTITY,
+        worker,
         None,
         |t| non_empty(t, "an identity pattern such as {pid}@{hostname}").map(Some),
         |p| match p {
@@ -100,14 +121,16 @@ pub fn resolve(
             None => "{pid}@{hostname} or {pid}@{hostname}@* (the SDKs' defaults)".into(),
         },
     )?;
-    let deployment_name = r.get(
+    let deployment_name = r.get_in(
         &DEPLOYMENT_NAME,
+        worker,
         None,
         |t| non_empty(t, "a deployment name").map(Some),
         |n| n.clone().unwrap_or_else(|| "(none)".into()),
     )?;
-    let build_id = r.get(
+    let build_id = r.get_in(
         &BUILD_ID,
+        worker,
         None,
         |t| non_empty(t, "a build ID").map(Some),
         |b| b.clone().unwrap_or_else(|| "(none)".into()),
@@ -124,15 +147,12 @@ pub fn resolve(
             None
         }
     };
-    Ok(HealthSettings {
-        listen,
-        pollers: PollerSettings {
-            task_queues,
-            task_queue_type,
-            deadline,
-            worker_identity,
-            deployment,
-        },
+    Ok(PollerSettings {
+        task_queues,
+        task_queue_type,
+        deadline,
+        worker_identity,
+        deployment,
     })
 }
 

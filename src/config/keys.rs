@@ -2,9 +2,11 @@
 //! variable. The same table types the file: [`FileConfig`] has exactly one field per key, so
 //! an unknown key in the file is an error that names it.
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::config::file::Scalar;
+use crate::config::workers::WorkerFile;
 
 /// One setting: its file key, flag, and environment variable.
 #[derive(Debug, Clone, Copy)]
@@ -28,13 +30,20 @@ macro_rules! keys {
         /// Every setting, in the order `config` prints them.
         pub const ALL_KEYS: &[Key] = &[$($konst),*];
 
-        /// Our TOML file as written: one optional value per setting, unknown keys refused.
-        /// Values stay scalars here and are checked by the same parsers as flags and
-        /// variables, so an error reads the same whatever the source.
+        /// Our TOML file as written: one optional value per setting, the worker's command or
+        /// named workers; unknown keys refused. Values stay scalars here and are checked by
+        /// the same parsers as flags and variables, so an error reads the same whatever the
+        /// source.
         #[derive(Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct FileConfig {
             $(#[serde(default)] pub $name: Option<Scalar>,)*
+            /// The one worker's program and arguments (instead of `-- CMD`).
+            #[serde(default)]
+            pub command: Option<Vec<String>>,
+            /// Named workers (`[workers.NAME]`), in the order written.
+            #[serde(default)]
+            pub workers: IndexMap<String, WorkerFile>,
         }
     };
 }

@@ -10,6 +10,7 @@ use crate::cli::Options;
 use crate::config::file::ConfigFile;
 use crate::config::file::Scalar;
 use crate::config::keys::*;
+use crate::config::workers::worker_key_name;
 use crate::config::{ConfigError, Env};
 
 /// Where a value came from.
@@ -77,6 +78,16 @@ impl<'a> Resolver<'a> {
 
     /// The raw text of a setting from flag, environment or our file, with its source.
     pub fn raw(&self, key: &Key) -> Result<Option<(String, Source)>, ConfigError> {
+        self.raw_in(key, None)
+    }
+
+    /// Like [`Resolver::raw`], for one worker of our file: its own table comes between the
+    /// environment and the file's top level.
+    pub fn raw_in(
+        &self,
+        key: &Key,
+        worker: Option<&str>,
+    ) -> Result<Option<(String, Source)>, ConfigError> {
         if let Some(value) = self.flags.get(key.name) {
             return Ok(Some((value.clone(), Source::Flag(key.flag))));
         }
@@ -86,12 +97,23 @@ impl<'a> Resolver<'a> {
         let Some(file) = &self.file else {
             return Ok(None);
         };
-        let Some(value) = (key.in_file)(&file.values) else {
-            return Ok(None);
+        let in_worker = worker.and_then(|name| {
+            let table = file.values.workers.get(name)?;
+            Some((
+                table.value(key.name)?,
+                format!("workers.{name}.{}", worker_key_name(key)),
+            ))
+        });
+        let (value, key_path) = match in_worker {
+            Some(found) => found,
+            None => match (key.in_file)(&file.values) {
+                Some(value) => (value, key.name.to_string()),
+                None => return Ok(None),
+            },
         };
         let source = Source::File {
             path: file.path.clone(),
-            key: key.name.to_string(),
+            key: key_path,
         };
         let text = match (value.text(), value) {
             (Some(text), _) => text,
@@ -113,15 +135,36 @@ impl<'a> Resolver<'a> {
         parse: impl Fn(&str) -> Result<T, String>,
         show: impl Fn(&T) -> String,
     ) -> Result<T, ConfigError> {
-        let (value, source) = match self.raw(key)? {
+        self.get_in(key, None, default, parse, show)
+    }
+
+    /// Like [`Resolver::get`], for one worker (recorded as `workers.NAME.key`).
+    pub fn get_in<T>(
+        &mut self,
+        key: &Key,
+        worker: Option<&str>,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+        show: impl Fn(&T) -> String,
+    ) -> Result<T, ConfigError> {
+        let (value, source) = match self.raw_in(key, worker)? {
             Some((text, source)) => (
                 parse(&text).map_err(|e| invalid(&source, &text, &e))?,
                 source,
             ),
             None => (default, Source::Default),
         };
-        self.record(key.name, show(&value), source);
+        let name = match worker {
+            Some(worker) => format!("workers.{worker}.{}", worker_key_name(key)),
+            None => key.name.to_string(),
+        };
+        self.record(&name, show(&value), source);
         Ok(value)
+    }
+
+    /// Our file, if one was given.
+    pub fn file(&self) -> Option<&ConfigFile> {
+        self.file.as_ref()
     }
 
     pub fn record(&mut self, name: &str, value: String, source: Source) {

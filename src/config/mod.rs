@@ -31,19 +31,22 @@ pub mod profile;
 pub mod settings;
 pub mod supervising;
 pub mod values;
+pub mod workers;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 
 pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
 pub use health::{Deployment, HealthSettings, PollerSettings, QueueType};
 pub use layers::{Setting, Source, render_report};
 pub use settings::{LogFormat, LogSettings, WaitSettings};
-pub use supervising::{MonitorSettings, OnDisconnect, RestartPolicy, RunSettings};
+pub use supervising::{MonitorSettings, OnDisconnect, ProcessSettings, RestartPolicy, RunSettings};
 pub use values::parse_address;
+pub use workers::WorkerSpec;
 
 use crate::cli::Options;
 
@@ -76,6 +79,8 @@ pub struct Config {
     pub wait: WaitSettings,
     pub monitor: MonitorSettings,
     pub run: RunSettings,
+    /// The workers `run` supervises (one for `-- CMD`); empty for other commands.
+    pub workers: Vec<WorkerSpec>,
     pub health: HealthSettings,
     pub log: LogSettings,
     /// Every setting with its shown (redacted) value and source, for `config`.
@@ -84,22 +89,29 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-/// Resolves the whole configuration from parsed options and an environment.
-pub fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
+/// Resolves the whole configuration from parsed options, the command after `--` (for `run`
+/// and `exec`), and an environment.
+pub fn resolve(
+    options: &Options,
+    command: Option<&[OsString]>,
+    env: &Env,
+) -> Result<Config, ConfigError> {
     let file = file::load(options, env)?;
     let mut resolver = layers::Resolver::new(options, env, file);
     let mut warnings = Vec::new();
     let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
     let wait = settings::resolve_wait(&mut resolver)?;
     let monitor = supervising::resolve_monitor(&mut resolver, &wait)?;
-    let run = supervising::resolve_run(&mut resolver, &wait)?;
-    let health = health::resolve(&mut resolver, &mut warnings)?;
+    let run = supervising::resolve_run(&mut resolver)?;
+    let workers = workers::resolve(&mut resolver, command, &wait, &mut warnings)?;
+    let health = health::resolve(&mut resolver)?;
     let log = settings::resolve_log(&mut resolver, env)?;
     Ok(Config {
         connection,
         wait,
         monitor,
         run,
+        workers,
         health,
         log,
         report: resolver.into_report(),

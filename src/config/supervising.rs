@@ -31,6 +31,16 @@ pub enum RestartPolicy {
     Always,
 }
 
+impl RestartPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        }
+    }
+}
+
 /// How `run` watches Temporal while workers run (see `temporal::monitor`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorSettings {
@@ -83,35 +93,15 @@ pub fn resolve_monitor(
     })
 }
 
-/// How `run` supervises the worker.
+/// What `run` does as a whole, for every worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSettings {
-    pub stop_signal: Signal,
-    /// Grace period between the stop signal and SIGKILL.
-    pub stop_timeout: Duration,
     pub on_disconnect: OnDisconnect,
-    pub restart: RestartPolicy,
-    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
-    pub restart_backoff: Backoff,
-    /// A worker that ran this long counts as stable and restart delays start over.
-    pub restart_reset_after: Duration,
-    /// Most restarts; 0 means no limit.
-    pub max_restarts: u32,
-    /// Hand the resolved connection to the worker as `TEMPORAL_*` variables.
+    /// Hand the resolved connection to the workers as `TEMPORAL_*` variables.
     pub export_connection: bool,
 }
 
-pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSettings, ConfigError> {
-    let show_duration = |d: &Duration| duration::format(*d);
-    let stop_signal = r.get(&STOP_SIGNAL, Signal::SIGTERM, parse_signal, |s| {
-        s.as_str().to_string()
-    })?;
-    let stop_timeout = r.get(
-        &STOP_TIMEOUT,
-        Duration::from_secs(25),
-        duration::parse,
-        show_duration,
-    )?;
+pub fn resolve_run(r: &mut Resolver<'_>) -> Result<RunSettings, ConfigError> {
     let on_disconnect = r.get(
         &ON_DISCONNECT,
         OnDisconnect::Restart,
@@ -123,8 +113,66 @@ pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSetti
         },
         |a| format!("{a:?}").to_lowercase(),
     )?;
-    let restart = r.get(
+    let export_connection = r.get(&EXPORT_CONNECTION, true, parse_bool, bool::to_string)?;
+    Ok(RunSettings {
+        on_disconnect,
+        export_connection,
+    })
+}
+
+/// How one worker's processes are stopped and restarted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSettings {
+    pub stop_signal: Signal,
+    /// Grace period between the stop signal and SIGKILL.
+    pub stop_timeout: Duration,
+    pub restart: RestartPolicy,
+    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
+    pub restart_backoff: Backoff,
+    /// A worker that ran this long counts as stable and restart delays start over.
+    pub restart_reset_after: Duration,
+    /// Most restarts; 0 means no limit.
+    pub max_restarts: u32,
+}
+
+impl Default for ProcessSettings {
+    fn default() -> Self {
+        ProcessSettings {
+            stop_signal: Signal::SIGTERM,
+            stop_timeout: Duration::from_secs(25),
+            restart: RestartPolicy::OnFailure,
+            restart_backoff: Backoff {
+                initial_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+                factor: 2.0,
+                jitter: 0.2,
+            },
+            restart_reset_after: Duration::from_secs(60),
+            max_restarts: 0,
+        }
+    }
+}
+
+/// The process settings of one worker (`None`: the single worker, or no worker at all).
+pub fn resolve_process(
+    r: &mut Resolver<'_>,
+    worker: Option<&str>,
+    wait: &WaitSettings,
+) -> Result<ProcessSettings, ConfigError> {
+    let show_duration = |d: &Duration| duration::format(*d);
+    let stop_signal = r.get_in(&STOP_SIGNAL, worker, Signal::SIGTERM, parse_signal, |s| {
+        s.as_str().to_string()
+    })?;
+    let stop_timeout = r.get_in(
+        &STOP_TIMEOUT,
+        worker,
+        Duration::from_secs(25),
+        duration::parse,
+        show_duration,
+    )?;
+    let restart = r.get_in(
         &RESTART,
+        worker,
         RestartPolicy::OnFailure,
         |t| match t.trim() {
             "never" => Ok(RestartPolicy::Never),
@@ -132,43 +180,41 @@ pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSetti
             "always" => Ok(RestartPolicy::Always),
             _ => Err("expected never, on-failure or always".into()),
         },
-        |p| match p {
-            RestartPolicy::Never => "never".into(),
-            RestartPolicy::OnFailure => "on-failure".into(),
-            RestartPolicy::Always => "always".into(),
-        },
+        |p| p.name().into(),
     )?;
-    let restart_delay = r.get(
+    let restart_delay = r.get_in(
         &RESTART_DELAY,
+        worker,
         Duration::from_secs(1),
         parse_positive_duration,
         show_duration,
     )?;
-    let restart_max_delay = r.get(
+    let restart_max_delay = r.get_in(
         &RESTART_MAX_DELAY,
+        worker,
         Duration::from_secs(60),
         parse_positive_duration,
         show_duration,
     )?;
-    let restart_reset_after = r.get(
+    let restart_reset_after = r.get_in(
         &RESTART_RESET_AFTER,
+        worker,
         Duration::from_secs(60),
         parse_positive_duration,
         show_duration,
     )?;
-    let max_restarts = r.get(&MAX_RESTARTS, 0, parse_count, |n| n.to_string())?;
-    let export_connection = r.get(&EXPORT_CONNECTION, true, parse_bool, bool::to_string)?;
+    let max_restarts = r.get_in(&MAX_RESTARTS, worker, 0, parse_count, |n| n.to_string())?;
     if restart_max_delay < restart_delay {
+        let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
         return Err(ConfigError(format!(
-            "restart_max_delay {} is shorter than restart_delay {}",
+            "{whose}restart_max_delay {} is shorter than restart_delay {}",
             duration::format(restart_max_delay),
             duration::format(restart_delay)
         )));
     }
-    Ok(RunSettings {
+    Ok(ProcessSettings {
         stop_signal,
         stop_timeout,
-        on_disconnect,
         restart,
         restart_backoff: Backoff {
             initial_delay: restart_delay,
@@ -178,6 +224,5 @@ pub fn resolve_run(r: &mut Resolver<'_>, wait: &WaitSettings) -> Result<RunSetti
         },
         restart_reset_after,
         max_restarts,
-        export_connection,
     })
 }

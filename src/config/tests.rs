@@ -6,6 +6,11 @@ use std::time::Duration;
 use super::keys::ALL_KEYS;
 use super::*;
 
+/// Resolves as every command but `run` and `exec` does: without a worker's command.
+fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
+    super::resolve(options, None, env)
+}
+
 fn env(pairs: &[(&str, &str)]) -> Env {
     let mut env: Env = pairs
         .iter()

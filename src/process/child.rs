@@ -1,14 +1,15 @@
 //! The worker process: spawned in its own process group, signalled, and reaped by us.
 //!
 //! We never use a `wait` that could take another process's status: every exit is collected by
-//! [`reap`], which calls `waitpid(-1, WNOHANG)` until nothing is left and reports the main
-//! child's status among the orphans it reaped. This is what lets `run` be PID 1 or a child
+//! [`reap_all`], which calls `waitpid(-1, WNOHANG)` until nothing is left and reports the
+//! workers' statuses among the orphans it reaped. This is what lets `run` be PID 1 or a child
 //! subreaper without stealing the worker's exit status.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -17,16 +18,26 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::exit;
+pub use crate::process::command::SpawnError;
+use crate::process::terminal;
 
-/// How to start a worker.
+/// How to start a worker process.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    /// The program and its arguments.
+    /// The program, as found before anything waited ([`crate::process::command::resolve`]).
+    pub program: PathBuf,
+    /// The command as written: its first word becomes the worker's `argv[0]`.
     pub command: Vec<OsString>,
-    /// Variables to set (`Some`) or remove (`None`) in the worker's environment.
+    /// Variables to set (`Some`) or remove (`None`) in the worker's environment, in order.
     pub env: Vec<(String, Option<String>)>,
+    pub working_dir: Option<PathBuf>,
     /// Also the signal the worker gets should the supervisor die.
     pub stop_signal: Signal,
+    /// Pipe stdout and stderr to us (to prefix them) instead of passing ours on.
+    pub capture_output: bool,
+    /// Make the worker's process group the terminal's foreground group (see
+    /// [`crate::process::terminal`]).
+    pub take_terminal: bool,
 }
 
 impl Spec {
@@ -44,55 +55,68 @@ pub struct Child {
     pub started: Instant,
 }
 
-/// Why the worker could not be started: exit code and message.
-#[derive(Debug)]
-pub struct SpawnError {
-    pub code: u8,
-    pub message: String,
-}
-
-/// Starts the worker (searched in `PATH`) as the leader of a new process group, with stdin,
-/// stdout and stderr inherited, an empty signal mask (the standard library sees to that),
-/// every signal at its default disposition, and the spec's environment changes.
+/// Starts the worker as the leader of a new process group, with stdin inherited, stdout and
+/// stderr inherited or piped to us, an empty signal mask (the standard library sees to that),
+/// every signal at its default disposition, and the spec's environment changes. Returns the
+/// pipes when output is captured.
 ///
 /// Should the supervisor die without stopping it (SIGKILL, the OOM killer), the worker gets
 /// `stop_signal` at once (`PR_SET_PDEATHSIG`) instead of running on unsupervised. The kernel
 /// ties that setting to the thread that forked, so this must be called from the main thread,
 /// which lives as long as the supervisor (the runtime runs on it; never from a blocking-pool
 /// thread, which ends when idle).
-pub fn spawn(spec: &Spec) -> Result<Child, SpawnError> {
-    let (program, args) = spec
+pub fn spawn(spec: &Spec) -> Result<(Child, Option<(ChildStdout, ChildStderr)>), SpawnError> {
+    let (arg0, args) = spec
         .command
         .split_first()
-        .expect("clap requires at least one word for run");
+        .expect("a worker's command has a program");
     let stop_signal = spec.stop_signal;
-    let shown = program.to_string_lossy();
+    let take_terminal = spec.take_terminal;
+    let shown = arg0.to_string_lossy();
     let started = Instant::now();
-    let mut cmd = Command::new(program);
-    cmd.args(args).process_group(0);
+    let mut cmd = Command::new(&spec.program);
+    cmd.arg0(arg0).args(args).process_group(0);
     for (name, value) in &spec.env {
         match value {
             Some(value) => cmd.env(name, value),
             None => cmd.env_remove(name),
         };
     }
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
+    if spec.capture_output {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
     let supervisor = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
-    // (rt_sigaction, prctl, getppid), which are async-signal-safe. Having a pre_exec hook also
-    // makes std fork and exec instead of using posix_spawn, whose glibc implementation leaves
-    // glibc's internal signals (32 and 33) ignored in the new program.
+    // (rt_sigaction, tcsetpgrp, prctl, getppid), which are async-signal-safe. Having a
+    // pre_exec hook also makes std fork and exec instead of using posix_spawn, whose glibc
+    // implementation leaves glibc's internal signals (32 and 33) ignored in the new program.
     unsafe {
         cmd.pre_exec(move || {
+            if take_terminal {
+                terminal::take_in_child();
+            }
             reset_signal_dispositions()?;
             stop_with_parent(supervisor, stop_signal)
         });
     }
     match cmd.spawn() {
         // The std handle is dropped without waiting: `reap` collects the status.
-        Ok(child) => Ok(Child {
-            pid: Pid::from_raw(child.id() as i32),
-            started,
-        }),
+        Ok(mut child) => {
+            let pipes = match (child.stdout.take(), child.stderr.take()) {
+                (Some(out), Some(err)) => Some((out, err)),
+                _ => None,
+            };
+            Ok((
+                Child {
+                    pid: Pid::from_raw(child.id() as i32),
+                    started,
+                },
+                pipes,
+            ))
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => Err(SpawnError {
             code: exit::NOT_FOUND,
             message: format!("{shown}: command not found"),
@@ -172,38 +196,30 @@ impl Child {
     }
 }
 
-/// What one reaping pass found.
-#[derive(Debug, Default, PartialEq)]
-pub struct Reaped {
-    /// The main child's exit code, if it exited: its own code, or 128+N for signal N.
-    pub main_exit: Option<i32>,
-    /// How many other processes (orphans adopted by us) were reaped.
-    pub orphans: usize,
-}
-
-/// Collects every exited child without blocking, and reports the main child's exit code.
-pub fn reap(main: Option<Pid>) -> Reaped {
-    let mut reaped = Reaped::default();
+/// Collects every exited child without blocking (workers and orphans adopted as PID 1 or
+/// subreaper alike), and returns the exit codes of those in `known`: their own code, or
+/// 128+N for signal N.
+pub fn reap_all(known: &[Pid]) -> Vec<(Pid, i32)> {
+    let mut exits = Vec::new();
+    let mut orphans = 0;
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => record(&mut reaped, main, pid, code),
-            Ok(WaitStatus::Signaled(pid, signal, _)) => {
-                record(&mut reaped, main, pid, 128 + signal as i32)
-            }
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return reaped,
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(_) => return reaped,
+        let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, code),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, 128 + signal as i32),
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        if known.contains(&pid) {
+            exits.push((pid, code));
+        } else {
+            orphans += 1;
         }
     }
-}
-
-fn record(reaped: &mut Reaped, main: Option<Pid>, pid: Pid, code: i32) {
-    if Some(pid) == main {
-        reaped.main_exit = Some(code);
-    } else {
-        reaped.orphans += 1;
+    if orphans > 0 {
+        tracing::debug!(count = orphans, "reaped orphaned processes");
     }
+    exits
 }
 
 /// Kills what is left of a worker's process group after the worker exited by itself (call

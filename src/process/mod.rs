@@ -1,7 +1,12 @@
-//! Processes: starting a worker in its own process group, signalling and reaping it
-//! ([`child`]), the signals the supervisor handles ([`signals`]), and replacing this process
-//! with the worker ([`exec`]).
+//! Processes: finding a worker's program before anything waits ([`command`]), starting it in
+//! its own process group, signalling and reaping it ([`child`]), its output when several
+//! share one terminal ([`output`]), the terminal for a worker run by hand ([`terminal`]), the
+//! signals the supervisor handles ([`signals`]), and replacing this process with the worker
+//! ([`exec`]).
 
 pub mod child;
+pub mod command;
 pub mod exec;
+pub mod output;
 pub mod signals;
+pub mod terminal;

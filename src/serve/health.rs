@@ -1,21 +1,14 @@
-//! Health endpoints for Kubernetes and Docker, and `/metrics`, served with hyper.
-//!
-//! | path | 200 when | otherwise |
-//! |---|---|---|
-//! | `/livez` | the supervisor works as designed (worker running, or deliberately waiting) | 503: a stop is stuck |
-//! | `/readyz` | Temporal is ready and the worker runs (and polls, with `--task-queue`) | 503 |
-//! | `/startupz` | Temporal was ready once and a worker started | 503 |
-//! | `/metrics` | always: Prometheus text format | |
+//! Health endpoints for Kubernetes and Docker, and `/metrics`, served with hyper. What they
+//! say is in [`crate::serve::status`]; `/metrics` is always 200 (OpenMetrics text).
 //!
 //! The probe endpoints answer with a small JSON document of the supervisor's state. Each
 //! connection serves one request (no keep-alive), at most [`MAX_CONNECTIONS`] at a time, with
 //! a header timeout: a burst of requests or a stalled client cannot pile up connections.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -23,206 +16,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::debug;
 
-use crate::serve::metrics::Metrics;
+use crate::serve::status::Status;
 
 /// Most connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 32;
 /// A client must send its request headers within this time.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many recent restarts the JSON body lists.
-const RECENT_RESTARTS: usize = 10;
-
-/// The supervisor's state as the endpoints report it; the supervisor updates it.
-#[derive(Debug)]
-pub struct Report {
-    pub state: &'static str,
-    pub child_pid: Option<i32>,
-    pub temporal_up: bool,
-    pub started: Instant,
-    pub first_ready: Option<Duration>,
-    pub last_probe: Option<LastProbe>,
-    pub restarts: BTreeMap<&'static str, u64>,
-    pub recent_restarts: VecDeque<serde_json::Value>,
-    /// `None` without task queues to check; otherwise whether this worker polls them.
-    pub polling: Option<bool>,
-    pub pollers_seen: u64,
-    /// When not polling: what was seen on each queue instead.
-    pub poller_findings: Vec<String>,
-    /// The worker's process group survived SIGKILL: the supervisor cannot go on as designed.
-    pub stuck: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct LastProbe {
-    pub ok: bool,
-    pub stage: Option<String>,
-    pub reason: Option<String>,
-    pub latency: Duration,
-    pub at: SystemTime,
-}
-
-/// The report and the metrics, shared by the supervisor and the HTTP server.
-#[derive(Clone)]
-pub struct Status {
-    report: Arc<Mutex<Report>>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl Default for Status {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Status {
-    pub fn new() -> Status {
-        Status {
-            report: Arc::new(Mutex::new(Report {
-                state: "starting",
-                child_pid: None,
-                temporal_up: false,
-                started: Instant::now(),
-                first_ready: None,
-                last_probe: None,
-                restarts: BTreeMap::new(),
-                recent_restarts: VecDeque::new(),
-                polling: None,
-                pollers_seen: 0,
-                poller_findings: Vec::new(),
-                stuck: false,
-            })),
-            metrics: Arc::new(Metrics::new()),
-        }
-    }
-
-    /// The report, for reading or a short update.
-    pub fn report(&self) -> MutexGuard<'_, Report> {
-        self.report.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records a restart and why.
-    pub fn restarted(&self, reason: &'static str, detail: &str) {
-        self.metrics.restarted(reason);
-        let mut r = self.report();
-        *r.restarts.entry(reason).or_default() += 1;
-        r.recent_restarts.push_back(json!({
-            "reason": reason,
-            "detail": detail,
-            "at": unix_seconds(SystemTime::now()),
-        }));
-        if r.recent_restarts.len() > RECENT_RESTARTS {
-            r.recent_restarts.pop_front();
-        }
-    }
-
-    /// Records a readiness result (from waiting or probing).
-    pub fn probed(&self, ok: bool, stage: Option<&str>, reason: Option<&str>, latency: Duration) {
-        if ok {
-            self.metrics.probe_ok(latency);
-        } else if let Some(stage) = stage {
-            self.metrics.probe_failed(stage);
-        }
-        self.report().last_probe = Some(LastProbe {
-            ok,
-            stage: stage.map(String::from),
-            reason: reason.map(String::from),
-            latency,
-            at: SystemTime::now(),
-        });
-    }
-
-    pub fn set_temporal_up(&self, up: bool) {
-        self.metrics.temporal_up.set(up as i64);
-        self.report().temporal_up = up;
-    }
-
-    pub fn set_child(&self, pid: Option<i32>) {
-        self.metrics.child_up.set(pid.is_some() as i64);
-        let mut r = self.report();
-        r.child_pid = pid;
-        if pid.is_none() {
-            r.pollers_seen = 0;
-            r.poller_findings.clear();
-            if r.polling.is_some() {
-                r.polling = Some(false);
-            }
-        }
-    }
-
-    pub fn set_polling(&self, polling: bool, seen: u64, findings: &[String]) {
-        self.metrics.pollers_seen.set(seen as i64);
-        let mut r = self.report();
-        r.polling = Some(polling);
-        r.pollers_seen = seen;
-        r.poller_findings = findings.to_vec();
-    }
-
-    /// Marks the first readiness (only the first call counts).
-    pub fn first_ready(&self) {
-        let mut r = self.report();
-        if r.first_ready.is_none() {
-            let took = r.started.elapsed();
-            r.first_ready = Some(took);
-            self.metrics.time_to_first_ready.set(took.as_secs_f64());
-        }
-    }
-
-    /// Status code and JSON body for one of the probe endpoints.
-    pub fn answer(&self, path: &str) -> Option<(StatusCode, String)> {
-        let r = self.report();
-        let ok = match path {
-            "/livez" => !r.stuck,
-            "/readyz" => {
-                r.state == "running"
-                    && r.temporal_up
-                    && r.child_pid.is_some()
-                    && r.polling != Some(false)
-            }
-            "/startupz" => r.first_ready.is_some(),
-            _ => return None,
-        };
-        let last_probe = r.last_probe.as_ref().map(|p| {
-            json!({
-                "ok": p.ok,
-                "stage": p.stage,
-                "reason": p.reason,
-                "latency_ms": p.latency.as_secs_f64() * 1000.0,
-                "at": unix_seconds(p.at),
-            })
-        });
-        let body = json!({
-            "status": if ok { "ok" } else { "unavailable" },
-            "state": r.state,
-            "child_pid": r.child_pid,
-            "temporal_up": r.temporal_up,
-            "polling": r.polling,
-            "pollers_seen": r.pollers_seen,
-            "poller_findings": r.poller_findings,
-            "restarts": r.restarts.values().sum::<u64>(),
-            "restarts_by_reason": r.restarts,
-            "recent_restarts": r.recent_restarts,
-            "last_probe": last_probe,
-            "first_ready_after_ms": r.first_ready.map(|d| d.as_millis() as u64),
-        });
-        let code = if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        Some((code, format!("{body}\n")))
-    }
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| (d.as_millis() as f64) / 1000.0)
-        .unwrap_or(0.0)
-}
 
 /// Serves the endpoints on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, status: Status) {
@@ -274,12 +77,17 @@ fn route(status: &Status, request: &Request<Incoming>) -> Response<Full<Bytes>> 
             status.metrics.encode(),
         );
     }
-    match status.answer(path) {
+    let worker = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("worker="))
+            .map(str::to_string)
+    });
+    match status.answer(path, worker.as_deref()) {
         Some((code, body)) => respond(code, "application/json", body),
         None => respond(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "try /livez, /readyz, /startupz or /metrics\n".into(),
+            "try /livez, /readyz, /readyz?worker=NAME, /startupz or /metrics\n".into(),
         ),
     }
 }
@@ -292,11 +100,16 @@ fn respond(code: StatusCode, content_type: &'static str, body: String) -> Respon
         .expect("static response parts are valid")
 }
 
-/// `status`: asks a running supervisor's `/readyz`; true when it answers 200.
+/// `status`: asks a running supervisor's `/readyz` (about one worker, with `worker`).
 pub async fn ask_ready(
     addr: SocketAddr,
     timeout: Duration,
+    worker: Option<&str>,
 ) -> Result<(StatusCode, String), String> {
+    let path = match worker {
+        Some(name) => format!("/readyz?worker={name}"),
+        None => "/readyz".to_string(),
+    };
     let attempt = async {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -305,7 +118,7 @@ pub async fn ask_ready(
             .await
             .map_err(|e| format!("{addr}: {e}"))?;
         tokio::spawn(connection);
-        let request = Request::get("/readyz")
+        let request = Request::get(path.as_str())
             .header("host", addr.to_string())
             .body(http_body_util::Empty::<Bytes>::new())
             .expect("static request parts are valid");

@@ -7,9 +7,9 @@
 //! | `temporal_supervisor_probe_failures_total{stage}` | counter | failed attempts and probes, by stage |
 //! | `temporal_supervisor_wait_attempts_total` | counter | readiness attempts while waiting |
 //! | `temporal_supervisor_time_to_first_ready_seconds` | gauge | from start to the first readiness |
-//! | `temporal_supervisor_child_up` | gauge | 1 while a worker runs |
-//! | `temporal_supervisor_child_restarts_total{reason}` | counter | `temporal-lost`, `exited`, `not-polling` |
-//! | `temporal_supervisor_pollers_seen` | gauge | live pollers of this worker on its task queues |
+//! | `temporal_supervisor_child_up{worker,replica}` | gauge | 1 while that worker process runs |
+//! | `temporal_supervisor_child_restarts_total{worker,replica,reason}` | counter | `temporal-lost`, `exited`, `not-polling` |
+//! | `temporal_supervisor_pollers_seen{worker,replica}` | gauge | live pollers of that worker process on its task queues |
 //! | `temporal_supervisor_log_lines_dropped_total{reason}` | counter | our log lines lost: `queue-full` (stderr blocked), `write-failed` (closed pipe, full disk) |
 
 use std::sync::atomic::AtomicU64;
@@ -22,7 +22,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-type Labels = Vec<(&'static str, String)>;
+/// Label pairs; a worker process is labelled `worker` and `replica`.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// The metric handles (cheap to clone: each is shared) and their registry.
 pub struct Metrics {
@@ -32,9 +33,9 @@ pub struct Metrics {
     probe_failures: Family<Labels, Counter>,
     pub wait_attempts: Counter,
     pub time_to_first_ready: Gauge<f64, AtomicU64>,
-    pub child_up: Gauge,
+    child_up: Family<Labels, Gauge>,
     child_restarts: Family<Labels, Counter>,
-    pub pollers_seen: Gauge,
+    pollers_seen: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -53,9 +54,9 @@ impl Metrics {
             probe_failures: Family::default(),
             wait_attempts: Counter::default(),
             time_to_first_ready: Gauge::default(),
-            child_up: Gauge::default(),
+            child_up: Family::default(),
             child_restarts: Family::default(),
-            pollers_seen: Gauge::default(),
+            pollers_seen: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -83,7 +84,11 @@ impl Metrics {
             "Seconds from start to the first readiness",
             m.time_to_first_ready.clone(),
         );
-        registry.register("child_up", "1 while a worker runs", m.child_up.clone());
+        registry.register(
+            "child_up",
+            "1 while the worker process runs",
+            m.child_up.clone(),
+        );
         registry.register(
             "child_restarts",
             "Worker restarts, by reason",
@@ -91,7 +96,7 @@ impl Metrics {
         );
         registry.register(
             "pollers_seen",
-            "Live pollers of this worker on its task queues",
+            "Live pollers of the worker process on its task queues",
             m.pollers_seen.clone(),
         );
         registry.register(
@@ -112,10 +117,18 @@ impl Metrics {
             .inc();
     }
 
-    pub fn restarted(&self, reason: &str) {
-        self.child_restarts
-            .get_or_create(&vec![("reason", reason.to_string())])
-            .inc();
+    pub fn restarted(&self, worker: &Labels, reason: &str) {
+        let mut labels = worker.clone();
+        labels.push(("reason", reason.to_string()));
+        self.child_restarts.get_or_create(&labels).inc();
+    }
+
+    pub fn child_up(&self, worker: &Labels, up: bool) {
+        self.child_up.get_or_create(worker).set(up as i64);
+    }
+
+    pub fn pollers_seen(&self, worker: &Labels, seen: u64) {
+        self.pollers_seen.get_or_create(worker).set(seen as i64);
     }
 
     /// The text exposition format.

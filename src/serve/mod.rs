@@ -1,5 +1,6 @@
-//! What the supervisor tells the outside world: the health endpoints ([`health`]) and the
-//! Prometheus metrics ([`metrics`]).
+//! What the supervisor tells the outside world: its state and each worker's ([`status`]),
+//! served as health endpoints ([`health`]) and Prometheus metrics ([`metrics`]).
 
 pub mod health;
 pub mod metrics;
+pub mod status;

@@ -26,7 +26,7 @@ use tracing::{error, info, warn};
 
 use crate::config::WaitSettings;
 use crate::duration;
-use crate::serve::health::Status;
+use crate::serve::status::Status;
 use crate::temporal::probe::{Bound, ProbeError, Prober, Ready, Stage, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out (already logged, with the last

@@ -9,4 +9,5 @@ pub mod gate;
 pub mod monitor;
 pub mod pollers;
 pub mod probe;
+pub mod thresholds;
 pub mod tls_diagnosis;

@@ -35,14 +35,15 @@ use temporalio_client::tonic::codec::Streaming;
 use temporalio_client::tonic::{Code, IntoRequest};
 use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
 use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
 use crate::config::MonitorSettings;
-use crate::temporal::pollers::{PollerCheck, PollerReport};
-use crate::temporal::probe::{Bound, ProbeError, Prober, WORKFLOW_SERVICE};
+use crate::temporal::explain::describe_status;
+use crate::temporal::probe::{Bound, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
+use crate::temporal::thresholds::{Change, Health};
 
 /// What the monitor saw.
 #[derive(Debug)]
@@ -58,8 +59,6 @@ pub enum MonitorEvent {
     Lost,
     /// `success_threshold` probes succeeded in a row after a loss.
     Back,
-    /// After a good probe, with task queues: the worker's pollers.
-    Pollers(Result<PollerReport, ProbeError>),
 }
 
 /// The running monitor; stops when dropped.
@@ -70,12 +69,14 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts watching. With `ready`, the connection of the readiness check that just
-    /// succeeded, no request is repeated: the watch opens on it at once.
+    /// succeeded, no request is repeated: the watch opens on it at once. `well` is told the
+    /// connection while Temporal is well, and `None` while it is not (the workers' poller
+    /// checks use it).
     pub fn start(
         prober: Prober,
         settings: MonitorSettings,
         ready: Option<Connection>,
-        pollers: Option<PollerCheck>,
+        well: watch::Sender<Option<Connection>>,
     ) -> Monitor {
         let (tx, events) = mpsc::channel(16);
         let now = Instant::now();
@@ -90,9 +91,7 @@ impl Monitor {
             watch_refused: false,
             suspect: false,
             probes: JoinSet::new(),
-            next_pollers: now,
-            seen_polling: false,
-            pollers,
+            well,
             prober,
             settings,
             tx,
@@ -114,10 +113,6 @@ impl Drop for Monitor {
     }
 }
 
-/// Until the worker is first seen polling, look at its pollers at least this often, so that
-/// readiness follows the worker's first poll closely.
-const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
-
 /// A finished probe: the connection it proved, or why it failed; and how long it took.
 type ProbeOutcome = (Result<Connection, ProbeError>, Duration);
 
@@ -135,9 +130,8 @@ struct Task {
     suspect: bool,
     probes: JoinSet<ProbeOutcome>,
     next_probe: Instant,
-    pollers: Option<PollerCheck>,
-    next_pollers: Instant,
-    seen_polling: bool,
+    /// The connection while Temporal is well, for the workers' poller checks.
+    well: watch::Sender<Option<Connection>>,
 }
 
 /// What woke the monitor.
@@ -145,7 +139,6 @@ enum Wake {
     WatchEnded(String),
     ProbeDue,
     ProbeDone(ProbeOutcome),
-    PollersDue,
 }
 
 /// The receiver is gone: the supervisor dropped the monitor.
@@ -153,9 +146,12 @@ struct Closed;
 
 impl Task {
     async fn run(mut self) {
-        if self.connection.is_some() {
-            self.open_watch().await;
+        if let Err(e) = self.open_watch().await
+            && self.failed(e).await.is_err()
+        {
+            return;
         }
+        self.well.send_replace(self.connection.clone());
         loop {
             let wake = tokio::select! {
                 reason = watch_ends(&mut self.watch) => Wake::WatchEnded(reason),
@@ -163,7 +159,6 @@ impl Task {
                 Some(Ok(done)) = self.probes.join_next(), if !self.probes.is_empty() => {
                     Wake::ProbeDone(done)
                 }
-                () = sleep_until(self.next_pollers), if self.pollers_due() => Wake::PollersDue,
             };
             let handled = match wake {
                 Wake::WatchEnded(reason) => self.on_watch_ended(reason).await,
@@ -172,8 +167,11 @@ impl Task {
                     Ok(())
                 }
                 Wake::ProbeDone((result, latency)) => self.on_probe_done(result, latency).await,
-                Wake::PollersDue => self.check_pollers().await,
             };
+            let well = (!self.suspect && self.health.is_up())
+                .then(|| self.connection.clone())
+                .flatten();
+            self.well.send_replace(well);
             if handled.is_err() {
                 return;
             }
@@ -191,10 +189,6 @@ impl Task {
         } else {
             self.probes.is_empty()
         }
-    }
-
-    fn pollers_due(&self) -> bool {
-        self.pollers.is_some() && !self.suspect && self.health.is_up() && self.connection.is_some()
     }
 
     /// The wait before the next probe: `recheck_interval` while suspect (and not yet lost),
@@ -255,8 +249,11 @@ impl Task {
                     self.next_probe = Instant::now() + self.probe_pause();
                 }
                 self.connection = Some(connection);
-                if self.watch.is_none() {
-                    self.open_watch().await;
+                if self.watch.is_none()
+                    && let Err(e) = self.open_watch().await
+                {
+                    self.send_change(change).await?;
+                    return self.failed(e).await;
                 }
                 change
             }
@@ -270,28 +267,36 @@ impl Task {
                     Instant::now() + jittered(self.settings.probe_interval, self.settings.jitter);
                 None
             }
-            Err(e) => {
-                let change = self.health.record(false);
-                self.send(MonitorEvent::Probe {
-                    result: Err(e),
-                    failures: self.health.failures(),
-                })
-                .await?;
-                // From the first failure on, probes make fresh connections from DNS up.
-                self.connection = None;
-                self.watch = None;
-                if !self.suspect {
-                    self.suspect = true;
-                    self.next_probe = Instant::now() + self.probe_pause();
-                }
-                change
-            }
+            Err(e) => return self.failed(e).await,
         };
+        self.send_change(change).await
+    }
+
+    async fn send_change(&self, change: Option<Change>) -> Result<(), Closed> {
         match change {
             Some(Change::Lost) => self.send(MonitorEvent::Lost).await,
             Some(Change::Back) => self.send(MonitorEvent::Back).await,
             None => Ok(()),
         }
+    }
+
+    /// A failed probe (or watch that would not open): counted, reported, and Temporal is
+    /// suspect from now on.
+    async fn failed(&mut self, e: ProbeError) -> Result<(), Closed> {
+        let change = self.health.record(false);
+        self.send(MonitorEvent::Probe {
+            result: Err(e),
+            failures: self.health.failures(),
+        })
+        .await?;
+        // From the first failure on, probes make fresh connections from DNS up.
+        self.connection = None;
+        self.watch = None;
+        if !self.suspect {
+            self.suspect = true;
+            self.next_probe = Instant::now() + self.probe_pause();
+        }
+        self.send_change(change).await
     }
 
     async fn on_watch_ended(&mut self, reason: String) -> Result<(), Closed> {
@@ -304,12 +309,15 @@ impl Task {
         Ok(())
     }
 
-    async fn open_watch(&mut self) {
+    /// Opens the health watch on the connection. A server that refuses it outright (an API
+    /// key on Temporal Cloud, a proxy without streams) leaves the probes on the interval; one
+    /// that does not answer fails like a probe.
+    async fn open_watch(&mut self) -> Result<(), ProbeError> {
         if self.watch_refused || !self.prober.health_allowed() {
-            return;
+            return Ok(());
         }
         let Some(connection) = &self.connection else {
-            return;
+            return Ok(());
         };
         let mut request = HealthCheckRequest {
             service: WORKFLOW_SERVICE.to_string(),
@@ -318,48 +326,38 @@ impl Task {
         // The stream lives as long as the connection; without this the client's 30 s default
         // deadline would end it.
         request.set_timeout(Duration::from_secs(24 * 3600));
-        match timeout(
-            self.settings.probe_timeout,
-            connection.health_service().watch(request),
-        )
-        .await
-        {
-            Ok(Ok(response)) => self.watch = Some(response.into_inner()),
-            Ok(Err(status)) => {
-                let code = status.code();
-                self.watch_refused = matches!(
-                    code,
-                    Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied
-                );
-                debug!(
-                    ?code,
-                    "health watch not available; probing on the interval only"
-                );
-            }
-            Err(_) => debug!("health watch did not open in time; probing on the interval"),
-        }
-    }
-
-    async fn check_pollers(&mut self) -> Result<(), Closed> {
-        let (Some(check), Some(connection)) = (&self.pollers, &self.connection) else {
-            return Ok(());
-        };
         let bound = Bound::new(self.settings.probe_timeout, "probe timeout");
-        let report = check.check(connection, &bound).await;
-        self.seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
-        self.next_pollers = Instant::now()
-            + if self.seen_polling {
-                jittered(self.settings.probe_interval, self.settings.jitter)
-            } else {
-                FIRST_POLL_INTERVAL.min(self.settings.probe_interval)
-            };
-        self.send(MonitorEvent::Pollers(report)).await
+        let opened = bound
+            .run(Stage::Health, async {
+                match connection.health_service().watch(request).await {
+                    Ok(response) => Ok(Some(response.into_inner())),
+                    Err(status)
+                        if matches!(
+                            status.code(),
+                            Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied
+                        ) =>
+                    {
+                        debug!(code = ?status.code(), "health watch not available; probing on the interval only");
+                        Ok(None)
+                    }
+                    Err(status) => Err(ProbeError::new(
+                        Stage::Health,
+                        describe_status(&status, Some(&bound)),
+                    )),
+                }
+            })
+            .await?;
+        match opened {
+            Some(stream) => self.watch = Some(stream),
+            None => self.watch_refused = true,
+        }
+        Ok(())
     }
 }
 
 /// `interval` shortened by a random fraction of at most `jitter`, so that supervisors
 /// started together do not send their requests in step.
-fn jittered(interval: Duration, jitter: f64) -> Duration {
+pub fn jittered(interval: Duration, jitter: f64) -> Duration {
     interval.mul_f64(1.0 - jitter.clamp(0.0, 1.0) * fastrand::f64())
 }
 
@@ -383,106 +381,9 @@ async fn watch_ends(watch: &mut Option<Streaming<HealthCheckResponse>>) -> Strin
     }
 }
 
-/// Turns probe results into "lost" and "back", with thresholds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    failure_threshold: u32,
-    success_threshold: u32,
-    up: bool,
-    failures: u32,
-    successes: u32,
-}
-
-/// A change of Temporal's state as the supervisor sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Lost,
-    Back,
-}
-
-impl Health {
-    /// Starts as up: the supervisor only starts monitoring once Temporal was ready.
-    pub fn new(failure_threshold: u32, success_threshold: u32) -> Health {
-        Health {
-            failure_threshold,
-            success_threshold,
-            up: true,
-            failures: 0,
-            successes: 0,
-        }
-    }
-
-    pub fn is_up(&self) -> bool {
-        self.up
-    }
-
-    /// Consecutive failures so far.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// Records one probe result; returns the change it causes, if any.
-    pub fn record(&mut self, ok: bool) -> Option<Change> {
-        if ok {
-            self.failures = 0;
-            self.successes += 1;
-            if !self.up && self.successes >= self.success_threshold {
-                self.up = true;
-                return Some(Change::Back);
-            }
-        } else {
-            self.successes = 0;
-            self.failures += 1;
-            if self.up && self.failures >= self.failure_threshold {
-                self.up = false;
-                return Some(Change::Lost);
-            }
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thresholds_decide_lost_and_back() {
-        let mut h = Health::new(3, 2);
-        let seen: Vec<_> = [
-            false, false, true, false, false, false, false, true, false, true, true, true,
-        ]
-        .iter()
-        .map(|&ok| h.record(ok))
-        .collect();
-        use Change::*;
-        assert_eq!(
-            seen,
-            [
-                None,
-                None,
-                None,
-                None,
-                None,
-                Some(Lost),
-                None,
-                None,
-                None,
-                None,
-                Some(Back),
-                None
-            ]
-        );
-    }
-
-    #[test]
-    fn threshold_of_one_reacts_at_once() {
-        let mut h = Health::new(1, 1);
-        assert_eq!(h.record(false), Some(Change::Lost));
-        assert!(!h.is_up());
-        assert_eq!(h.record(true), Some(Change::Back));
-        assert!(h.is_up());
-    }
 
     #[test]
     fn jitter_only_shortens_and_stays_within_its_fraction() {

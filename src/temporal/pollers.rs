@@ -32,8 +32,12 @@ use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQue
 use temporalio_common::protos::temporal::api::taskqueue::v1::{PollerInfo, TaskQueue};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
-use crate::config::{ConnectionSettings, Deployment, PollerSettings, QueueType};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{ConnectionSettings, Deployment, MonitorSettings, PollerSettings, QueueType};
 use crate::temporal::explain::describe_status;
+use crate::temporal::monitor::jittered;
 use crate::temporal::probe::{Bound, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
@@ -293,6 +297,53 @@ impl PollerCheck {
             .into_iter()
             .map(Poller::from_info)
             .collect())
+    }
+}
+
+/// Until a worker is first seen polling, look at its pollers at least this often, so that
+/// readiness follows its first poll closely.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Checks one worker process's pollers in the background, on the monitor's connection while
+/// Temporal is well: every second until it is first seen polling, then every `interval`
+/// (jittered). Each report goes to `reports` with `index`. Stops when dropped.
+pub struct PollerWatch(JoinHandle<()>);
+
+impl PollerWatch {
+    pub fn start(
+        check: PollerCheck,
+        mut well: watch::Receiver<Option<Connection>>,
+        settings: MonitorSettings,
+        index: usize,
+        reports: mpsc::Sender<(usize, Result<PollerReport, ProbeError>)>,
+    ) -> PollerWatch {
+        PollerWatch(tokio::spawn(async move {
+            let mut seen_polling = false;
+            loop {
+                let connection = match well.wait_for(Option::is_some).await {
+                    Ok(connection) => connection.clone().expect("waited for Some"),
+                    Err(_) => return,
+                };
+                let bound = Bound::new(settings.probe_timeout, "probe timeout");
+                let report = check.check(&connection, &bound).await;
+                seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
+                if reports.send((index, report)).await.is_err() {
+                    return;
+                }
+                let pause = if seen_polling {
+                    jittered(settings.probe_interval, settings.jitter)
+                } else {
+                    FIRST_POLL_INTERVAL.min(settings.probe_interval)
+                };
+                tokio::time::sleep(pause).await;
+            }
+        }))
+    }
+}
+
+impl Drop for PollerWatch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

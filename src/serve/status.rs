@@ -1,0 +1,301 @@
+//! What the health endpoints and metrics report: the supervisor's state, Temporal's, and each
+//! worker process's. The supervisor updates it; the HTTP server reads it.
+//!
+//! | endpoint | 200 when |
+//! |---|---|
+//! | `/livez` | no stop is stuck (a process group that survived SIGKILL) |
+//! | `/readyz` | Temporal is ready and every non-optional worker runs (and polls its task queues, where it has some) |
+//! | `/readyz?worker=NAME` | Temporal is ready and that worker's processes run (and poll) |
+//! | `/startupz` | Temporal was ready once and the workers started |
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::serve::metrics::{Labels, Metrics};
+
+/// How many recent restarts each worker's report lists.
+const RECENT_RESTARTS: usize = 10;
+
+/// The supervisor's state as the endpoints report it.
+#[derive(Debug)]
+pub struct Report {
+    /// The supervisor as a whole: `waiting-for-temporal`, `running`, `stopping`.
+    pub state: &'static str,
+    pub temporal_up: bool,
+    pub started: Instant,
+    pub first_ready: Option<Duration>,
+    pub last_probe: Option<LastProbe>,
+    /// One per worker process, in the order of the configuration.
+    pub workers: Vec<WorkerReport>,
+}
+
+/// One worker process (one replica of a worker).
+#[derive(Debug)]
+pub struct WorkerReport {
+    pub name: String,
+    /// 1-based.
+    pub replica: u32,
+    pub optional: bool,
+    pub state: &'static str,
+    pub pid: Option<i32>,
+    pub restarts: BTreeMap<&'static str, u64>,
+    pub recent_restarts: VecDeque<Value>,
+    /// `None` without task queues to check; otherwise whether it polls them.
+    pub polling: Option<bool>,
+    pub pollers_seen: u64,
+    /// When not polling: what was seen on each queue instead.
+    pub poller_findings: Vec<String>,
+    /// Its process group survived SIGKILL: the supervisor cannot go on as designed.
+    pub stuck: bool,
+    labels: Labels,
+}
+
+impl WorkerReport {
+    fn ready(&self) -> bool {
+        self.state == "running" && self.pid.is_some() && self.polling != Some(false)
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "replica": self.replica,
+            "optional": self.optional,
+            "state": self.state,
+            "pid": self.pid,
+            "restarts": self.restarts.values().sum::<u64>(),
+            "restarts_by_reason": self.restarts,
+            "recent_restarts": self.recent_restarts,
+            "polling": self.polling,
+            "pollers_seen": self.pollers_seen,
+            "poller_findings": self.poller_findings,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LastProbe {
+    pub ok: bool,
+    pub stage: Option<String>,
+    pub reason: Option<String>,
+    pub latency: Duration,
+    pub at: SystemTime,
+}
+
+/// The report and the metrics, shared by the supervisor and the HTTP server.
+#[derive(Clone)]
+pub struct Status {
+    report: Arc<Mutex<Report>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Status {
+    pub fn new() -> Status {
+        Status {
+            report: Arc::new(Mutex::new(Report {
+                state: "starting",
+                temporal_up: false,
+                started: Instant::now(),
+                first_ready: None,
+                last_probe: None,
+                workers: Vec::new(),
+            })),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The report, for reading or a short update.
+    pub fn report(&self) -> MutexGuard<'_, Report> {
+        self.report.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a worker process to the report; returns its index.
+    pub fn add_worker(&self, name: &str, replica: u32, optional: bool) -> usize {
+        let labels = vec![
+            ("worker", name.to_string()),
+            ("replica", replica.to_string()),
+        ];
+        self.metrics.child_up(&labels, false);
+        let mut r = self.report();
+        r.workers.push(WorkerReport {
+            name: name.to_string(),
+            replica,
+            optional,
+            state: "waiting-for-temporal",
+            pid: None,
+            restarts: BTreeMap::new(),
+            recent_restarts: VecDeque::new(),
+            polling: None,
+            pollers_seen: 0,
+            poller_findings: Vec::new(),
+            stuck: false,
+            labels,
+        });
+        r.workers.len() - 1
+    }
+
+    pub fn set_worker_state(&self, index: usize, state: &'static str) {
+        self.report().workers[index].state = state;
+    }
+
+    pub fn set_stuck(&self, index: usize) {
+        self.report().workers[index].stuck = true;
+    }
+
+    /// Records a restart of a worker process and why.
+    pub fn restarted(&self, index: usize, reason: &'static str, detail: &str) {
+        let mut r = self.report();
+        let w = &mut r.workers[index];
+        self.metrics.restarted(&w.labels, reason);
+        *w.restarts.entry(reason).or_default() += 1;
+        w.recent_restarts.push_back(json!({
+            "reason": reason,
+            "detail": detail,
+            "at": unix_seconds(SystemTime::now()),
+        }));
+        if w.recent_restarts.len() > RECENT_RESTARTS {
+            w.recent_restarts.pop_front();
+        }
+    }
+
+    pub fn set_child(&self, index: usize, pid: Option<i32>, checks_pollers: bool) {
+        let mut r = self.report();
+        let w = &mut r.workers[index];
+        self.metrics.child_up(&w.labels, pid.is_some());
+        self.metrics.pollers_seen(&w.labels, 0);
+        w.pid = pid;
+        w.pollers_seen = 0;
+        w.poller_findings.clear();
+        w.polling = checks_pollers.then_some(false);
+    }
+
+    pub fn set_polling(&self, index: usize, polling: bool, seen: u64, findings: &[String]) {
+        let mut r = self.report();
+        let w = &mut r.workers[index];
+        self.metrics.pollers_seen(&w.labels, seen);
+        w.polling = Some(polling);
+        w.pollers_seen = seen;
+        w.poller_findings = findings.to_vec();
+    }
+
+    /// Records a readiness result (from waiting or probing).
+    pub fn probed(&self, ok: bool, stage: Option<&str>, reason: Option<&str>, latency: Duration) {
+        if ok {
+            self.metrics.probe_ok(latency);
+        } else if let Some(stage) = stage {
+            self.metrics.probe_failed(stage);
+        }
+        self.report().last_probe = Some(LastProbe {
+            ok,
+            stage: stage.map(String::from),
+            reason: reason.map(String::from),
+            latency,
+            at: SystemTime::now(),
+        });
+    }
+
+    pub fn set_temporal_up(&self, up: bool) {
+        self.metrics.temporal_up.set(up as i64);
+        self.report().temporal_up = up;
+    }
+
+    /// Marks the first readiness (only the first call counts).
+    pub fn first_ready(&self) {
+        let mut r = self.report();
+        if r.first_ready.is_none() {
+            let took = r.started.elapsed();
+            r.first_ready = Some(took);
+            self.metrics.time_to_first_ready.set(took.as_secs_f64());
+        }
+    }
+
+    /// Status code and JSON body for one of the probe endpoints; `worker` narrows `/readyz`
+    /// to one worker. `None` for an unknown path or worker.
+    pub fn answer(&self, path: &str, worker: Option<&str>) -> Option<(StatusCode, String)> {
+        let r = self.report();
+        let chosen: Vec<&WorkerReport> = match worker {
+            Some(name) => r.workers.iter().filter(|w| w.name == name).collect(),
+            None => r.workers.iter().filter(|w| !w.optional).collect(),
+        };
+        if worker.is_some() && chosen.is_empty() {
+            return None;
+        }
+        let ok = match path {
+            "/livez" => !r.workers.iter().any(|w| w.stuck),
+            "/readyz" => {
+                r.temporal_up
+                    && matches!(r.state, "running")
+                    && !chosen.is_empty()
+                    && chosen.iter().all(|w| w.ready())
+            }
+            "/startupz" => r.first_ready.is_some(),
+            _ => return None,
+        };
+        let body = body(&r, &chosen, ok);
+        let code = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        Some((code, format!("{body}\n")))
+    }
+}
+
+/// The JSON body: the supervisor and Temporal, each worker process, and (for the common case
+/// of one worker) that worker's fields at the top level as well.
+fn body(r: &Report, chosen: &[&WorkerReport], ok: bool) -> Value {
+    let last_probe = r.last_probe.as_ref().map(|p| {
+        json!({
+            "ok": p.ok,
+            "stage": p.stage,
+            "reason": p.reason,
+            "latency_ms": p.latency.as_secs_f64() * 1000.0,
+            "at": unix_seconds(p.at),
+        })
+    });
+    let mut restarts_by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+    for w in chosen {
+        for (reason, n) in &w.restarts {
+            *restarts_by_reason.entry(reason).or_default() += n;
+        }
+    }
+    let single = (chosen.len() == 1).then(|| chosen[0]);
+    let state = match single {
+        Some(w) if r.state == "running" => w.state,
+        _ => r.state,
+    };
+    let polling = chosen
+        .iter()
+        .filter_map(|w| w.polling)
+        .reduce(|a, b| a && b);
+    json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "state": state,
+        "temporal_up": r.temporal_up,
+        "child_pid": single.and_then(|w| w.pid),
+        "polling": polling,
+        "pollers_seen": chosen.iter().map(|w| w.pollers_seen).sum::<u64>(),
+        "poller_findings": chosen.iter().flat_map(|w| w.poller_findings.clone()).collect::<Vec<_>>(),
+        "restarts": restarts_by_reason.values().sum::<u64>(),
+        "restarts_by_reason": restarts_by_reason,
+        "recent_restarts": single.map(|w| w.recent_restarts.clone()).unwrap_or_default(),
+        "last_probe": last_probe,
+        "first_ready_after_ms": r.first_ready.map(|d| d.as_millis() as u64),
+        "workers": chosen.iter().map(|w| w.json()).collect::<Vec<_>>(),
+    })
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0)
+}

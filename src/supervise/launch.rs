@@ -1,0 +1,144 @@
+//! What every worker process is started with, prepared once: its program (found before
+//! anything waited), the connection handed over, where its output goes, whether it takes the
+//! terminal; and what it reports to (the status, the poller reports).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use temporalio_client::Connection;
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use crate::config::{Config, EnvChange, WorkerSpec};
+use crate::duration;
+use crate::process::child;
+use crate::process::command::{self, SpawnError};
+use crate::process::output::Output;
+use crate::serve::status::Status;
+use crate::temporal::pollers::{PollerCheck, PollerReport, PollerWatch};
+use crate::temporal::probe::ProbeError;
+
+/// A poller check's report, for the worker process at that index.
+pub type PollerReports = mpsc::Sender<(usize, Result<PollerReport, ProbeError>)>;
+
+pub struct Launch<'a> {
+    pub config: &'a Config,
+    pub status: Status,
+    /// Where prefixed output goes, when some worker's output is prefixed.
+    pub output: Option<Output>,
+    /// The monitor's connection while Temporal is well, for poller checks.
+    pub well: watch::Receiver<Option<Connection>>,
+    pub poller_reports: PollerReports,
+    /// The one worker takes the terminal (see `process::terminal`).
+    pub take_terminal: bool,
+    /// The connection handed over to every worker (empty when turned off).
+    handover: Vec<EnvChange>,
+    /// Each worker's program, by worker name.
+    programs: HashMap<String, PathBuf>,
+}
+
+impl<'a> Launch<'a> {
+    /// Finds every worker's program, so that a typo fails at once with 127 or 126 and one
+    /// line naming the worker, before anything waits for Temporal.
+    pub fn prepare(
+        config: &'a Config,
+        status: Status,
+        well: watch::Receiver<Option<Connection>>,
+        poller_reports: PollerReports,
+        take_terminal: bool,
+    ) -> Result<Launch<'a>, SpawnError> {
+        let mut programs = HashMap::new();
+        for worker in &config.workers {
+            let program = &worker.command[0];
+            let path = command::worker_path(&worker.env);
+            let found = command::resolve(program, path.as_deref(), worker.working_dir.as_deref())
+                .map_err(|e| SpawnError {
+                code: e.code,
+                message: format!("worker {}: {}", worker.name, e.message),
+            })?;
+            programs.insert(worker.name.clone(), found);
+        }
+        let mut handover = Vec::new();
+        if config.run.export_connection {
+            handover = config.connection.worker_env();
+        }
+        let labels: Vec<String> = config
+            .workers
+            .iter()
+            .flat_map(|w| {
+                (1..=w.replicas).map(move |n| {
+                    if w.replicas > 1 {
+                        format!("{}[{n}]", w.name)
+                    } else {
+                        w.name.clone()
+                    }
+                })
+            })
+            .collect();
+        let output = config
+            .workers
+            .iter()
+            .any(|w| w.prefix_output)
+            .then(|| Output::new(config.log.format == crate::config::LogFormat::Json, &labels));
+        Ok(Launch {
+            config,
+            status,
+            output,
+            well,
+            poller_reports,
+            take_terminal,
+            handover,
+            programs,
+        })
+    }
+
+    /// The poller check of a worker process with task queues: reported as started, and
+    /// run in the background on the monitor's connection.
+    pub fn watch_pollers(
+        &self,
+        worker: &WorkerSpec,
+        label: &str,
+        pid: i32,
+        index: usize,
+    ) -> Option<PollerWatch> {
+        let check = PollerCheck::new(&worker.pollers, &self.config.connection, pid);
+        self.status.set_child(index, Some(pid), check.is_some());
+        let check = check?;
+        info!(
+            worker = %label,
+            child_pid = pid,
+            identity = %check.identity(),
+            deployment = check.deployment().unwrap_or_else(|| "any".into()),
+            deadline = %duration::format(worker.pollers.deadline),
+            "watching the worker's pollers"
+        );
+        Some(PollerWatch::start(
+            check,
+            self.well.clone(),
+            self.config.monitor.clone(),
+            index,
+            self.poller_reports.clone(),
+        ))
+    }
+
+    /// How to start a process of `worker`.
+    pub fn child_spec(&self, worker: &WorkerSpec) -> child::Spec {
+        let mut env = self.handover.clone();
+        if self.config.run.export_connection
+            && let Some(d) = &worker.pollers.deployment
+        {
+            env.push(("TEMPORAL_DEPLOYMENT_NAME".into(), Some(d.name.clone())));
+            env.push(("TEMPORAL_WORKER_BUILD_ID".into(), Some(d.build_id.clone())));
+        }
+        env.extend(worker.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+        child::Spec {
+            program: self.programs[&worker.name].clone(),
+            command: worker.command.clone(),
+            env,
+            working_dir: worker.working_dir.clone(),
+            stop_signal: worker.process.stop_signal,
+            capture_output: worker.prefix_output,
+            take_terminal: self.take_terminal,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The restart policy, as a pure function: what follows when a worker process exits by
+//! itself. Kubernetes' CrashLoopBackOff in small: delays from `restart_delay` doubling (by
+//! `backoff_factor`) up to `restart_max_delay`, with jitter, starting over once a process has
+//! run `restart_reset_after`; after `max_restarts` restarts (0: no limit) the worker is done.
+
+use std::time::Duration;
+
+use crate::config::{ProcessSettings, RestartPolicy};
+
+/// What a worker's restarts have been so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct History {
+    /// Restarts after exiting by itself, counted against `max_restarts`.
+    pub restarts: u32,
+    /// Consecutive quick failures, for the restart delay.
+    pub crash_streak: u32,
+}
+
+/// What follows an exit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Start again after the delay (its history updated).
+    Restart { after: Duration, history: History },
+    /// Done: the policy does not restart this exit.
+    NoRestart,
+    /// Done: the restarts ran out.
+    LimitReached,
+    /// Done: Ctrl-C at the terminal ended it (128 + SIGINT), which is no crash.
+    Interrupted,
+}
+
+/// 128 + SIGINT: what a worker ended by Ctrl-C exits with.
+pub const CTRL_C_CODE: i32 = 130;
+
+/// Decides what follows an exit with `code` after running `ran`; `at_terminal` when the
+/// worker holds the terminal (so Ctrl-C went to it). `r` is a random number in `[0, 1)` for
+/// the jitter.
+pub fn decide(
+    p: &ProcessSettings,
+    history: History,
+    code: i32,
+    ran: Duration,
+    at_terminal: bool,
+    r: f64,
+) -> Decision {
+    if at_terminal && code == CTRL_C_CODE {
+        return Decision::Interrupted;
+    }
+    let restart = match p.restart {
+        RestartPolicy::Never => false,
+        RestartPolicy::OnFailure => code != 0,
+        RestartPolicy::Always => true,
+    };
+    if !restart {
+        return Decision::NoRestart;
+    }
+    if p.max_restarts != 0 && history.restarts >= p.max_restarts {
+        return Decision::LimitReached;
+    }
+    let streak = if ran >= p.restart_reset_after {
+        1
+    } else {
+        history.crash_streak + 1
+    };
+    Decision::Restart {
+        after: p.restart_backoff.delay(streak, r),
+        history: History {
+            restarts: history.restarts + 1,
+            crash_streak: streak,
+        },
+    }
+}
+
+/// Whether a worker process that is not polling while Temporal is fine is wedged, and why:
+/// its pollers are gone after it polled, or it has not polled within `deadline`.
+pub fn wedged(
+    findings: &[String],
+    seen_polling: bool,
+    ran: Duration,
+    deadline: Duration,
+) -> Option<String> {
+    let findings = findings.join("; ");
+    if seen_polling {
+        Some(format!("its pollers are gone: {findings}"))
+    } else if ran >= deadline {
+        Some(format!(
+            "not polling within {}: {findings}",
+            crate::duration::format(deadline)
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::temporal::backoff::Backoff;
+
+    fn settings(restart: RestartPolicy, max_restarts: u32) -> ProcessSettings {
+        ProcessSettings {
+            restart,
+            max_restarts,
+            restart_backoff: Backoff {
+                initial_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(8),
+                factor: 2.0,
+                jitter: 0.0,
+            },
+            restart_reset_after: Duration::from_secs(60),
+            ..ProcessSettings::default()
+        }
+    }
+
+    #[test]
+    fn policies_decide_which_exits_restart() {
+        let quick = Duration::from_secs(1);
+        let h = History::default();
+        use RestartPolicy::*;
+        let cases = [
+            (Never, 0, false),
+            (Never, 3, false),
+            (OnFailure, 0, false),
+            (OnFailure, 3, true),
+            (OnFailure, 137, true),
+            (Always, 0, true),
+            (Always, 3, true),
+        ];
+        for (policy, code, restarts) in cases {
+            let d = decide(&settings(policy, 0), h, code, quick, false, 0.0);
+            assert_eq!(
+                matches!(d, Decision::Restart { .. }),
+                restarts,
+                "{policy:?} {code}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_crash_loop_backs_off_and_a_stable_run_starts_over() {
+        let p = settings(RestartPolicy::OnFailure, 0);
+        let mut h = History::default();
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            match decide(&p, h, 1, Duration::from_secs(1), false, 0.0) {
+                Decision::Restart { after, history } => {
+                    delays.push(after.as_secs());
+                    h = history;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 8, 8]);
+        match decide(&p, h, 1, Duration::from_secs(61), false, 0.0) {
+            Decision::Restart { after, history } => {
+                assert_eq!(after, Duration::from_secs(1));
+                assert_eq!(history.restarts, 7);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_worker_is_wedged_past_its_deadline_or_when_its_pollers_go() {
+        let seen = ["no pollers at all on q in default at t:7233".to_string()];
+        let minute = Duration::from_secs(60);
+        assert_eq!(wedged(&seen, false, Duration::from_secs(59), minute), None);
+        assert_eq!(
+            wedged(&seen, false, minute, minute).unwrap(),
+            "not polling within 1m: no pollers at all on q in default at t:7233"
+        );
+        assert!(
+            wedged(&seen, true, Duration::from_secs(1), minute)
+                .unwrap()
+                .starts_with("its pollers are gone")
+        );
+    }
+
+    #[test]
+    fn restarts_run_out_and_ctrl_c_is_no_crash() {
+        let p = settings(RestartPolicy::Always, 2);
+        let spent = History {
+            restarts: 2,
+            crash_streak: 2,
+        };
+        let quick = Duration::from_secs(1);
+        assert_eq!(
+            decide(&p, spent, 1, quick, false, 0.0),
+            Decision::LimitReached
+        );
+        assert_eq!(
+            decide(&p, History::default(), CTRL_C_CODE, quick, true, 0.0),
+            Decision::Interrupted
+        );
+        // Without the terminal, 130 is an exit like any other.
+        assert!(matches!(
+            decide(&p, History::default(), CTRL_C_CODE, quick, false, 0.0),
+            Decision::Restart { .. }
+        ));
+    }
+}

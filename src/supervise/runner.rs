@@ -1,0 +1,332 @@
+//! The runner: one Temporal for all workers. It waits for Temporal once, watches it with one
+//! monitor, fans Temporal's changes and the supervisor's signals out to every worker process
+//! ([`Replica`]), hands each its own exits, and decides when `run` ends and with what code.
+//!
+//! ```text
+//!   WaitingForTemporal ── ready: start every waiting worker ──▶ Running
+//!          ▲                                                      │ lost (--on-disconnect restart):
+//!          └──── every worker stopped ◀── Lost ◀──────────────────┘ stop every worker
+//! ```
+//!
+//! `run` ends when a non-optional worker fails beyond its restart policy (the others are
+//! stopped gracefully; its code), on SIGTERM or SIGINT (all stopped in parallel; the first
+//! non-zero code of the workers, in the order of the configuration, or 0), when every
+//! non-optional worker has ended by itself (the same rule), or with 69 when Temporal never
+//! became ready or was lost with `--on-disconnect exit`.
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::config::OnDisconnect;
+use crate::exit;
+use crate::process::child;
+use crate::supervise::launch::Launch;
+use crate::supervise::worker::{Outcome, Replica, StopReason};
+use crate::temporal::pollers::PollerReport;
+use crate::temporal::probe::ProbeError;
+
+/// Temporal, as the runner sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Temporal {
+    /// The gate is waiting for it.
+    Waiting,
+    /// Ready; the monitor watches it.
+    Up,
+    /// Lost: the workers are being stopped before waiting again.
+    Lost,
+}
+
+/// Why `run` is ending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    /// SIGTERM or SIGINT to the supervisor.
+    Signal(Signal),
+    /// A worker failed for good (or Ctrl-C ended it): its code.
+    Worker(i32),
+    /// Temporal lost with `--on-disconnect exit`.
+    TemporalLost,
+    /// Every non-optional worker ended by itself.
+    WorkersDone,
+}
+
+/// What the supervisor's loop does next.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    Continue,
+    /// Start waiting for Temporal (again).
+    Wait,
+    Exit(u8),
+}
+
+pub struct Runner<'a> {
+    pub launch: Launch<'a>,
+    pub replicas: Vec<Replica>,
+    pub temporal: Temporal,
+    ending: Option<Ending>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(launch: Launch<'a>, replicas: Vec<Replica>) -> Runner<'a> {
+        launch.status.report().state = "waiting-for-temporal";
+        Runner {
+            launch,
+            replicas,
+            temporal: Temporal::Waiting,
+            ending: None,
+        }
+    }
+
+    fn set_state(&self, state: &'static str, event: &'static str, reason: &str) {
+        let mut report = self.launch.status.report();
+        let previous = report.state;
+        report.state = state;
+        drop(report);
+        info!(state, previous, event, "{reason}");
+    }
+
+    /// The earliest timer of any worker.
+    pub fn timer(&self) -> Option<Instant> {
+        self.replicas.iter().filter_map(Replica::timer).min()
+    }
+
+    pub fn temporal_ready(&mut self) -> Next {
+        self.temporal = Temporal::Up;
+        self.launch.status.set_temporal_up(true);
+        self.launch.status.first_ready();
+        if self.ending.is_some() {
+            return self.check_end();
+        }
+        self.set_state("running", "temporal-ready", "running; watching Temporal");
+        for i in 0..self.replicas.len() {
+            if self.replicas[i].is_waiting() {
+                let outcome = self.replicas[i].start(&self.launch);
+                self.on_outcome(i, outcome);
+            }
+        }
+        self.check_end()
+    }
+
+    pub fn temporal_lost(&mut self) -> Next {
+        self.launch.status.set_temporal_up(false);
+        match self.launch.config.run.on_disconnect {
+            OnDisconnect::Ignore => {
+                warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
+                return Next::Continue;
+            }
+            OnDisconnect::Exit => {
+                self.ending.get_or_insert(Ending::TemporalLost);
+                self.set_state(
+                    "stopping",
+                    "temporal-lost",
+                    "Temporal lost; stopping every worker, then exiting 69 (--on-disconnect exit)",
+                );
+            }
+            OnDisconnect::Restart => {
+                self.set_state(
+                    "stopping",
+                    "temporal-lost",
+                    "Temporal lost; stopping every worker until it is back",
+                );
+                for replica in &self.replicas {
+                    if replica.has_process() {
+                        self.launch.status.restarted(
+                            replica.index,
+                            "temporal-lost",
+                            "Temporal lost",
+                        );
+                    }
+                }
+            }
+        }
+        self.temporal = Temporal::Lost;
+        for replica in &mut self.replicas {
+            replica.stop(StopReason::TemporalLost, &self.launch);
+        }
+        self.check_end()
+    }
+
+    pub fn temporal_back(&mut self) {
+        self.launch.status.set_temporal_up(true);
+        info!("Temporal is back");
+    }
+
+    /// SIGTERM or SIGINT: stop every worker in parallel, then exit.
+    pub fn stop_requested(&mut self, signal: Signal) -> Next {
+        if !self.replicas.iter().any(Replica::has_process) && self.ending.is_none() {
+            info!(
+                "{} received with no worker running; exiting",
+                signal.as_str()
+            );
+            return Next::Exit(128 + signal as u8);
+        }
+        let why = match signal {
+            Signal::SIGINT => "SIGINT received",
+            _ => "SIGTERM received",
+        };
+        if self.ending.is_none() {
+            self.ending = Some(Ending::Signal(signal));
+            self.set_state(
+                "stopping",
+                "stop-requested",
+                &format!("{why}: stopping every worker"),
+            );
+        }
+        for replica in &mut self.replicas {
+            replica.stop(StopReason::Shutdown(why), &self.launch);
+        }
+        self.check_end()
+    }
+
+    pub fn forward(&self, signal: Signal) {
+        if !self.replicas.iter().any(Replica::has_process) {
+            info!(
+                "{} received with no worker running; ignored",
+                signal.as_str()
+            );
+        }
+        for replica in &self.replicas {
+            replica.forward(signal);
+        }
+    }
+
+    /// SIGCHLD: reap every exited process and hand each worker's exit to it.
+    pub fn reap(&mut self) -> Next {
+        let pids: Vec<_> = self.replicas.iter().filter_map(Replica::pid).collect();
+        let reaped = child::reap_all(&pids);
+        let up = self.temporal == Temporal::Up && self.ending.is_none();
+        for (pid, code) in reaped {
+            if let Some(i) = self.replicas.iter().position(|r| r.pid() == Some(pid)) {
+                let outcome = self.replicas[i].on_exit(code, up, &self.launch);
+                self.on_outcome(i, outcome);
+            }
+        }
+        self.check_end()
+    }
+
+    pub fn on_timer(&mut self) -> Next {
+        // Exits first: a stopping worker's timer asks whether its group is gone, and a zombie
+        // still counts until reaped.
+        match self.reap() {
+            Next::Continue => {}
+            other => return other,
+        }
+        let now = Instant::now();
+        for i in 0..self.replicas.len() {
+            if self.replicas[i].timer().is_some_and(|t| t <= now) {
+                let up = self.temporal == Temporal::Up && self.ending.is_none();
+                let outcome = self.replicas[i].on_timer(up, &self.launch);
+                self.on_outcome(i, outcome);
+            }
+        }
+        self.check_end()
+    }
+
+    pub fn on_pollers(&mut self, index: usize, report: Result<PollerReport, ProbeError>) -> Next {
+        let up = self.temporal == Temporal::Up;
+        let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) else {
+            return Next::Continue;
+        };
+        match report {
+            Ok(report) => replica.on_pollers(report, up, &self.launch),
+            Err(e) => {
+                tracing::debug!(worker = %replica.label, reason = %e.reason, "could not check the worker's pollers")
+            }
+        }
+        self.check_end()
+    }
+
+    fn on_outcome(&mut self, i: usize, outcome: Outcome) {
+        let code = match outcome {
+            Outcome::Nothing | Outcome::Ended { fatal: false, .. } => return,
+            Outcome::Ended { code, fatal: true } | Outcome::CannotStart { code } => code,
+            Outcome::Interrupted { code } => code,
+        };
+        if self.replicas[i].spec.optional && !matches!(outcome, Outcome::Interrupted { .. }) {
+            warn!(worker = %self.replicas[i].label, code, "optional worker ended; run goes on");
+            return;
+        }
+        if self.ending.is_none() {
+            self.ending = Some(Ending::Worker(code));
+            let label = self.replicas[i].label.clone();
+            self.set_state(
+                "stopping",
+                "worker-ended",
+                &format!("worker {label} ended with code {code}; stopping the others"),
+            );
+            for replica in &mut self.replicas {
+                replica.stop(StopReason::Shutdown("another worker ended"), &self.launch);
+            }
+        }
+    }
+
+    /// After every event: is `run` over, or should it wait for Temporal again?
+    fn check_end(&mut self) -> Next {
+        let running = self.replicas.iter().any(Replica::has_process);
+        if self.ending.is_none() {
+            let mut required = self.replicas.iter().filter(|r| !r.spec.optional).peekable();
+            let all_done = if required.peek().is_some() {
+                required.all(|r| r.exited().is_some())
+            } else {
+                self.replicas.iter().all(|r| r.exited().is_some())
+            };
+            if all_done {
+                self.ending = Some(Ending::WorkersDone);
+                self.set_state("stopping", "workers-done", "every worker has ended");
+                for replica in &mut self.replicas {
+                    replica.stop(
+                        StopReason::Shutdown("every other worker ended"),
+                        &self.launch,
+                    );
+                }
+                return self.check_end();
+            }
+        }
+        match self.ending {
+            Some(ending) if !running => Next::Exit(self.exit_code(ending)),
+            Some(_) => Next::Continue,
+            None if self.temporal == Temporal::Lost && !running => {
+                self.temporal = Temporal::Waiting;
+                self.set_state(
+                    "waiting-for-temporal",
+                    "workers-stopped",
+                    "every worker stopped; waiting for Temporal to come back",
+                );
+                Next::Wait
+            }
+            None => Next::Continue,
+        }
+    }
+
+    fn exit_code(&self, ending: Ending) -> u8 {
+        let code = match ending {
+            Ending::Worker(code) => code,
+            Ending::TemporalLost => {
+                info!("every worker stopped; exiting 69 (--on-disconnect exit)");
+                return exit::UNAVAILABLE;
+            }
+            Ending::Signal(_) | Ending::WorkersDone => self
+                .replicas
+                .iter()
+                .filter(|r| !r.spec.optional)
+                .filter_map(|r| r.exited().flatten())
+                .find(|&code| code != 0)
+                .unwrap_or(0),
+        };
+        match ending {
+            Ending::Signal(signal) => info!(
+                code,
+                "workers stopped after {}; exiting with the first non-zero code of the workers, else 0",
+                signal.as_str()
+            ),
+            _ => info!(code, "exiting"),
+        }
+        code as u8
+    }
+
+    /// Temporal never became ready: nothing runs while waiting, so exit at once.
+    pub fn gave_up(&self) -> u8 {
+        error!("Temporal never became ready; exiting");
+        exit::UNAVAILABLE
+    }
+}

@@ -1,0 +1,133 @@
+//! Stopping one worker process: the stop signal to its whole process group, then waiting
+//! until every process of the group is gone, SIGKILL to the group when the stop timeout runs
+//! out, and, should something survive even that (a process stuck in uninterruptible sleep),
+//! carrying on after a last grace rather than waiting forever.
+
+use std::fmt;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+use tracing::{error, warn};
+
+use crate::config::ProcessSettings;
+use crate::duration;
+use crate::process::child::Child;
+
+/// How often to look whether the rest of a stopping worker's process group is gone.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long to wait for a SIGKILLed group to vanish before carrying on regardless.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a worker process is stopped, which decides what follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopReason {
+    /// The supervisor is ending (a signal, or another worker failed): done afterwards.
+    Shutdown(&'static str),
+    /// Temporal was lost: wait for it, then start again.
+    TemporalLost,
+    /// It does not poll its task queues while Temporal is fine: start again.
+    NotPolling,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Shutdown(why) => f.write_str(why),
+            StopReason::TemporalLost => f.write_str("Temporal lost"),
+            StopReason::NotPolling => f.write_str("worker not polling"),
+        }
+    }
+}
+
+/// A stop in progress.
+#[derive(Debug)]
+pub struct Stop {
+    pub child: Child,
+    pub why: StopReason,
+    kill_at: Instant,
+    killed: bool,
+    /// The worker's exit code once it exited (other members of its group may linger).
+    exit: Option<i32>,
+    /// When to look at the group next.
+    look_at: Instant,
+}
+
+/// Where a stop stands.
+#[derive(Debug, PartialEq)]
+pub enum Progress {
+    Going,
+    /// Every process of the group is gone; the worker's code.
+    Done(i32),
+    /// Processes of the group survived SIGKILL; carrying on with this code.
+    Stuck(i32),
+}
+
+impl Stop {
+    /// Sends the stop signal to the group; returns the stop and the line that says so.
+    pub fn begin(child: Child, why: StopReason, p: &ProcessSettings) -> (Stop, String) {
+        child.signal_group(p.stop_signal);
+        let said = format!(
+            "{why}: sent {} to the worker's process group (pid {}), SIGKILL in {}",
+            p.stop_signal.as_str(),
+            child.pid,
+            duration::format(p.stop_timeout)
+        );
+        let kill_at = Instant::now() + p.stop_timeout;
+        let stop = Stop {
+            child,
+            why,
+            kill_at,
+            killed: false,
+            exit: None,
+            look_at: kill_at,
+        };
+        (stop, said)
+    }
+
+    /// A second request: a shutdown replaces what follows, the grace period stays. Returns
+    /// how long until SIGKILL.
+    pub fn again(&mut self, why: StopReason) -> Duration {
+        if let StopReason::Shutdown(_) = why {
+            self.why = why;
+        }
+        self.kill_at.saturating_duration_since(Instant::now())
+    }
+
+    pub fn exited(&mut self, code: i32) {
+        self.exit = Some(code);
+        self.look_at = Instant::now();
+    }
+
+    /// When to look again.
+    pub fn timer(&self) -> Instant {
+        self.look_at
+    }
+
+    /// Looks at the group (after reaping: zombies still count as alive).
+    pub fn progress(&mut self, label: &str) -> Progress {
+        let now = Instant::now();
+        let pid = self.child.pid.as_raw();
+        if let Some(code) = self.exit
+            && !self.child.group_alive()
+        {
+            return Progress::Done(code);
+        }
+        if !self.killed && now >= self.kill_at {
+            warn!(worker = %label, child_pid = pid, "stop timeout over; sent SIGKILL to the worker's process group");
+            self.child.signal_group(Signal::SIGKILL);
+            self.killed = true;
+            self.kill_at = now + KILL_GRACE;
+        } else if self.killed && now >= self.kill_at {
+            error!(worker = %label, child_pid = pid, "processes of the worker's group survive SIGKILL; carrying on");
+            return Progress::Stuck(self.exit.unwrap_or(128 + Signal::SIGKILL as i32));
+        }
+        // Once the worker exited or was killed, the rest of its group is looked at often.
+        self.look_at = if self.exit.is_some() || self.killed {
+            (now + GROUP_POLL).min(self.kill_at)
+        } else {
+            self.kill_at
+        };
+        Progress::Going
+    }
+}

@@ -1,0 +1,437 @@
+//! One worker process (one replica of a worker) as a state machine.
+//!
+//! ```text
+//!                    start (Temporal ready)          exits by itself, policy says restart
+//!  WaitingForTemporal ─────────────────▶ Running ──────────────────────────────▶ BackingOff
+//!        ▲                                │  │                                      │
+//!        │ Temporal lost / not polling    │  │ exits, no restart (policy, limit)    │ delay over:
+//!        │ (after the stop)               │  ▼                                      │ start, or wait
+//!        └─────────────────── Stopping ◀──┘ Exited ◀── Stopping (shutdown)        │ for Temporal
+//!                               ▲                                                  │
+//!                               └──────────── stop (Temporal lost, not polling, ───┘
+//!                                              shutdown)
+//! ```
+//!
+//! The runner ([`super::runner`]) tells it what happened to Temporal and to the supervisor;
+//! the replica handles its own child's exit with its own restart policy and crash-loop
+//! backoff, without touching the others. Every transition is one log line with the worker's
+//! name, the state, the previous state, the event and the reason. Stopping sends the stop
+//! signal to the worker's process group, waits until every process of the group is gone, and
+//! SIGKILLs the group when the stop timeout runs out.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::config::WorkerSpec;
+use crate::duration;
+use crate::process::child::{self, Child, SpawnError};
+use crate::process::terminal;
+use crate::supervise::launch::Launch;
+use crate::supervise::policy::{self, Decision, History};
+pub use crate::supervise::stopping::StopReason;
+use crate::supervise::stopping::{Progress, Stop};
+use crate::temporal::pollers::{PollerReport, PollerWatch};
+
+enum State {
+    /// No process; it starts once Temporal is ready.
+    WaitingForTemporal,
+    Running(Child),
+    /// Asked to stop.
+    Stopping(Stop),
+    /// Exited by itself; starts again after the delay.
+    BackingOff(Instant),
+    /// Done for good, with the code it ended with (`None`: it never ran).
+    Exited(Option<i32>),
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::WaitingForTemporal => "waiting-for-temporal",
+            State::Running(_) => "running",
+            State::Stopping(_) => "stopping",
+            State::BackingOff(_) => "backing-off",
+            State::Exited(_) => "exited",
+        }
+    }
+}
+
+/// What the runner learns from an event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Nothing,
+    /// It ended for good by itself, with its code; `fatal` when that ends `run` (a
+    /// non-optional worker that failed beyond its restart policy).
+    Ended {
+        code: i32,
+        fatal: bool,
+    },
+    /// Ctrl-C at the terminal ended it: `run` ends as if the supervisor got it.
+    Interrupted {
+        code: i32,
+    },
+    /// It could not be started (its program vanished): like a failure.
+    CannotStart {
+        code: i32,
+    },
+}
+
+pub struct Replica {
+    pub spec: Arc<WorkerSpec>,
+    /// 1-based.
+    pub replica: u32,
+    /// The name, with `[N]` when the worker has several replicas.
+    pub label: String,
+    /// Its place in the status report.
+    pub index: usize,
+    state: State,
+    /// Its restarts so far, for the restart policy.
+    history: History,
+    seen_polling: bool,
+    pollers: Option<PollerWatch>,
+}
+
+impl Replica {
+    pub fn new(spec: Arc<WorkerSpec>, replica: u32, index: usize) -> Replica {
+        let label = if spec.replicas > 1 {
+            format!("{}[{replica}]", spec.name)
+        } else {
+            spec.name.clone()
+        };
+        Replica {
+            spec,
+            replica,
+            label,
+            index,
+            state: State::WaitingForTemporal,
+            history: History::default(),
+            seen_polling: false,
+            pollers: None,
+        }
+    }
+
+    /// The process it runs or stops.
+    pub fn pid(&self) -> Option<nix::unistd::Pid> {
+        match &self.state {
+            State::Running(child) | State::Stopping(Stop { child, .. }) => Some(child.pid),
+            _ => None,
+        }
+    }
+
+    pub fn has_process(&self) -> bool {
+        self.pid().is_some()
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, State::WaitingForTemporal)
+    }
+
+    /// `Some(code)` once it is done for good (`None` inside: it never ran).
+    pub fn exited(&self) -> Option<Option<i32>> {
+        match self.state {
+            State::Exited(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// When its next timer fires, if its state needs one.
+    pub fn timer(&self) -> Option<Instant> {
+        match &self.state {
+            State::Stopping(stop) => Some(stop.timer()),
+            State::BackingOff(until) => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// Enters a new state; logs the transition as one line with the event and its reason.
+    fn transition(
+        &mut self,
+        to: State,
+        event: &'static str,
+        reason: impl fmt::Display,
+        l: &Launch,
+    ) {
+        self.transition_from(self.state.name(), to, event, reason, l);
+    }
+
+    /// For handlers that took the old state apart to build the new one.
+    fn transition_from(
+        &mut self,
+        from: &'static str,
+        to: State,
+        event: &'static str,
+        reason: impl fmt::Display,
+        l: &Launch,
+    ) {
+        info!(worker = %self.label, state = to.name(), previous = from, event, "{reason}");
+        l.status.set_worker_state(self.index, to.name());
+        self.state = to;
+    }
+
+    /// Starts the worker process (Temporal is ready).
+    pub fn start(&mut self, l: &Launch) -> Outcome {
+        let spec = l.child_spec(&self.spec);
+        let (child, pipes) = match child::spawn(&spec) {
+            Ok(started) => started,
+            Err(SpawnError { code, message }) => {
+                error!(worker = %self.label, "{message}");
+                self.transition(State::Exited(Some(code.into())), "cannot-start", message, l);
+                return Outcome::CannotStart { code: code.into() };
+            }
+        };
+        let pid = child.pid.as_raw();
+        info!(worker = %self.label, child_pid = pid, command = %spec.shown(), "worker started");
+        if let (Some(output), Some(pipes)) = (&l.output, pipes) {
+            output.attach(
+                &self.spec.name,
+                self.replica,
+                &self.label,
+                self.index,
+                pipes,
+            );
+        }
+        self.seen_polling = false;
+        self.pollers = l.watch_pollers(&self.spec, &self.label, pid, self.index);
+        self.transition(State::Running(child), "started", "worker running", l);
+        Outcome::Nothing
+    }
+
+    /// The worker process exited with `code` (its own, or 128+N for signal N).
+    pub fn on_exit(&mut self, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
+        match &mut self.state {
+            State::Running(child) => {
+                let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
+                let leftovers = child::kill_leftovers(child);
+                self.ended(l);
+                info!(worker = %self.label, child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
+                if leftovers {
+                    warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
+                }
+                self.after_exit(code, ran, l)
+            }
+            State::Stopping(stop) => {
+                info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
+                stop.exited(code);
+                self.ended(l);
+                self.on_timer(temporal_up, l)
+            }
+            _ => Outcome::Nothing,
+        }
+    }
+
+    /// The process is gone: no more poller checks, the terminal back to us.
+    fn ended(&mut self, l: &Launch) {
+        self.pollers = None;
+        l.status.set_child(self.index, None, false);
+        if l.take_terminal {
+            terminal::take_back();
+        }
+    }
+
+    /// The restart policy, for a worker that exited by itself.
+    fn after_exit(&mut self, code: i32, ran: Duration, l: &Launch) -> Outcome {
+        let p = &self.spec.process;
+        let done = |reason: String| (State::Exited(Some(code)), reason);
+        let (next, reason, outcome) =
+            match policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64()) {
+                Decision::Interrupted => {
+                    let (next, reason) =
+                        done(format!("worker ended by Ctrl-C (code {code}); not a crash"));
+                    (next, reason, Outcome::Interrupted { code })
+                }
+                Decision::NoRestart => {
+                    let (next, reason) = done(format!(
+                        "not restarting (--restart {}); worker exited with code {code}",
+                        p.restart.name()
+                    ));
+                    let fatal = code != 0 && !self.spec.optional;
+                    (next, reason, Outcome::Ended { code, fatal })
+                }
+                Decision::LimitReached => {
+                    let (next, reason) = done(format!(
+                        "restart limit reached ({} restarts); worker exited with code {code}",
+                        self.history.restarts
+                    ));
+                    warn!(worker = %self.label, "{reason}");
+                    let fatal = !self.spec.optional;
+                    (next, reason, Outcome::Ended { code, fatal })
+                }
+                Decision::Restart { after, history } => {
+                    self.history = history;
+                    l.status
+                        .restarted(self.index, "exited", &format!("exited with code {code}"));
+                    let reason = format!(
+                        "worker exited with code {code} after {}; restart {} in {}",
+                        duration::format(ran),
+                        history.restarts,
+                        duration::format(after)
+                    );
+                    let until = Instant::now() + after;
+                    (State::BackingOff(until), reason, Outcome::Nothing)
+                }
+            };
+        self.transition(next, "child-exited", reason, l);
+        outcome
+    }
+
+    /// Asks the worker process to stop; a replica without one that is told to shut down is
+    /// simply done.
+    pub fn stop(&mut self, why: StopReason, l: &Launch) {
+        match &mut self.state {
+            State::Running(_) => self.begin_stop(why, l),
+            State::Stopping(stop) => {
+                let left = stop.again(why);
+                if let StopReason::Shutdown(_) = why {
+                    info!(
+                        worker = %self.label,
+                        "{why} while stopping; the grace period continues (SIGKILL in {}), then exit",
+                        duration::format(left)
+                    );
+                }
+            }
+            State::WaitingForTemporal | State::BackingOff(_) => match why {
+                StopReason::Shutdown(_) => self.transition(
+                    State::Exited(None),
+                    "shutdown",
+                    format!("{why}; no worker process to stop"),
+                    l,
+                ),
+                StopReason::TemporalLost | StopReason::NotPolling => {
+                    if matches!(self.state, State::BackingOff(_)) {
+                        self.transition(
+                            State::WaitingForTemporal,
+                            "temporal-lost",
+                            "Temporal lost while backing off; waiting for it",
+                            l,
+                        );
+                    }
+                }
+            },
+            State::Exited(_) => {}
+        }
+    }
+
+    fn begin_stop(&mut self, why: StopReason, l: &Launch) {
+        let from = self.state.name();
+        let State::Running(child) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+        else {
+            unreachable!("begin_stop is only called while running");
+        };
+        self.pollers = None;
+        let (stop, said) = Stop::begin(child, why, &self.spec.process);
+        self.transition_from(from, State::Stopping(stop), "stop-requested", said, l);
+    }
+
+    /// A timer fired (or a stopping worker exited): backoff over, or the stop's progress.
+    pub fn on_timer(&mut self, temporal_up: bool, l: &Launch) -> Outcome {
+        match &mut self.state {
+            State::BackingOff(until) if Instant::now() >= *until => {
+                if temporal_up {
+                    self.start(l)
+                } else {
+                    self.transition(
+                        State::WaitingForTemporal,
+                        "timer",
+                        "restart delay over; waiting for Temporal",
+                        l,
+                    );
+                    Outcome::Nothing
+                }
+            }
+            State::Stopping(stop) => match stop.progress(&self.label) {
+                Progress::Going => Outcome::Nothing,
+                Progress::Done(code) => {
+                    let why = stop.why;
+                    self.after_stop(why, code, temporal_up, l)
+                }
+                Progress::Stuck(code) => {
+                    let why = stop.why;
+                    l.status.set_stuck(self.index);
+                    self.after_stop(why, code, temporal_up, l)
+                }
+            },
+            _ => Outcome::Nothing,
+        }
+    }
+
+    /// The worker process and its group are gone.
+    fn after_stop(&mut self, why: StopReason, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
+        self.ended(l);
+        match why {
+            StopReason::Shutdown(_) => {
+                self.transition(
+                    State::Exited(Some(code)),
+                    "child-stopped",
+                    format!("worker stopped after {why} (code {code})"),
+                    l,
+                );
+                Outcome::Nothing
+            }
+            StopReason::TemporalLost => {
+                self.transition(
+                    State::WaitingForTemporal,
+                    "child-stopped",
+                    format!("worker stopped (code {code}); waiting for Temporal to come back"),
+                    l,
+                );
+                Outcome::Nothing
+            }
+            StopReason::NotPolling if temporal_up => {
+                info!(worker = %self.label, code, "worker stopped; starting a new one");
+                self.start(l)
+            }
+            StopReason::NotPolling => {
+                self.transition(
+                    State::WaitingForTemporal,
+                    "child-stopped",
+                    format!("worker stopped (code {code}); waiting for Temporal"),
+                    l,
+                );
+                Outcome::Nothing
+            }
+        }
+    }
+
+    /// Forwards a signal to the worker process.
+    pub fn forward(&self, signal: Signal) {
+        if let State::Running(child) = &self.state {
+            child.signal(signal);
+            info!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker", signal.as_str());
+        }
+    }
+
+    /// Its pollers, seen while Temporal is fine: a worker that does not poll is wedged.
+    pub fn on_pollers(&mut self, report: PollerReport, temporal_up: bool, l: &Launch) {
+        let State::Running(child) = &self.state else {
+            return;
+        };
+        l.status
+            .set_polling(self.index, report.polling, report.seen, &report.findings);
+        if report.polling {
+            if !self.seen_polling {
+                info!(worker = %self.label, child_pid = child.pid.as_raw(), pollers = report.seen, "worker is polling");
+            }
+            self.seen_polling = true;
+            return;
+        }
+        if !temporal_up {
+            return;
+        }
+        let wedged = policy::wedged(
+            &report.findings,
+            self.seen_polling,
+            child.started.elapsed(),
+            self.spec.pollers.deadline,
+        );
+        if let Some(why) = wedged {
+            warn!(worker = %self.label, child_pid = child.pid.as_raw(), reason = %why, "worker not polling");
+            l.status.restarted(self.index, "not-polling", &why);
+            self.begin_stop(StopReason::NotPolling, l);
+        }
+    }
+}
