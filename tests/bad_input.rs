@@ -39,6 +39,32 @@ fn bad_input_is_one_clear_line_and_exit_2() {
     let key_garbage = scratch("garbage.key", "SECRET-KEY-MATERIAL-0xDEADBEEF\n");
     let empty_profile = scratch("temporal.toml", "[profile.other]\naddress = \"x:1\"\n");
     let broken_profile = scratch("broken-temporal.toml", "[profile.default\n");
+    let worker_typo = scratch(
+        "worker-typo.toml",
+        "[workers.docs]\ncommand = [\"true\"]\ncomand = [\"x\"]\n",
+    );
+    let no_command = scratch("no-command.toml", "[workers.docs]\nreplicas = 2\n");
+    let twice = scratch(
+        "twice.toml",
+        "[workers.docs]\ncommand = [\"true\"]\n[workers.docs]\ncommand = [\"false\"]\n",
+    );
+    let workers = scratch("workers.toml", "[workers.docs]\ncommand = [\"true\"]\n");
+    let both = scratch(
+        "both.toml",
+        "command = [\"true\"]\n[workers.docs]\ncommand = [\"true\"]\n",
+    );
+    let zero = scratch(
+        "zero.toml",
+        "[workers.docs]\ncommand = [\"true\"]\nreplicas = 0\n",
+    );
+    let loud = scratch(
+        "loud.toml",
+        "[workers.docs]\ncommand = [\"true\"]\noutput = \"loud\"\n",
+    );
+    let bad_value = scratch(
+        "bad-value.toml",
+        "[workers.docs]\ncommand = [\"true\"]\nstop_timeout = \"soon\"\n",
+    );
 
     let cases = vec![
         case(
@@ -164,6 +190,49 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         case(&["check", "--bogus"], &[], &["--bogus"]),
         case(&["frobnicate"], &[], &["frobnicate"]),
         case(&["run"], &[], &["run needs a command", "CMD after --"]),
+        case(
+            &["run", "--config", &worker_typo],
+            &[],
+            &[&worker_typo, "line 3, key workers.docs.comand: unknown key"],
+        ),
+        case(
+            &["run", "--config", &no_command],
+            &[],
+            &["key workers.docs.command: missing"],
+        ),
+        case(
+            &["run", "--config", &twice],
+            &[],
+            &[&twice, "line 3: duplicate key"],
+        ),
+        case(
+            &["run", "--config", &workers, "--", "sleep", "1"],
+            &[],
+            &["names workers ([workers.docs])", "give no command after --"],
+        ),
+        case(
+            &["run", "--config", &both],
+            &[],
+            &["top-level command and [workers] tables"],
+        ),
+        case(
+            &["run", "--config", &zero],
+            &[],
+            &["key workers.docs.replicas: invalid value '0'"],
+        ),
+        case(
+            &["run", "--config", &loud],
+            &[],
+            &[
+                "key workers.docs.output: invalid value 'loud'",
+                "prefix or inherit",
+            ],
+        ),
+        case(
+            &["run", "--config", &bad_value],
+            &[],
+            &["key workers.docs.stop_timeout: invalid value 'soon'"],
+        ),
         case(
             &["run", "--stop-signal", "SIGKILL", "--", "true"],
             &[],

@@ -137,6 +137,12 @@ fn located(text: &str, e: &toml::de::Error, path: &str) -> String {
         };
         message = "unknown key".into();
     }
+    if message == "duplicate key"
+        && let Some(span) = e.span()
+        && let Some(key) = text.get(span.clone())
+    {
+        message = format!("duplicate key {}", key.trim());
+    }
     let mut place = Vec::new();
     if let Some(span) = e.span() {
         let line = text[..span.start.min(text.len())].matches('\n').count() + 1;

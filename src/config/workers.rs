@@ -2,9 +2,10 @@
 //! ones from the file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`].
 //!
 //! A worker's table may set the worker's own keys (`command`, `replicas`, `env`,
-//! `working_dir`, `optional`, `output`) and override the per-worker settings of the top level
-//! (stop and restart, task queues and pollers). Layering stays flag > environment > file >
-//! default; inside the file, a worker's own table comes before the top level.
+//! `working_dir` (relative to the file), `optional`, `output`) and override the per-worker
+//! settings of the top level (stop and restart, task queues and pollers). Layering stays
+//! flag > environment > file > default; inside the file, a worker's own table comes before the
+//! top level.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ pub struct WorkerFile {
     /// Variables added to (or, with an empty value, set empty in) the worker's environment.
     #[serde(default)]
     pub env: IndexMap<String, String>,
-    /// Where the worker runs (relative paths are from the supervisor's directory).
+    /// Where the worker runs; a relative path is taken from the config file's directory.
     pub working_dir: Option<PathBuf>,
     /// An optional worker that exhausts its restarts is only logged; it does not end `run`.
     #[serde(default)]
@@ -256,12 +257,71 @@ fn resolve_named(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        working_dir: table.working_dir.clone(),
+        working_dir: table.working_dir.as_ref().map(|dir| {
+            file.path
+                .parent()
+                .map_or_else(|| dir.clone(), |base| base.join(dir))
+        }),
         optional: table.optional,
         prefix_output,
         process: ProcessSettings::default(),
         pollers: PollerSettings::default(),
     };
+    let shown_command = table.command.clone().unwrap_or_default().join(" ");
+    let source = |key: &str| at(key);
+    let mut recorded = vec![
+        (
+            format!("workers.{name}.command"),
+            shown_command,
+            source("command"),
+        ),
+        (
+            format!("workers.{name}.replicas"),
+            replicas.to_string(),
+            if table.replicas.is_some() {
+                source("replicas")
+            } else {
+                Source::Default
+            },
+        ),
+        (
+            format!("workers.{name}.output"),
+            if prefix_output { "prefix" } else { "inherit" }.into(),
+            if table.output.is_some() {
+                source("output")
+            } else {
+                Source::Default
+            },
+        ),
+        (
+            format!("workers.{name}.optional"),
+            table.optional.to_string(),
+            if table.optional {
+                source("optional")
+            } else {
+                Source::Default
+            },
+        ),
+    ];
+    if let Some(dir) = &spec.working_dir {
+        recorded.push((
+            format!("workers.{name}.working_dir"),
+            dir.display().to_string(),
+            source("working_dir"),
+        ));
+    }
+    if !table.env.is_empty() {
+        // Names only: values may be secrets.
+        let names: Vec<&str> = table.env.keys().map(String::as_str).collect();
+        recorded.push((
+            format!("workers.{name}.env"),
+            names.join(","),
+            source("env"),
+        ));
+    }
+    for (key, value, source) in recorded {
+        r.record(&key, value, source);
+    }
     let process = resolve_process(r, Some(name), wait)?;
     let pollers = resolve_pollers(r, Some(name), warnings)?;
     Ok(WorkerSpec {

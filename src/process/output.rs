@@ -14,11 +14,14 @@
 use std::io::{IsTerminal, Write};
 use std::os::fd::OwnedFd;
 use std::process::{ChildStderr, ChildStdout};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::logging;
 
@@ -38,24 +41,47 @@ pub struct Output {
     json: bool,
     /// Names are padded to this width so that the lines line up.
     width: usize,
+    /// The tasks reading the workers' pipes, so that `run` can let them finish.
+    pumps: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What a writer thread gets: a line to write, or a request to say it got this far.
+enum Chunk {
+    Line(Vec<u8>),
+    Flushed(oneshot::Sender<()>),
 }
 
 struct Stream {
-    lines: mpsc::Sender<Vec<u8>>,
+    lines: mpsc::Sender<Chunk>,
     colour: bool,
 }
 
 impl Stream {
     fn start(name: &str, colour: bool, mut out: impl Write + Send + 'static) -> Stream {
-        let (lines, mut queue) = mpsc::channel::<Vec<u8>>(QUEUE_LINES);
+        let (lines, mut queue) = mpsc::channel::<Chunk>(QUEUE_LINES);
         let _ = std::thread::Builder::new()
             .name(format!("output-{name}"))
             .spawn(move || {
-                while let Some(line) = queue.blocking_recv() {
-                    let _ = out.write_all(&line).and_then(|()| out.flush());
+                while let Some(chunk) = queue.blocking_recv() {
+                    match chunk {
+                        Chunk::Line(line) => {
+                            let _ = out.write_all(&line).and_then(|()| out.flush());
+                        }
+                        Chunk::Flushed(done) => {
+                            let _ = done.send(());
+                        }
+                    }
                 }
             });
         Stream { lines, colour }
+    }
+
+    /// Waits until the thread has written what was queued before.
+    async fn flushed(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.lines.send(Chunk::Flushed(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 }
 
@@ -92,7 +118,23 @@ impl Output {
             ),
             json,
             width: labels.iter().map(String::len).max().unwrap_or(0),
+            pumps: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Before `run` exits: lets the workers' last lines through (they are gone, so their
+    /// pipes end, unless a stray process still holds one), at most `limit`.
+    pub async fn finish(&self, limit: Duration) {
+        let pumps: Vec<_> =
+            std::mem::take(&mut *self.pumps.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::time::timeout(limit, async {
+            for pump in pumps {
+                let _ = pump.await;
+            }
+            self.stdout.flushed().await;
+            self.stderr.flushed().await;
+        })
+        .await;
     }
 
     /// Forwards a worker process's output until its pipes close. `position` picks its colour.
@@ -127,7 +169,11 @@ impl Output {
                 json: self.json,
                 colour: stream.colour,
             };
-            tokio::spawn(pump(pipe, format, stream.lines.clone()));
+            let pump = tokio::spawn(pump(pipe, format, stream.lines.clone()));
+            self.pumps
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(pump);
         }
     }
 }
@@ -171,7 +217,7 @@ impl Format {
 }
 
 /// Reads a pipe to its end, sending each line, formatted, to the writer.
-async fn pump(mut pipe: pipe::Receiver, format: Format, lines: mpsc::Sender<Vec<u8>>) {
+async fn pump(mut pipe: pipe::Receiver, format: Format, lines: mpsc::Sender<Chunk>) {
     let mut pending: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
     loop {
@@ -183,7 +229,7 @@ async fn pump(mut pipe: pipe::Receiver, format: Format, lines: mpsc::Sender<Vec<
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
             if lines
-                .send(format.line(&pending[start..start + end]))
+                .send(Chunk::Line(format.line(&pending[start..start + end])))
                 .await
                 .is_err()
             {
@@ -194,12 +240,12 @@ async fn pump(mut pipe: pipe::Receiver, format: Format, lines: mpsc::Sender<Vec<
         pending.drain(..start);
         while pending.len() >= MAX_LINE {
             let piece: Vec<u8> = pending.drain(..MAX_LINE).collect();
-            if lines.send(format.line(&piece)).await.is_err() {
+            if lines.send(Chunk::Line(format.line(&piece))).await.is_err() {
                 return;
             }
         }
     }
     if !pending.is_empty() {
-        let _ = lines.send(format.line(&pending)).await;
+        let _ = lines.send(Chunk::Line(format.line(&pending))).await;
     }
 }

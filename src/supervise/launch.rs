@@ -9,6 +9,7 @@ use temporalio_client::Connection;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
+use crate::config::workers::SINGLE;
 use crate::config::{Config, EnvChange, WorkerSpec};
 use crate::duration;
 use crate::process::child;
@@ -54,7 +55,11 @@ impl<'a> Launch<'a> {
             let found = command::resolve(program, path.as_deref(), worker.working_dir.as_deref())
                 .map_err(|e| SpawnError {
                 code: e.code,
-                message: format!("worker {}: {}", worker.name, e.message),
+                message: if worker.name == SINGLE {
+                    e.message
+                } else {
+                    format!("worker {}: {}", worker.name, e.message)
+                },
             })?;
             programs.insert(worker.name.clone(), found);
         }

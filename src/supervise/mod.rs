@@ -41,6 +41,9 @@ use crate::temporal::probe::{Prober, Ready, Stage};
 
 type WaitFuture = Pin<Box<dyn Future<Output = Result<Ready, GaveUp>>>>;
 
+/// How long, at most, the workers' last output lines may take to come through at exit.
+const OUTPUT_FINISH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs the supervisor until it exits; returns the exit code.
 pub async fn run(config: &Config) -> u8 {
     debug_assert!(
@@ -152,7 +155,12 @@ pub async fn run(config: &Config) -> u8 {
         match next {
             Next::Continue => {}
             Next::Wait => wait = Some(start_waiting(&prober, config, &status)),
-            Next::Exit(code) => return code,
+            Next::Exit(code) => {
+                if let Some(output) = &runner.launch.output {
+                    output.finish(OUTPUT_FINISH).await;
+                }
+                return code;
+            }
         }
     }
 }

@@ -237,15 +237,20 @@ impl<'a> Runner<'a> {
     }
 
     fn on_outcome(&mut self, i: usize, outcome: Outcome) {
+        let optional = self.replicas[i].spec.optional;
         let code = match outcome {
-            Outcome::Nothing | Outcome::Ended { fatal: false, .. } => return,
-            Outcome::Ended { code, fatal: true } | Outcome::CannotStart { code } => code,
-            Outcome::Interrupted { code } => code,
+            Outcome::Nothing => return,
+            Outcome::Ended { code, .. } | Outcome::CannotStart { code } if optional => {
+                if code != 0 {
+                    warn!(worker = %self.replicas[i].label, code, "optional worker ended; run goes on");
+                }
+                return;
+            }
+            Outcome::Ended { fatal: false, .. } => return,
+            Outcome::Ended { code, .. }
+            | Outcome::CannotStart { code }
+            | Outcome::Interrupted { code } => code,
         };
-        if self.replicas[i].spec.optional && !matches!(outcome, Outcome::Interrupted { .. }) {
-            warn!(worker = %self.replicas[i].label, code, "optional worker ended; run goes on");
-            return;
-        }
         if self.ending.is_none() {
             self.ending = Some(Ending::Worker(code));
             let label = self.replicas[i].label.clone();

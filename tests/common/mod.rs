@@ -98,6 +98,15 @@ pub fn wait_output(child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Runs a command to completion within [`PATIENCE`].
+pub fn run_cmd(cmd: &mut Command) -> (Output, Duration) {
+    run(cmd, PATIENCE)
+}
+
+pub fn code_of(out: &Output) -> i32 {
+    code(out.status)
+}
+
 pub fn code(status: ExitStatus) -> i32 {
     status
         .code()
@@ -423,6 +432,20 @@ impl Supervised {
     /// Starts `run` with `args` (options), then `--`, then `worker`.
     pub fn start(args: &[&str], worker: &[&str]) -> Supervised {
         Self::start_with(supervisor(), args, worker)
+    }
+
+    /// Starts a prepared command as it is (`run --config FILE`, no command after `--`).
+    pub fn start_plain(mut cmd: Command) -> Supervised {
+        let scratch = Scratch::new("supervised");
+        let log = scratch.path("supervisor.log");
+        let file = std::fs::File::create(&log).expect("create log");
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
+        let child = cmd.spawn().expect("start temporal-supervisor run");
+        Supervised {
+            child: Some(child),
+            log,
+            _scratch: scratch,
+        }
     }
 
     /// Like `start`, with a prepared command (e.g. wrapped in `unshare`).

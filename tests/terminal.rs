@@ -1,0 +1,206 @@
+//! `run` in a terminal, as on a laptop: the supervisor on a pseudo-terminal (its controlling
+//! terminal, it the foreground). A single worker takes the terminal, so it can read the
+//! keyboard (as `breakpoint()` or `pdb` would) and gets Ctrl-C itself, which ends `run`
+//! without counting as a crash. With several workers Ctrl-C goes to the supervisor, which
+//! stops them all gracefully; a second Ctrl-C says how long until SIGKILL and leaves nothing
+//! behind.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A supervisor whose stdin, stdout and stderr are a new pseudo-terminal that it has as its
+/// controlling terminal. Everything written to the terminal is collected.
+struct OnTerminal {
+    child: Option<Child>,
+    master: File,
+    seen: Arc<Mutex<String>>,
+}
+
+impl OnTerminal {
+    fn start(mut cmd: Command) -> OnTerminal {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills two descriptors; no name, settings or size are passed.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: in the child before exec: a new session, with the terminal on stdin as its
+        // controlling terminal (which makes the session the terminal's foreground).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start the supervisor on a terminal");
+        let seen = Arc::new(Mutex::new(String::new()));
+        let (mut reader, collected) = (master.try_clone().unwrap(), seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        OnTerminal {
+            child: Some(child),
+            master,
+            seen,
+        }
+    }
+
+    fn type_in(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, text: &str, count: usize) {
+        let start = Instant::now();
+        while self.seen().matches(text).count() < count {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {count}x {text:?} on the terminal:\n{}",
+                self.seen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_exit(&mut self) -> i32 {
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return code(status);
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "still running:\n{}",
+                self.seen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for OnTerminal {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_single_worker_takes_the_terminal_and_ctrl_c_ends_run_without_a_restart() {
+    let server = DevServer::start();
+    let mut cmd = supervisor();
+    cmd.args(["run", "--address", &server.address(), "--"])
+        .args([
+            "sh",
+            "-c",
+            "echo ready; read line; echo \"got:$line\"; trap 'exit 130' INT; echo trapped; \
+         while :; do sleep 0.05; done",
+        ]);
+    let mut term = OnTerminal::start(cmd);
+    term.wait_for("ready", 1);
+    // Only the terminal's foreground group may read it: a worker in the background would be
+    // stopped by SIGTTIN here.
+    term.type_in("hello\n");
+    term.wait_for("got:hello", 1);
+    term.wait_for("trapped", 1);
+    term.type_in("\x03");
+    let code = term.wait_exit();
+    let seen = term.seen();
+    assert_eq!(code, 130, "the worker's own code: {seen}");
+    assert!(
+        seen.contains("worker ended by Ctrl-C (code 130); not a crash"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen.matches("worker started").count(),
+        1,
+        "not restarted: {seen}"
+    );
+}
+
+#[test]
+fn with_several_workers_ctrl_c_stops_them_all_and_a_second_one_keeps_the_grace_period() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("terminal");
+    let file = scratch.path("workers.toml");
+    let pids = scratch.path("pids");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[workers.polite]
+command = ["sh", "-c", "echo $$ >> {pids}; trap 'exit 0' TERM INT; while :; do sleep 0.05; done"]
+
+[workers.stubborn]
+command = ["sh", "-c", "echo $$ >> {pids}; trap '' TERM INT; (trap '' TERM INT; sleep 1000) & while :; do sleep 0.05; done"]
+stop_timeout = "3s"
+"#,
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = supervisor();
+    cmd.args(["run", "--address", &server.address(), "--config"])
+        .arg(&file);
+    let mut term = OnTerminal::start(cmd);
+    eventually("both workers to run", PATIENCE, || {
+        scratch.read("pids").lines().count() == 2
+    });
+    let groups: Vec<i32> = scratch
+        .read("pids")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    eventually("the grandchild to start", PATIENCE, || {
+        groups.iter().any(|&g| !children_of(g).is_empty())
+    });
+    term.type_in("\x03");
+    term.wait_for("SIGINT received: stopping every worker", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    term.type_in("\x03");
+    term.wait_for("the grace period continues (SIGKILL in", 1);
+    let code = term.wait_exit();
+    let seen = term.seen();
+    // polite exited 0, stubborn was killed after its stop timeout: 137.
+    assert_eq!(code, 137, "{seen}");
+    for g in groups {
+        assert!(!group_alive(g), "group {g} left behind: {seen}");
+    }
+}
