@@ -414,3 +414,59 @@ fn the_seed_five_workers_come_up_after_a_late_server_and_poll() {
     // Workers' own lines carry their names.
     assert!(log.contains("documents | documents worker "), "{log}");
 }
+
+#[test]
+fn json_logs_wrap_each_workers_lines() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("several-json");
+    let file = config(
+        &scratch,
+        r#"
+restart = "never"
+
+[workers.alpha]
+command = ["sh", "-c", "echo 'one \"quoted\" line'; echo oops >&2"]
+
+[workers.beta]
+command = ["sh", "-c", "printf 'no newline'"]
+"#,
+    );
+    let (out, _) = run_cmd(supervisor().args([
+        "run",
+        "--address",
+        &server.address(),
+        "--config",
+        &file,
+        "--log-format",
+        "json",
+    ]));
+    assert_eq!(code_of(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (worker, message) in [("alpha", "one \\\"quoted\\\" line"), ("beta", "no newline")] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("\"worker\":\"{worker}\"")))
+            .unwrap_or_else(|| panic!("{worker}: {stdout}"));
+        assert!(
+            line.starts_with("{\"time\":\"") && line.ends_with('}'),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("\"message\":\"{message}\"")),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"stream\":\"stdout\"") && line.contains("\"replica\":1"),
+            "{line}"
+        );
+    }
+    assert!(
+        stderr(&out).contains(
+            "\"worker\":\"alpha\",\"replica\":1,\"stream\":\"stderr\",\"message\":\"oops\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -204,3 +204,34 @@ stop_timeout = "3s"
         assert!(!group_alive(g), "group {g} left behind: {seen}");
     }
 }
+
+#[test]
+fn prefixes_are_coloured_on_a_terminal_unless_no_color() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("terminal-colour");
+    let file = scratch.path("workers.toml");
+    std::fs::write(
+        &file,
+        "restart = \"never\"\n[workers.one]\ncommand = [\"echo\", \"hi\"]\n\
+         [workers.two]\ncommand = [\"echo\", \"ho\"]\n",
+    )
+    .unwrap();
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut cmd = supervisor();
+        cmd.args(["run", "--address", &server.address(), "--config"])
+            .arg(&file);
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let mut term = OnTerminal::start(cmd);
+        assert_eq!(term.wait_exit(), 0);
+        term.wait_for("ho", 1);
+        let seen = term.seen();
+        assert_eq!(
+            seen.contains("\x1b[36mone |\x1b[0m hi"),
+            coloured,
+            "NO_COLOR={no_color:?}: {seen:?}"
+        );
+        assert!(seen.contains("one | hi") || coloured, "{seen:?}");
+    }
+}
