@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The main job, for real, on a local Temporal dev server:
+# The main job, for real, on a local Temporal dev server: the seed's five workers (official
+# Python SDK: documents, chat, S3 and Azure Blob listeners, webhooks) under one
+# `temporal-supervisor run --config examples/workers/supervisor.toml`:
 #
-#  1. the document-processing worker (official Python SDK) starts under `temporal-supervisor
-#     run` before Temporal exists; the supervisor waits;
-#  2. the dev server starts; the supervisor starts the worker and sees it poll;
-#  3. a workflow runs through the worker;
-#  4. the server is killed: the supervisor stops the worker; the server comes back on the same
-#     port: a new worker starts and polls; another workflow runs through it.
+#  1. the supervisor starts before Temporal exists, and waits;
+#  2. the dev server starts: all five workers start and poll their task queues;
+#  3. a workflow runs through each of them;
+#  4. one worker crashes (SIGKILL): it alone is restarted, the other four keep running;
+#  5. the server is killed: every worker is stopped; the server comes back on the same port:
+#     all five start again and poll; workflows run through them again.
 #
-# Everything it starts is stopped when it ends, also on Ctrl-C. Needs only Rust and Python 3.
+# Everything it starts is stopped when it ends, also on Ctrl-C. Needs only Rust, Python 3 and
+# Node.js (the set-up installs the rest into the project).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,7 @@ read -r port health < <(.venv/bin/python scripts/free_ports.py 2)
 address=127.0.0.1:$port
 work=$(mktemp -d)
 log=$work/supervisor.log
+out=$work/workers.out
 
 server_pid=""
 supervisor_pid=""
@@ -45,48 +49,68 @@ except OSError:
 PY
 }
 wait_log() { # wait_log TEXT COUNT
-  for _ in $(seq 600); do
+  for _ in $(seq 900); do
     [[ $(grep -c -- "$1" "$log" 2>/dev/null || true) -ge $2 ]] && return 0
     sleep 0.1
   done
   echo "demo: timed out waiting for '$1'; supervisor log:" >&2; cat "$log" >&2; exit 1
 }
+pid_of() { grep -o "worker started worker=$1 child_pid=[0-9]*" "$log" | tail -1 | cut -d= -f3; }
 start_server() {
   setsid "$temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" --log-level error >/dev/null 2>&1 &
   server_pid=$!
 }
-run_workflow() {
-  "$temporal" workflow execute --address "$address" --task-queue documents \
-    --type ProcessDocument --input "\"$1\"" | grep -E 'Status|Result '
+run_workflow() { # run_workflow QUEUE TYPE INPUT
+  "$temporal" workflow execute --address "$address" --task-queue "$1" --type "$2" --input "\"$3\"" \
+    | sed -n 's/^ *Result  *\(".*"\)$/\1/p' | sed "s/^/  $1: /"
 }
+all_workflows() {
+  run_workflow documents ProcessDocument "invoice-$1.pdf"
+  run_workflow chat-sessions ChatTurn "hello $1"
+  run_workflow s3-events HandleS3Event "bucket/key-$1"
+  run_workflow azure-blobs HandleBlobEvent "blob-$1"
+  run_workflow webhooks HandleWebhook "{}"
+}
+workers=(documents chat s3 azure webhooks)
 
-say "1. worker first, Temporal not there yet (supervisor log: $log)"
-TEMPORAL_ADDRESS=$address "$bin" run --task-queue documents --health-listen "127.0.0.1:$health" \
-  --probe-interval 1s -- .venv/bin/python examples/workers/document_processing.py >"$log" 2>&1 &
+say "1. five workers first, Temporal not there yet (log: $log, workers' output: $out)"
+# `python3` in the file is the project's virtualenv's, as it would be yours.
+PATH=$PWD/.venv/bin:$PATH TEMPORAL_ADDRESS=$address "$bin" run --config examples/workers/supervisor.toml \
+  --health-listen "127.0.0.1:$health" >"$out" 2>"$log" &
 supervisor_pid=$!
 sleep 2
-echo "supervisor: $(grep -c 'Temporal not ready' "$log") attempts so far, /readyz says $(readyz)"
+echo "supervisor: $(grep -c 'Temporal not ready' "$log") attempts so far, no worker started, /readyz says $(readyz)"
 
 say "2. starting the Temporal dev server on $address"
 start_server
-wait_log "worker is polling" 1
-echo "the supervisor started the worker (pid $(grep -o 'worker started child_pid=[0-9]*' "$log" | tail -1 | cut -d= -f2)) and saw it poll; /readyz says $(readyz)"
+wait_log "worker is polling" 5
+for w in "${workers[@]}"; do echo "  $w: pid $(pid_of "$w"), polling"; done
+echo "/readyz says $(readyz); the workers' own lines, prefixed with their names:"
+sed 's/^/  /' "$out"
 
-say "3. a workflow through the worker"
-run_workflow "invoice-42.pdf"
+say "3. a workflow through each worker"
+all_workflows 1
 
-say "4. killing the Temporal server"
+say "4. the chat worker crashes (SIGKILL)"
+before=$(for w in documents s3 azure webhooks; do pid_of "$w"; done | tr '\n' ' ')
+kill -KILL "$(pid_of chat)"
+wait_log "worker is polling worker=chat" 2
+after=$(for w in documents s3 azure webhooks; do pid_of "$w"; done | tr '\n' ' ')
+grep -E "worker=chat" "$log" | grep -E "exited by itself|restart 1 in" | sed -E 's/^[0-9T:.-]+Z +/  /'
+echo "  chat was restarted alone (new pid $(pid_of chat)); the other four kept their pids: $([[ $before == "$after" ]] && echo yes || echo NO)"
+
+say "5. killing the Temporal server"
 kill -KILL -- "-$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-wait_log "worker stopped" 1
-echo "the supervisor lost Temporal and stopped the worker gracefully; /readyz says $(readyz)"
+wait_log "every worker stopped; waiting for Temporal to come back" 1
+echo "every worker was stopped gracefully; /readyz says $(readyz)"
 sleep 2
 say "   ...and bringing it back on the same port"
 start_server
-wait_log "worker is polling" 2
-echo "a new worker (pid $(grep -o 'worker started child_pid=[0-9]*' "$log" | tail -1 | cut -d= -f2)) started and polls; /readyz says $(readyz)"
-run_workflow "report-43.pdf"
+wait_log "worker is polling" 11
+for w in "${workers[@]}"; do echo "  $w: new pid $(pid_of "$w"), polling"; done
+all_workflows 2
 
 say "what the supervisor said"
-grep -E 'worker started|worker is polling|Temporal lost|worker stopped|waiting for Temporal to come back|port is accepting' "$log" \
-  | sed -E 's/^[0-9T:.-]+Z +//'
-say "done: stopping the supervisor (it stops the worker) and the server"
+grep -E 'running; watching Temporal|worker started|Temporal lost|every worker stopped|port is accepting' "$log" \
+  | sed -E 's/^[0-9T:.-]+Z +//' | cut -c1-150
+say "done: stopping the supervisor (it stops the workers) and the server"

