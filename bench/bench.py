@@ -237,7 +237,7 @@ def bench_supervise(idle: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ts-bench-"))
     logs = {"ours": tmp / "ours.log", "seed": tmp / "seed.log"}
     procs = {
-        "ours": subprocess.Popen([SUPERVISOR, "run", "--address", address, "--probe-interval", "1s",
+        "ours": subprocess.Popen([SUPERVISOR, "run", "--address", address,
                                   "--log-level", "warn", "--", *worker_script(logs["ours"])],
                                  env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "seed": subprocess.Popen([PYTHON, str(ROOT / "bench" / "seed_supervise.py"), address, "1",
@@ -278,7 +278,7 @@ def bench_supervise(idle: float) -> None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    names = {"ours": "temporal-supervisor run (probe every 1 s, lost after 3 failures)",
+    names = {"ours": "temporal-supervisor run (defaults: health watch, keepalive, a request a minute; lost after 3 failed probes 1 s apart)",
              "seed": "Python SDK loop (seed approach; probe every 1 s, lost at the first failure)",
              "tini": "tini (no probing; the floor)"}
     print(f"\n### Supervising an idle worker ({idle:.0f} s idle)\n")

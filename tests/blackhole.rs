@@ -70,6 +70,8 @@ fn run_stops_the_worker_when_the_server_is_blackholed() {
     cmd.args(["run", "--address", &server.address()]);
     let run = Supervised::start_with(cmd, &[], &["sh", "-c", &script]);
     run.wait_for_log("running; watching Temporal", 1, PATIENCE);
+    // Let the watch open (a server cut off while it opens fails that probe instead).
+    std::thread::sleep(Duration::from_secs(1));
 
     let blackholed = Instant::now();
     ns.blackhole(server.port);

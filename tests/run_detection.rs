@@ -61,6 +61,8 @@ fn a_frozen_frontend_is_noticed_by_the_keepalive() {
         &["sh", "-c", &script],
     );
     run.wait_for_log("running; watching Temporal", 1, PATIENCE);
+    // Let the watch open (a server frozen while it opens fails that probe instead).
+    std::thread::sleep(Duration::from_secs(1));
 
     let frozen = Instant::now();
     server.freeze();

@@ -87,6 +87,16 @@ pub fn worker_key_name(key: &Key) -> &'static str {
     }
 }
 
+/// How a worker process is named in logs, output and metrics: the worker's name, with `[N]`
+/// when it has several replicas.
+pub fn label(worker: &WorkerSpec, replica: u32) -> String {
+    if worker.replicas > 1 {
+        format!("{}[{replica}]", worker.name)
+    } else {
+        worker.name.clone()
+    }
+}
+
 /// One worker, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerSpec {

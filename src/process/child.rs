@@ -117,16 +117,18 @@ pub fn spawn(spec: &Spec) -> Result<(Child, Option<(ChildStdout, ChildStderr)>),
                 pipes,
             ))
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(SpawnError {
-            code: exit::NOT_FOUND,
-            message: format!("{shown}: command not found"),
-        }),
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(SpawnError {
-            code: exit::CANNOT_EXECUTE,
-            message: format!("{shown}: permission denied (not executable)"),
-        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(SpawnError::new(
+            exit::NOT_FOUND,
+            format!("{shown}: command not found"),
+        )),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(SpawnError::new(
+            exit::CANNOT_EXECUTE,
+            format!("{shown}: permission denied (not executable)"),
+        )),
         Err(e) => Err(SpawnError {
             code: exit::CANNOT_EXECUTE,
+            // Out of processes or memory for a moment: worth another try.
+            transient: matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)),
             message: format!("{shown}: cannot execute: {e}"),
         }),
     }
@@ -171,9 +173,8 @@ fn stop_with_parent(supervisor: Pid, signal: Signal) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     if nix::unistd::getppid() != supervisor {
-        return Err(std::io::Error::other(
-            "the supervisor exited while starting the worker",
-        ));
+        // The supervisor is gone. Nothing that allocates after fork: an errno alone.
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
 }

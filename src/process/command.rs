@@ -16,6 +16,18 @@ use crate::exit;
 pub struct SpawnError {
     pub code: u8,
     pub message: String,
+    /// A passing shortage (fork's EAGAIN or ENOMEM), not the command's fault.
+    pub transient: bool,
+}
+
+impl SpawnError {
+    pub fn new(code: u8, message: String) -> SpawnError {
+        SpawnError {
+            code,
+            message,
+            transient: false,
+        }
+    }
 }
 
 /// The program to execute for `program`: the path it names, or the first executable file of
@@ -27,10 +39,10 @@ pub fn resolve(
 ) -> Result<PathBuf, SpawnError> {
     let shown = program.to_string_lossy();
     if program.is_empty() {
-        return Err(SpawnError {
-            code: exit::NOT_FOUND,
-            message: "the command is empty".into(),
-        });
+        return Err(SpawnError::new(
+            exit::NOT_FOUND,
+            "the command is empty".into(),
+        ));
     }
     if program.as_bytes().contains(&b'/') {
         let candidate = match working_dir {
@@ -39,14 +51,14 @@ pub fn resolve(
         };
         return match check(&candidate) {
             Found::Executable => Ok(candidate),
-            Found::Missing => Err(SpawnError {
-                code: exit::NOT_FOUND,
-                message: format!("{shown}: no such file"),
-            }),
-            Found::NotExecutable(why) => Err(SpawnError {
-                code: exit::CANNOT_EXECUTE,
-                message: format!("{shown}: {why}"),
-            }),
+            Found::Missing => Err(SpawnError::new(
+                exit::NOT_FOUND,
+                format!("{shown}: no such file"),
+            )),
+            Found::NotExecutable(why) => Err(SpawnError::new(
+                exit::CANNOT_EXECUTE,
+                format!("{shown}: {why}"),
+            )),
         };
     }
     let search = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
@@ -67,14 +79,8 @@ pub fn resolve(
         }
     }
     Err(match refused {
-        Some(message) => SpawnError {
-            code: exit::CANNOT_EXECUTE,
-            message,
-        },
-        None => SpawnError {
-            code: exit::NOT_FOUND,
-            message: format!("{shown}: command not found"),
-        },
+        Some(message) => SpawnError::new(exit::CANNOT_EXECUTE, message),
+        None => SpawnError::new(exit::NOT_FOUND, format!("{shown}: command not found")),
     })
 }
 

@@ -123,14 +123,16 @@ impl Output {
     }
 
     /// Before `run` exits: lets the workers' last lines through (they are gone, so their
-    /// pipes end, unless a stray process still holds one), at most `limit`.
+    /// pipes end, unless a stray process still holds one), waiting at most `limit` for the
+    /// pipes, then always for what was already read to be written.
     pub async fn finish(&self, limit: Duration) {
         let pumps: Vec<_> =
             std::mem::take(&mut *self.pumps.lock().unwrap_or_else(|e| e.into_inner()));
+        let deadline = tokio::time::Instant::now() + limit;
+        for pump in pumps {
+            let _ = tokio::time::timeout_at(deadline, pump).await;
+        }
         let _ = tokio::time::timeout(limit, async {
-            for pump in pumps {
-                let _ = pump.await;
-            }
             self.stdout.flushed().await;
             self.stderr.flushed().await;
         })
@@ -170,10 +172,9 @@ impl Output {
                 colour: stream.colour,
             };
             let pump = tokio::spawn(pump(pipe, format, stream.lines.clone()));
-            self.pumps
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(pump);
+            let mut pumps = self.pumps.lock().unwrap_or_else(|e| e.into_inner());
+            pumps.retain(|p| !p.is_finished());
+            pumps.push(pump);
         }
     }
 }

@@ -9,18 +9,17 @@ use temporalio_client::Connection;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use crate::config::workers::SINGLE;
+use crate::config::workers::{self, SINGLE};
 use crate::config::{Config, EnvChange, WorkerSpec};
 use crate::duration;
 use crate::process::child;
 use crate::process::command::{self, SpawnError};
 use crate::process::output::Output;
 use crate::serve::status::Status;
-use crate::temporal::pollers::{PollerCheck, PollerReport, PollerWatch};
-use crate::temporal::probe::ProbeError;
+use crate::temporal::pollers::{PollerCheck, PollerEvent, PollerWatch};
 
-/// A poller check's report, for the worker process at that index.
-pub type PollerReports = mpsc::Sender<(usize, Result<PollerReport, ProbeError>)>;
+/// Where poller checks report.
+pub type PollerReports = mpsc::Sender<PollerEvent>;
 
 pub struct Launch<'a> {
     pub config: &'a Config,
@@ -54,12 +53,12 @@ impl<'a> Launch<'a> {
             let path = command::worker_path(&worker.env);
             let found = command::resolve(program, path.as_deref(), worker.working_dir.as_deref())
                 .map_err(|e| SpawnError {
-                code: e.code,
                 message: if worker.name == SINGLE {
                     e.message
                 } else {
                     format!("worker {}: {}", worker.name, e.message)
                 },
+                ..e
             })?;
             programs.insert(worker.name.clone(), found);
         }
@@ -70,15 +69,7 @@ impl<'a> Launch<'a> {
         let labels: Vec<String> = config
             .workers
             .iter()
-            .flat_map(|w| {
-                (1..=w.replicas).map(move |n| {
-                    if w.replicas > 1 {
-                        format!("{}[{n}]", w.name)
-                    } else {
-                        w.name.clone()
-                    }
-                })
-            })
+            .flat_map(|w| (1..=w.replicas).map(move |n| workers::label(w, n)))
             .collect();
         let output = config
             .workers
@@ -119,6 +110,7 @@ impl<'a> Launch<'a> {
         );
         Some(PollerWatch::start(
             check,
+            pid,
             self.well.clone(),
             self.config.monitor.clone(),
             index,

@@ -141,7 +141,7 @@ pub async fn run(config: &Config) -> u8 {
                     Next::Continue
                 }
                 MonitorEvent::WatchEnded(reason) => {
-                    info!("{reason}; probing now");
+                    info!("health watch ended ({reason}); probing to confirm");
                     Next::Continue
                 }
                 MonitorEvent::Probe { result, failures } => {
@@ -149,7 +149,7 @@ pub async fn run(config: &Config) -> u8 {
                     Next::Continue
                 }
             },
-            Some((index, report)) = reports.recv() => runner.on_pollers(index, report),
+            Some(report) = reports.recv() => runner.on_pollers(report),
             () = sleep_until_some(timer) => runner.on_timer(),
         };
         match next {
@@ -182,6 +182,15 @@ fn record_probe(
         Ok(latency) => {
             tracing::debug!(latency = %crate::duration::format(latency), "probe succeeded");
             status.probed(true, None, None, latency);
+        }
+        Err(e) if e.rate_limited() => {
+            status.probed(
+                false,
+                Some(e.stage.as_str()),
+                Some(&e.reason),
+                Default::default(),
+            );
+            info!(stage = %e.stage, reason = %e.reason, "probe rate-limited by the server; not counted");
         }
         Err(e) => {
             status.probed(

@@ -57,39 +57,49 @@ pub fn decide(
     if p.max_restarts != 0 && history.restarts >= p.max_restarts {
         return Decision::LimitReached;
     }
+    let (after, history) = backoff(p, history, ran, r);
+    Decision::Restart { after, history }
+}
+
+/// The delay before a restart after running `ran`, and the history with it: the crash-loop
+/// backoff, which starts over after a stable run.
+pub fn backoff(
+    p: &ProcessSettings,
+    history: History,
+    ran: Duration,
+    r: f64,
+) -> (Duration, History) {
     let streak = if ran >= p.restart_reset_after {
         1
     } else {
         history.crash_streak + 1
     };
-    Decision::Restart {
-        after: p.restart_backoff.delay(streak, r),
-        history: History {
-            restarts: history.restarts + 1,
-            crash_streak: streak,
-        },
-    }
+    let history = History {
+        restarts: history.restarts + 1,
+        crash_streak: streak,
+    };
+    (p.restart_backoff.delay(streak, r), history)
 }
 
-/// Whether a worker process that is not polling while Temporal is fine is wedged, and why:
-/// its pollers are gone after it polled, or it has not polled within `deadline`.
+/// Whether a worker process that is not polling while Temporal is fine is wedged, and why: it
+/// has been `quiet` (not seen polling since it started, or since it last polled) for a whole
+/// `deadline`. A worker busy for a moment (all its slots taken) is not killed for it.
 pub fn wedged(
     findings: &[String],
     seen_polling: bool,
-    ran: Duration,
+    quiet: Duration,
     deadline: Duration,
 ) -> Option<String> {
-    let findings = findings.join("; ");
-    if seen_polling {
-        Some(format!("its pollers are gone: {findings}"))
-    } else if ran >= deadline {
-        Some(format!(
-            "not polling within {}: {findings}",
-            crate::duration::format(deadline)
-        ))
-    } else {
-        None
+    if quiet < deadline {
+        return None;
     }
+    let findings = findings.join("; ");
+    let deadline = crate::duration::format(deadline);
+    Some(if seen_polling {
+        format!("its pollers have been gone for {deadline}: {findings}")
+    } else {
+        format!("not polling within {deadline}: {findings}")
+    })
 }
 
 #[cfg(test)]
@@ -169,10 +179,12 @@ mod tests {
             wedged(&seen, false, minute, minute).unwrap(),
             "not polling within 1m: no pollers at all on q in default at t:7233"
         );
+        // Gone after polling: only once they have been gone for the whole deadline.
+        assert_eq!(wedged(&seen, true, Duration::from_secs(1), minute), None);
         assert!(
-            wedged(&seen, true, Duration::from_secs(1), minute)
+            wedged(&seen, true, minute, minute)
                 .unwrap()
-                .starts_with("its pollers are gone")
+                .starts_with("its pollers have been gone for 1m")
         );
     }
 

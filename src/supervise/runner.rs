@@ -23,8 +23,7 @@ use crate::exit;
 use crate::process::child;
 use crate::supervise::launch::Launch;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
-use crate::temporal::pollers::PollerReport;
-use crate::temporal::probe::ProbeError;
+use crate::temporal::pollers::PollerEvent;
 
 /// Temporal, as the runner sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,9 +93,6 @@ impl<'a> Runner<'a> {
         self.temporal = Temporal::Up;
         self.launch.status.set_temporal_up(true);
         self.launch.status.first_ready();
-        if self.ending.is_some() {
-            return self.check_end();
-        }
         self.set_state("running", "temporal-ready", "running; watching Temporal");
         for i in 0..self.replicas.len() {
             if self.replicas[i].is_waiting() {
@@ -109,6 +105,11 @@ impl<'a> Runner<'a> {
 
     pub fn temporal_lost(&mut self) -> Next {
         self.launch.status.set_temporal_up(false);
+        if self.ending.is_some() {
+            // Ending anyway: the workers are already being stopped, and the code stands.
+            self.temporal = Temporal::Lost;
+            return self.check_end();
+        }
         match self.launch.config.run.on_disconnect {
             OnDisconnect::Ignore => {
                 warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
@@ -149,17 +150,13 @@ impl<'a> Runner<'a> {
     pub fn temporal_back(&mut self) {
         self.launch.status.set_temporal_up(true);
         info!("Temporal is back");
+        for replica in &mut self.replicas {
+            replica.temporal_back();
+        }
     }
 
     /// SIGTERM or SIGINT: stop every worker in parallel, then exit.
     pub fn stop_requested(&mut self, signal: Signal) -> Next {
-        if !self.replicas.iter().any(Replica::has_process) && self.ending.is_none() {
-            info!(
-                "{} received with no worker running; exiting",
-                signal.as_str()
-            );
-            return Next::Exit(128 + signal as u8);
-        }
         let why = match signal {
             Signal::SIGINT => "SIGINT received",
             _ => "SIGTERM received",
@@ -222,16 +219,12 @@ impl<'a> Runner<'a> {
         self.check_end()
     }
 
-    pub fn on_pollers(&mut self, index: usize, report: Result<PollerReport, ProbeError>) -> Next {
-        let up = self.temporal == Temporal::Up;
-        let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) else {
+    pub fn on_pollers(&mut self, (index, pid, report): PollerEvent) -> Next {
+        if self.temporal != Temporal::Up || self.ending.is_some() {
             return Next::Continue;
-        };
-        match report {
-            Ok(report) => replica.on_pollers(report, up, &self.launch),
-            Err(e) => {
-                tracing::debug!(worker = %replica.label, reason = %e.reason, "could not check the worker's pollers")
-            }
+        }
+        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
+            replica.on_pollers(pid, report, &self.launch);
         }
         self.check_end()
     }
@@ -331,7 +324,11 @@ impl<'a> Runner<'a> {
 
     /// Temporal never became ready: nothing runs while waiting, so exit at once.
     pub fn gave_up(&self) -> u8 {
-        error!("Temporal never became ready; exiting");
+        if self.launch.status.report().first_ready.is_some() {
+            error!("Temporal did not come back; exiting 69");
+        } else {
+            error!("Temporal never became ready; exiting 69");
+        }
         exit::UNAVAILABLE
     }
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::WorkerSpec;
+use crate::config::workers;
 use crate::duration;
 use crate::process::child::{self, Child, SpawnError};
 use crate::process::terminal;
@@ -36,6 +37,7 @@ use crate::supervise::policy::{self, Decision, History};
 pub use crate::supervise::stopping::StopReason;
 use crate::supervise::stopping::{Progress, Stop};
 use crate::temporal::pollers::{PollerReport, PollerWatch};
+use crate::temporal::probe::ProbeError;
 
 enum State {
     /// No process; it starts once Temporal is ready.
@@ -93,16 +95,16 @@ pub struct Replica {
     /// Its restarts so far, for the restart policy.
     history: History,
     seen_polling: bool,
+    /// When it started, or was last seen polling.
+    last_polled: Instant,
+    /// The last reason its pollers could not be checked, said once.
+    poller_error: Option<String>,
     pollers: Option<PollerWatch>,
 }
 
 impl Replica {
     pub fn new(spec: Arc<WorkerSpec>, replica: u32, index: usize) -> Replica {
-        let label = if spec.replicas > 1 {
-            format!("{}[{replica}]", spec.name)
-        } else {
-            spec.name.clone()
-        };
+        let label = workers::label(&spec, replica);
         Replica {
             spec,
             replica,
@@ -111,6 +113,8 @@ impl Replica {
             state: State::WaitingForTemporal,
             history: History::default(),
             seen_polling: false,
+            last_polled: Instant::now(),
+            poller_error: None,
             pollers: None,
         }
     }
@@ -178,10 +182,15 @@ impl Replica {
         let spec = l.child_spec(&self.spec);
         let (child, pipes) = match child::spawn(&spec) {
             Ok(started) => started,
-            Err(SpawnError { code, message }) => {
+            Err(e) if e.transient => {
+                error!(worker = %self.label, "{}; trying again", e.message);
+                return self.after_exit(e.code.into(), Duration::ZERO, l);
+            }
+            Err(SpawnError { code, message, .. }) => {
                 error!(worker = %self.label, "{message}");
-                self.transition(State::Exited(Some(code.into())), "cannot-start", message, l);
-                return Outcome::CannotStart { code: code.into() };
+                let code = i32::from(code);
+                self.transition(State::Exited(Some(code)), "cannot-start", "cannot start", l);
+                return Outcome::CannotStart { code };
             }
         };
         let pid = child.pid.as_raw();
@@ -196,6 +205,7 @@ impl Replica {
             );
         }
         self.seen_polling = false;
+        self.last_polled = Instant::now();
         self.pollers = l.watch_pollers(&self.spec, &self.label, pid, self.index);
         self.transition(State::Running(child), "started", "worker running", l);
         Outcome::Nothing
@@ -237,44 +247,47 @@ impl Replica {
     fn after_exit(&mut self, code: i32, ran: Duration, l: &Launch) -> Outcome {
         let p = &self.spec.process;
         let done = |reason: String| (State::Exited(Some(code)), reason);
-        let (next, reason, outcome) =
-            match policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64()) {
-                Decision::Interrupted => {
-                    let (next, reason) =
-                        done(format!("worker ended by Ctrl-C (code {code}); not a crash"));
-                    (next, reason, Outcome::Interrupted { code })
-                }
-                Decision::NoRestart => {
-                    let (next, reason) = done(format!(
-                        "not restarting (--restart {}); worker exited with code {code}",
-                        p.restart.name()
-                    ));
-                    let fatal = code != 0 && !self.spec.optional;
-                    (next, reason, Outcome::Ended { code, fatal })
-                }
-                Decision::LimitReached => {
-                    let (next, reason) = done(format!(
-                        "restart limit reached ({} restarts); worker exited with code {code}",
-                        self.history.restarts
-                    ));
-                    warn!(worker = %self.label, "{reason}");
-                    let fatal = !self.spec.optional;
-                    (next, reason, Outcome::Ended { code, fatal })
-                }
-                Decision::Restart { after, history } => {
-                    self.history = history;
-                    l.status
-                        .restarted(self.index, "exited", &format!("exited with code {code}"));
-                    let reason = format!(
-                        "worker exited with code {code} after {}; restart {} in {}",
-                        duration::format(ran),
-                        history.restarts,
-                        duration::format(after)
-                    );
-                    let until = Instant::now() + after;
-                    (State::BackingOff(until), reason, Outcome::Nothing)
-                }
-            };
+        let (next, reason, outcome) = match policy::decide(
+            p,
+            self.history,
+            code,
+            ran,
+            l.take_terminal,
+            fastrand::f64(),
+        ) {
+            Decision::Interrupted => {
+                let (next, reason) =
+                    done(format!("worker ended by Ctrl-C (code {code}); not a crash"));
+                (next, reason, Outcome::Interrupted { code })
+            }
+            Decision::NoRestart => {
+                let (next, reason) = done(format!(
+                    "not restarting (--restart {}); worker exited with code {code}",
+                    p.restart.name()
+                ));
+                let fatal = code != 0 && !self.spec.optional;
+                (next, reason, Outcome::Ended { code, fatal })
+            }
+            Decision::LimitReached => {
+                warn!(worker = %self.label, code, restarts = self.history.restarts, "restart limit reached");
+                let (next, reason) = done("not restarting: restart limit reached".into());
+                let fatal = !self.spec.optional;
+                (next, reason, Outcome::Ended { code, fatal })
+            }
+            Decision::Restart { after, history } => {
+                self.history = history;
+                l.status
+                    .restarted(self.index, "exited", &format!("exited with code {code}"));
+                let reason = format!(
+                    "worker exited with code {code} after {}; restart {} in {}",
+                    duration::format(ran),
+                    history.restarts,
+                    duration::format(after)
+                );
+                let until = Instant::now() + after;
+                (State::BackingOff(until), reason, Outcome::Nothing)
+            }
+        };
         self.transition(next, "child-exited", reason, l);
         outcome
     }
@@ -347,12 +360,12 @@ impl Replica {
                 Progress::Going => Outcome::Nothing,
                 Progress::Done(code) => {
                     let why = stop.why;
-                    self.after_stop(why, code, temporal_up, l)
+                    self.after_stop(why, code, l)
                 }
                 Progress::Stuck(code) => {
                     let why = stop.why;
                     l.status.set_stuck(self.index);
-                    self.after_stop(why, code, temporal_up, l)
+                    self.after_stop(why, code, l)
                 }
             },
             _ => Outcome::Nothing,
@@ -360,41 +373,33 @@ impl Replica {
     }
 
     /// The worker process and its group are gone.
-    fn after_stop(&mut self, why: StopReason, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
+    fn after_stop(&mut self, why: StopReason, code: i32, l: &Launch) -> Outcome {
         self.ended(l);
-        match why {
-            StopReason::Shutdown(_) => {
-                self.transition(
-                    State::Exited(Some(code)),
-                    "child-stopped",
-                    format!("worker stopped after {why} (code {code})"),
-                    l,
-                );
-                Outcome::Nothing
-            }
-            StopReason::TemporalLost => {
-                self.transition(
-                    State::WaitingForTemporal,
-                    "child-stopped",
-                    format!("worker stopped (code {code}); waiting for Temporal to come back"),
-                    l,
-                );
-                Outcome::Nothing
-            }
-            StopReason::NotPolling if temporal_up => {
-                info!(worker = %self.label, code, "worker stopped; starting a new one");
-                self.start(l)
-            }
+        let (next, reason) = match why {
+            StopReason::Shutdown(_) => (
+                State::Exited(Some(code)),
+                format!("worker stopped after {why} (code {code})"),
+            ),
+            StopReason::TemporalLost => (
+                State::WaitingForTemporal,
+                format!("worker stopped (code {code}); waiting for Temporal to come back"),
+            ),
+            // A wedged worker starts again, backing off like a crashing one.
             StopReason::NotPolling => {
-                self.transition(
-                    State::WaitingForTemporal,
-                    "child-stopped",
-                    format!("worker stopped (code {code}); waiting for Temporal"),
-                    l,
+                let ran = self.last_polled.elapsed();
+                let (after, history) =
+                    policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
+                self.history = history;
+                let reason = format!(
+                    "worker stopped (code {code}); restart {} in {}",
+                    history.restarts,
+                    duration::format(after)
                 );
-                Outcome::Nothing
+                (State::BackingOff(Instant::now() + after), reason)
             }
-        }
+        };
+        self.transition(next, "child-stopped", reason, l);
+        Outcome::Nothing
     }
 
     /// Forwards a signal to the worker process.
@@ -405,31 +410,45 @@ impl Replica {
         }
     }
 
-    /// Its pollers, seen while Temporal is fine: a worker that does not poll is wedged.
-    pub fn on_pollers(&mut self, report: PollerReport, temporal_up: bool, l: &Launch) {
+    /// Temporal is back after an outage: its pollers get a whole deadline to show again.
+    pub fn temporal_back(&mut self) {
+        self.last_polled = Instant::now();
+    }
+
+    /// Its pollers, seen while Temporal is fine: a worker that has not polled for a whole
+    /// deadline (since it started, or since it was last seen polling) is wedged.
+    pub fn on_pollers(&mut self, pid: i32, report: Result<PollerReport, ProbeError>, l: &Launch) {
         let State::Running(child) = &self.state else {
             return;
         };
+        if child.pid.as_raw() != pid {
+            return; // a report about a process it no longer runs
+        }
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                if self.poller_error.as_ref() != Some(&e.reason) {
+                    warn!(worker = %self.label, child_pid = pid, reason = %e.reason, "cannot check the worker's pollers");
+                    self.poller_error = Some(e.reason);
+                }
+                return;
+            }
+        };
+        self.poller_error = None;
         l.status
             .set_polling(self.index, report.polling, report.seen, &report.findings);
         if report.polling {
             if !self.seen_polling {
-                info!(worker = %self.label, child_pid = child.pid.as_raw(), pollers = report.seen, "worker is polling");
+                info!(worker = %self.label, child_pid = pid, pollers = report.seen, "worker is polling");
             }
             self.seen_polling = true;
+            self.last_polled = Instant::now();
             return;
         }
-        if !temporal_up {
-            return;
-        }
-        let wedged = policy::wedged(
-            &report.findings,
-            self.seen_polling,
-            child.started.elapsed(),
-            self.spec.pollers.deadline,
-        );
-        if let Some(why) = wedged {
-            warn!(worker = %self.label, child_pid = child.pid.as_raw(), reason = %why, "worker not polling");
+        let deadline = self.spec.pollers.deadline;
+        let quiet = self.last_polled.elapsed();
+        if let Some(why) = policy::wedged(&report.findings, self.seen_polling, quiet, deadline) {
+            warn!(worker = %self.label, child_pid = pid, reason = %why, "worker not polling");
             l.status.restarted(self.index, "not-polling", &why);
             self.begin_stop(StopReason::NotPolling, l);
         }

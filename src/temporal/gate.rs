@@ -57,6 +57,17 @@ pub async fn wait_until_ready(
     // Failures since the schedule last started over.
     let mut streak: u32 = 0;
     let mut was_unreachable = false;
+    let ready = |ready: Ready, attempt: u32| {
+        info!(
+            address = %target,
+            peer = %ready.addr,
+            attempt,
+            elapsed = %duration::format(start.elapsed()),
+            latency = %duration::format(ready.latency),
+            "Temporal is ready"
+        );
+        Ok(ready)
+    };
     loop {
         attempt += 1;
         let budget = match deadline {
@@ -79,39 +90,14 @@ pub async fn wait_until_ready(
             }
         }
         let (failure, open) = match result {
-            Ok(ready) => {
-                info!(
-                    address = %target,
-                    peer = %ready.addr,
-                    attempt,
-                    elapsed = %duration::format(start.elapsed()),
-                    latency = %duration::format(ready.latency),
-                    "Temporal is ready"
-                );
-                return Ok(ready);
-            }
+            Ok(r) => return ready(r, attempt),
             Err(failed) => failed,
         };
 
         let out_of_attempts = max != 0 && attempt >= max;
         let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
         if out_of_attempts || out_of_time {
-            let elapsed = start.elapsed();
-            let why = if out_of_attempts {
-                format!("{attempt} attempts")
-            } else {
-                format!(
-                    "the {} timeout",
-                    duration::format(wait.timeout.unwrap_or_default())
-                )
-            };
-            error!(
-                address = %target,
-                stage = %failure.stage,
-                reason = %failure.reason,
-                "giving up on Temporal after {why} over {}",
-                duration::format(elapsed),
-            );
+            give_up(&target, &failure, out_of_attempts, attempt, wait, start);
             return Err(GaveUp);
         }
 
@@ -128,23 +114,46 @@ pub async fn wait_until_ready(
 
         let wake = Instant::now() + delay;
         if let Some((connection, addr)) = open {
-            if let Some(ready) = watch_readiness(prober, connection, addr, wake, wait).await {
-                info!(
-                    address = %target,
-                    peer = %ready.addr,
-                    attempt,
-                    elapsed = %duration::format(start.elapsed()),
-                    latency = %duration::format(ready.latency),
-                    "Temporal is ready"
-                );
-                return Ok(ready);
+            if let Some(r) = watch_readiness(prober, connection, addr, wake, wait).await {
+                return ready(r, attempt);
             }
         } else if !failure.refused {
             sleep_until(wake).await;
         } else if watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
             info!(address = %target, "port is accepting connections; attempting now");
         }
+        // The overall timeout ran out while waiting: give up with what was last seen, rather
+        // than make an attempt without time for it.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            give_up(&target, &failure, false, attempt, wait, start);
+            return Err(GaveUp);
+        }
     }
+}
+
+fn give_up(
+    target: &str,
+    failure: &ProbeError,
+    out_of_attempts: bool,
+    attempt: u32,
+    wait: &WaitSettings,
+    start: Instant,
+) {
+    let why = if out_of_attempts {
+        format!("{attempt} attempts")
+    } else {
+        format!(
+            "the {} timeout",
+            duration::format(wait.timeout.unwrap_or_default())
+        )
+    };
+    error!(
+        address = %target,
+        stage = %failure.stage,
+        reason = %failure.reason,
+        "giving up on Temporal after {why} over {}",
+        duration::format(start.elapsed()),
+    );
 }
 
 /// A refused key needs a person: ERROR. Anything else may pass by itself: WARN.

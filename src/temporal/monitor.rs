@@ -38,7 +38,7 @@ use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, HealthChec
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep_until};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::config::MonitorSettings;
 use crate::temporal::explain::describe_status;
@@ -89,6 +89,7 @@ impl Monitor {
             connection: ready,
             watch: None,
             watch_refused: false,
+            watch_opened: now,
             suspect: false,
             probes: JoinSet::new(),
             well,
@@ -126,6 +127,8 @@ struct Task {
     watch: Option<Streaming<HealthCheckResponse>>,
     /// The server refuses the watch outright: do not ask again.
     watch_refused: bool,
+    /// When the current watch opened.
+    watch_opened: Instant,
     /// The watch broke or a probe failed, and no probe has succeeded since.
     suspect: bool,
     probes: JoinSet<ProbeOutcome>,
@@ -156,8 +159,15 @@ impl Task {
             let wake = tokio::select! {
                 reason = watch_ends(&mut self.watch) => Wake::WatchEnded(reason),
                 () = sleep_until(self.next_probe), if self.may_start_probe() => Wake::ProbeDue,
-                Some(Ok(done)) = self.probes.join_next(), if !self.probes.is_empty() => {
-                    Wake::ProbeDone(done)
+                Some(joined) = self.probes.join_next(), if !self.probes.is_empty() => {
+                    match joined {
+                        Ok(done) => Wake::ProbeDone(done),
+                        // A probe task that panicked: as if it had failed.
+                        Err(_) => Wake::ProbeDone((
+                            Err(ProbeError::new(Stage::Grpc, "the probe ended unexpectedly")),
+                            Duration::ZERO,
+                        )),
+                    }
                 }
             };
             let handled = match wake {
@@ -245,7 +255,8 @@ impl Task {
                 if self.suspect {
                     // Well again: the probes still out are moot.
                     self.suspect = false;
-                    self.probes.abort_all();
+                    // Dropping the set aborts them; their results never arrive.
+                    self.probes = JoinSet::new();
                     self.next_probe = Instant::now() + self.probe_pause();
                 }
                 self.connection = Some(connection);
@@ -301,6 +312,12 @@ impl Task {
 
     async fn on_watch_ended(&mut self, reason: String) -> Result<(), Closed> {
         self.watch = None;
+        // A watch that ends as soon as it opens (a proxy that cuts streams) would have us
+        // probe and reopen it in a tight loop: probe on the interval instead.
+        if self.watch_opened.elapsed() < self.settings.recheck_interval {
+            self.watch_refused = true;
+            info!("the health watch ended at once ({reason}); probing on the interval instead");
+        }
         self.send(MonitorEvent::WatchEnded(reason)).await?;
         if !self.suspect {
             self.suspect = true;
@@ -348,7 +365,10 @@ impl Task {
             })
             .await?;
         match opened {
-            Some(stream) => self.watch = Some(stream),
+            Some(stream) => {
+                self.watch = Some(stream);
+                self.watch_opened = Instant::now();
+            }
             None => self.watch_refused = true,
         }
         Ok(())

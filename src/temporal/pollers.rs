@@ -304,18 +304,22 @@ impl PollerCheck {
 /// readiness follows its first poll closely.
 const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A poller check's report about the worker process at `index` with `pid`.
+pub type PollerEvent = (usize, i32, Result<PollerReport, ProbeError>);
+
 /// Checks one worker process's pollers in the background, on the monitor's connection while
 /// Temporal is well: every second until it is first seen polling, then every `interval`
-/// (jittered). Each report goes to `reports` with `index`. Stops when dropped.
+/// (jittered). Each report goes to `reports` with `index` and `pid`. Stops when dropped.
 pub struct PollerWatch(JoinHandle<()>);
 
 impl PollerWatch {
     pub fn start(
         check: PollerCheck,
+        pid: i32,
         mut well: watch::Receiver<Option<Connection>>,
         settings: MonitorSettings,
         index: usize,
-        reports: mpsc::Sender<(usize, Result<PollerReport, ProbeError>)>,
+        reports: mpsc::Sender<PollerEvent>,
     ) -> PollerWatch {
         PollerWatch(tokio::spawn(async move {
             let mut seen_polling = false;
@@ -327,7 +331,7 @@ impl PollerWatch {
                 let bound = Bound::new(settings.probe_timeout, "probe timeout");
                 let report = check.check(&connection, &bound).await;
                 seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
-                if reports.send((index, report)).await.is_err() {
+                if reports.send((index, pid, report)).await.is_err() {
                     return;
                 }
                 let pause = if seen_polling {
