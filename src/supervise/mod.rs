@@ -4,7 +4,8 @@
 //!   waits, the connection handed over, its output);
 //! - [`worker`]: one state machine per worker process (waiting for Temporal, running,
 //!   stopping, backing off, exited), with its own restart policy and crash-loop backoff
-//!   ([`policy`], a pure function) and its stop ([`stopping`]: signal, grace, SIGKILL);
+//!   ([`policy`], pure functions), its stop ([`stopping`]: signal, grace, SIGKILL) and its
+//!   pollers ([`polling`]);
 //! - [`runner`]: one Temporal for all: one wait, one monitor, Temporal's changes and the
 //!   supervisor's signals fanned out to every worker, and the decision when `run` ends.
 //!
@@ -13,6 +14,7 @@
 
 pub mod launch;
 pub mod policy;
+pub mod polling;
 pub mod runner;
 pub mod stopping;
 pub mod worker;

@@ -29,6 +29,26 @@ pub enum Decision {
     Interrupted,
 }
 
+impl Decision {
+    /// The decision in words, for the log line of the worker's transition.
+    pub fn describe(&self, code: i32, ran: Duration, policy: RestartPolicy) -> String {
+        match self {
+            Decision::Interrupted => format!("worker ended by Ctrl-C (code {code}); not a crash"),
+            Decision::NoRestart => format!(
+                "not restarting (--restart {}); worker exited with code {code}",
+                policy.name()
+            ),
+            Decision::LimitReached => "not restarting: restart limit reached".into(),
+            Decision::Restart { after, history } => format!(
+                "worker exited with code {code} after {}; restart {} in {}",
+                crate::duration::format(ran),
+                history.restarts,
+                crate::duration::format(*after)
+            ),
+        }
+    }
+}
+
 /// 128 + SIGINT: what a worker ended by Ctrl-C exits with.
 pub const CTRL_C_CODE: i32 = 130;
 

@@ -34,9 +34,10 @@ use crate::process::child::{self, Child, SpawnError};
 use crate::process::terminal;
 use crate::supervise::launch::Launch;
 use crate::supervise::policy::{self, Decision, History};
+use crate::supervise::polling::{Polling, Verdict};
 pub use crate::supervise::stopping::StopReason;
 use crate::supervise::stopping::{Progress, Stop};
-use crate::temporal::pollers::{PollerReport, PollerWatch};
+use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
 
 enum State {
@@ -94,12 +95,10 @@ pub struct Replica {
     state: State,
     /// Its restarts so far, for the restart policy.
     history: History,
-    seen_polling: bool,
-    /// When it started, or was last seen polling.
-    last_polled: Instant,
-    /// The last reason its pollers could not be checked, said once.
-    poller_error: Option<String>,
-    pollers: Option<PollerWatch>,
+    /// Its current process's pollers.
+    polling: Polling,
+    /// When its current (or last) process started.
+    started: Instant,
 }
 
 impl Replica {
@@ -112,10 +111,8 @@ impl Replica {
             index,
             state: State::WaitingForTemporal,
             history: History::default(),
-            seen_polling: false,
-            last_polled: Instant::now(),
-            poller_error: None,
-            pollers: None,
+            polling: Polling::new(None),
+            started: Instant::now(),
         }
     }
 
@@ -204,9 +201,8 @@ impl Replica {
                 pipes,
             );
         }
-        self.seen_polling = false;
-        self.last_polled = Instant::now();
-        self.pollers = l.watch_pollers(&self.spec, &self.label, pid, self.index);
+        self.started = Instant::now();
+        self.polling = Polling::new(l.watch_pollers(&self.spec, &self.label, pid, self.index));
         self.transition(State::Running(child), "started", "worker running", l);
         Outcome::Nothing
     }
@@ -236,7 +232,7 @@ impl Replica {
 
     /// The process is gone: no more poller checks, the terminal back to us.
     fn ended(&mut self, l: &Launch) {
-        self.pollers = None;
+        self.polling.stop();
         l.status.set_child(self.index, None, false);
         if l.take_terminal {
             terminal::take_back();
@@ -246,46 +242,25 @@ impl Replica {
     /// The restart policy, for a worker that exited by itself.
     fn after_exit(&mut self, code: i32, ran: Duration, l: &Launch) -> Outcome {
         let p = &self.spec.process;
-        let done = |reason: String| (State::Exited(Some(code)), reason);
-        let (next, reason, outcome) = match policy::decide(
-            p,
-            self.history,
-            code,
-            ran,
-            l.take_terminal,
-            fastrand::f64(),
-        ) {
-            Decision::Interrupted => {
-                let (next, reason) =
-                    done(format!("worker ended by Ctrl-C (code {code}); not a crash"));
-                (next, reason, Outcome::Interrupted { code })
-            }
+        let decision = policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64());
+        let reason = decision.describe(code, ran, p.restart);
+        let done = State::Exited(Some(code));
+        let (next, outcome) = match decision {
+            Decision::Interrupted => (done, Outcome::Interrupted { code }),
             Decision::NoRestart => {
-                let (next, reason) = done(format!(
-                    "not restarting (--restart {}); worker exited with code {code}",
-                    p.restart.name()
-                ));
                 let fatal = code != 0 && !self.spec.optional;
-                (next, reason, Outcome::Ended { code, fatal })
+                (done, Outcome::Ended { code, fatal })
             }
             Decision::LimitReached => {
                 warn!(worker = %self.label, code, restarts = self.history.restarts, "restart limit reached");
-                let (next, reason) = done("not restarting: restart limit reached".into());
                 let fatal = !self.spec.optional;
-                (next, reason, Outcome::Ended { code, fatal })
+                (done, Outcome::Ended { code, fatal })
             }
             Decision::Restart { after, history } => {
                 self.history = history;
                 l.status
                     .restarted(self.index, "exited", &format!("exited with code {code}"));
-                let reason = format!(
-                    "worker exited with code {code} after {}; restart {} in {}",
-                    duration::format(ran),
-                    history.restarts,
-                    duration::format(after)
-                );
-                let until = Instant::now() + after;
-                (State::BackingOff(until), reason, Outcome::Nothing)
+                (State::BackingOff(Instant::now() + after), Outcome::Nothing)
             }
         };
         self.transition(next, "child-exited", reason, l);
@@ -314,16 +289,13 @@ impl Replica {
                     format!("{why}; no worker process to stop"),
                     l,
                 ),
-                StopReason::TemporalLost | StopReason::NotPolling => {
-                    if matches!(self.state, State::BackingOff(_)) {
-                        self.transition(
-                            State::WaitingForTemporal,
-                            "temporal-lost",
-                            "Temporal lost while backing off; waiting for it",
-                            l,
-                        );
-                    }
-                }
+                _ if matches!(self.state, State::BackingOff(_)) => self.transition(
+                    State::WaitingForTemporal,
+                    "temporal-lost",
+                    "Temporal lost while backing off; waiting for it",
+                    l,
+                ),
+                _ => {}
             },
             State::Exited(_) => {}
         }
@@ -335,7 +307,7 @@ impl Replica {
         else {
             unreachable!("begin_stop is only called while running");
         };
-        self.pollers = None;
+        self.polling.stop();
         let (stop, said) = Stop::begin(child, why, &self.spec.process);
         self.transition_from(from, State::Stopping(stop), "stop-requested", said, l);
     }
@@ -386,7 +358,7 @@ impl Replica {
             ),
             // A wedged worker starts again, backing off like a crashing one.
             StopReason::NotPolling => {
-                let ran = self.last_polled.elapsed();
+                let ran = self.started.elapsed();
                 let (after, history) =
                     policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
                 self.history = history;
@@ -412,45 +384,28 @@ impl Replica {
 
     /// Temporal is back after an outage: its pollers get a whole deadline to show again.
     pub fn temporal_back(&mut self) {
-        self.last_polled = Instant::now();
+        self.polling.temporal_back();
     }
 
-    /// Its pollers, seen while Temporal is fine: a worker that has not polled for a whole
-    /// deadline (since it started, or since it was last seen polling) is wedged.
+    /// A report about its pollers, while Temporal is fine: a wedged process is stopped and
+    /// started again.
     pub fn on_pollers(&mut self, pid: i32, report: Result<PollerReport, ProbeError>, l: &Launch) {
-        let State::Running(child) = &self.state else {
-            return;
-        };
-        if child.pid.as_raw() != pid {
-            return; // a report about a process it no longer runs
-        }
-        let report = match report {
-            Ok(report) => report,
-            Err(e) => {
-                if self.poller_error.as_ref() != Some(&e.reason) {
-                    warn!(worker = %self.label, child_pid = pid, reason = %e.reason, "cannot check the worker's pollers");
-                    self.poller_error = Some(e.reason);
-                }
-                return;
-            }
-        };
-        self.poller_error = None;
-        l.status
-            .set_polling(self.index, report.polling, report.seen, &report.findings);
-        if report.polling {
-            if !self.seen_polling {
-                info!(worker = %self.label, child_pid = pid, pollers = report.seen, "worker is polling");
-            }
-            self.seen_polling = true;
-            self.last_polled = Instant::now();
-            return;
+        match &self.state {
+            State::Running(child) if child.pid.as_raw() == pid => {}
+            _ => return, // a report about a process it no longer runs
         }
         let deadline = self.spec.pollers.deadline;
-        let quiet = self.last_polled.elapsed();
-        if let Some(why) = policy::wedged(&report.findings, self.seen_polling, quiet, deadline) {
-            warn!(worker = %self.label, child_pid = pid, reason = %why, "worker not polling");
-            l.status.restarted(self.index, "not-polling", &why);
-            self.begin_stop(StopReason::NotPolling, l);
+        match self.polling.judge(&self.label, pid, report, deadline) {
+            Verdict::Nothing => {}
+            Verdict::Report(r) => l
+                .status
+                .set_polling(self.index, r.polling, r.seen, &r.findings),
+            Verdict::Wedged(r, why) => {
+                l.status
+                    .set_polling(self.index, r.polling, r.seen, &r.findings);
+                l.status.restarted(self.index, "not-polling", &why);
+                self.begin_stop(StopReason::NotPolling, l);
+            }
         }
     }
 }

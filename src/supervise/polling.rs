@@ -1,0 +1,89 @@
+//! One worker process's pollers: checked in the background on the monitor's connection
+//! ([`PollerWatch`]), judged here. A process that has not been seen polling for a whole
+//! `poller_deadline` (since it started, since it last polled, or since Temporal came back) is
+//! wedged.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::supervise::policy;
+use crate::temporal::pollers::{PollerReport, PollerWatch};
+use crate::temporal::probe::ProbeError;
+
+pub struct Polling {
+    /// The background check; `None` without task queues, or once the process is gone.
+    watch: Option<PollerWatch>,
+    seen: bool,
+    /// When the process started, was last seen polling, or Temporal came back.
+    since: Instant,
+    /// The last reason its pollers could not be checked, said once.
+    error: Option<String>,
+}
+
+/// What a report means for the process.
+pub enum Verdict {
+    Nothing,
+    /// Polls (or not yet judged): this report for the status.
+    Report(PollerReport),
+    /// Wedged, and why (the report for the status too).
+    Wedged(PollerReport, String),
+}
+
+impl Polling {
+    pub fn new(watch: Option<PollerWatch>) -> Polling {
+        Polling {
+            watch,
+            seen: false,
+            since: Instant::now(),
+            error: None,
+        }
+    }
+
+    /// The process is gone: no more checks.
+    pub fn stop(&mut self) {
+        self.watch = None;
+    }
+
+    /// Temporal is back after an outage: the pollers get a whole deadline to show again.
+    pub fn temporal_back(&mut self) {
+        self.since = Instant::now();
+    }
+
+    /// Judges one report about the process `label` (`pid`).
+    pub fn judge(
+        &mut self,
+        label: &str,
+        pid: i32,
+        report: Result<PollerReport, ProbeError>,
+        deadline: Duration,
+    ) -> Verdict {
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                if self.error.as_ref() != Some(&e.reason) {
+                    warn!(worker = %label, child_pid = pid, reason = %e.reason, "cannot check the worker's pollers");
+                    self.error = Some(e.reason);
+                }
+                return Verdict::Nothing;
+            }
+        };
+        self.error = None;
+        if report.polling {
+            if !self.seen {
+                info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling");
+            }
+            self.seen = true;
+            self.since = Instant::now();
+            return Verdict::Report(report);
+        }
+        match policy::wedged(&report.findings, self.seen, self.since.elapsed(), deadline) {
+            Some(why) => {
+                warn!(worker = %label, child_pid = pid, reason = %why, "worker not polling");
+                Verdict::Wedged(report, why)
+            }
+            None => Verdict::Report(report),
+        }
+    }
+}
