@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,26 +31,13 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import free_ports  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from bench import free_port, port_open  # noqa: E402
 
 TEMPORAL = str(ROOT / ".venv" / "bin" / "temporal")
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "TEMPORAL_CONFIG_FILE": "/nonexistent"}
 OUR_OPERATIONS = {"GetSystemInfo", "Check", "Watch", "DescribeNamespace", "DescribeTaskQueue"}
 TICKS = os.sysconf("SC_CLK_TCK")
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    port = free_ports.free_port(_handed_out)
-    _handed_out.add(port)
-    return port
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Server:

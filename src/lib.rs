@@ -127,17 +127,9 @@ async fn check(config: &Config) -> u8 {
             );
             exit::OK
         }
-        Err(e) if e.stage == Stage::Auth => {
-            error!(
-                address = %prober.settings().address(),
-                stage = %e.stage,
-                reason = %e.reason,
-                "Temporal not ready"
-            );
-            exit::NOT_READY
-        }
         Err(e) => {
-            warn!(
+            logging::warn_or_error!(
+                e.stage == Stage::Auth,
                 address = %prober.settings().address(),
                 stage = %e.stage,
                 reason = %e.reason,

@@ -132,6 +132,19 @@ impl Visit for JsonFields<'_> {
     }
 }
 
+/// Logs a failure at ERROR when it needs a person (`$needs_person`: a refused key), else at
+/// WARN (it may pass by itself). Same fields and message either way.
+macro_rules! warn_or_error {
+    ($needs_person:expr, $($event:tt)+) => {
+        if $needs_person {
+            ::tracing::error!($($event)+)
+        } else {
+            ::tracing::warn!($($event)+)
+        }
+    };
+}
+pub(crate) use warn_or_error;
+
 /// Log lines lost, by reason (`queue-full`, `write-failed`); registered with the metrics.
 pub static LINES_DROPPED: LazyLock<Family<Vec<(&'static str, String)>, Counter>> =
     LazyLock::new(Family::default);

@@ -201,11 +201,14 @@ fn record_probe(
                 Some(&e.reason),
                 Default::default(),
             );
-            if e.stage == Stage::Auth {
-                error!(stage = %e.stage, reason = %e.reason, failures, failure_threshold, "probe failed");
-            } else {
-                warn!(stage = %e.stage, reason = %e.reason, failures, failure_threshold, "probe failed");
-            }
+            logging::warn_or_error!(
+                e.stage == Stage::Auth,
+                stage = %e.stage,
+                reason = %e.reason,
+                failures,
+                failure_threshold,
+                "probe failed"
+            );
         }
     }
 }

@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use temporalio_client::Connection;
 use tokio::time::{Instant, sleep_until, timeout_at};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::WaitSettings;
 use crate::duration;
+use crate::logging::warn_or_error;
 use crate::serve::status::Status;
 use crate::temporal::probe::{Bound, ProbeError, Prober, Ready, Stage, connect_any};
 
@@ -158,25 +159,15 @@ fn give_up(
 
 /// A refused key needs a person: ERROR. Anything else may pass by itself: WARN.
 fn log_not_ready(attempt: u32, max: u32, failure: &ProbeError, delay: Duration) {
-    if failure.stage == Stage::Auth {
-        error!(
-            attempt,
-            max_attempts = max,
-            stage = %failure.stage,
-            reason = %failure.reason,
-            next_attempt_in = %duration::format(delay),
-            "Temporal not ready"
-        );
-    } else {
-        warn!(
-            attempt,
-            max_attempts = max,
-            stage = %failure.stage,
-            reason = %failure.reason,
-            next_attempt_in = %duration::format(delay),
-            "Temporal not ready"
-        );
-    }
+    warn_or_error!(
+        failure.stage == Stage::Auth,
+        attempt,
+        max_attempts = max,
+        stage = %failure.stage,
+        reason = %failure.reason,
+        next_attempt_in = %duration::format(delay),
+        "Temporal not ready"
+    );
 }
 
 /// The server answered but is not ready: until `wake`, checks again on the open connection

@@ -12,27 +12,13 @@ import signal
 import socket
 import sys
 
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-
-@activity.defn
-async def extract_text(document: str) -> str:
-    return f"text of {document}"
-
-
-@workflow.defn(name="ProcessDocument")
-class ProcessDocument:
-    @workflow.run
-    async def run(self, document: str) -> str:
-        from datetime import timedelta
-
-        text = await workflow.execute_activity(
-            extract_text, document, start_to_close_timeout=timedelta(seconds=30)
-        )
-        return f"{document}: {len(text)} characters"
+# The example's workflow and activity, run by a worker written without the example's extras.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "workers"))
+from document_processing import ProcessDocument, extract_text  # noqa: E402
 
 
 async def main(task_queue: str, go_identity: bool) -> None:
