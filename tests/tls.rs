@@ -10,42 +10,26 @@ use std::path::Path;
 use common::certs::{Authority, Leaf, acceptor, authority, leaf};
 use common::*;
 use rcgen::ExtendedKeyUsagePurpose;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Starts a TLS-terminating proxy to `upstream` on a free port; with `client_ca`, it demands
 /// client certificates issued by it.
 fn start_proxy(upstream: u16, server: &Leaf, client_ca: Option<&Authority>) -> u16 {
     let acceptor = acceptor(server, client_ca);
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(client).await else {
-                        return;
-                    };
-                    let upstream_addr = SocketAddr::from(([127, 0, 0, 1], upstream));
-                    let Ok(mut plain) = TcpStream::connect(upstream_addr).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                });
-            }
-        });
-    });
-    port
+    serve_tcp(move |client| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(client).await else {
+                return;
+            };
+            let upstream_addr = SocketAddr::from(([127, 0, 0, 1], upstream));
+            let Ok(mut plain) = TcpStream::connect(upstream_addr).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        }
+    })
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

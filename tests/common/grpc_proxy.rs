@@ -28,7 +28,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rcgen::ExtendedKeyUsagePurpose;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use super::certs::{Authority, acceptor, authority, leaf};
 
@@ -90,34 +90,19 @@ impl GrpcProxy {
             acceptor(&server, None)
         });
         let rules = Arc::new(rules);
-        let listener = std::net::TcpListener::bind(("127.0.0.1", super::free_port())).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
         let shared = rules.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((client, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (acceptor, rules) = (acceptor.clone(), shared.clone());
-                    tokio::spawn(async move {
-                        match acceptor {
-                            Some(acceptor) => {
-                                if let Ok(tls) = acceptor.accept(client).await {
-                                    serve_connection(tls, upstream, rules).await;
-                                }
-                            }
-                            None => serve_connection(client, upstream, rules).await,
+        let port = super::serve_tcp(move |client| {
+            let (acceptor, rules) = (acceptor.clone(), shared.clone());
+            async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(tls) = acceptor.accept(client).await {
+                            serve_connection(tls, upstream, rules).await;
                         }
-                    });
+                    }
+                    None => serve_connection(client, upstream, rules).await,
                 }
-            });
+            }
         });
         GrpcProxy { port, ca, rules }
     }

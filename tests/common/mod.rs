@@ -57,6 +57,33 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port between {LOWEST} and {ceiling}");
 }
 
+/// Serves every connection accepted on a free loopback port with `handle`, on a runtime of its
+/// own (the tests are synchronous), for the rest of the test binary; returns the port.
+pub fn serve_tcp<F, Fut>(handle: F) -> u16
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                if let Ok((client, _)) = listener.accept().await {
+                    tokio::spawn(handle(client));
+                }
+            }
+        });
+    });
+    port
+}
+
 /// The first port of the kernel's ephemeral range (32768 when unreadable, Linux's default).
 fn ephemeral_range_start() -> u16 {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
