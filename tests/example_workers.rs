@@ -15,35 +15,35 @@ fn every_example_worker_polls_and_completes_its_workflow() {
             "document_processing",
             "documents",
             "ProcessDocument",
-            "\"scan.pdf\"",
+            "scan.pdf",
             "scan.pdf: 16 characters",
         ),
         (
             "chat_sessions",
             "chat-sessions",
             "ChatTurn",
-            "\"hello\"",
+            "hello",
             "echo: hello",
         ),
         (
             "s3_listener",
             "s3-events",
             "HandleS3Event",
-            "\"bucket/key\"",
+            "bucket/key",
             "s3://bucket/key: 10 bytes",
         ),
         (
             "azure_blob_listener",
             "azure-blobs",
             "HandleBlobEvent",
-            "\"blob-1\"",
+            "blob-1",
             "blob blob-1: 6 bytes",
         ),
         (
             "webhook_listener",
             "webhooks",
             "HandleWebhook",
-            "\"{}\"",
+            "{}",
             "accepted",
         ),
     ];
@@ -65,22 +65,8 @@ fn every_example_worker_polls_and_completes_its_workflow() {
             &[python.to_str().unwrap(), script.to_str().unwrap()],
         );
         run.wait_for_log("worker is polling", 1, PATIENCE);
-        let out = server.cli(&[
-            "workflow",
-            "execute",
-            "--task-queue",
-            queue,
-            "--type",
-            workflow,
-            "--input",
-            input,
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains(expected),
-            "{module}: {text}{}",
-            stderr(&out)
-        );
+        let text = server.execute(queue, workflow, input);
+        assert!(text.contains(expected), "{module}: {text}");
         run.signal(nix::sys::signal::Signal::SIGTERM);
         let (code, log) = run.wait_exit(PATIENCE);
         assert_eq!(code, 0, "{module} stops cleanly on SIGTERM; log:\n{log}");

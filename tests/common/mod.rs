@@ -757,30 +757,18 @@ impl NetNs {
 
     /// Drops every TCP packet to `port` inside: a blackholed server.
     pub fn blackhole(&self, port: u16) {
-        self.run(&[
-            "iptables",
-            "-A",
-            "INPUT",
-            "-p",
-            "tcp",
-            "--dport",
-            &port.to_string(),
-            "-j",
-            "DROP",
-        ]);
+        self.drop_rule("-A", port);
     }
 
     pub fn unblock(&self, port: u16) {
+        self.drop_rule("-D", port);
+    }
+
+    /// Adds (`-A`) or deletes (`-D`) the rule that drops TCP packets to `port`.
+    fn drop_rule(&self, action: &str, port: u16) {
+        let port = port.to_string();
         self.run(&[
-            "iptables",
-            "-D",
-            "INPUT",
-            "-p",
-            "tcp",
-            "--dport",
-            &port.to_string(),
-            "-j",
-            "DROP",
+            "iptables", action, "INPUT", "-p", "tcp", "--dport", &port, "-j", "DROP",
         ]);
     }
 }
