@@ -72,6 +72,27 @@ fn missing_and_unexecutable_commands_fail_before_waiting() {
         127,
         "worker typo: pyhton3: command not found",
     );
+
+    let file = scratch.path("no-dir.toml");
+    std::fs::write(
+        &file,
+        "[workers.lost]\ncommand = [\"sleep\", \"1\"]\nworking_dir = \"no-such-dir\"\n",
+    )
+    .unwrap();
+    check(
+        &[
+            "run",
+            "--address",
+            &address,
+            "--config",
+            &file.to_string_lossy(),
+        ],
+        126,
+        &format!(
+            "worker lost: working directory {}: no such file",
+            scratch.path("no-such-dir").display()
+        ),
+    );
 }
 
 #[test]
@@ -90,12 +111,14 @@ fn a_program_is_found_in_the_workers_directory() {
          working_dir = \"worker\"\noutput = \"inherit\"\n",
     )
     .unwrap();
-    let (out, _) = run_cmd(supervisor().args([
+    // The file named relative to where the supervisor starts, as in `cd /app && run --config
+    // workers.toml`: the program is found and run in the worker's directory all the same.
+    let (out, _) = run_cmd(supervisor().current_dir(&scratch.0).args([
         "run",
         "--address",
         &server.address(),
         "--config",
-        &file.to_string_lossy(),
+        "workers.toml",
     ]));
     assert_eq!(code_of(&out), 0, "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout);

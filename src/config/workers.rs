@@ -267,10 +267,13 @@ fn resolve_named(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        // Absolute, so that where the worker starts does not depend on where we were started.
         working_dir: table.working_dir.as_ref().map(|dir| {
-            file.path
+            let dir = file
+                .path
                 .parent()
-                .map_or_else(|| dir.clone(), |base| base.join(dir))
+                .map_or_else(|| dir.clone(), |base| base.join(dir));
+            std::path::absolute(&dir).unwrap_or(dir)
         }),
         optional: table.optional,
         prefix_output,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access};
 
+use crate::config::file::io_reason;
 use crate::exit;
 
 /// Why a command cannot be started: exit code and message.
@@ -31,7 +32,9 @@ impl SpawnError {
 }
 
 /// The program to execute for `program`: the path it names, or the first executable file of
-/// that name in `path` (`PATH`; empty entries mean the current directory).
+/// that name in `path` (`PATH`; empty entries mean the current directory). The result is
+/// absolute: the worker starts in its own directory, where a relative path would mean another
+/// file than the one found here.
 pub fn resolve(
     program: &OsStr,
     path: Option<&OsStr>,
@@ -50,7 +53,7 @@ pub fn resolve(
             _ => PathBuf::from(program),
         };
         return match check(&candidate) {
-            Found::Executable => Ok(candidate),
+            Found::Executable => Ok(absolute(candidate)),
             Found::Missing => Err(SpawnError::new(
                 exit::NOT_FOUND,
                 format!("{shown}: no such file"),
@@ -71,7 +74,7 @@ pub fn resolve(
         };
         let candidate = dir.join(program);
         match check(&candidate) {
-            Found::Executable => return Ok(candidate),
+            Found::Executable => return Ok(absolute(candidate)),
             Found::NotExecutable(why) => {
                 refused.get_or_insert(format!("{}: {why}", candidate.display()));
             }
@@ -82,6 +85,26 @@ pub fn resolve(
         Some(message) => SpawnError::new(exit::CANNOT_EXECUTE, message),
         None => SpawnError::new(exit::NOT_FOUND, format!("{shown}: command not found")),
     })
+}
+
+/// `path` made absolute against our current directory, where it was found.
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+/// Fails unless `dir`, a worker's directory, is one: the worker could not start there.
+pub fn check_dir(dir: &Path) -> Result<(), SpawnError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(SpawnError::new(
+            exit::CANNOT_EXECUTE,
+            format!("working directory {}: not a directory", dir.display()),
+        )),
+        Err(e) => Err(SpawnError::new(
+            exit::CANNOT_EXECUTE,
+            format!("working directory {}: {}", dir.display(), io_reason(&e)),
+        )),
+    }
 }
 
 enum Found {

@@ -51,15 +51,18 @@ impl<'a> Launch<'a> {
         for worker in &config.workers {
             let program = &worker.command[0];
             let path = command::worker_path(&worker.env);
-            let found = command::resolve(program, path.as_deref(), worker.working_dir.as_deref())
+            let dir = worker.working_dir.as_deref();
+            let found = dir
+                .map_or(Ok(()), command::check_dir)
+                .and_then(|()| command::resolve(program, path.as_deref(), dir))
                 .map_err(|e| SpawnError {
-                message: if worker.name == SINGLE {
-                    e.message
-                } else {
-                    format!("worker {}: {}", worker.name, e.message)
-                },
-                ..e
-            })?;
+                    message: if worker.name == SINGLE {
+                        e.message
+                    } else {
+                        format!("worker {}: {}", worker.name, e.message)
+                    },
+                    ..e
+                })?;
             programs.insert(worker.name.clone(), found);
         }
         let mut handover = Vec::new();
