@@ -142,6 +142,42 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
 }
 
 #[test]
+fn restarting_a_wedged_worker_spends_none_of_its_own_restarts() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("wedged-budget");
+    let count = scratch.path("starts");
+    // First process: never polls (wedged); second: crashes at once; third: runs on.
+    let script = format!(
+        "echo x >> {count}; [ $(wc -l < {count}) -eq 2 ] && exit 1; \
+         trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        count = count.display()
+    );
+    let mut run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--task-queue",
+            "documents",
+            "--poller-deadline",
+            "2s",
+            "--probe-interval",
+            "1s",
+            "--max-restarts",
+            "1",
+        ],
+        &["sh", "-c", &script],
+    );
+    // With the wedged restart counted, the crash would find the one restart spent and end run.
+    let log = run.wait_for_log("worker started", 3, PATIENCE);
+    assert!(log.contains("starting it again in"), "{log}");
+    assert!(log.contains("worker exited with code 1"), "{log}");
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    let (code, log) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
 fn pollers_of_another_identity_do_not_count() {
     let server = DevServer::start();
     let worker = example_worker();

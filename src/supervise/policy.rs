@@ -78,11 +78,17 @@ pub fn decide(
         return Decision::LimitReached;
     }
     let (after, history) = backoff(p, history, ran, r);
+    let history = History {
+        restarts: history.restarts + 1,
+        ..history
+    };
     Decision::Restart { after, history }
 }
 
 /// The delay before a restart after running `ran`, and the history with it: the crash-loop
-/// backoff, which starts over after a stable run.
+/// backoff, which starts over after a stable run. Restarts are counted by `decide` alone: a
+/// wedged worker restarted by the supervisor backs off the same way, but spends none of the
+/// `max_restarts` its own exits have.
 pub fn backoff(
     p: &ProcessSettings,
     history: History,
@@ -95,8 +101,8 @@ pub fn backoff(
         history.crash_streak + 1
     };
     let history = History {
-        restarts: history.restarts + 1,
         crash_streak: streak,
+        ..history
     };
     (p.restart_backoff.delay(streak, r), history)
 }
@@ -206,6 +212,20 @@ mod tests {
                 .unwrap()
                 .starts_with("its pollers have been gone for 1m")
         );
+    }
+
+    #[test]
+    fn a_wedged_restart_backs_off_but_spends_no_restart() {
+        let p = settings(RestartPolicy::OnFailure, 1);
+        let quick = Duration::from_secs(1);
+        let (first, history) = backoff(&p, History::default(), quick, 0.0);
+        let (second, history) = backoff(&p, history, quick, 0.0);
+        assert!(second > first, "{first:?} then {second:?}");
+        assert_eq!(history.restarts, 0);
+        assert!(matches!(
+            decide(&p, history, 1, quick, false, 0.0),
+            Decision::Restart { .. }
+        ));
     }
 
     #[test]

@@ -356,15 +356,15 @@ impl Replica {
                 State::WaitingForTemporal,
                 format!("worker stopped (code {code}); waiting for Temporal to come back"),
             ),
-            // A wedged worker starts again, backing off like a crashing one.
+            // A wedged worker starts again, backing off like a crashing one; like a stop for
+            // Temporal, this is the supervisor's doing, not judged by the restart policy.
             StopReason::NotPolling => {
                 let ran = self.started.elapsed();
                 let (after, history) =
                     policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
                 self.history = history;
                 let reason = format!(
-                    "worker stopped (code {code}); restart {} in {}",
-                    history.restarts,
+                    "worker stopped (code {code}); starting it again in {}",
                     duration::format(after)
                 );
                 (State::BackingOff(Instant::now() + after), reason)
