@@ -1,13 +1,15 @@
 //! How fast `run` notices Temporal going away at its default settings, where it sends almost
 //! no requests (a health watch, HTTP/2 keepalive pings and a DescribeNamespace a minute): a
 //! dead frontend is noticed at once and the worker stopped within seconds; a frozen one
-//! (SIGSTOP: TCP still connects, nothing answers) within the keepalive's window. The bounds are
+//! (SIGSTOP: TCP still connects, nothing answers) within the keepalive's window; a watch that
+//! ends as soon as it opens is opened again, unless it keeps doing so. The bounds are
 //! generous; the benchmark measures the times.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::grpc_proxy::GrpcProxy;
 use common::*;
 
 fn stoppable_worker(scratch: &Scratch) -> String {
@@ -86,4 +88,41 @@ fn a_frozen_frontend_is_noticed_by_the_keepalive() {
     );
     server.resume();
     run.wait_for_log("worker started", 2, PATIENCE);
+}
+
+/// The health watches the proxy has seen, and how many it let through.
+fn watches(proxy: &GrpcProxy) -> (usize, usize) {
+    let calls = proxy.calls();
+    let watches: Vec<_> = calls
+        .iter()
+        .filter(|c| c.path == "/grpc.health.v1.Health/Watch")
+        .collect();
+    (watches.len(), watches.iter().filter(|c| c.passed).count())
+}
+
+#[test]
+fn a_watch_that_ends_at_once_is_opened_again_unless_it_keeps_ending() {
+    let server = DevServer::start();
+    // A server just back that reports NOT_SERVING for a moment: the watch is opened again.
+    let proxy = GrpcProxy::plain(server.port);
+    proxy.cut_watches(1);
+    let run = Supervised::start(&["run", "--address", &proxy.address()], &["sleep", "1000"]);
+    run.wait_for_log("health watch ended", 1, PATIENCE);
+    eventually("a second health watch", PATIENCE, || {
+        watches(&proxy) == (2, 1)
+    });
+    assert!(
+        !run.log().contains("probing on the interval instead"),
+        "{}",
+        run.log()
+    );
+
+    // One that cuts every watch (a proxy without streams): given up after three, no loop.
+    let proxy = GrpcProxy::plain(server.port);
+    proxy.cut_watches(u32::MAX);
+    let run = Supervised::start(&["run", "--address", &proxy.address()], &["sleep", "1000"]);
+    let log = run.wait_for_log("probing on the interval instead", 1, PATIENCE);
+    assert!(log.contains("ended at once 3 times in a row"), "{log}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(watches(&proxy), (3, 0), "{}", run.log());
 }

@@ -89,6 +89,7 @@ impl Monitor {
             connection: ready,
             watch: None,
             watch_refused: false,
+            quick_watch_ends: 0,
             watch_opened: now,
             suspect: false,
             probes: JoinSet::new(),
@@ -114,6 +115,9 @@ impl Drop for Monitor {
     }
 }
 
+/// Watches in a row that end as soon as they open before the watch is given up.
+const QUICK_WATCH_ENDS: u32 = 3;
+
 /// A finished probe: the connection it proved, or why it failed; and how long it took.
 type ProbeOutcome = (Result<Connection, ProbeError>, Duration);
 
@@ -125,8 +129,10 @@ struct Task {
     /// The connection of the last good probe.
     connection: Option<Connection>,
     watch: Option<Streaming<HealthCheckResponse>>,
-    /// The server refuses the watch outright: do not ask again.
+    /// The server refuses the watch (outright, or it keeps cutting it): do not ask again.
     watch_refused: bool,
+    /// Watches in a row that ended as soon as they opened.
+    quick_watch_ends: u32,
     /// When the current watch opened.
     watch_opened: Instant,
     /// The watch broke or a probe failed, and no probe has succeeded since.
@@ -312,11 +318,20 @@ impl Task {
 
     async fn on_watch_ended(&mut self, reason: String) -> Result<(), Closed> {
         self.watch = None;
-        // A watch that ends as soon as it opens (a proxy that cuts streams) would have us
-        // probe and reopen it in a tight loop: probe on the interval instead.
+        // A watch that keeps ending as soon as it opens (a proxy that cuts streams) would
+        // have us probe and reopen it in a tight loop: probe on the interval instead. Once is
+        // not enough: a server just back may report NOT_SERVING for a moment.
         if self.watch_opened.elapsed() < self.settings.recheck_interval {
+            self.quick_watch_ends += 1;
+        } else {
+            self.quick_watch_ends = 0;
+        }
+        if self.quick_watch_ends >= QUICK_WATCH_ENDS {
             self.watch_refused = true;
-            info!("the health watch ended at once ({reason}); probing on the interval instead");
+            info!(
+                "the health watch ended at once {QUICK_WATCH_ENDS} times in a row ({reason}); \
+                 probing on the interval instead"
+            );
         }
         self.send(MonitorEvent::WatchEnded(reason)).await?;
         if !self.suspect {

@@ -11,7 +11,8 @@
 //! - [`GrpcProxy::plain`]: the dev server as it is, plus switches: a frontend that is up but
 //!   answers the WorkflowService health check NOT_SERVING (as every frontend does while it
 //!   starts), and a rate limiter that refuses the next calls with `ResourceExhausted` (as the
-//!   frontend does over `frontend.rps`).
+//!   frontend does over `frontend.rps`), and health watches that end as soon as they open (a
+//!   server just back that reports NOT_SERVING for a moment, or a proxy that cuts streams).
 //!
 //! It records each call's method and whether it was let through, for the tests to check.
 
@@ -52,6 +53,8 @@ struct Rules {
     not_serving: AtomicBool,
     /// Refuse this many of the next calls with `ResourceExhausted`.
     exhausted_calls: AtomicU32,
+    /// End this many of the next health watches at once, with one NOT_SERVING.
+    cut_watches: AtomicU32,
     calls: Mutex<Vec<Call>>,
 }
 
@@ -130,6 +133,12 @@ impl GrpcProxy {
     pub fn exhaust(&self, calls: u32) {
         self.rules.exhausted_calls.store(calls, Ordering::SeqCst);
     }
+
+    /// End the next `watches` health watches as soon as they open: one NOT_SERVING, then the
+    /// end of the stream.
+    pub fn cut_watches(&self, watches: u32) {
+        self.rules.cut_watches.store(watches, Ordering::SeqCst);
+    }
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -170,8 +179,13 @@ where
                 Some(grpc_error("16", "Request unauthorized"))
             } else if exhausted {
                 Some(grpc_error("8", "namespace rate limit exceeded"))
-            } else if path == "/grpc.health.v1.Health/Check"
-                && rules.not_serving.load(Ordering::SeqCst)
+            } else if (path == "/grpc.health.v1.Health/Check"
+                && rules.not_serving.load(Ordering::SeqCst))
+                || (path == "/grpc.health.v1.Health/Watch"
+                    && rules
+                        .cut_watches
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok())
             {
                 Some(not_serving())
             } else {
