@@ -121,6 +121,15 @@ fn bad_input_is_one_clear_line_and_exit_2() {
             &["environment variable TEMPORAL_ADDRESS", "'bad:port:x'"],
         ),
         case(
+            &["check"],
+            &[("TEMPORAL_ADDRESS", "https://svc:DEADBEEF@temporal:443")],
+            &[
+                "environment variable TEMPORAL_ADDRESS",
+                "'https://<redacted>@temporal:443'",
+                "credentials in the address are not supported",
+            ],
+        ),
+        case(
             &["check", "--address", "http://[::1"],
             &[],
             &["flag --address", "'http://[::1'"],

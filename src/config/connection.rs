@@ -20,7 +20,7 @@ use temporalio_common::envconfig::load_client_config_profile;
 use crate::config::keys::*;
 use crate::config::layers::{Resolver, Source, invalid};
 use crate::config::pem::{self, PemInput};
-use crate::config::values::{parse_address, parse_bool, parse_positive_duration};
+use crate::config::values::{parse_address, parse_bool, parse_positive_duration, shown_address};
 use crate::config::{ConfigError, Env, profile};
 
 /// How to reach Temporal and what "ready" requires.
@@ -202,8 +202,8 @@ pub fn resolve(
 
     let (address_text, address_source) = layered(r, &ADDRESS, p.address.clone(), &profile.source)?
         .unwrap_or_else(|| ("localhost:7233".into(), Source::Default));
-    let (scheme_tls, host, port) =
-        parse_address(&address_text).map_err(|e| invalid(&address_source, &address_text, &e))?;
+    let (scheme_tls, host, port) = parse_address(&address_text)
+        .map_err(|e| invalid(&address_source, &shown_address(&address_text), &e))?;
     r.record(ADDRESS.name, address_text.clone(), address_source.clone());
 
     let (namespace, ns_source) = layered(r, &NAMESPACE, p.namespace.clone(), &profile.source)?

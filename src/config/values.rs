@@ -77,6 +77,16 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|_| "expected an IP address and port such as 0.0.0.0:8080 or :8080".into())
 }
 
+/// `text`, an address, as it may be shown: credentials in it (`https://user:secret@host`),
+/// which `parse_address` refuses, replaced by `<redacted>`.
+pub fn shown_address(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    match text[start..].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &text[..start], &text[start + at..]),
+        None => text.to_string(),
+    }
+}
+
 /// Parses `host:port`, `[v6]:port`, or a URL with an `http` or `https` scheme.
 /// Returns whether the scheme asks for TLS, the host, and the port.
 pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
