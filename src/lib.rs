@@ -150,6 +150,14 @@ async fn wait(config: &Config) -> u8 {
 
 /// `status`: asks a running supervisor's `/readyz` (about one worker, with `--worker`).
 async fn status(config: &Config, worker: Option<&str>) -> u8 {
+    if let Some(name) = worker.filter(|name| !config::workers::valid_name(name)) {
+        return fatal(
+            exit::USAGE,
+            &format!(
+                "flag --worker: invalid worker name '{name}': use letters, digits, '-' and '_'"
+            ),
+        );
+    }
     let Some(mut addr) = config.health.listen else {
         error!(
             "status needs the supervisor's health address: --health-listen, \

@@ -130,6 +130,17 @@ fn bad_input_is_one_clear_line_and_exit_2() {
             ],
         ),
         case(
+            &[
+                "status",
+                "--health-listen",
+                "127.0.0.1:1",
+                "--worker",
+                "a b",
+            ],
+            &[],
+            &["flag --worker", "invalid worker name 'a b'"],
+        ),
+        case(
             &["check", "--address", "http://[::1"],
             &[],
             &["flag --address", "'http://[::1'"],

@@ -205,11 +205,7 @@ fn resolve_named(
         path: file.path.clone(),
         key: format!("workers.{name}.{key}"),
     };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !valid_name(name) {
         return Err(ConfigError(format!(
             "{}: invalid worker name '{name}': use letters, digits, '-' and '_'",
             at("")
@@ -342,4 +338,13 @@ fn resolve_named(
         pollers,
         ..spec
     })
+}
+
+/// Whether `name` can name a worker: letters, digits, '-' and '_' (it goes into log fields,
+/// metric labels and `/readyz?worker=NAME`).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -121,7 +121,7 @@ pub async fn ask_ready(
         let request = Request::get(path.as_str())
             .header("host", addr.to_string())
             .body(http_body_util::Empty::<Bytes>::new())
-            .expect("static request parts are valid");
+            .map_err(|e| format!("{path}: {e}"))?;
         let response = sender
             .send_request(request)
             .await
