@@ -48,8 +48,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     from_secs(total, s)
 }
 
+/// The longest duration accepted: a hundred years, far beyond any use, and far from the
+/// overflow of a deadline (now + duration) that a longer one could cause.
+const LONGEST_SECS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
+
 fn from_secs(secs: f64, text: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is out of range"))
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|_| secs <= LONGEST_SECS)
+        .ok_or_else(|| format!("'{text}' is out of range (at most 876000h, a hundred years)"))
 }
 
 /// Formats a duration for people and for `config` output, in a form [`parse`] accepts.
@@ -96,6 +103,7 @@ mod tests {
             ("1h", 3_600_000),
             ("1h2m3s", 3_723_000),
             (" 7 ", 7000),
+            ("876000h", 3_153_600_000_000),
         ];
         for (text, ms) in cases {
             assert_eq!(parse(text), Ok(Duration::from_millis(ms)), "{text}");
@@ -105,7 +113,19 @@ mod tests {
     #[test]
     fn rejected_forms() {
         for text in [
-            "", "abc", "5x", "-1", "1.2.3", "s", "inf", "NaN", "1e3", "10 s", "1e400",
+            "",
+            "abc",
+            "5x",
+            "-1",
+            "1.2.3",
+            "s",
+            "inf",
+            "NaN",
+            "1e3",
+            "10 s",
+            "1e400",
+            "876001h",
+            "10000000000000000000",
         ] {
             assert!(parse(text).is_err(), "{text:?} should be rejected");
         }
