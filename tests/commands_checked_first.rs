@@ -54,39 +54,26 @@ fn missing_and_unexecutable_commands_fail_before_waiting() {
         );
     }
 
-    let file = scratch.path("workers.toml");
-    std::fs::write(
-        &file,
+    let file_fails = |name: &str, text: &str, code: i32, message: &str| {
+        let file = scratch.path(name);
+        std::fs::write(&file, text).unwrap();
+        let file = file.to_string_lossy().into_owned();
+        check(
+            &["run", "--address", &address, "--config", &file],
+            code,
+            message,
+        );
+    };
+    file_fails(
+        "workers.toml",
         "[workers.good]\ncommand = [\"sleep\", \"1\"]\n\n\
          [workers.typo]\ncommand = [\"pyhton3\", \"worker.py\"]\n",
-    )
-    .unwrap();
-    check(
-        &[
-            "run",
-            "--address",
-            &address,
-            "--config",
-            &file.to_string_lossy(),
-        ],
         127,
         "worker typo: pyhton3: command not found",
     );
-
-    let file = scratch.path("no-dir.toml");
-    std::fs::write(
-        &file,
+    file_fails(
+        "no-dir.toml",
         "[workers.lost]\ncommand = [\"sleep\", \"1\"]\nworking_dir = \"no-such-dir\"\n",
-    )
-    .unwrap();
-    check(
-        &[
-            "run",
-            "--address",
-            &address,
-            "--config",
-            &file.to_string_lossy(),
-        ],
         126,
         &format!(
             "worker lost: working directory {}: no such file",
