@@ -269,7 +269,8 @@ pub struct Options {
         allow_hyphen_values = true
     )]
     pub success_threshold: Option<String>,
-    /// When Temporal is lost: restart, exit or ignore [default: restart]
+    /// When Temporal is lost: keep (the workers ride it out; one that does not poll again is
+    /// replaced), restart, exit or ignore [default: keep]
     #[arg(
         long,
         global = true,
@@ -277,6 +278,16 @@ pub struct Options {
         help_heading = "Supervising (run)"
     )]
     pub on_disconnect: Option<String>,
+    /// Workers started again after Temporal's return start at a random moment within this
+    /// window, so that a fleet does not start in step; 0 for at once [default: 2s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Supervising (run)",
+        allow_hyphen_values = true
+    )]
+    pub restart_spread: Option<String>,
     /// When the worker exits by itself: never, on-failure or always [default: on-failure]
     #[arg(
         long,

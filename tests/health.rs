@@ -72,32 +72,42 @@ fn endpoints_answer_for_each_state() {
     assert!(body.contains(&format!("\"child_pid\":{pid}")), "{body}");
     assert!(body.contains("\"temporal_up\":true"), "{body}");
 
-    // Temporal lost: the worker is stopped, the supervisor waits again.
+    // Temporal lost: the worker is kept, not ready, alive whatever Temporal does.
     server.kill();
     eventually("/readyz 503 after Temporal is lost", PATIENCE, || {
         codes(health) == [200, 503, 200]
     });
-    run.wait_for_log("waiting for Temporal to come back", 1, PATIENCE);
+    run.wait_for_log("Temporal lost", 1, PATIENCE);
     let (_, body) = http_get(health, "/readyz");
-    assert_eq!(state_of(&body), "waiting-for-temporal", "{body}");
+    assert_eq!(state_of(&body), "temporal-lost", "{body}");
     assert!(body.contains("\"last_probe\":{\"ok\":false"), "{body}");
+    assert!(body.contains("\"temporal_up\":false"), "{body}");
+    assert!(
+        body.contains("\"reason\":\"Temporal is not ready: "),
+        "{body}"
+    );
+    assert!(body.contains(&format!("\"child_pid\":{pid}")), "{body}");
+    let (_, metrics) = http_get(health, "/metrics");
+    assert!(
+        metrics.contains("temporal_supervisor_temporal_up 0"),
+        "{metrics}"
+    );
 
-    // Back: a new worker, the restart counted with its reason.
+    // Back: the same worker, ready again, no restart counted.
     server.spawn();
-    run.wait_for_log("worker started", 2, PATIENCE);
+    run.wait_for_log("Temporal is back", 1, PATIENCE);
     eventually("/readyz 200 again", PATIENCE, || {
         codes(health) == [200, 200, 200]
     });
     let (_, body) = http_get(health, "/readyz");
-    assert!(
-        body.contains("\"restarts_by_reason\":{\"temporal-lost\":1}"),
-        "{body}"
-    );
+    assert!(body.contains("\"restarts_by_reason\":{}"), "{body}");
+    assert!(body.contains("\"reason\":null"), "{body}");
+    assert_eq!(run.worker_pids(), vec![pid]);
 
     let (code, metrics) = http_get(health, "/metrics");
     assert_eq!(code, 200);
     assert!(
-        metrics.contains("temporal_supervisor_child_restarts_total{worker=\"worker\",replica=\"1\",reason=\"temporal-lost\"} 1"),
+        !metrics.contains("temporal_supervisor_child_restarts_total{"),
         "{metrics}"
     );
     assert!(

@@ -1,6 +1,7 @@
 //! The worker's own pollers, with the example Python worker (official SDK): readiness waits
-//! for its first poll, workflows complete through it across a Temporal restart, and a worker
-//! that never polls is restarted after the deadline.
+//! for its first poll, workflows complete through it across a Temporal restart (the worker
+//! reconnects by itself and must poll again), and a worker that never polls is restarted
+//! after the deadline.
 
 mod common;
 
@@ -79,18 +80,22 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
     let result = execute(&server, "invoice-7.pdf");
     assert!(result.contains("invoice-7.pdf: 21 characters"), "{result}");
 
-    // Temporal restarts (in-memory: a fresh server on the same port); a new worker polls it.
+    // Temporal restarts (in-memory: a fresh server on the same port); the same worker
+    // reconnects by itself and polls it again.
     server.kill();
     eventually("not ready while Temporal is down", PATIENCE, || {
         http_get(health, "/readyz").0 == 503
     });
     server.spawn();
-    run.wait_for_log("worker started", 2, PATIENCE);
-    eventually("/readyz 200 with the new worker", PATIENCE, || {
-        http_get(health, "/readyz").0 == 200
-    });
+    run.wait_for_log("worker is polling again", 1, PATIENCE);
+    eventually(
+        "/readyz 200 with the worker polling again",
+        PATIENCE,
+        || http_get(health, "/readyz").0 == 200,
+    );
     let result = execute(&server, "report-8.pdf");
     assert!(result.contains("report-8.pdf: 20 characters"), "{result}");
+    assert_eq!(run.worker_pids(), vec![pid], "{}", run.log());
 }
 
 #[test]

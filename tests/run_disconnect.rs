@@ -1,6 +1,8 @@
-//! `run` while Temporal comes and goes: the worker is stopped when Temporal is lost and a new
-//! one starts when it is back; `exit` and `ignore` do what they say; a frozen server counts as
-//! failing; a short blip changes nothing; cycles leak no processes or file descriptors.
+//! `run` while Temporal comes and goes, with the other `--on-disconnect` modes (the default,
+//! `keep`, is in outage.rs): under `restart` the worker is stopped when Temporal is lost and a
+//! new one starts, spread out, when it is back; `exit` and `ignore` do what they say; a frozen
+//! server counts as failing; a short blip changes nothing; cycles leak no processes or file
+//! descriptors.
 
 mod common;
 
@@ -53,10 +55,16 @@ fn lines(scratch: &Scratch, prefix: &str) -> usize {
 }
 
 #[test]
-fn server_death_stops_the_worker_and_its_return_starts_a_new_one() {
+fn on_disconnect_restart_stops_the_worker_and_the_return_starts_a_new_one() {
     let mut server = DevServer::start();
     let scratch = Scratch::new("disconnect");
-    let run = start(&server, &[], &scratch.path("worker.log"));
+    let health = free_port();
+    let listen = format!("127.0.0.1:{health}");
+    let run = start(
+        &server,
+        &["--on-disconnect", "restart", "--health-listen", &listen],
+        &scratch.path("worker.log"),
+    );
     run.wait_for_log("worker started", 1, PATIENCE);
     eventually("the worker to start", PATIENCE, || {
         lines(&scratch, "start") == 1
@@ -87,21 +95,34 @@ fn server_death_stops_the_worker_and_its_return_starts_a_new_one() {
     run.wait_for_log("worker started", 2, PATIENCE);
     let restarted = back.elapsed();
     assert!(
-        restarted < Duration::from_secs(2),
-        "new worker {restarted:?} after the server was back; log:\n{}",
+        restarted < Duration::from_secs(4),
+        "new worker {restarted:?} after the server was back (spread over 2 s); log:\n{}",
         run.log()
     );
     eventually("exactly one worker", PATIENCE, || run.children().len() == 1);
     let log = run.log();
     assert!(log.contains("Temporal lost: sent SIGTERM"), "{log}");
     assert!(log.contains("waiting for Temporal to come back"), "{log}");
+    assert!(
+        log.contains("Temporal is back; starting the worker in"),
+        "{log}"
+    );
+    let (_, body) = http_get(health, "/readyz");
+    assert!(
+        body.contains("\"restarts_by_reason\":{\"temporal-lost\":1}"),
+        "{body}"
+    );
 }
 
 #[test]
 fn kill_and_restart_cycles_keep_exactly_one_worker_and_leak_nothing() {
     let mut server = DevServer::start();
     let scratch = Scratch::new("cycles");
-    let run = start(&server, &[], &scratch.path("worker.log"));
+    let run = start(
+        &server,
+        &["--on-disconnect", "restart"],
+        &scratch.path("worker.log"),
+    );
     run.wait_for_log("worker started", 1, PATIENCE);
     eventually("one worker", PATIENCE, || run.children().len() == 1);
     // Settled: the monitor holds its connection and health watch.
@@ -193,17 +214,16 @@ fn a_frozen_server_fails_probes_at_the_probe_timeout() {
     let run = start(&server, &[], &scratch.path("worker.log"));
     run.wait_for_log("worker started", 1, PATIENCE);
     server.freeze();
-    eventually("the worker to be stopped", PATIENCE, || {
-        lines(&scratch, "stop") == 1
-    });
-    let log = run.log();
+    let log = run.wait_for_log("Temporal lost", 1, PATIENCE);
     assert!(
         log.contains("no answer within the probe timeout (500ms)"),
         "{log}"
     );
     assert!(log.matches("probe failed").count() >= 3, "{log}");
     server.resume();
-    run.wait_for_log("worker started", 2, PATIENCE);
+    let log = run.wait_for_log("Temporal is back", 1, PATIENCE);
+    assert_eq!(run.worker_pids().len(), 1, "the worker was kept: {log}");
+    assert_eq!(lines(&scratch, "stop"), 0, "{log}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Several workers under one supervisor, from the config file: one wait for Temporal, one
-//! restart of them all when it is lost, each worker's own exits handled alone, a stop of all
+//! restart of them all when it is lost (`--on-disconnect restart`), each worker's own exits handled alone, a stop of all
 //! in parallel, the exit-code rule, `optional` and `replicas`, per-worker health, and the
 //! seed's five example workers in one command.
 
@@ -77,7 +77,7 @@ restart_delay = "200ms"
             steady = stoppable(&steady, 0)
         ),
     );
-    let run = run_file(&server, &file, &[]);
+    let run = run_file(&server, &file, &["--on-disconnect", "restart"]);
     let log = run.wait_for_log("restart 4 in", 1, PATIENCE);
     assert_eq!(
         pids_of(&log, "steady").len(),
@@ -110,7 +110,8 @@ restart_delay = "200ms"
         );
     }
 
-    // Temporal goes away and comes back: every worker that runs is stopped and started again.
+    // Temporal goes away and comes back: every worker that runs is stopped and started again
+    // (--on-disconnect restart).
     server.kill();
     eventually("steady to be stopped", PATIENCE, || {
         lines(&steady, "stop ").len() == 1

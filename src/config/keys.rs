@@ -82,6 +82,7 @@ keys! {
     success_threshold: SUCCESS_THRESHOLD = "--success-threshold",
         "TEMPORAL_SUPERVISOR_SUCCESS_THRESHOLD";
     on_disconnect: ON_DISCONNECT = "--on-disconnect", "TEMPORAL_SUPERVISOR_ON_DISCONNECT";
+    restart_spread: RESTART_SPREAD = "--restart-spread", "TEMPORAL_SUPERVISOR_RESTART_SPREAD";
     restart: RESTART = "--restart", "TEMPORAL_SUPERVISOR_RESTART";
     restart_delay: RESTART_DELAY = "--restart-delay", "TEMPORAL_SUPERVISOR_RESTART_DELAY";
     restart_max_delay: RESTART_MAX_DELAY = "--restart-max-delay",

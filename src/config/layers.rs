@@ -210,6 +210,7 @@ fn flag_values(o: &Options) -> HashMap<&'static str, String> {
         (FAILURE_THRESHOLD, &o.failure_threshold),
         (SUCCESS_THRESHOLD, &o.success_threshold),
         (ON_DISCONNECT, &o.on_disconnect),
+        (RESTART_SPREAD, &o.restart_spread),
         (RESTART, &o.restart),
         (RESTART_DELAY, &o.restart_delay),
         (RESTART_MAX_DELAY, &o.restart_max_delay),

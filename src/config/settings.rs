@@ -39,6 +39,18 @@ pub struct LogSettings {
     pub level: Option<tracing::Level>,
 }
 
+impl WaitSettings {
+    /// The same, with neither an attempt limit nor a timeout: for waiting again after
+    /// Temporal was lost, which only a signal ends.
+    pub fn without_limits(&self) -> WaitSettings {
+        WaitSettings {
+            max_retries: 0,
+            timeout: None,
+            ..self.clone()
+        }
+    }
+}
+
 // --- waiting ----------------------------------------------------------------------------------
 
 pub fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {

@@ -15,12 +15,27 @@ use crate::temporal::backoff::Backoff;
 /// What `run` does when Temporal is lost while the worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnDisconnect {
+    /// Keep the workers (their SDKs reconnect by themselves, finishing the work in flight);
+    /// start none into the outage; once Temporal is back, replace a worker with task queues
+    /// that is not seen polling again within its poller deadline.
+    Keep,
     /// Stop the worker, wait for Temporal again, start a new worker.
     Restart,
     /// Stop the worker and exit 69, for the orchestrator to restart the container.
     Exit,
-    /// Keep the worker (SDK workers reconnect by themselves); only report.
+    /// Keep the worker and only report; its own exits are handled as if Temporal were there.
     Ignore,
+}
+
+impl OnDisconnect {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnDisconnect::Keep => "keep",
+            OnDisconnect::Restart => "restart",
+            OnDisconnect::Exit => "exit",
+            OnDisconnect::Ignore => "ignore",
+        }
+    }
 }
 
 /// What `run` does when the worker exits by itself.
@@ -97,6 +112,9 @@ pub fn resolve_monitor(
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSettings {
     pub on_disconnect: OnDisconnect,
+    /// Workers started again after Temporal's return start at a random moment within this
+    /// window, so that a fleet of supervisors does not start its workers in step.
+    pub restart_spread: Duration,
     /// Hand the resolved connection to the workers as `TEMPORAL_*` variables.
     pub export_connection: bool,
 }
@@ -104,18 +122,26 @@ pub struct RunSettings {
 pub fn resolve_run(r: &mut Resolver<'_>) -> Result<RunSettings, ConfigError> {
     let on_disconnect = r.get(
         &ON_DISCONNECT,
-        OnDisconnect::Restart,
+        OnDisconnect::Keep,
         |t| match t.trim() {
+            "keep" => Ok(OnDisconnect::Keep),
             "restart" => Ok(OnDisconnect::Restart),
             "exit" => Ok(OnDisconnect::Exit),
             "ignore" => Ok(OnDisconnect::Ignore),
-            _ => Err("expected restart, exit or ignore".into()),
+            _ => Err("expected keep, restart, exit or ignore".into()),
         },
-        |a| format!("{a:?}").to_lowercase(),
+        |a| a.name().into(),
+    )?;
+    let restart_spread = r.get(
+        &RESTART_SPREAD,
+        Duration::from_secs(2),
+        duration::parse,
+        |d| duration::format(*d),
     )?;
     let export_connection = r.get(&EXPORT_CONNECTION, true, parse_bool, bool::to_string)?;
     Ok(RunSettings {
         on_disconnect,
+        restart_spread,
         export_connection,
     })
 }

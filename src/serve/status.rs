@@ -229,18 +229,24 @@ impl Status {
         if worker.is_some() && chosen.is_empty() {
             return None;
         }
-        let ok = match path {
-            "/livez" => !r.workers.iter().any(|w| w.stuck),
-            "/readyz" => {
-                r.temporal_up
-                    && matches!(r.state, "running")
-                    && !chosen.is_empty()
-                    && chosen.iter().all(|w| w.ready())
-            }
-            "/startupz" => r.first_ready.is_some(),
+        // Why not, when not: `None` when the endpoint answers 200.
+        let why_not = match path {
+            // Never Temporal: an unreachable dependency must not get the worker restarted.
+            "/livez" => r
+                .workers
+                .iter()
+                .any(|w| w.stuck)
+                .then(|| "a worker's process group survived SIGKILL".to_string()),
+            "/readyz" => not_ready(&r, &chosen),
+            "/startupz" => r
+                .first_ready
+                .is_none()
+                .then(|| "Temporal has not been ready yet".to_string()),
             _ => return None,
         };
-        let body = body(&r, &chosen, ok);
+        let ok = why_not.is_none();
+        let mut body = body(&r, &chosen, ok);
+        body["reason"] = why_not.into();
         let code = if ok {
             StatusCode::OK
         } else {
@@ -248,6 +254,45 @@ impl Status {
         };
         Some((code, format!("{body}\n")))
     }
+}
+
+/// Why `/readyz` is not 200, in words: Temporal first, then the supervisor, then the first
+/// worker process that is not ready; `None` when ready.
+fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
+    if !r.temporal_up {
+        return Some(match &r.last_probe {
+            Some(LastProbe {
+                ok: false,
+                stage: Some(stage),
+                reason: Some(reason),
+                ..
+            }) => format!("Temporal is not ready: {stage}: {reason}"),
+            _ => "Temporal is not ready".into(),
+        });
+    }
+    if r.state != "running" {
+        return Some(format!("the supervisor is {}", r.state));
+    }
+    if chosen.is_empty() {
+        return Some("no worker process to be ready".into());
+    }
+    let w = chosen.iter().find(|w| !w.ready())?;
+    let label = if w.replica > 1 || chosen.iter().any(|o| o.name == w.name && o.replica > 1) {
+        format!("{}[{}]", w.name, w.replica)
+    } else {
+        w.name.clone()
+    };
+    Some(match w.polling {
+        Some(false) if w.state == "running" && w.pid.is_some() => format!(
+            "worker {label} is not polling: {}",
+            if w.poller_findings.is_empty() {
+                "not seen polling yet".into()
+            } else {
+                w.poller_findings.join("; ")
+            }
+        ),
+        _ => format!("worker {label} is {}", w.state),
+    })
 }
 
 /// The JSON body: the supervisor and Temporal, each worker process, and (for the common case

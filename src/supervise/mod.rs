@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, OnDisconnect, WaitSettings};
 use crate::exit;
 use crate::logging;
 use crate::process::signals::Signals;
@@ -104,7 +104,7 @@ pub async fn run(config: &Config) -> u8 {
     }
     let mut runner = Runner::new(launch, replicas);
     let prober = Prober::new(config.connection.clone());
-    let mut wait = Some(start_waiting(&prober, config, &status));
+    let mut wait = Some(start_waiting(&prober, config.wait.clone(), &status));
     let mut monitor: Option<Monitor> = None;
     loop {
         let timer = runner.timer();
@@ -132,7 +132,7 @@ pub async fn run(config: &Config) -> u8 {
             Some(event) = next_event(&mut monitor) => match event {
                 MonitorEvent::Lost => {
                     let next = runner.temporal_lost();
-                    if config.run.on_disconnect != crate::config::OnDisconnect::Ignore {
+                    if config.run.on_disconnect != OnDisconnect::Ignore {
                         monitor = None;
                         well_tx.send_replace(None);
                     }
@@ -156,7 +156,14 @@ pub async fn run(config: &Config) -> u8 {
         };
         match next {
             Next::Continue => {}
-            Next::Wait => wait = Some(start_waiting(&prober, config, &status)),
+            // Once Temporal was ready, an outage never ends `run` by itself: no limit.
+            Next::Wait => {
+                wait = Some(start_waiting(
+                    &prober,
+                    config.wait.without_limits(),
+                    &status,
+                ))
+            }
             Next::Exit(code) => {
                 if let Some(output) = &runner.launch.output {
                     output.finish(OUTPUT_FINISH).await;
@@ -167,8 +174,8 @@ pub async fn run(config: &Config) -> u8 {
     }
 }
 
-fn start_waiting(prober: &Prober, config: &Config, status: &Status) -> WaitFuture {
-    let (prober, wait, status) = (prober.clone(), config.wait.clone(), status.clone());
+fn start_waiting(prober: &Prober, wait: WaitSettings, status: &Status) -> WaitFuture {
+    let (prober, status) = (prober.clone(), status.clone());
     status.set_temporal_up(false);
     Box::pin(async move { gate::wait_until_ready(&prober, &wait, Some(&status)).await })
 }

@@ -107,25 +107,44 @@ pub fn backoff(
     (p.restart_backoff.delay(streak, r), history)
 }
 
+/// Since when a worker process has not been seen polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// Since it started: it never polled.
+    SinceStart,
+    /// Since it last polled.
+    SincePolling,
+    /// Since Temporal came back after an outage: it has not polled again.
+    SinceReturn,
+}
+
 /// Whether a worker process that is not polling while Temporal is fine is wedged, and why: it
-/// has been `quiet` (not seen polling since it started, or since it last polled) for a whole
-/// `deadline`. A worker busy for a moment (all its slots taken) is not killed for it.
+/// has been quiet for a whole `deadline`. A worker busy for a moment (all its slots taken) is
+/// not killed for it.
 pub fn wedged(
     findings: &[String],
-    seen_polling: bool,
-    quiet: Duration,
+    quiet: Quiet,
+    quiet_for: Duration,
     deadline: Duration,
 ) -> Option<String> {
-    if quiet < deadline {
+    if quiet_for < deadline {
         return None;
     }
     let findings = findings.join("; ");
     let deadline = crate::duration::format(deadline);
-    Some(if seen_polling {
-        format!("its pollers have been gone for {deadline}: {findings}")
-    } else {
-        format!("not polling within {deadline}: {findings}")
+    Some(match quiet {
+        Quiet::SinceStart => format!("not polling within {deadline}: {findings}"),
+        Quiet::SincePolling => format!("its pollers have been gone for {deadline}: {findings}"),
+        Quiet::SinceReturn => {
+            format!("not polling again within {deadline} of Temporal's return: {findings}")
+        }
     })
+}
+
+/// A random moment within `window` (`r` in `[0, 1)`): when a worker starts again after
+/// Temporal's return, so that a fleet of supervisors does not start its workers in step.
+pub fn spread(window: Duration, r: f64) -> Duration {
+    window.mul_f64(r.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -200,18 +219,33 @@ mod tests {
     fn a_worker_is_wedged_past_its_deadline_or_when_its_pollers_go() {
         let seen = ["no pollers at all on q in default at t:7233".to_string()];
         let minute = Duration::from_secs(60);
-        assert_eq!(wedged(&seen, false, Duration::from_secs(59), minute), None);
+        let (start, polling, back) = (Quiet::SinceStart, Quiet::SincePolling, Quiet::SinceReturn);
+        assert_eq!(wedged(&seen, start, Duration::from_secs(59), minute), None);
         assert_eq!(
-            wedged(&seen, false, minute, minute).unwrap(),
+            wedged(&seen, start, minute, minute).unwrap(),
             "not polling within 1m: no pollers at all on q in default at t:7233"
         );
         // Gone after polling: only once they have been gone for the whole deadline.
-        assert_eq!(wedged(&seen, true, Duration::from_secs(1), minute), None);
+        assert_eq!(wedged(&seen, polling, Duration::from_secs(1), minute), None);
         assert!(
-            wedged(&seen, true, minute, minute)
+            wedged(&seen, polling, minute, minute)
                 .unwrap()
                 .starts_with("its pollers have been gone for 1m")
         );
+        assert!(
+            wedged(&seen, back, minute, minute)
+                .unwrap()
+                .starts_with("not polling again within 1m of Temporal's return")
+        );
+    }
+
+    #[test]
+    fn starts_after_a_return_spread_over_the_window() {
+        let window = Duration::from_secs(2);
+        assert_eq!(spread(window, 0.0), Duration::ZERO);
+        assert_eq!(spread(window, 0.5), Duration::from_secs(1));
+        assert!(spread(window, 0.999_999) < window);
+        assert_eq!(spread(Duration::ZERO, 0.7), Duration::ZERO);
     }
 
     #[test]

@@ -1,21 +1,21 @@
 //! One worker process's pollers: checked in the background on the monitor's connection
 //! ([`PollerWatch`]), judged here. A process that has not been seen polling for a whole
 //! `poller_deadline` (since it started, since it last polled, or since Temporal came back) is
-//! wedged.
+//! wedged. After Temporal's return only polls since the loss count: a worker must poll again.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::supervise::policy;
+use crate::supervise::policy::{self, Quiet};
 use crate::temporal::pollers::{PollerReport, PollerWatch};
 use crate::temporal::probe::ProbeError;
 
 pub struct Polling {
     /// The background check; `None` without task queues, or once the process is gone.
     watch: Option<PollerWatch>,
-    seen: bool,
+    quiet: Quiet,
     /// When the process started, was last seen polling, or Temporal came back.
     since: Instant,
     /// The last reason its pollers could not be checked, said once.
@@ -35,10 +35,15 @@ impl Polling {
     pub fn new(watch: Option<PollerWatch>) -> Polling {
         Polling {
             watch,
-            seen: false,
+            quiet: Quiet::SinceStart,
             since: Instant::now(),
             error: None,
         }
+    }
+
+    /// Whether its pollers are checked (it has task queues and runs).
+    pub fn checked(&self) -> bool {
+        self.watch.is_some()
     }
 
     /// The process is gone: no more checks.
@@ -46,9 +51,14 @@ impl Polling {
         self.watch = None;
     }
 
-    /// Temporal is back after an outage: the pollers get a whole deadline to show again.
-    pub fn temporal_back(&mut self) {
+    /// Temporal is back after an outage that began at `lost_at`: the worker gets a whole
+    /// deadline to poll again, and only polls since the loss count.
+    pub fn temporal_back(&mut self, lost_at: SystemTime) {
         self.since = Instant::now();
+        if let Some(watch) = &self.watch {
+            watch.count_polls_after(lost_at);
+            self.quiet = Quiet::SinceReturn;
+        }
     }
 
     /// Judges one report about the process `label` (`pid`).
@@ -71,14 +81,20 @@ impl Polling {
         };
         self.error = None;
         if report.polling {
-            if !self.seen {
-                info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling");
+            match self.quiet {
+                Quiet::SinceStart => {
+                    info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling")
+                }
+                Quiet::SinceReturn => {
+                    info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling again")
+                }
+                Quiet::SincePolling => {}
             }
-            self.seen = true;
+            self.quiet = Quiet::SincePolling;
             self.since = Instant::now();
             return Verdict::Report(report);
         }
-        match policy::wedged(&report.findings, self.seen, self.since.elapsed(), deadline) {
+        match policy::wedged(&report.findings, self.quiet, self.since.elapsed(), deadline) {
             Some(why) => {
                 warn!(worker = %label, child_pid = pid, reason = %why, "worker not polling");
                 Verdict::Wedged(report, why)

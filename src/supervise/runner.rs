@@ -3,16 +3,24 @@
 //! ([`Replica`]), hands each its own exits, and decides when `run` ends and with what code.
 //!
 //! ```text
-//!   WaitingForTemporal ── ready: start every waiting worker ──▶ Running
-//!          ▲                                                      │ lost (--on-disconnect restart):
-//!          └──── every worker stopped ◀── Lost ◀──────────────────┘ stop every worker
+//!   WaitingForTemporal ── ready: start every worker ──▶ Running ◀──── back: the workers must
+//!                                                        │    ▲       poll again; those that
+//!                         lost: wait again, no limit     │    │       exited (or were stopped)
+//!                         (keep: workers kept;           ▼    │       start, spread out
+//!                          restart: workers stopped)   Lost ──┘
 //! ```
+//!
+//! Once Temporal was ready, an outage never ends `run` by itself: it waits for Temporal
+//! without a limit (`--max-retries` and `--timeout` bound the first wait only), unless
+//! `--on-disconnect exit` hands the loss to the orchestrator.
 //!
 //! `run` ends when a non-optional worker fails beyond its restart policy (the others are
 //! stopped gracefully; its code), on SIGTERM or SIGINT (all stopped in parallel; the first
 //! non-zero code of the workers, in the order of the configuration, or 0), when every
 //! non-optional worker has ended by itself (the same rule), or with 69 when Temporal never
 //! became ready or was lost with `--on-disconnect exit`.
+
+use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -28,12 +36,12 @@ use crate::temporal::pollers::PollerEvent;
 /// Temporal, as the runner sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Temporal {
-    /// The gate is waiting for it.
+    /// The gate is waiting for it the first time.
     Waiting,
     /// Ready; the monitor watches it.
     Up,
-    /// Lost: the workers are being stopped before waiting again.
-    Lost,
+    /// Lost after it was ready, at this moment; the gate waits for it again, without limit.
+    Lost { at: SystemTime, since: Instant },
 }
 
 /// Why `run` is ending.
@@ -63,6 +71,10 @@ pub struct Runner<'a> {
     pub replicas: Vec<Replica>,
     pub temporal: Temporal,
     ending: Option<Ending>,
+    /// `--on-disconnect restart` is stopping every worker for a loss (said once when done).
+    stopping_for_loss: bool,
+    /// When Temporal was last lost with `--on-disconnect ignore` (the runner stays `Up`).
+    ignored_loss: Option<SystemTime>,
 }
 
 impl<'a> Runner<'a> {
@@ -73,6 +85,8 @@ impl<'a> Runner<'a> {
             replicas,
             temporal: Temporal::Waiting,
             ending: None,
+            stopping_for_loss: false,
+            ignored_loss: None,
         }
     }
 
@@ -89,31 +103,77 @@ impl<'a> Runner<'a> {
         self.replicas.iter().filter_map(Replica::timer).min()
     }
 
+    /// The gate found Temporal ready: the first time, every worker starts; after an outage,
+    /// the workers kept must poll again and those that exited start, spread out.
     pub fn temporal_ready(&mut self) -> Next {
+        let lost = match self.temporal {
+            Temporal::Lost { at, since } => Some((at, since)),
+            _ => None,
+        };
         self.temporal = Temporal::Up;
+        self.stopping_for_loss = false;
         self.launch.status.set_temporal_up(true);
         self.launch.status.first_ready();
-        self.set_state("running", "temporal-ready", "running; watching Temporal");
-        for i in 0..self.replicas.len() {
-            if self.replicas[i].is_waiting() {
-                let outcome = self.replicas[i].start(&self.launch);
-                self.on_outcome(i, outcome);
+        match lost {
+            None => {
+                self.set_state("running", "temporal-ready", "running; watching Temporal");
+                for i in 0..self.replicas.len() {
+                    if self.replicas[i].is_waiting() {
+                        let outcome = self.replicas[i].start(&self.launch);
+                        self.on_outcome(i, outcome);
+                    }
+                }
+            }
+            Some((at, since)) => {
+                if self.ending.is_none() {
+                    let outage = crate::duration::format(since.elapsed());
+                    self.set_state(
+                        "running",
+                        "temporal-back",
+                        &format!("Temporal is back after {outage}; watching it again"),
+                    );
+                }
+                self.back(at);
             }
         }
         self.check_end()
     }
 
+    /// Every worker learns that Temporal is back after a loss at `lost_at`.
+    fn back(&mut self, lost_at: SystemTime) {
+        for replica in &mut self.replicas {
+            replica.temporal_back(lost_at, &self.launch);
+        }
+    }
+
+    /// The monitor lost Temporal. `--on-disconnect` decides: keep the workers and wait for
+    /// it (the default), stop them and wait, stop them and exit 69, or only say so.
     pub fn temporal_lost(&mut self) -> Next {
         self.launch.status.set_temporal_up(false);
+        let lost = Temporal::Lost {
+            at: SystemTime::now(),
+            since: Instant::now(),
+        };
         if self.ending.is_some() {
             // Ending anyway: the workers are already being stopped, and the code stands.
-            self.temporal = Temporal::Lost;
+            self.temporal = lost;
             return self.check_end();
         }
         match self.launch.config.run.on_disconnect {
             OnDisconnect::Ignore => {
                 warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
+                self.ignored_loss = Some(SystemTime::now());
                 return Next::Continue;
+            }
+            OnDisconnect::Keep => {
+                self.temporal = lost;
+                self.set_state(
+                    "temporal-lost",
+                    "temporal-lost",
+                    "Temporal lost; keeping the workers (their SDKs reconnect by themselves) \
+                     and waiting for it without a limit",
+                );
+                return Next::Wait;
             }
             OnDisconnect::Exit => {
                 self.ending.get_or_insert(Ending::TemporalLost);
@@ -124,10 +184,12 @@ impl<'a> Runner<'a> {
                 );
             }
             OnDisconnect::Restart => {
+                self.stopping_for_loss = true;
                 self.set_state(
                     "stopping",
                     "temporal-lost",
-                    "Temporal lost; stopping every worker until it is back",
+                    "Temporal lost; stopping every worker until it is back (--on-disconnect \
+                     restart), waiting for it without a limit",
                 );
                 for replica in &self.replicas {
                     if replica.has_process() {
@@ -140,18 +202,22 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        self.temporal = Temporal::Lost;
+        self.temporal = lost;
         for replica in &mut self.replicas {
             replica.stop(StopReason::TemporalLost, &self.launch);
         }
-        self.check_end()
+        match self.check_end() {
+            Next::Continue if self.ending.is_none() => Next::Wait,
+            other => other,
+        }
     }
 
+    /// With `--on-disconnect ignore`, the monitor itself saw Temporal come back.
     pub fn temporal_back(&mut self) {
         self.launch.status.set_temporal_up(true);
         info!("Temporal is back");
-        for replica in &mut self.replicas {
-            replica.temporal_back();
+        if let Some(at) = self.ignored_loss.take() {
+            self.back(at);
         }
     }
 
@@ -283,14 +349,14 @@ impl<'a> Runner<'a> {
         match self.ending {
             Some(ending) if !running => Next::Exit(self.exit_code(ending)),
             Some(_) => Next::Continue,
-            None if self.temporal == Temporal::Lost && !running => {
-                self.temporal = Temporal::Waiting;
+            None if self.stopping_for_loss && !running => {
+                self.stopping_for_loss = false;
                 self.set_state(
                     "waiting-for-temporal",
                     "workers-stopped",
                     "every worker stopped; waiting for Temporal to come back",
                 );
-                Next::Wait
+                Next::Continue
             }
             None => Next::Continue,
         }

@@ -67,6 +67,11 @@ impl Stop {
     /// Sends the stop signal to the group; returns the stop and the line that says so.
     pub fn begin(child: Child, why: StopReason, p: &ProcessSettings) -> (Stop, String) {
         child.signal_group(p.stop_signal);
+        // A stopped worker (SIGSTOP, a debugger, frozen through an outage) cannot act on the
+        // stop signal until it continues; systemd sends SIGCONT after the stop signal too.
+        if p.stop_signal != Signal::SIGCONT {
+            child.signal_group(Signal::SIGCONT);
+        }
         let said = format!(
             "{why}: sent {} to the worker's process group (pid {}), SIGKILL in {}",
             p.stop_signal.as_str(),

@@ -3,14 +3,20 @@
 //! ```text
 //!                    start (Temporal ready)          exits by itself, policy says restart
 //!  WaitingForTemporal ─────────────────▶ Running ──────────────────────────────▶ BackingOff
-//!        ▲                                │  │                                      │
-//!        │ Temporal lost / not polling    │  │ exits, no restart (policy, limit)    │ delay over:
-//!        │ (after the stop)               │  ▼                                      │ start, or wait
-//!        └─────────────────── Stopping ◀──┘ Exited ◀── Stopping (shutdown)        │ for Temporal
-//!                               ▲                                                  │
-//!                               └──────────── stop (Temporal lost, not polling, ───┘
-//!                                              shutdown)
+//!    │  ▲                                 │  │                                      │
+//!    │  │ exits while Temporal is lost,   │  │ exits, no restart (policy, limit)    │ delay over:
+//!    │  │ or stopped for a loss           │  ▼                                      │ start, or wait
+//!    │  └──────────────────── Stopping ◀──┘ Exited ◀── Stopping (shutdown)        │ for Temporal
+//!    │                          ▲                                                  │
+//!    │                          └──────────── stop (Temporal lost with restart, ───┘
+//!    │                                         not polling, shutdown)             ▲
+//!    └──── Temporal back: a start spread over --restart-spread ───────────────────┘
 //! ```
+//!
+//! While Temporal is lost, a running worker is left alone (its SDK reconnects) unless
+//! `--on-disconnect restart` stops it; one that exits meanwhile waits for Temporal's return
+//! instead of starting into the outage, and its crash-loop delay does not grow for it. After
+//! the return it must poll again within its poller deadline, or it is replaced.
 //!
 //! The runner ([`super::runner`]) tells it what happened to Temporal and to the supervisor;
 //! the replica handles its own child's exit with its own restart policy and crash-loop
@@ -21,7 +27,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -181,7 +187,7 @@ impl Replica {
             Ok(started) => started,
             Err(e) if e.transient => {
                 error!(worker = %self.label, "{}; trying again", e.message);
-                return self.after_exit(e.code.into(), Duration::ZERO, l);
+                return self.after_exit(e.code.into(), Duration::ZERO, true, l);
             }
             Err(SpawnError { code, message, .. }) => {
                 error!(worker = %self.label, "{message}");
@@ -218,7 +224,7 @@ impl Replica {
                 if leftovers {
                     warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
                 }
-                self.after_exit(code, ran, l)
+                self.after_exit(code, ran, temporal_up, l)
             }
             State::Stopping(stop) => {
                 info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
@@ -239,11 +245,13 @@ impl Replica {
         }
     }
 
-    /// The restart policy, for a worker that exited by itself.
-    fn after_exit(&mut self, code: i32, ran: Duration, l: &Launch) -> Outcome {
+    /// The restart policy, for a worker that exited by itself. While Temporal is lost, a
+    /// restart waits for its return, and the exit does not grow the crash-loop delay: the
+    /// outage caused it.
+    fn after_exit(&mut self, code: i32, ran: Duration, temporal_up: bool, l: &Launch) -> Outcome {
         let p = &self.spec.process;
         let decision = policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64());
-        let reason = decision.describe(code, ran, p.restart);
+        let mut reason = decision.describe(code, ran, p.restart);
         let done = State::Exited(Some(code));
         let (next, outcome) = match decision {
             Decision::Interrupted => (done, Outcome::Interrupted { code }),
@@ -255,6 +263,20 @@ impl Replica {
                 warn!(worker = %self.label, code, restarts = self.history.restarts, "restart limit reached");
                 let fatal = !self.spec.optional;
                 (done, Outcome::Ended { code, fatal })
+            }
+            Decision::Restart { history, .. } if !temporal_up => {
+                self.history = History {
+                    crash_streak: self.history.crash_streak,
+                    ..history
+                };
+                l.status
+                    .restarted(self.index, "exited", &format!("exited with code {code}"));
+                reason = format!(
+                    "worker exited with code {code} while Temporal is lost; restart {} once it \
+                     is back",
+                    history.restarts
+                );
+                (State::WaitingForTemporal, Outcome::Nothing)
             }
             Decision::Restart { after, history } => {
                 self.history = history;
@@ -332,12 +354,12 @@ impl Replica {
                 Progress::Going => Outcome::Nothing,
                 Progress::Done(code) => {
                     let why = stop.why;
-                    self.after_stop(why, code, l)
+                    self.after_stop(why, code, temporal_up, l)
                 }
                 Progress::Stuck(code) => {
                     let why = stop.why;
                     l.status.set_stuck(self.index);
-                    self.after_stop(why, code, l)
+                    self.after_stop(why, code, temporal_up, l)
                 }
             },
             _ => Outcome::Nothing,
@@ -345,24 +367,35 @@ impl Replica {
     }
 
     /// The worker process and its group are gone.
-    fn after_stop(&mut self, why: StopReason, code: i32, l: &Launch) -> Outcome {
+    fn after_stop(&mut self, why: StopReason, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
         self.ended(l);
+        let spread = policy::spread(l.config.run.restart_spread, fastrand::f64());
         let (next, reason) = match why {
             StopReason::Shutdown(_) => (
                 State::Exited(Some(code)),
                 format!("worker stopped after {why} (code {code})"),
             ),
+            // Temporal came back while it was stopping: start it again, spread out.
+            StopReason::TemporalLost if temporal_up => (
+                State::BackingOff(Instant::now() + spread),
+                format!(
+                    "worker stopped (code {code}); Temporal is back, starting it again in {}",
+                    duration::format(spread)
+                ),
+            ),
             StopReason::TemporalLost => (
                 State::WaitingForTemporal,
                 format!("worker stopped (code {code}); waiting for Temporal to come back"),
             ),
-            // A wedged worker starts again, backing off like a crashing one; like a stop for
-            // Temporal, this is the supervisor's doing, not judged by the restart policy.
+            // A wedged worker starts again, backing off like a crashing one (plus the spread,
+            // as many may be found wedged at once after a return); like a stop for Temporal,
+            // this is the supervisor's doing, not judged by the restart policy.
             StopReason::NotPolling => {
                 let ran = self.started.elapsed();
                 let (after, history) =
                     policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
                 self.history = history;
+                let after = after + spread;
                 let reason = format!(
                     "worker stopped (code {code}); starting it again in {}",
                     duration::format(after)
@@ -382,9 +415,36 @@ impl Replica {
         }
     }
 
-    /// Temporal is back after an outage: its pollers get a whole deadline to show again.
-    pub fn temporal_back(&mut self) {
-        self.polling.temporal_back();
+    /// Temporal is back after a loss at `lost_at`: a running worker must poll again within
+    /// its deadline (only polls since the loss count); one waiting for Temporal (it exited,
+    /// or was stopped, during the outage) starts at a random moment of the restart spread.
+    pub fn temporal_back(&mut self, lost_at: SystemTime, l: &Launch) {
+        match self.state {
+            State::Running(_) => {
+                self.polling.temporal_back(lost_at);
+                if self.polling.checked() {
+                    l.status.set_polling(
+                        self.index,
+                        false,
+                        0,
+                        &["not seen polling since Temporal came back".into()],
+                    );
+                }
+            }
+            State::WaitingForTemporal => {
+                let after = policy::spread(l.config.run.restart_spread, fastrand::f64());
+                self.transition(
+                    State::BackingOff(Instant::now() + after),
+                    "temporal-back",
+                    format!(
+                        "Temporal is back; starting the worker in {}",
+                        duration::format(after)
+                    ),
+                    l,
+                );
+            }
+            _ => {}
+        }
     }
 
     /// A report about its pollers, while Temporal is fine: a wedged process is stopped and

@@ -23,6 +23,10 @@
 //! When this worker is not seen, the report says what *was* seen on the queue (other
 //! identities, a wrong deployment or build, or no pollers at all, with the namespace and
 //! address), so a wrong identity, namespace or server is a one-line diagnosis.
+//!
+//! After an outage a worker must poll *again*: a check can be told to count only polls since
+//! Temporal was lost ([`PollerWatch::count_polls_after`]), so that a worker frozen through
+//! the outage is not taken for a live one while its old entries age on the server.
 
 use std::time::{Duration, SystemTime};
 
@@ -172,10 +176,12 @@ impl PollerCheck {
             .map(|d| format!("deployment '{}' build '{}'", d.name, d.build_id))
     }
 
+    /// Checks every queue; with `polled_after`, only pollers that polled since then count.
     pub async fn check(
         &self,
         connection: &Connection,
         bound: &Bound,
+        polled_after: Option<SystemTime>,
     ) -> Result<PollerReport, ProbeError> {
         let types: &[TaskQueueType] = match self.queue_type {
             QueueType::Workflow => &[TaskQueueType::Workflow],
@@ -196,7 +202,7 @@ impl PollerCheck {
                     .await?;
                 live.extend(pollers.into_iter().filter(|p| p.live(now)));
             }
-            let (counted, finding) = self.judge(queue, &live);
+            let (counted, finding) = self.judge(queue, &live, polled_after, now);
             seen += counted;
             findings.extend(finding);
         }
@@ -207,22 +213,46 @@ impl PollerCheck {
         })
     }
 
-    /// How many live pollers of one queue count for this worker, and, when none does, what
-    /// was seen there instead.
-    fn judge(&self, queue: &str, live: &[Poller]) -> (u64, Option<String>) {
+    /// How many live pollers of one queue count for this worker (those that polled after
+    /// `polled_after`, when given), and, when none does, what was seen there instead.
+    fn judge(
+        &self,
+        queue: &str,
+        live: &[Poller],
+        polled_after: Option<SystemTime>,
+        now: SystemTime,
+    ) -> (u64, Option<String>) {
         let mine: Vec<&Poller> = live
             .iter()
             .filter(|p| self.identity.matches(&p.identity))
             .collect();
-        let counted = mine
+        let versioned: Vec<&&Poller> = mine
             .iter()
             .filter(|p| match &self.deployment {
                 Some(d) => p.deployment.as_ref() == Some(&(d.name.clone(), d.build_id.clone())),
                 None => true,
             })
+            .collect();
+        let counted = versioned
+            .iter()
+            .filter(|p| match (polled_after, p.last_access) {
+                (Some(after), Some(at)) => at >= after,
+                (None, _) => true,
+                (Some(_), None) => false,
+            })
             .count() as u64;
         if counted > 0 {
             return (counted, None);
+        }
+        if let Some(last) = versioned.iter().filter_map(|p| p.last_access).max() {
+            let ago = now.duration_since(last).unwrap_or_default();
+            return (
+                0,
+                Some(format!(
+                    "this worker has not polled {queue} since Temporal was lost (last poll {} ago)",
+                    crate::duration::format(Duration::from_secs(ago.as_secs()))
+                )),
+            );
         }
         let finding = match (mine.first(), &self.deployment) {
             (Some(poller), Some(_)) => format!(
@@ -308,9 +338,13 @@ const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub type PollerEvent = (usize, i32, Result<PollerReport, ProbeError>);
 
 /// Checks one worker process's pollers in the background, on the monitor's connection while
-/// Temporal is well: every second until it is first seen polling, then every `interval`
-/// (jittered). Each report goes to `reports` with `index` and `pid`. Stops when dropped.
-pub struct PollerWatch(JoinHandle<()>);
+/// Temporal is well: every second until it is first seen polling (or seen again, after
+/// [`PollerWatch::count_polls_after`]), then every `interval` (jittered). Each report goes to
+/// `reports` with `index` and `pid`. Stops when dropped.
+pub struct PollerWatch {
+    task: JoinHandle<()>,
+    polled_after: watch::Sender<Option<SystemTime>>,
+}
 
 impl PollerWatch {
     pub fn start(
@@ -321,7 +355,8 @@ impl PollerWatch {
         index: usize,
         reports: mpsc::Sender<PollerEvent>,
     ) -> PollerWatch {
-        PollerWatch(tokio::spawn(async move {
+        let (polled_after, mut after) = watch::channel(None);
+        let task = tokio::spawn(async move {
             let mut seen_polling = false;
             loop {
                 let connection = match well.wait_for(Option::is_some).await {
@@ -329,7 +364,8 @@ impl PollerWatch {
                     Err(_) => return,
                 };
                 let bound = Bound::new(settings.probe_timeout, "probe timeout");
-                let report = check.check(&connection, &bound).await;
+                let since = *after.borrow_and_update();
+                let report = check.check(&connection, &bound, since).await;
                 seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
                 if reports.send((index, pid, report)).await.is_err() {
                     return;
@@ -339,15 +375,26 @@ impl PollerWatch {
                 } else {
                     FIRST_POLL_INTERVAL.min(settings.probe_interval)
                 };
-                tokio::time::sleep(pause).await;
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    // Temporal came back: look every second until the worker polls again.
+                    Ok(()) = after.changed() => seen_polling = false,
+                }
             }
-        }))
+        });
+        PollerWatch { task, polled_after }
+    }
+
+    /// From now on only polls after `since` count (the moment Temporal was lost), and the
+    /// checks follow every second until the worker polls again.
+    pub fn count_polls_after(&self, since: SystemTime) {
+        self.polled_after.send_replace(Some(since));
     }
 }
 
 impl Drop for PollerWatch {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -438,20 +485,23 @@ mod tests {
 
     #[test]
     fn findings_say_what_was_seen_instead() {
+        let now = SystemTime::now();
         let plain = check(None);
         assert_eq!(
-            plain.judge("documents", &[poller("42@pod", None)]),
+            plain.judge("documents", &[poller("42@pod", None)], None, now),
             (1, None)
         );
         assert_eq!(
-            plain.judge("documents", &[]).1.unwrap(),
+            plain.judge("documents", &[], None, now).1.unwrap(),
             "no pollers at all on documents in default at 127.0.0.1:7233"
         );
         assert_eq!(
             plain
                 .judge(
                     "documents",
-                    &[poller("7@pod", None), poller("8@other", None)]
+                    &[poller("7@pod", None), poller("8@other", None)],
+                    None,
+                    now
                 )
                 .1
                 .unwrap(),
@@ -464,24 +514,74 @@ mod tests {
         }));
         assert_eq!(
             versioned
-                .judge("documents", &[poller("42@pod", Some(("k8s/docs", "b2")))])
+                .judge(
+                    "documents",
+                    &[poller("42@pod", Some(("k8s/docs", "b2")))],
+                    None,
+                    now
+                )
                 .0,
             1
         );
         assert_eq!(
             versioned
-                .judge("documents", &[poller("42@pod", None)])
+                .judge("documents", &[poller("42@pod", None)], None, now)
                 .1
                 .unwrap(),
             "this worker polls documents unversioned, expected deployment 'k8s/docs' build 'b2'"
         );
         assert_eq!(
             versioned
-                .judge("documents", &[poller("42@pod", Some(("k8s/docs", "b1")))])
+                .judge(
+                    "documents",
+                    &[poller("42@pod", Some(("k8s/docs", "b1")))],
+                    None,
+                    now
+                )
                 .1
                 .unwrap(),
             "this worker polls documents as deployment 'k8s/docs' build 'b1', expected \
              deployment 'k8s/docs' build 'b2'"
+        );
+    }
+
+    #[test]
+    fn after_an_outage_only_polls_since_the_loss_count() {
+        let now = SystemTime::now();
+        let lost = now - Duration::from_secs(30);
+        let plain = check(None);
+        let old = Poller {
+            last_access: Some(now - Duration::from_secs(40)),
+            ..poller("42@pod", None)
+        };
+        assert_eq!(
+            plain
+                .judge("documents", std::slice::from_ref(&old), None, now)
+                .0,
+            1
+        );
+        assert_eq!(
+            plain.judge("documents", std::slice::from_ref(&old), Some(lost), now),
+            (
+                0,
+                Some(
+                    "this worker has not polled documents since Temporal was lost (last poll \
+                     40s ago)"
+                        .into()
+                )
+            )
+        );
+        let again = poller("42@pod", None);
+        assert_eq!(
+            plain.judge("documents", &[old, again], Some(lost), now).0,
+            1
+        );
+        // Another pid's fresh polls never count for this worker.
+        assert_eq!(
+            plain
+                .judge("documents", &[poller("7@pod", None)], Some(lost), now)
+                .0,
+            0
         );
     }
 }

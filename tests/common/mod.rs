@@ -186,6 +186,9 @@ pub struct DevServer {
     netns: Option<String>,
     child: Option<Child>,
     namespaces: Vec<String>,
+    /// Where it keeps its state, when it must survive a kill (`--db-filename`); in memory
+    /// otherwise, so that a kill forgets every workflow.
+    db: Option<PathBuf>,
     /// The server's own output, shown when it fails to start.
     logs: Scratch,
 }
@@ -204,7 +207,25 @@ impl DevServer {
             netns: None,
             child: None,
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            db: None,
             logs: Scratch::new("server"),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server that keeps its state in a database file, as a real cluster keeps it
+    /// in its database: workflows, activities in flight and namespaces survive a kill.
+    pub fn start_persistent() -> DevServer {
+        let logs = Scratch::new("server");
+        let mut server = DevServer {
+            port: free_port(),
+            metrics_port: free_port(),
+            netns: None,
+            child: None,
+            namespaces: Vec::new(),
+            db: Some(logs.path("temporal.db")),
+            logs,
         };
         server.spawn();
         server
@@ -218,6 +239,7 @@ impl DevServer {
             netns: None,
             child: None,
             namespaces: Vec::new(),
+            db: None,
             logs: Scratch::new("server"),
         }
     }
@@ -230,6 +252,7 @@ impl DevServer {
             netns: Some(netns.name.clone()),
             child: None,
             namespaces: Vec::new(),
+            db: None,
             logs: Scratch::new("server"),
         };
         server.spawn();
@@ -309,6 +332,9 @@ impl DevServer {
         .args(["--metrics-port", &self.metrics_port.to_string()]);
         for ns in &self.namespaces {
             cmd.args(["--namespace", ns]);
+        }
+        if let Some(db) = &self.db {
+            cmd.arg("--db-filename").arg(db);
         }
         let output = std::fs::OpenOptions::new()
             .create(true)
@@ -495,6 +521,12 @@ impl Supervised {
 
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// Whether the supervisor has not exited (yet).
+    pub fn running(&mut self) -> bool {
+        let child = self.child.as_mut().expect("not waited for");
+        child.try_wait().expect("try_wait").is_none()
     }
 
     pub fn log(&self) -> String {
@@ -697,6 +729,18 @@ pub fn plain_worker(queue: &str, extra: &[&str]) -> Vec<String> {
     ];
     command.extend(extra.iter().map(|s| s.to_string()));
     command
+}
+
+/// tests/workers/slow_activities.py on `queue` (Python SDK): workflow `SlowWork(seconds)`
+/// runs one activity that sleeps that long; every execution is written to `executions`.
+pub fn slow_worker(queue: &str, executions: &std::path::Path) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workers/slow_activities.py");
+    vec![
+        python().to_string_lossy().into_owned(),
+        path.to_string_lossy().into_owned(),
+        queue.to_string(),
+        executions.to_string_lossy().into_owned(),
+    ]
 }
 
 /// Borrows a command line as the `&str`s that `Supervised::start` takes.
