@@ -1,18 +1,22 @@
-"""A fleet on one server: N `run` supervisors, the release before this change (the baseline)
-and this one, one after the other in one run, on loopback.
+"""A fleet on one server: N `run` supervisors in several configurations (and, with
+--baseline-binary, an earlier release), one after the other in one run, on loopback.
 
     ./bench/herd.sh [--supervisors 200] [--idle 300] [--baseline REF]
 
-For each binary:
-1. a dev server, and N supervisors at default settings, each with `sleep` as its worker;
+For each configuration:
+1. a dev server, and N supervisors, each with a worker that stands in for an SDK worker's
+   start-up requests: `temporal-supervisor check` (GetSystemInfo, a health check,
+   DescribeNamespace, as an SDK worker connects and validates its namespace), then `sleep`;
    wait until every worker runs;
-2. idle for --idle seconds: the frontend's own count of our requests (`service_requests`
-   for GetSystemInfo, Check, Watch, DescribeNamespace, DescribeTaskQueue), per supervisor
-   per second; CPU and RSS of each supervisor, from /proc;
-3. the server is killed; once every supervisor has stopped its worker, the server starts
-   again on the same port: the time from the port opening until each worker was started
-   again (median, max), the frontend's peak requests per second during the return (its own
-   metric, scraped every half second), and supervisors that gave up or exited.
+2. idle for --idle seconds (the first configuration only): the frontend's own count of our
+   requests (`service_requests` for GetSystemInfo, Check, Watch, DescribeNamespace,
+   DescribeTaskQueue), per supervisor per second; CPU and RSS of each supervisor, from /proc;
+3. the server is killed; once every supervisor has lost it (and, under
+   `--on-disconnect restart`, stopped its worker), the server starts again on the same port:
+   the time from the port opening until each supervisor was back (its worker started again,
+   or, keeping its worker, ready again), the frontend's peak requests per second over any
+   one second of the return (its own metric, all operations, scraped every quarter second),
+   and supervisors that gave up or exited.
 
 Prints Markdown tables.
 """
@@ -69,9 +73,9 @@ class Server:
             self.process.wait()
             self.process = None
 
-    def our_requests(self) -> int:
-        """The frontend's count of the operations supervisors make, in every namespace but
-        the server's own."""
+    def our_requests(self, operations: set[str] | None = OUR_OPERATIONS) -> int:
+        """The frontend's count of the operations supervisors make (`None`: every
+        operation), in every namespace but the server's own."""
         try:
             text = urllib.request.urlopen(
                 f"http://127.0.0.1:{self.metrics}/metrics", timeout=2).read().decode()
@@ -84,7 +88,7 @@ class Server:
             if 'namespace="temporal_system"' in line:
                 continue
             operation = line.split('operation="', 1)[1].split('"', 1)[0]
-            if operation in OUR_OPERATIONS:
+            if operations is None or operation in operations:
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
 
@@ -98,12 +102,14 @@ def wait_until(what: str, limit: float, cond) -> None:
 
 
 class Supervisor:
-    def __init__(self, binary: str, address: str, log: Path) -> None:
+    def __init__(self, binary: str, extra: list[str], address: str, log: Path) -> None:
         self.log = log
+        # The worker's start-up requests, as an SDK worker makes them, then an idle worker.
+        worker = f'"$0" check --address {address} --log-level error >/dev/null 2>&1; exec sleep 1000000'
         with open(log, "w") as out:
             self.process = subprocess.Popen(
                 [binary, "run", "--address", address, "--max-retries", "0",
-                 "--log-format", "json", "--", "sleep", "1000000"],
+                 "--log-format", "json", *extra, "--", "sh", "-c", worker, binary],
                 env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             )
 
@@ -143,33 +149,43 @@ def log_time(entry: dict) -> float:
     return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
 
 
-def herd(binary: str, n: int, idle: float, work: Path) -> dict:
+def herd(binary: str, extra: list[str], restarts: bool, n: int, idle: float, work: Path) -> dict:
+    """One configuration; `restarts` when its supervisors stop their workers on a loss."""
     server = Server()
     server.start()
     wait_until("the dev server", 120, server.healthy)
     address = f"127.0.0.1:{server.port}"
-    sups = [Supervisor(binary, address, work / f"supervisor-{i}.log") for i in range(n)]
+    sups = [Supervisor(binary, extra, address, work / f"supervisor-{i}.log") for i in range(n)]
     try:
         wait_until("every worker to start", 300,
                    lambda: all(s.count("worker started") >= 1 for s in sups))
         time.sleep(5)  # let start-up settle before measuring idle
 
-        before = server.our_requests()
-        cpu_before = [s.cpu_seconds() for s in sups]
-        started = time.time()
-        rss = []
-        while time.time() - started < idle:
-            time.sleep(min(10, idle - (time.time() - started)) or 0.1)
-            rss.append(statistics.mean(s.rss_kib() for s in sups))
-        elapsed = time.time() - started
-        time.sleep(1.5)  # the server's metrics lag about a second
-        sent = server.our_requests() - before
-        cpu = [(s.cpu_seconds() - c) / elapsed * 100 for s, c in zip(sups, cpu_before)]
+        result = {}
+        if idle > 0:
+            before = server.our_requests()
+            cpu_before = [s.cpu_seconds() for s in sups]
+            started = time.time()
+            rss = []
+            while time.time() - started < idle:
+                time.sleep(min(10, idle - (time.time() - started)) or 0.1)
+                rss.append(statistics.mean(s.rss_kib() for s in sups))
+            elapsed = time.time() - started
+            time.sleep(1.5)  # the server's metrics lag about a second
+            sent = server.our_requests() - before
+            cpu = [(s.cpu_seconds() - c) / elapsed * 100 for s, c in zip(sups, cpu_before)]
+            result = {
+                "requests_per_s": sent / elapsed / n,
+                "herd_requests_per_s": sent / elapsed,
+                "cpu_pct": statistics.mean(cpu),
+                "rss_mib": statistics.mean(rss) / 1024,
+            }
 
         server.kill()
         killed = time.time()
-        wait_until("every worker to be stopped", 600,
-                   lambda: all(s.count("worker stopped") >= 1 for s in sups))
+        gone = "worker stopped" if restarts else "Temporal lost"
+        wait_until(f"every supervisor to log '{gone}'", 600,
+                   lambda: all(s.count(gone) >= 1 for s in sups))
         all_stopped = time.time() - killed
         time.sleep(2)
 
@@ -182,19 +198,21 @@ def herd(binary: str, n: int, idle: float, work: Path) -> dict:
 
         def scrape() -> None:
             while scraping:
-                counts.append((time.time(), server.our_requests()))
-                time.sleep(0.5)
+                counts.append((time.time(), server.our_requests(None)))
+                time.sleep(0.25)
 
         scraper = threading.Thread(target=scrape)
         scraper.start()
+        # Back: a new worker under restart; ready again (watching Temporal) when kept.
+        back_line, back_count = ("worker started", 2) if restarts else ("Temporal is back", 1)
         try:
-            wait_until("every worker to start again", 600,
-                       lambda: all(s.count("worker started") >= 2 for s in sups))
+            wait_until("every supervisor to be back", 600,
+                       lambda: all(s.count(back_line) >= back_count for s in sups))
             time.sleep(3)
         finally:
             scraping = False
             scraper.join()
-        back = [log_time(s.lines("worker started")[1]) - opened for s in sups]
+        back = [log_time(s.lines(back_line)[back_count - 1]) - opened for s in sups]
         peak = 0.0
         for i, (t, c) in enumerate(counts):
             for t2, c2 in counts[i + 1:]:
@@ -203,11 +221,7 @@ def herd(binary: str, n: int, idle: float, work: Path) -> dict:
                     break
         lost = sum(1 for s in sups if s.process.poll() is not None)
         return {
-            "requests_per_s": sent / elapsed / n,
-            "herd_requests_per_s": sent / elapsed,
-            "idle_s": elapsed,
-            "cpu_pct": statistics.mean(cpu),
-            "rss_mib": statistics.mean(rss) / 1024,
+            **result,
             "stopped_s": all_stopped,
             "back_median_s": statistics.median(back),
             "back_max_s": max(back),
@@ -224,28 +238,44 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--supervisors", type=int, default=200)
     parser.add_argument("--idle", type=float, default=300)
-    parser.add_argument("--baseline-binary", required=True)
+    parser.add_argument("--baseline-binary", help="an earlier release (restarts on a loss)")
     parser.add_argument("--baseline-name", default="baseline")
     parser.add_argument("--binary", default=str(ROOT / "target" / "release" / "temporal-supervisor"))
     args = parser.parse_args()
 
+    # (name, binary, extra arguments, stops its workers on a loss, measures idle)
+    configurations = [
+        ("defaults (--on-disconnect keep)", args.binary, [], False, True),
+        ("--on-disconnect restart --restart-spread 0", args.binary,
+         ["--on-disconnect", "restart", "--restart-spread", "0"], True, False),
+        ("--on-disconnect restart (--restart-spread 2s)", args.binary,
+         ["--on-disconnect", "restart"], True, False),
+    ]
+    if args.baseline_binary:
+        configurations.insert(0, (args.baseline_name, args.baseline_binary, [], True, True))
     results = {}
-    for name, binary in [(args.baseline_name, args.baseline_binary), ("this change", args.binary)]:
+    for name, binary, extra, restarts, idle in configurations:
         with tempfile.TemporaryDirectory(prefix="ts-herd-") as work:
-            print(f"herd: {args.supervisors} supervisors of {name} ...", file=sys.stderr)
-            results[name] = herd(binary, args.supervisors, args.idle, Path(work))
+            print(f"herd: {args.supervisors} supervisors, {name} ...", file=sys.stderr)
+            results[name] = herd(binary, extra, restarts, args.supervisors,
+                                 args.idle if idle else 0, Path(work))
 
     n = args.supervisors
-    print(f"\n#### {n} supervisors, one dev server (idle {args.idle:.0f} s, then the server killed and started again)\n")
-    print("| supervisor | requests/s each, idle | requests/s, whole herd | CPU each | RSS each "
-          "| all workers stopped after the kill | back after the port opened: median | max "
-          "| frontend peak requests/s on return | lost |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n#### {n} supervisors, one dev server (idle {args.idle:.0f} s)\n")
+    print("| supervisor | requests/s each, idle | requests/s, whole herd | CPU each | RSS each |")
+    print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['requests_per_s']:.4f} | {r['herd_requests_per_s']:.1f} "
-              f"| {r['cpu_pct']:.2f}% | {r['rss_mib']:.1f} MiB | {r['stopped_s']:.1f} s "
-              f"| {r['back_median_s']:.2f} s | {r['back_max_s']:.2f} s | {r['peak_rps']:.0f} "
-              f"| {r['lost']} |")
+        if "requests_per_s" in r:
+            print(f"| {name} | {r['requests_per_s']:.4f} | {r['herd_requests_per_s']:.1f} "
+                  f"| {r['cpu_pct']:.2f}% | {r['rss_mib']:.1f} MiB |")
+    print(f"\n#### The server killed and started again on the same port\n")
+    print("| supervisor | every supervisor lost it (restart: stopped its worker) "
+          "| back after the port opened: median | max | frontend peak requests/s on return "
+          "| supervisors lost |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['stopped_s']:.1f} s | {r['back_median_s']:.2f} s "
+              f"| {r['back_max_s']:.2f} s | {r['peak_rps']:.0f} | {r['lost']} |")
 
 
 if __name__ == "__main__":
