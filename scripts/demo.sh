@@ -7,8 +7,10 @@
 #  2. the dev server starts: all five workers start and poll their task queues;
 #  3. a workflow runs through each of them;
 #  4. one worker crashes (SIGKILL): it alone is restarted, the other four keep running;
-#  5. the server is killed: every worker is stopped; the server comes back on the same port:
-#     all five start again and poll; workflows run through them again.
+#  5. a scanned document is being processed (an 8 s activity) when the server is killed:
+#     every worker is kept (their SDKs reconnect); the server comes back on the same port
+#     and database: all five poll again with their pids unchanged, the document's workflow
+#     completes with its activity executed once, and workflows run through all five again.
 #
 # Everything it starts is stopped when it ends, also on Ctrl-C. Needs only Rust, Python 3 and
 # Node.js (the set-up installs the rest into the project).
@@ -56,8 +58,9 @@ wait_log() { # wait_log TEXT COUNT
   echo "demo: timed out waiting for '$1'; supervisor log:" >&2; cat "$log" >&2; exit 1
 }
 pid_of() { grep -o "worker started worker=$1 child_pid=[0-9]*" "$log" | tail -1 | cut -d= -f3; }
-start_server() {
-  setsid "$temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" --log-level error >/dev/null 2>&1 &
+start_server() { # state in a database file, as a real cluster keeps it: it survives a kill
+  setsid "$temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" --log-level error \
+    --db-filename "$work/temporal.db" >/dev/null 2>&1 &
   server_pid=$!
 }
 run_workflow() { # run_workflow QUEUE TYPE INPUT
@@ -99,18 +102,26 @@ after=$(for w in documents s3 azure webhooks; do pid_of "$w"; done | tr '\n' ' '
 grep -E "worker=chat" "$log" | grep -E "exited by itself|restart 1 in" | sed -E 's/^[0-9T:.-]+Z +/  /'
 echo "  chat was restarted alone (new pid $(pid_of chat)); the other four kept their pids: $([[ $before == "$after" ]] && echo yes || echo NO)"
 
-say "5. killing the Temporal server"
+say "5. a scanned document in processing (OCR takes 8 s) when the Temporal server is killed"
+"$temporal" workflow start --address "$address" --task-queue documents --type ProcessDocument \
+  --workflow-id scan-1 --input '"scan-1.pdf"' >/dev/null
+for _ in $(seq 300); do grep -q "extracting text from scan-1.pdf" "$out" && break; sleep 0.1; done
+before=$(for w in "${workers[@]}"; do pid_of "$w"; done | tr '\n' ' ')
 kill -KILL -- "-$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-wait_log "every worker stopped; waiting for Temporal to come back" 1
-echo "every worker was stopped gracefully; /readyz says $(readyz)"
-sleep 2
-say "   ...and bringing it back on the same port"
+wait_log "Temporal lost" 1
+echo "Temporal lost: every worker kept running (their SDKs reconnect); /readyz says $(readyz)"
+sleep 3
+say "   ...and bringing it back on the same port and database"
 start_server
-wait_log "worker is polling" 11
-for w in "${workers[@]}"; do echo "  $w: new pid $(pid_of "$w"), polling"; done
+wait_log "worker is polling again" 5
+after=$(for w in "${workers[@]}"; do pid_of "$w"; done | tr '\n' ' ')
+echo "  all five poll again; same pids as before the outage: $([[ $before == "$after" ]] && echo yes || echo NO)"
+result=$("$temporal" workflow result --address "$address" --workflow-id scan-1 | sed -n 's/^ *Result  *\(".*"\)$/\1/p')
+echo "  the scan's workflow completed through the outage: $result"
+echo "  its activity ran $(grep -c "extracting text from scan-1.pdf" "$out") time(s)"
 all_workflows 2
 
 say "what the supervisor said"
-grep -E 'running; watching Temporal|worker started|Temporal lost|every worker stopped|port is accepting' "$log" \
+grep -E 'running; watching Temporal|worker started|Temporal lost|Temporal is back|polling again|port is accepting' "$log" \
   | sed -E 's/^[0-9T:.-]+Z +//' | cut -c1-150
 say "done: stopping the supervisor (it stops the workers) and the server"
