@@ -126,3 +126,52 @@ fn the_stop_signal_is_configurable() {
     let (code, log) = run.wait_exit(PATIENCE);
     assert_eq!(code, 5, "the worker got SIGINT and exited 5; log:\n{log}");
 }
+
+#[test]
+fn signals_sent_during_a_stop_still_reach_the_worker() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("signal-in-grace");
+    let got = scratch.path("got");
+    // A worker that takes its time to stop, and writes down the signals it is sent meanwhile
+    // (as a stuck worker asked for a stack dump with SIGQUIT or SIGUSR1 would).
+    let script = format!(
+        "trap 'echo term >> {got}' TERM; trap 'echo usr1 >> {got}' USR1; \
+         trap 'echo quit >> {got}' QUIT; while :; do sleep 0.05; done",
+        got = got.display()
+    );
+    let run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--stop-timeout",
+            "20s",
+            "--log-level",
+            "debug",
+        ],
+        &["sh", "-c", &script],
+    );
+    run.wait_for_log("worker started", 1, PATIENCE);
+    run.wait_for_worker_loop();
+    run.signal(Signal::SIGTERM);
+    eventually("the worker to get the stop signal", PATIENCE, || {
+        scratch.read("got").contains("term")
+    });
+    run.signal(Signal::SIGUSR1);
+    run.signal(Signal::SIGQUIT);
+    eventually("the worker to get SIGUSR1 and SIGQUIT", PATIENCE, || {
+        let got = scratch.read("got");
+        got.contains("usr1") && got.contains("quit")
+    });
+    let log = run.wait_for_log(
+        "forwarded SIGQUIT to the worker while it stops",
+        1,
+        PATIENCE,
+    );
+    assert!(
+        log.contains("forwarded SIGUSR1 to the worker while it stops"),
+        "{log}"
+    );
+    run.signal(Signal::SIGINT);
+    drop(run);
+}

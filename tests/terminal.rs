@@ -3,7 +3,8 @@
 //! keyboard (as `breakpoint()` or `pdb` would) and gets Ctrl-C itself, which ends `run`
 //! without counting as a crash. With several workers Ctrl-C goes to the supervisor, which
 //! stops them all gracefully; a second Ctrl-C says how long until SIGKILL and leaves nothing
-//! behind.
+//! behind. In an interactive shell, Ctrl-Z stops the worker and the supervisor, so that the
+//! shell's prompt comes back, and `fg` continues both.
 
 mod common;
 
@@ -225,7 +226,13 @@ fn prefixes_are_coloured_on_a_terminal_unless_no_color() {
         }
         let mut term = OnTerminal::start(cmd);
         assert_eq!(term.wait_exit(), 0);
-        term.wait_for("ho", 1);
+        // The workers' own lines (the log's `command=echo ho` is not one).
+        eventually("both workers' lines on the terminal", PATIENCE, || {
+            let seen = term.seen();
+            ["hi", "ho"].iter().all(|w| {
+                seen.contains(&format!("| {w}")) || seen.contains(&format!("|\x1b[0m {w}"))
+            })
+        });
         let seen = term.seen();
         assert_eq!(
             seen.contains("\x1b[36mone |\x1b[0m hi"),
@@ -234,4 +241,69 @@ fn prefixes_are_coloured_on_a_terminal_unless_no_color() {
         );
         assert!(seen.contains("one | hi") || coloured, "{seen:?}");
     }
+}
+
+/// The state letter of a process (`R`, `S`, `T` for stopped...), from /proc.
+fn state_of(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_in_an_interactive_shell_gives_the_prompt_back_and_fg_continues() {
+    let server = DevServer::start();
+    let mut shell = Command::new("bash");
+    shell
+        .args(["--norc", "--noprofile", "-i"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PS1", "prompt> ")
+        .env("TERM", "dumb")
+        .env("TEMPORAL_CONFIG_FILE", "/nonexistent/temporal.toml");
+    let mut term = OnTerminal::start(shell);
+    term.wait_for("prompt> ", 1);
+    term.type_in(&format!(
+        "{BIN} run --address {} -- sh -c 'echo worker-$((6*7)); while :; do sleep 0.05; done'\n",
+        server.address()
+    ));
+    // (The terminal echoes the command line: wait for what only the worker prints.)
+    term.wait_for("worker-42", 1);
+    let supervisor = *children_of(term.child.as_ref().unwrap().id() as i32)
+        .first()
+        .expect("the supervisor, the shell's child");
+    let worker = *children_of(supervisor)
+        .first()
+        .expect("the worker, the supervisor's child");
+
+    // Ctrl-Z: the terminal stops the worker (its group holds the terminal); the supervisor
+    // stops too, and the shell gets its prompt back.
+    term.type_in("\x1a");
+    term.wait_for("prompt> ", 2);
+    assert_eq!(
+        state_of(worker),
+        'T',
+        "the worker is stopped: {}",
+        term.seen()
+    );
+    eventually("the supervisor to be stopped", PATIENCE, || {
+        state_of(supervisor) == 'T'
+    });
+
+    // fg: both continue, and the worker has the terminal again (Ctrl-C reaches it).
+    term.type_in("fg\n");
+    term.wait_for("continued; continuing the worker", 1);
+    eventually("the worker to run again", PATIENCE, || {
+        state_of(worker) != 'T'
+    });
+    assert_ne!(state_of(supervisor), 'T');
+    term.type_in("\x03");
+    term.wait_for("worker ended by Ctrl-C (code 130)", 1);
+    term.wait_for("prompt> ", 3);
+    term.type_in("echo \"rc=$?\"\n");
+    term.wait_for("rc=130", 1);
+    assert!(!alive(worker) && !alive(supervisor), "{}", term.seen());
+    term.type_in("exit\n");
+    term.wait_exit();
 }

@@ -197,22 +197,36 @@ impl Child {
     }
 }
 
+/// What the reaper learnt about the processes it was asked about.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reaped {
+    /// Exited, with their own code, or 128+N for signal N.
+    pub exits: Vec<(Pid, i32)>,
+    /// Stopped by this signal (job control at a terminal, SIGSTOP).
+    pub stopped: Vec<(Pid, Signal)>,
+}
+
 /// Collects every exited child without blocking (workers and orphans adopted as PID 1 or
-/// subreaper alike), and returns the exit codes of those in `known`: their own code, or
-/// 128+N for signal N.
-pub fn reap_all(known: &[Pid]) -> Vec<(Pid, i32)> {
-    let mut exits = Vec::new();
+/// subreaper alike), and reports which of those in `known` exited or were stopped.
+pub fn reap_all(known: &[Pid]) -> Reaped {
+    let mut reaped = Reaped::default();
     let mut orphans = 0;
     loop {
-        let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
             Ok(WaitStatus::Exited(pid, code)) => (pid, code),
             Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, 128 + signal as i32),
+            Ok(WaitStatus::Stopped(pid, signal)) => {
+                if known.contains(&pid) {
+                    reaped.stopped.push((pid, signal));
+                }
+                continue;
+            }
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(_) => break,
         };
         if known.contains(&pid) {
-            exits.push((pid, code));
+            reaped.exits.push((pid, code));
         } else {
             orphans += 1;
         }
@@ -220,7 +234,7 @@ pub fn reap_all(known: &[Pid]) -> Vec<(Pid, i32)> {
     if orphans > 0 {
         tracing::debug!(count = orphans, "reaped orphaned processes");
     }
-    exits
+    reaped
 }
 
 /// Kills what is left of a worker's process group after the worker exited by itself (call

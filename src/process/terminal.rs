@@ -6,6 +6,13 @@
 //! Only when stdin is a terminal whose foreground group is the supervisor's own (it runs in
 //! the foreground of an interactive shell); never with several workers, whose output and
 //! signals the supervisor keeps to itself.
+//!
+//! Job control, as dumb-init does it: when the terminal stops the worker (Ctrl-Z sends
+//! SIGTSTP to the foreground group, which is the worker's; SIGTTIN and SIGTTOU stop a
+//! background reader or writer), the supervisor stops itself too, so that the shell sees its
+//! job stopped and gives the prompt back. `fg` (or `bg`) continues the supervisor, which hands
+//! the terminal back to the worker when it is in the foreground again and continues the
+//! worker's group.
 
 use std::io::IsTerminal;
 
@@ -45,5 +52,27 @@ pub fn take_back() {
     // SAFETY: as above, for the supervisor's own process group (SIGTTOU ignored by `prepare`).
     unsafe {
         libc::tcsetpgrp(0, libc::getpgrp());
+    }
+}
+
+/// Whether `signal` is one by which the terminal stops a job.
+pub fn is_job_stop(signal: nix::sys::signal::Signal) -> bool {
+    use nix::sys::signal::Signal::{SIGTSTP, SIGTTIN, SIGTTOU};
+    matches!(signal, SIGTSTP | SIGTTIN | SIGTTOU)
+}
+
+/// The worker holding the terminal was stopped by the terminal: stops this process too, until
+/// the shell continues it; then gives the terminal back to the worker's group `worker` if
+/// this process is in the foreground again (`fg`, not `bg`) and continues that group.
+pub fn stop_with_worker(worker: nix::unistd::Pid) {
+    // SAFETY: signals to our own process and to the worker's group, and terminal calls on
+    // descriptor 0 (SIGTTOU is ignored by `prepare`).
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+        // Continued.
+        if libc::tcgetpgrp(0) == libc::getpgrp() {
+            libc::tcsetpgrp(0, worker.as_raw());
+        }
+        libc::killpg(worker.as_raw(), libc::SIGCONT);
     }
 }

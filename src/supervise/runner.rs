@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 
 use crate::config::OnDisconnect;
 use crate::exit;
-use crate::process::child;
+use crate::process::{child, terminal};
 use crate::supervise::launch::Launch;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
 use crate::temporal::pollers::PollerEvent;
@@ -257,14 +257,32 @@ impl<'a> Runner<'a> {
     pub fn reap(&mut self) -> Next {
         let pids: Vec<_> = self.replicas.iter().filter_map(Replica::pid).collect();
         let reaped = child::reap_all(&pids);
+        for &(pid, signal) in &reaped.stopped {
+            if self.launch.take_terminal && terminal::is_job_stop(signal) {
+                self.stop_with_worker(pid, signal);
+            }
+        }
         let up = self.temporal == Temporal::Up && self.ending.is_none();
-        for (pid, code) in reaped {
+        for (pid, code) in reaped.exits {
             if let Some(i) = self.replicas.iter().position(|r| r.pid() == Some(pid)) {
                 let outcome = self.replicas[i].on_exit(code, up, &self.launch);
                 self.on_outcome(i, outcome);
             }
         }
         self.check_end()
+    }
+
+    /// The terminal stopped the worker that holds it (Ctrl-Z): the supervisor stops too, so
+    /// that the shell gets its prompt back, and continues the worker when continued itself.
+    fn stop_with_worker(&self, pid: nix::unistd::Pid, signal: Signal) {
+        info!(
+            child_pid = pid.as_raw(),
+            "the terminal stopped the worker ({}); stopping too, until the shell continues us",
+            signal.as_str()
+        );
+        crate::logging::flush(std::time::Duration::from_millis(200));
+        terminal::stop_with_worker(pid);
+        info!(child_pid = pid.as_raw(), "continued; continuing the worker");
     }
 
     pub fn on_timer(&mut self) -> Next {

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::WorkerSpec;
 use crate::config::workers;
@@ -407,11 +407,19 @@ impl Replica {
         Outcome::Nothing
     }
 
-    /// Forwards a signal to the worker process.
+    /// Forwards a signal to the worker process, also while it stops (a stuck worker asked
+    /// for a stack dump during its grace period).
     pub fn forward(&self, signal: Signal) {
-        if let State::Running(child) = &self.state {
-            child.signal(signal);
-            info!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker", signal.as_str());
+        match &self.state {
+            State::Running(child) => {
+                child.signal(signal);
+                info!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker", signal.as_str());
+            }
+            State::Stopping(stop) => {
+                stop.child.signal(signal);
+                debug!(worker = %self.label, child_pid = stop.child.pid.as_raw(), "forwarded {} to the worker while it stops", signal.as_str());
+            }
+            _ => {}
         }
     }
 
