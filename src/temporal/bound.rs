@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
 use crate::duration;
-use crate::temporal::probe::{ProbeError, Stage};
+use crate::temporal::failure::{Kind, ProbeError, Stage};
 
 /// The deadline shared by the stages of one attempt.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +54,7 @@ impl Bound {
     ) -> Result<T, ProbeError> {
         match timeout_at(self.deadline, stage_future).await {
             Ok(result) => result,
-            Err(_) => Err(ProbeError::new(stage, self.timed_out())),
+            Err(_) => Err(ProbeError::new(stage, Kind::TimedOut, self.timed_out())),
         }
     }
 }

@@ -118,7 +118,7 @@ pub async fn wait_until_ready(
             if let Some(r) = watch_readiness(prober, connection, addr, wake, wait).await {
                 return ready(r, attempt);
             }
-        } else if !failure.refused {
+        } else if !failure.refused() {
             sleep_until(wake).await;
         } else if watch_port(&failure.addrs, wake, wait.port_watch_interval).await {
             info!(address = %target, "port is accepting connections; attempting now");
@@ -219,7 +219,7 @@ async fn watch_port(addrs: &[SocketAddr], wake: Instant, interval: Duration) -> 
         }
         match timeout_at(wake, connect_any(addrs)).await {
             Ok(Ok(_)) => return true,
-            Ok(Err(e)) if e.refused => continue,
+            Ok(Err(e)) if e.refused() => continue,
             _ => {
                 sleep_until(wake).await;
                 return false;

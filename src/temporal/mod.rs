@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod bound;
 pub mod explain;
+pub mod failure;
 pub mod gate;
 pub mod monitor;
 pub mod pollers;

@@ -42,7 +42,7 @@ use tracing::{debug, info};
 
 use crate::config::MonitorSettings;
 use crate::temporal::explain::describe_status;
-use crate::temporal::probe::{Bound, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
+use crate::temporal::probe::{Bound, Kind, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
 use crate::temporal::thresholds::{Change, Health};
 
 /// What the monitor saw.
@@ -170,7 +170,7 @@ impl Task {
                         Ok(done) => Wake::ProbeDone(done),
                         // A probe task that panicked: as if it had failed.
                         Err(_) => Wake::ProbeDone((
-                            Err(ProbeError::new(Stage::Grpc, "the probe ended unexpectedly")),
+                            Err(ProbeError::other(Stage::Grpc, "the probe ended unexpectedly")),
                             Duration::ZERO,
                         )),
                     }
@@ -374,6 +374,7 @@ impl Task {
                     }
                     Err(status) => Err(ProbeError::new(
                         Stage::Health,
+                        Kind::Status(status.code()),
                         describe_status(&status, Some(&bound)),
                     )),
                 }

@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ConnectionSettings, Deployment, MonitorSettings, PollerSettings, QueueType};
 use crate::temporal::explain::describe_status;
 use crate::temporal::monitor::jittered;
-use crate::temporal::probe::{Bound, ProbeError, Stage};
+use crate::temporal::probe::{Bound, Kind, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
 pub const POLLER_MAX_AGE: Duration = Duration::from_secs(90);
@@ -315,6 +315,7 @@ impl PollerCheck {
             .map_err(|status| {
                 ProbeError::new(
                     Stage::Pollers,
+                    Kind::Status(status.code()),
                     format!(
                         "DescribeTaskQueue {queue}: {}",
                         describe_status(&status, Some(bound))

@@ -21,7 +21,6 @@
 //! `DescribeNamespace` from then on (said once in the log); a wrong key still fails, at the
 //! `auth` stage, because `GetSystemInfo` or `DescribeNamespace` is refused too.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,99 +41,11 @@ pub use crate::temporal::bound::Bound;
 use crate::temporal::explain::{
     auth_rejection, describe_connect_error, describe_status, is_auth, looks_like_tls,
 };
+pub use crate::temporal::failure::{Kind, ProbeError, Stage};
 use crate::temporal::tls_diagnosis;
 
 /// The health service name that tells whether the frontend can serve workflow calls.
 pub const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
-
-/// The stages of an attempt, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    Resolve,
-    Connect,
-    Grpc,
-    /// The server refused our credentials (at whichever call).
-    Auth,
-    Health,
-    Namespace,
-    /// Not part of readiness: the worker's pollers, checked by `run` with `--task-queue`.
-    Pollers,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Resolve => "resolve",
-            Stage::Connect => "connect",
-            Stage::Grpc => "grpc",
-            Stage::Auth => "auth",
-            Stage::Health => "health",
-            Stage::Namespace => "namespace",
-            Stage::Pollers => "pollers",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A failed attempt: transient, it knows its stage.
-#[derive(Debug, Clone)]
-pub struct ProbeError {
-    pub stage: Stage,
-    pub reason: String,
-    /// Every address actively refused the connection: nothing listens there yet, so looking
-    /// again costs the server nothing.
-    pub refused: bool,
-    /// The addresses the name resolved to (empty when resolution failed).
-    pub addrs: Vec<SocketAddr>,
-    /// The gRPC code the server answered with, when it answered with an error.
-    pub code: Option<Code>,
-}
-
-impl ProbeError {
-    pub fn new(stage: Stage, reason: impl Into<String>) -> Self {
-        ProbeError {
-            stage,
-            reason: reason.into(),
-            refused: false,
-            addrs: Vec::new(),
-            code: None,
-        }
-    }
-
-    fn with_code(mut self, code: Code) -> Self {
-        self.code = Some(code);
-        self
-    }
-
-    /// The server was not reachable at all (name or port), as opposed to reachable but not ready.
-    pub fn unreachable(&self) -> bool {
-        self.stage <= Stage::Connect
-    }
-
-    /// The server's rate limiter refused the call: the next attempt must wait its turn.
-    pub fn rate_limited(&self) -> bool {
-        self.code == Some(Code::ResourceExhausted)
-    }
-
-    /// The server answered and said it is not ready yet: the frontend is not SERVING, or the
-    /// namespace is missing or not REGISTERED. Asking again soon costs one cheap call.
-    pub fn answered_not_ready(&self) -> bool {
-        matches!(self.stage, Stage::Health | Stage::Namespace)
-            && matches!(self.code, None | Some(Code::NotFound))
-            && !self.reason.starts_with("no answer")
-    }
-}
-
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.stage, self.reason)
-    }
-}
 
 /// A successful attempt.
 #[derive(Debug, Clone)]
@@ -205,11 +116,11 @@ impl Prober {
                 let addrs: Vec<_> = tokio::net::lookup_host((s.host.as_str(), s.port))
                     .await
                     .map_err(|e| {
-                        ProbeError::new(Stage::Resolve, format!("cannot resolve '{}': {e}", s.host))
+                        ProbeError::other(Stage::Resolve, format!("cannot resolve '{}': {e}", s.host))
                     })?
                     .collect();
                 if addrs.is_empty() {
-                    return Err(ProbeError::new(
+                    return Err(ProbeError::other(
                         Stage::Resolve,
                         format!("'{}' has no addresses", s.host),
                     ));
@@ -244,12 +155,12 @@ impl Prober {
                     && let Some(alert) =
                         tls_diagnosis::server_rejection(addr, s, bound.deadline).await
                 {
-                    return Err(ProbeError::new(
+                    return Err(ProbeError::other(
                         Stage::Grpc,
                         format!("TLS rejected by the server: {alert}"),
                     ));
                 }
-                Err(ProbeError::new(Stage::Grpc, error))
+                Err(ProbeError::other(Stage::Grpc, error))
             })
             .await?;
         Ok((connection, addr))
@@ -290,9 +201,14 @@ impl Prober {
             Ok(ServingStatus::Serving) => Ok(()),
             Ok(other) => Err(ProbeError::new(
                 Stage::Health,
+                Kind::NotReady,
                 format!("WorkflowService is {}", other.as_str_name()),
             )),
-            Err(_) => Err(ProbeError::new(Stage::Health, "unknown serving status")),
+            Err(_) => Err(ProbeError::new(
+                Stage::Health,
+                Kind::NotReady,
+                "unknown serving status",
+            )),
         }
     }
 
@@ -328,9 +244,9 @@ impl Prober {
             .map_err(|status| match status.code() {
                 Code::NotFound => ProbeError::new(
                     Stage::Namespace,
+                    Kind::NotReady,
                     format!("namespace '{namespace}' does not exist"),
-                )
-                .with_code(Code::NotFound),
+                ),
                 _ => self.status_error(Stage::Namespace, &status, bound),
             })?;
         let state = response
@@ -342,10 +258,12 @@ impl Prober {
             Some(NamespaceState::Registered) => Ok(()),
             Some(other) => Err(ProbeError::new(
                 Stage::Namespace,
+                Kind::NotReady,
                 format!("namespace '{namespace}' is {}", other.as_str_name()),
             )),
             None => Err(ProbeError::new(
                 Stage::Namespace,
+                Kind::NotReady,
                 format!("namespace '{namespace}' has no state"),
             )),
         }
@@ -354,8 +272,11 @@ impl Prober {
     /// A status the server answered with, as a failure of `stage` (or of `auth`).
     fn status_error(&self, stage: Stage, status: &tonic::Status, bound: &Bound) -> ProbeError {
         if is_auth(status.code()) {
-            return ProbeError::new(Stage::Auth, auth_rejection(&self.settings, status))
-                .with_code(status.code());
+            return ProbeError::new(
+                Stage::Auth,
+                Kind::Status(status.code()),
+                auth_rejection(&self.settings, status),
+            );
         }
         let reason = describe_status(status, Some(bound));
         let reason = if stage == Stage::Grpc {
@@ -363,7 +284,7 @@ impl Prober {
         } else {
             reason
         };
-        ProbeError::new(stage, reason).with_code(status.code())
+        ProbeError::new(stage, Kind::Status(status.code()), reason)
     }
 }
 
@@ -387,12 +308,14 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<SocketAddr, ProbeError>
             }
         }
     }
+    let kind = if all_refused && !addrs.is_empty() {
+        Kind::Refused
+    } else {
+        Kind::Other
+    };
     Err(ProbeError {
-        stage: Stage::Connect,
-        reason: reasons.join("; "),
-        refused: all_refused && !addrs.is_empty(),
         addrs: addrs.to_vec(),
-        code: None,
+        ..ProbeError::new(Stage::Connect, kind, reasons.join("; "))
     })
 }
 
