@@ -43,7 +43,7 @@ use tracing::{debug, info};
 use crate::config::MonitorSettings;
 use crate::temporal::explain::describe_status;
 use crate::temporal::probe::{Bound, Kind, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
-use crate::temporal::thresholds::{Change, Health};
+use crate::temporal::thresholds::{Change, Health, Phase};
 
 /// What the monitor saw.
 #[derive(Debug)]
@@ -91,7 +91,6 @@ impl Monitor {
             watch_refused: false,
             quick_watch_ends: 0,
             watch_opened: now,
-            suspect: false,
             probes: JoinSet::new(),
             well,
             prober,
@@ -135,8 +134,6 @@ struct Task {
     quick_watch_ends: u32,
     /// When the current watch opened.
     watch_opened: Instant,
-    /// The watch broke or a probe failed, and no probe has succeeded since.
-    suspect: bool,
     probes: JoinSet<ProbeOutcome>,
     next_probe: Instant,
     /// The connection while Temporal is well, for the workers' poller checks.
@@ -184,7 +181,7 @@ impl Task {
                 }
                 Wake::ProbeDone((result, latency)) => self.on_probe_done(result, latency).await,
             };
-            let well = (!self.suspect && self.health.is_up())
+            let well = (self.health.phase() == Phase::Well)
                 .then(|| self.connection.clone())
                 .flatten();
             self.well.send_replace(well);
@@ -198,22 +195,20 @@ impl Task {
         self.tx.send(event).await.map_err(|_| Closed)
     }
 
-    /// While well, one probe at a time; while suspect, up to `failure_threshold` at once.
+    /// While suspect, up to `failure_threshold` probes at once; else one at a time.
     fn may_start_probe(&self) -> bool {
-        if self.suspect && self.health.is_up() {
-            self.probes.len() < self.settings.failure_threshold as usize
-        } else {
-            self.probes.is_empty()
+        match self.health.phase() {
+            Phase::Suspect => self.probes.len() < self.settings.failure_threshold as usize,
+            Phase::Well | Phase::Lost => self.probes.is_empty(),
         }
     }
 
-    /// The wait before the next probe: `recheck_interval` while suspect (and not yet lost),
-    /// else `probe_interval`; jittered either way.
+    /// The wait before the next probe: `recheck_interval` while suspect, else
+    /// `probe_interval`; jittered either way.
     fn probe_pause(&self) -> Duration {
-        let pause = if self.suspect && self.health.is_up() {
-            self.settings.recheck_interval
-        } else {
-            self.settings.probe_interval
+        let pause = match self.health.phase() {
+            Phase::Suspect => self.settings.recheck_interval,
+            Phase::Well | Phase::Lost => self.settings.probe_interval,
         };
         jittered(pause, self.settings.jitter)
     }
@@ -252,16 +247,16 @@ impl Task {
     ) -> Result<(), Closed> {
         let change = match result {
             Ok(connection) => {
+                let doubted = self.health.phase() != Phase::Well;
                 let change = self.health.record(true);
                 self.send(MonitorEvent::Probe {
                     result: Ok(latency),
                     failures: 0,
                 })
                 .await?;
-                if self.suspect {
-                    // Well again: the probes still out are moot.
-                    self.suspect = false;
-                    // Dropping the set aborts them; their results never arrive.
+                if doubted {
+                    // The probes still out are moot: dropping the set aborts them, their
+                    // results never arrive.
                     self.probes = JoinSet::new();
                     self.next_probe = Instant::now() + self.probe_pause();
                 }
@@ -300,6 +295,7 @@ impl Task {
     /// A failed probe (or watch that would not open): counted, reported, and Temporal is
     /// suspect from now on.
     async fn failed(&mut self, e: ProbeError) -> Result<(), Closed> {
+        let was_well = self.health.phase() == Phase::Well;
         let change = self.health.record(false);
         self.send(MonitorEvent::Probe {
             result: Err(e),
@@ -309,8 +305,7 @@ impl Task {
         // From the first failure on, probes make fresh connections from DNS up.
         self.connection = None;
         self.watch = None;
-        if !self.suspect {
-            self.suspect = true;
+        if was_well {
             self.next_probe = Instant::now() + self.probe_pause();
         }
         self.send_change(change).await
@@ -334,8 +329,8 @@ impl Task {
             );
         }
         self.send(MonitorEvent::WatchEnded(reason)).await?;
-        if !self.suspect {
-            self.suspect = true;
+        if self.health.phase() == Phase::Well {
+            self.health.suspect();
             self.next_probe = Instant::now();
         }
         Ok(())

@@ -116,7 +116,10 @@ impl Prober {
                 let addrs: Vec<_> = tokio::net::lookup_host((s.host.as_str(), s.port))
                     .await
                     .map_err(|e| {
-                        ProbeError::other(Stage::Resolve, format!("cannot resolve '{}': {e}", s.host))
+                        ProbeError::other(
+                            Stage::Resolve,
+                            format!("cannot resolve '{}': {e}", s.host),
+                        )
                     })?
                     .collect();
                 if addrs.is_empty() {

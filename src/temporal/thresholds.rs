@@ -1,15 +1,23 @@
-//! Probe results into "lost" and "back": `failure_threshold` failures in a row make Temporal
+//! The monitor's view of Temporal as a small state machine: well, suspect (the health watch
+//! broke or a probe failed), or lost. `failure_threshold` failures in a row make Temporal
 //! lost, `success_threshold` successes in a row make it back, so a blip shorter than the
 //! failure window changes nothing.
+//!
+//! ```text
+//!   Well ── watch broke / probe failed ──▶ Suspect ── failure_threshold failures ──▶ Lost
+//!    ▲                                       │                                        │
+//!    └────────── a probe succeeded ──────────┘◀──── success_threshold successes ──────┘
+//! ```
 
-/// Turns probe results into "lost" and "back", with thresholds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    failure_threshold: u32,
-    success_threshold: u32,
-    up: bool,
-    failures: u32,
-    successes: u32,
+/// Where Temporal stands, as the monitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// All is well: the watch is open (or the last probe succeeded).
+    Well,
+    /// The watch broke or a probe failed; probes follow every recheck interval.
+    Suspect,
+    /// `failure_threshold` probes failed in a row.
+    Lost,
 }
 
 /// A change of Temporal's state as the supervisor sees it.
@@ -19,20 +27,30 @@ pub enum Change {
     Back,
 }
 
+/// Turns probe results into the phase, with thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    failure_threshold: u32,
+    success_threshold: u32,
+    phase: Phase,
+    failures: u32,
+    successes: u32,
+}
+
 impl Health {
-    /// Starts as up: the supervisor only starts monitoring once Temporal was ready.
+    /// Starts well: the supervisor only starts monitoring once Temporal was ready.
     pub fn new(failure_threshold: u32, success_threshold: u32) -> Health {
         Health {
             failure_threshold,
             success_threshold,
-            up: true,
+            phase: Phase::Well,
             failures: 0,
             successes: 0,
         }
     }
 
-    pub fn is_up(&self) -> bool {
-        self.up
+    pub fn phase(&self) -> Phase {
+        self.phase
     }
 
     /// Consecutive failures so far.
@@ -40,24 +58,44 @@ impl Health {
         self.failures
     }
 
+    /// Something other than a probe (the watch ending) casts doubt: well becomes suspect.
+    pub fn suspect(&mut self) {
+        if self.phase == Phase::Well {
+            self.phase = Phase::Suspect;
+        }
+    }
+
     /// Records one probe result; returns the change it causes, if any.
     pub fn record(&mut self, ok: bool) -> Option<Change> {
         if ok {
             self.failures = 0;
             self.successes += 1;
-            if !self.up && self.successes >= self.success_threshold {
-                self.up = true;
-                return Some(Change::Back);
+            match self.phase {
+                Phase::Lost if self.successes < self.success_threshold => None,
+                Phase::Lost => {
+                    self.phase = Phase::Well;
+                    Some(Change::Back)
+                }
+                _ => {
+                    self.phase = Phase::Well;
+                    None
+                }
             }
         } else {
             self.successes = 0;
             self.failures += 1;
-            if self.up && self.failures >= self.failure_threshold {
-                self.up = false;
-                return Some(Change::Lost);
+            match self.phase {
+                Phase::Lost => None,
+                _ if self.failures >= self.failure_threshold => {
+                    self.phase = Phase::Lost;
+                    Some(Change::Lost)
+                }
+                _ => {
+                    self.phase = Phase::Suspect;
+                    None
+                }
             }
         }
-        None
     }
 }
 
@@ -68,28 +106,28 @@ mod tests {
     #[test]
     fn thresholds_decide_lost_and_back() {
         let mut h = Health::new(3, 2);
+        use Phase::*;
         let seen: Vec<_> = [
             false, false, true, false, false, false, false, true, false, true, true, true,
         ]
         .iter()
-        .map(|&ok| h.record(ok))
+        .map(|&ok| (h.record(ok), h.phase()))
         .collect();
-        use Change::*;
         assert_eq!(
             seen,
             [
-                None,
-                None,
-                None,
-                None,
-                None,
-                Some(Lost),
-                None,
-                None,
-                None,
-                None,
-                Some(Back),
-                None
+                (None, Suspect),
+                (None, Suspect),
+                (None, Well),
+                (None, Suspect),
+                (None, Suspect),
+                (Some(Change::Lost), Lost),
+                (None, Lost),
+                (None, Lost),
+                (None, Lost),
+                (None, Lost),
+                (Some(Change::Back), Well),
+                (None, Well)
             ]
         );
     }
@@ -98,8 +136,22 @@ mod tests {
     fn threshold_of_one_reacts_at_once() {
         let mut h = Health::new(1, 1);
         assert_eq!(h.record(false), Some(Change::Lost));
-        assert!(!h.is_up());
+        assert_eq!(h.phase(), Phase::Lost);
         assert_eq!(h.record(true), Some(Change::Back));
-        assert!(h.is_up());
+        assert_eq!(h.phase(), Phase::Well);
+    }
+
+    #[test]
+    fn a_broken_watch_makes_well_suspect_but_not_lost() {
+        let mut h = Health::new(3, 1);
+        h.suspect();
+        assert_eq!(h.phase(), Phase::Suspect);
+        assert_eq!(h.record(true), None);
+        assert_eq!(h.phase(), Phase::Well);
+        for _ in 0..3 {
+            h.record(false);
+        }
+        h.suspect();
+        assert_eq!(h.phase(), Phase::Lost, "suspicion never undoes a loss");
     }
 }
