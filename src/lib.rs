@@ -14,6 +14,7 @@
 //!
 //! Exit codes are in [`exit`].
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod duration;
@@ -22,6 +23,7 @@ pub mod logging;
 pub mod process;
 pub mod serve;
 pub mod supervise;
+pub mod task;
 pub mod temporal;
 
 use std::ffi::OsString;
@@ -142,7 +144,7 @@ async fn check(config: &Config) -> u8 {
 
 async fn wait(config: &Config) -> u8 {
     let prober = Prober::new(config.connection.clone());
-    match temporal::gate::wait_until_ready(&prober, &config.wait, None).await {
+    match temporal::gate::wait_until_ready(&prober, &config.wait, &mut |_| {}).await {
         Ok(_) => exit::OK,
         Err(_) => exit::UNAVAILABLE,
     }

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::config::keys::*;
 use crate::config::layers::{Resolver, Source, invalid};
 use crate::config::values::*;
 use crate::config::{ConfigError, Env};
 use crate::duration;
-use crate::temporal::backoff::Backoff;
 
 /// How `wait` and `exec` retry.
 #[derive(Debug, Clone, PartialEq)]

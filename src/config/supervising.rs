@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::backoff::Backoff;
 use crate::config::ConfigError;
 use crate::config::WaitSettings;
 use crate::config::keys::*;
 use crate::config::layers::Resolver;
 use crate::config::values::*;
 use crate::duration;
-use crate::temporal::backoff::Backoff;
 
 /// What `run` does when Temporal is lost while the worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::serve::metrics::{Labels, Metrics};
+use crate::temporal::failure::ProbeError;
 
 /// How many recent restarts each worker's report lists.
 const RECENT_RESTARTS: usize = 10;
@@ -187,20 +188,31 @@ impl Status {
         w.poller_findings = findings.to_vec();
     }
 
-    /// Records a readiness result (from waiting or probing).
-    pub fn probed(&self, ok: bool, stage: Option<&str>, reason: Option<&str>, latency: Duration) {
-        if ok {
-            self.metrics.probe_ok(latency);
-        } else if let Some(stage) = stage {
-            self.metrics.probe_failed(stage);
-        }
-        self.report().last_probe = Some(LastProbe {
-            ok,
-            stage: stage.map(String::from),
-            reason: reason.map(String::from),
-            latency,
-            at: SystemTime::now(),
-        });
+    /// Records a readiness result, from waiting or probing: its latency, or why it failed.
+    pub fn probed(&self, result: Result<Duration, &ProbeError>) {
+        let last = match result {
+            Ok(latency) => {
+                self.metrics.probe_ok(latency);
+                LastProbe {
+                    ok: true,
+                    stage: None,
+                    reason: None,
+                    latency,
+                    at: SystemTime::now(),
+                }
+            }
+            Err(e) => {
+                self.metrics.probe_failed(e.stage.as_str());
+                LastProbe {
+                    ok: false,
+                    stage: Some(e.stage.as_str().into()),
+                    reason: Some(e.reason.clone()),
+                    latency: Duration::ZERO,
+                    at: SystemTime::now(),
+                }
+            }
+        };
+        self.report().last_probe = Some(last);
     }
 
     pub fn set_temporal_up(&self, up: bool) {

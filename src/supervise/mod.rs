@@ -21,6 +21,7 @@ pub mod worker;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, watch};
@@ -37,14 +38,15 @@ use crate::serve::status::Status;
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
 use crate::supervise::worker::Replica;
+use crate::task::AbortOnDrop;
 use crate::temporal::gate::{self, GaveUp};
 use crate::temporal::monitor::{Monitor, MonitorEvent};
-use crate::temporal::probe::{Prober, Ready, Stage};
+use crate::temporal::probe::{ProbeError, Prober, Ready, Stage};
 
 type WaitFuture = Pin<Box<dyn Future<Output = Result<Ready, GaveUp>>>>;
 
 /// How long, at most, the workers' last output lines may take to come through at exit.
-const OUTPUT_FINISH: std::time::Duration = std::time::Duration::from_secs(2);
+const OUTPUT_FINISH: Duration = Duration::from_secs(2);
 
 /// Runs the supervisor until it exits; returns the exit code.
 pub async fn run(config: &Config) -> u8 {
@@ -82,10 +84,7 @@ pub async fn run(config: &Config) -> u8 {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 info!(%addr, "serving /livez, /readyz, /startupz and /metrics");
-                Some(AbortOnDrop(tokio::spawn(health::serve(
-                    listener,
-                    status.clone(),
-                ))))
+                Some(AbortOnDrop::spawn(health::serve(listener, status.clone())))
             }
             Err(e) => {
                 error!("cannot listen on {addr} for health endpoints: {e}");
@@ -177,37 +176,31 @@ pub async fn run(config: &Config) -> u8 {
 fn start_waiting(prober: &Prober, wait: WaitSettings, status: &Status) -> WaitFuture {
     let (prober, status) = (prober.clone(), status.clone());
     status.set_temporal_up(false);
-    Box::pin(async move { gate::wait_until_ready(&prober, &wait, Some(&status)).await })
+    Box::pin(async move {
+        let mut attempted = |result: Result<Duration, &ProbeError>| {
+            status.metrics.wait_attempts.inc();
+            status.probed(result);
+        };
+        gate::wait_until_ready(&prober, &wait, &mut attempted).await
+    })
 }
 
 /// Logs a probe's result while running and records it for the endpoints and metrics.
 fn record_probe(
     status: &Status,
-    result: Result<std::time::Duration, crate::temporal::probe::ProbeError>,
+    result: Result<Duration, ProbeError>,
     failures: u32,
     failure_threshold: u32,
 ) {
+    status.probed(result.as_ref().copied());
     match result {
         Ok(latency) => {
             tracing::debug!(latency = %crate::duration::format(latency), "probe succeeded");
-            status.probed(true, None, None, latency);
         }
         Err(e) if e.rate_limited() => {
-            status.probed(
-                false,
-                Some(e.stage.as_str()),
-                Some(&e.reason),
-                Default::default(),
-            );
             info!(stage = %e.stage, reason = %e.reason, "probe rate-limited by the server; not counted");
         }
         Err(e) => {
-            status.probed(
-                false,
-                Some(e.stage.as_str()),
-                Some(&e.reason),
-                Default::default(),
-            );
             logging::warn_or_error!(
                 e.stage == Stage::Auth,
                 stage = %e.stage,
@@ -217,15 +210,6 @@ fn record_probe(
                 "probe failed"
             );
         }
-    }
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -150,7 +150,7 @@ pub fn spread(window: Duration, r: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::temporal::backoff::Backoff;
+    use crate::backoff::Backoff;
 
     fn settings(restart: RestartPolicy, max_restarts: u32) -> ProcessSettings {
         ProcessSettings {

@@ -27,7 +27,6 @@ use tracing::{error, info};
 use crate::config::WaitSettings;
 use crate::duration;
 use crate::logging::warn_or_error;
-use crate::serve::status::Status;
 use crate::temporal::probe::{Bound, ProbeError, Prober, Ready, Stage, connect_any};
 
 /// Waiting ended without readiness: attempts or time ran out (already logged, with the last
@@ -35,12 +34,15 @@ use crate::temporal::probe::{Bound, ProbeError, Prober, Ready, Stage, connect_an
 #[derive(Debug)]
 pub struct GaveUp;
 
+/// Told of every attempt: how long it took to succeed, or why it failed.
+pub type Attempted<'a> = &'a mut (dyn FnMut(Result<Duration, &ProbeError>) + Send);
+
 /// Makes attempts until one succeeds, the attempts run out, or the overall timeout passes.
-/// With `status`, every attempt is counted and recorded for the health endpoints and metrics.
+/// `attempted` hears of each (the supervisor counts them for its endpoints and metrics).
 pub async fn wait_until_ready(
     prober: &Prober,
     wait: &WaitSettings,
-    status: Option<&Status>,
+    attempted: Attempted<'_>,
 ) -> Result<Ready, GaveUp> {
     let start = Instant::now();
     let deadline = wait.timeout.map(|t| start + t);
@@ -78,18 +80,7 @@ pub async fn wait_until_ready(
             None => wait.attempt_timeout,
         };
         let result = prober.attempt_keeping(budget).await;
-        if let Some(status) = status {
-            status.metrics.wait_attempts.inc();
-            match &result {
-                Ok(ready) => status.probed(true, None, None, ready.latency),
-                Err((e, _)) => status.probed(
-                    false,
-                    Some(e.stage.as_str()),
-                    Some(&e.reason),
-                    Duration::ZERO,
-                ),
-            }
-        }
+        attempted(result.as_ref().map(|r| r.latency).map_err(|(e, _)| e));
         let (failure, open) = match result {
             Ok(r) => return ready(r, attempt),
             Err(failed) => failed,

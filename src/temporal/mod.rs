@@ -1,8 +1,7 @@
 //! Everything that talks to Temporal: one readiness attempt ([`probe`]), waiting for readiness
-//! on a schedule ([`gate`] with [`backoff`]), watching Temporal while workers run
+//! on a schedule ([`gate`] with [`crate::backoff`]), watching Temporal while workers run
 //! ([`monitor`]), and the proof that a worker polls its task queues ([`pollers`]).
 
-pub mod backoff;
 pub mod bound;
 pub mod explain;
 pub mod failure;

@@ -36,11 +36,13 @@ use temporalio_client::tonic::{Code, IntoRequest};
 use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
 use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
+use crate::backoff::jittered;
 use crate::config::MonitorSettings;
+use crate::task::AbortOnDrop;
 use crate::temporal::explain::describe_status;
 use crate::temporal::probe::{Bound, Kind, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
 use crate::temporal::thresholds::{Change, Health, Phase};
@@ -64,7 +66,7 @@ pub enum MonitorEvent {
 /// The running monitor; stops when dropped.
 pub struct Monitor {
     events: mpsc::Receiver<MonitorEvent>,
-    task: JoinHandle<()>,
+    _task: AbortOnDrop<()>,
 }
 
 impl Monitor {
@@ -99,18 +101,12 @@ impl Monitor {
         };
         Monitor {
             events,
-            task: tokio::spawn(task.run()),
+            _task: AbortOnDrop::spawn(task.run()),
         }
     }
 
     pub async fn recv(&mut self) -> Option<MonitorEvent> {
         self.events.recv().await
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -386,12 +382,6 @@ impl Task {
     }
 }
 
-/// `interval` shortened by a random fraction of at most `jitter`, so that supervisors
-/// started together do not send their requests in step.
-pub fn jittered(interval: Duration, jitter: f64) -> Duration {
-    interval.mul_f64(1.0 - jitter.clamp(0.0, 1.0) * fastrand::f64())
-}
-
 /// Resolves when the watch stream ends or reports anything but SERVING; never without one.
 async fn watch_ends(watch: &mut Option<Streaming<HealthCheckResponse>>) -> String {
     let Some(stream) = watch else {
@@ -409,20 +399,5 @@ async fn watch_ends(watch: &mut Option<Streaming<HealthCheckResponse>>) -> Strin
             Ok(None) => return "the server closed the health watch".into(),
             Err(status) => return format!("connection lost: {}", status.message()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_only_shortens_and_stays_within_its_fraction() {
-        let interval = Duration::from_secs(60);
-        for _ in 0..1000 {
-            let d = jittered(interval, 0.2);
-            assert!(d <= interval && d >= Duration::from_secs(48), "{d:?}");
-        }
-        assert_eq!(jittered(interval, 0.0), interval);
     }
 }

@@ -37,11 +37,11 @@ use temporalio_common::protos::temporal::api::taskqueue::v1::{PollerInfo, TaskQu
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
+use crate::backoff::jittered;
 use crate::config::{ConnectionSettings, Deployment, MonitorSettings, PollerSettings, QueueType};
+use crate::task::AbortOnDrop;
 use crate::temporal::explain::describe_status;
-use crate::temporal::monitor::jittered;
 use crate::temporal::probe::{Bound, Kind, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
@@ -343,7 +343,7 @@ pub type PollerEvent = (usize, i32, Result<PollerReport, ProbeError>);
 /// [`PollerWatch::count_polls_after`]), then every `interval` (jittered). Each report goes to
 /// `reports` with `index` and `pid`. Stops when dropped.
 pub struct PollerWatch {
-    task: JoinHandle<()>,
+    _task: AbortOnDrop<()>,
     polled_after: watch::Sender<Option<SystemTime>>,
 }
 
@@ -357,7 +357,7 @@ impl PollerWatch {
         reports: mpsc::Sender<PollerEvent>,
     ) -> PollerWatch {
         let (polled_after, mut after) = watch::channel(None);
-        let task = tokio::spawn(async move {
+        let task = AbortOnDrop::spawn(async move {
             let mut seen_polling = false;
             loop {
                 let connection = match well.wait_for(Option::is_some).await {
@@ -383,19 +383,16 @@ impl PollerWatch {
                 }
             }
         });
-        PollerWatch { task, polled_after }
+        PollerWatch {
+            _task: task,
+            polled_after,
+        }
     }
 
     /// From now on only polls after `since` count (the moment Temporal was lost), and the
     /// checks follow every second until the worker polls again.
     pub fn count_polls_after(&self, since: SystemTime) {
         self.polled_after.send_replace(Some(since));
-    }
-}
-
-impl Drop for PollerWatch {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

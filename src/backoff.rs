@@ -1,4 +1,6 @@
-//! The retry schedule: exponential backoff with a cap and jitter, as a pure function.
+//! Delays, as pure functions: the exponential backoff with a cap and jitter that every retry
+//! schedule uses (waiting for Temporal, restarting a crashing worker), and the jitter that
+//! spreads periodic requests.
 //!
 //! The n-th delay (n counted from 1) is `initial_delay * backoff_factor^(n-1)`, capped at
 //! `max_delay`, then shortened by a random fraction of at most `jitter`:
@@ -37,16 +39,28 @@ impl Backoff {
         let cap = self.max_delay.as_secs_f64();
         let exponent = i32::try_from(failures - 1).unwrap_or(i32::MAX);
         let base = (self.initial_delay.as_secs_f64() * self.factor.powi(exponent)).min(cap);
-        let jittered = base * (1.0 - self.jitter * r.clamp(0.0, 1.0));
         // `base` may be NaN or infinite only through absurd parameters that validation rejects;
         // fall back to the cap rather than panic.
-        Duration::try_from_secs_f64(jittered).unwrap_or(self.max_delay)
+        let base = Duration::try_from_secs_f64(base).unwrap_or(self.max_delay);
+        shorten(base, self.jitter, r)
     }
 
     /// The delay after the `failures`-th failure with fresh randomness.
     pub fn next_delay(&self, failures: u32) -> Duration {
         self.delay(failures, fastrand::f64())
     }
+}
+
+/// `delay` shortened by a random fraction of at most `jitter` (`r` in `[0, 1)`), so that
+/// supervisors started together do not act in step. Jitter only shortens: `delay` stays a
+/// true upper bound.
+pub fn shorten(delay: Duration, jitter: f64, r: f64) -> Duration {
+    delay.mul_f64(1.0 - jitter.clamp(0.0, 1.0) * r.clamp(0.0, 1.0))
+}
+
+/// `interval` shortened by a random fraction of at most `jitter`, with fresh randomness.
+pub fn jittered(interval: Duration, jitter: f64) -> Duration {
+    shorten(interval, jitter, fastrand::f64())
 }
 
 #[cfg(test)]
@@ -109,6 +123,17 @@ mod tests {
         let b = backoff(1000, 60_000, 2.0, 0.0);
         assert_eq!(b.delay(u32::MAX, 0.0), Duration::from_secs(60));
         assert_eq!(b.delay(5000, 0.0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn jitter_only_shortens_and_stays_within_its_fraction() {
+        let interval = Duration::from_secs(60);
+        for _ in 0..1000 {
+            let d = jittered(interval, 0.2);
+            assert!(d <= interval && d >= Duration::from_secs(48), "{d:?}");
+        }
+        assert_eq!(jittered(interval, 0.0), interval);
+        assert_eq!(shorten(interval, 0.5, 0.5), Duration::from_secs(45));
     }
 
     #[test]
