@@ -10,10 +10,10 @@ use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{ChildStderr, ChildStdout, Command, Stdio};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -48,12 +48,15 @@ impl Spec {
     }
 }
 
-/// A running worker.
+/// A running worker: its pid (also its process group's id) and when it started.
 #[derive(Debug)]
 pub struct Child {
     pub pid: Pid,
     pub started: Instant,
 }
+
+/// The worker's stdout and stderr, when they are piped to us.
+pub type Pipes = (ChildStdout, ChildStderr);
 
 /// Starts the worker as the leader of a new process group, with stdin inherited, stdout and
 /// stderr inherited or piped to us, an empty signal mask (the standard library sees to that),
@@ -65,7 +68,7 @@ pub struct Child {
 /// ties that setting to the thread that forked, so this must be called from the main thread,
 /// which lives as long as the supervisor (the runtime runs on it; never from a blocking-pool
 /// thread, which ends when idle).
-pub fn spawn(spec: &Spec) -> Result<(Child, Option<(ChildStdout, ChildStderr)>), SpawnError> {
+pub fn spawn(spec: &Spec) -> Result<(Child, Option<Pipes>), SpawnError> {
     let (arg0, args) = spec
         .command
         .split_first()
@@ -179,24 +182,6 @@ fn stop_with_parent(supervisor: Pid, signal: Signal) -> std::io::Result<()> {
     Ok(())
 }
 
-impl Child {
-    /// Sends `signal` to the worker process only.
-    pub fn signal(&self, signal: Signal) {
-        let _ = kill(self.pid, signal);
-    }
-
-    /// Sends `signal` to every process of the worker's group.
-    pub fn signal_group(&self, signal: Signal) {
-        let _ = killpg(self.pid, signal);
-    }
-
-    /// Whether any process of the worker's group is still alive (zombies awaiting our reaping
-    /// count too, which is why callers reap first).
-    pub fn group_alive(&self) -> bool {
-        !matches!(killpg(self.pid, None), Err(Errno::ESRCH))
-    }
-}
-
 /// What the reaper learnt about the processes it was asked about.
 #[derive(Debug, Default, PartialEq)]
 pub struct Reaped {
@@ -235,17 +220,6 @@ pub fn reap_all(known: &[Pid]) -> Reaped {
         tracing::debug!(count = orphans, "reaped orphaned processes");
     }
     reaped
-}
-
-/// Kills what is left of a worker's process group after the worker exited by itself (call
-/// after reaping). Returns whether anything was left.
-pub fn kill_leftovers(child: &Child) -> bool {
-    if child.group_alive() {
-        child.signal_group(Signal::SIGKILL);
-        true
-    } else {
-        false
-    }
 }
 
 /// Makes this process a child subreaper, so orphaned descendants are re-parented to us and

@@ -2,11 +2,12 @@
 //! its own process group, signalling and reaping it ([`child`]), its output when several
 //! share one terminal ([`output`]), the terminal for a worker run by hand ([`terminal`]), the
 //! signals the supervisor handles ([`signals`]), and replacing this process with the worker
-//! ([`exec`]).
+//! ([`exec`]); [`system`] puts the calls on workers behind one interface.
 
 pub mod child;
 pub mod command;
 pub mod exec;
 pub mod output;
 pub mod signals;
+pub mod system;
 pub mod terminal;

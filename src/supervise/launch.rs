@@ -15,6 +15,7 @@ use crate::duration;
 use crate::process::child;
 use crate::process::command::{self, SpawnError};
 use crate::process::output::Output;
+use crate::process::system::Processes;
 use crate::serve::status::Status;
 use crate::temporal::pollers::{PollerCheck, PollerEvent, PollerWatch};
 
@@ -31,6 +32,8 @@ pub struct Launch<'a> {
     pub poller_reports: PollerReports,
     /// The one worker takes the terminal (see `process::terminal`).
     pub take_terminal: bool,
+    /// What starts, signals and reaps the workers' processes.
+    pub os: &'a dyn Processes,
     /// The connection handed over to every worker (empty when turned off).
     handover: Vec<EnvChange>,
     /// Each worker's program, by worker name.
@@ -46,6 +49,7 @@ impl<'a> Launch<'a> {
         well: watch::Receiver<Option<Connection>>,
         poller_reports: PollerReports,
         take_terminal: bool,
+        os: &'a dyn Processes,
     ) -> Result<Launch<'a>, SpawnError> {
         let mut programs = HashMap::new();
         for worker in &config.workers {
@@ -86,6 +90,7 @@ impl<'a> Launch<'a> {
             well,
             poller_reports,
             take_terminal,
+            os,
             handover,
             programs,
         })

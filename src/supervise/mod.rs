@@ -19,8 +19,10 @@ pub mod runner;
 pub mod stopping;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -32,12 +34,12 @@ use crate::config::{Config, OnDisconnect, WaitSettings};
 use crate::exit;
 use crate::logging;
 use crate::process::signals::Signals;
+use crate::process::system::System;
 use crate::process::{child, terminal};
 use crate::serve::health;
 use crate::serve::status::Status;
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
-use crate::supervise::worker::Replica;
 use crate::task::AbortOnDrop;
 use crate::temporal::gate::{self, GaveUp};
 use crate::temporal::monitor::{Monitor, MonitorEvent};
@@ -59,7 +61,14 @@ pub async fn run(config: &Config) -> u8 {
     let (reports_tx, mut reports) = mpsc::channel(64);
     let single = config.workers.len() == 1 && config.workers[0].replicas == 1;
     let take_terminal = single && !config.workers[0].prefix_output && terminal::available();
-    let launch = match Launch::prepare(config, status.clone(), well_rx, reports_tx, take_terminal) {
+    let launch = match Launch::prepare(
+        config,
+        status.clone(),
+        well_rx,
+        reports_tx,
+        take_terminal,
+        &System,
+    ) {
         Ok(launch) => launch,
         Err(e) => {
             logging::print_stderr(&format!("temporal-supervisor: error: {}", e.message));
@@ -93,15 +102,7 @@ pub async fn run(config: &Config) -> u8 {
         },
         None => None,
     };
-    let mut replicas = Vec::new();
-    for worker in &config.workers {
-        let spec = Arc::new(worker.clone());
-        for n in 1..=worker.replicas {
-            let index = status.add_worker(&worker.name, n, worker.optional);
-            replicas.push(Replica::new(spec.clone(), n, index));
-        }
-    }
-    let mut runner = Runner::new(launch, replicas);
+    let mut runner = Runner::new(launch);
     let prober = Prober::new(config.connection.clone());
     let mut wait = Some(start_waiting(&prober, config.wait.clone(), &status));
     let mut monitor: Option<Monitor> = None;

@@ -20,6 +20,7 @@
 //! non-optional worker has ended by itself (the same rule), or with 69 when Temporal never
 //! became ready or was lost with `--on-disconnect exit`.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
@@ -28,7 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::config::OnDisconnect;
 use crate::exit;
-use crate::process::{child, terminal};
+use crate::process::terminal;
 use crate::supervise::launch::Launch;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
 use crate::temporal::pollers::PollerEvent;
@@ -78,7 +79,16 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    pub fn new(launch: Launch<'a>, replicas: Vec<Replica>) -> Runner<'a> {
+    /// One replica per worker process of the configuration, each added to the status.
+    pub fn new(launch: Launch<'a>) -> Runner<'a> {
+        let mut replicas = Vec::new();
+        for worker in &launch.config.workers {
+            let spec = Arc::new(worker.clone());
+            for n in 1..=worker.replicas {
+                let index = launch.status.add_worker(&worker.name, n, worker.optional);
+                replicas.push(Replica::new(spec.clone(), n, index));
+            }
+        }
         launch.status.report().state = "waiting-for-temporal";
         Runner {
             launch,
@@ -249,14 +259,14 @@ impl<'a> Runner<'a> {
             );
         }
         for replica in &self.replicas {
-            replica.forward(signal);
+            replica.forward(signal, &self.launch);
         }
     }
 
     /// SIGCHLD: reap every exited process and hand each worker's exit to it.
     pub fn reap(&mut self) -> Next {
         let pids: Vec<_> = self.replicas.iter().filter_map(Replica::pid).collect();
-        let reaped = child::reap_all(&pids);
+        let reaped = self.launch.os.reap(&pids);
         for &(pid, signal) in &reaped.stopped {
             if self.launch.take_terminal && terminal::is_job_stop(signal) {
                 self.stop_with_worker(pid, signal);
@@ -281,7 +291,7 @@ impl<'a> Runner<'a> {
             signal.as_str()
         );
         crate::logging::flush(std::time::Duration::from_millis(200));
-        terminal::stop_with_worker(pid);
+        self.launch.os.stop_with_worker(pid);
         info!(child_pid = pid.as_raw(), "continued; continuing the worker");
     }
 

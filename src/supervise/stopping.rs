@@ -13,6 +13,7 @@ use tracing::{error, warn};
 use crate::config::ProcessSettings;
 use crate::duration;
 use crate::process::child::Child;
+use crate::process::system::Processes;
 
 /// How often to look whether the rest of a stopping worker's process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -65,12 +66,17 @@ pub enum Progress {
 
 impl Stop {
     /// Sends the stop signal to the group; returns the stop and the line that says so.
-    pub fn begin(child: Child, why: StopReason, p: &ProcessSettings) -> (Stop, String) {
-        child.signal_group(p.stop_signal);
+    pub fn begin(
+        child: Child,
+        why: StopReason,
+        p: &ProcessSettings,
+        os: &dyn Processes,
+    ) -> (Stop, String) {
+        os.signal_group(child.pid, p.stop_signal);
         // A stopped worker (SIGSTOP, a debugger, frozen through an outage) cannot act on the
         // stop signal until it continues; systemd sends SIGCONT after the stop signal too.
         if p.stop_signal != Signal::SIGCONT {
-            child.signal_group(Signal::SIGCONT);
+            os.signal_group(child.pid, Signal::SIGCONT);
         }
         let said = format!(
             "{why}: sent {} to the worker's process group (pid {}), SIGKILL in {}",
@@ -110,17 +116,17 @@ impl Stop {
     }
 
     /// Looks at the group (after reaping: zombies still count as alive).
-    pub fn progress(&mut self, label: &str) -> Progress {
+    pub fn progress(&mut self, label: &str, os: &dyn Processes) -> Progress {
         let now = Instant::now();
         let pid = self.child.pid.as_raw();
         if let Some(code) = self.exit
-            && !self.child.group_alive()
+            && !os.group_alive(self.child.pid)
         {
             return Progress::Done(code);
         }
         if !self.killed && now >= self.kill_at {
             warn!(worker = %label, child_pid = pid, "stop timeout over; sent SIGKILL to the worker's process group");
-            self.child.signal_group(Signal::SIGKILL);
+            os.signal_group(self.child.pid, Signal::SIGKILL);
             self.killed = true;
             self.kill_at = now + KILL_GRACE;
         } else if self.killed && now >= self.kill_at {

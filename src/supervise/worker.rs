@@ -36,8 +36,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::WorkerSpec;
 use crate::config::workers;
 use crate::duration;
-use crate::process::child::{self, Child, SpawnError};
-use crate::process::terminal;
+use crate::process::child::{Child, SpawnError};
 use crate::supervise::launch::Launch;
 use crate::supervise::policy::{self, Decision, History};
 use crate::supervise::polling::{Polling, Verdict};
@@ -183,7 +182,7 @@ impl Replica {
     /// Starts the worker process (Temporal is ready).
     pub fn start(&mut self, l: &Launch) -> Outcome {
         let spec = l.child_spec(&self.spec);
-        let (child, pipes) = match child::spawn(&spec) {
+        let (child, pipes) = match l.os.spawn(&spec) {
             Ok(started) => started,
             Err(e) if e.transient => {
                 error!(worker = %self.label, "{}; trying again", e.message);
@@ -218,7 +217,11 @@ impl Replica {
         match &mut self.state {
             State::Running(child) => {
                 let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
-                let leftovers = child::kill_leftovers(child);
+                // The worker is gone; what is left of its group goes too.
+                let leftovers = l.os.group_alive(child.pid);
+                if leftovers {
+                    l.os.signal_group(child.pid, Signal::SIGKILL);
+                }
                 self.ended(l);
                 info!(worker = %self.label, child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
                 if leftovers {
@@ -241,7 +244,7 @@ impl Replica {
         self.polling.stop();
         l.status.set_child(self.index, None, false);
         if l.take_terminal {
-            terminal::take_back();
+            l.os.take_terminal_back();
         }
     }
 
@@ -330,7 +333,7 @@ impl Replica {
             unreachable!("begin_stop is only called while running");
         };
         self.polling.stop();
-        let (stop, said) = Stop::begin(child, why, &self.spec.process);
+        let (stop, said) = Stop::begin(child, why, &self.spec.process, l.os);
         self.transition_from(from, State::Stopping(stop), "stop-requested", said, l);
     }
 
@@ -350,7 +353,7 @@ impl Replica {
                     Outcome::Nothing
                 }
             }
-            State::Stopping(stop) => match stop.progress(&self.label) {
+            State::Stopping(stop) => match stop.progress(&self.label, l.os) {
                 Progress::Going => Outcome::Nothing,
                 Progress::Done(code) => {
                     let why = stop.why;
@@ -409,14 +412,14 @@ impl Replica {
 
     /// Forwards a signal to the worker process, also while it stops (a stuck worker asked
     /// for a stack dump during its grace period).
-    pub fn forward(&self, signal: Signal) {
+    pub fn forward(&self, signal: Signal, l: &Launch) {
         match &self.state {
             State::Running(child) => {
-                child.signal(signal);
+                l.os.signal(child.pid, signal);
                 info!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker", signal.as_str());
             }
             State::Stopping(stop) => {
-                stop.child.signal(signal);
+                l.os.signal(stop.child.pid, signal);
                 debug!(worker = %self.label, child_pid = stop.child.pid.as_raw(), "forwarded {} to the worker while it stops", signal.as_str());
             }
             _ => {}

@@ -1,0 +1,386 @@
+//! The runner and the worker state machines as tables, without processes or Temporal: a fake
+//! [`Processes`] stands in for the operating system (it hands out pids, records signals and
+//! reports the exits a test decides), and tokio's paused clock for time.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use clap::Parser;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, advance};
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config, Env};
+use crate::process::child::{Child, Pipes, Reaped, Spec};
+use crate::process::command::SpawnError;
+use crate::process::system::Processes;
+use crate::serve::status::Status;
+use crate::supervise::launch::Launch;
+use crate::supervise::runner::{Next, Runner};
+
+/// The operating system, as far as the supervisor can tell.
+#[derive(Default)]
+struct Fake {
+    next_pid: RefCell<i32>,
+    /// Every process started, in order.
+    started: RefCell<Vec<Pid>>,
+    /// Groups with a live process.
+    alive: RefCell<BTreeSet<i32>>,
+    /// Every signal sent: the pid, the signal, and whether to the whole group.
+    signals: RefCell<Vec<(i32, Signal, bool)>>,
+    /// Exits not reaped yet.
+    exits: RefCell<Vec<(Pid, i32)>>,
+}
+
+impl Fake {
+    /// The process `pid` exits with `code` (its group goes with it).
+    fn exit(&self, pid: Pid, code: i32) {
+        self.alive.borrow_mut().remove(&pid.as_raw());
+        self.exits.borrow_mut().push((pid, code));
+    }
+
+    fn started(&self) -> Vec<Pid> {
+        self.started.borrow().clone()
+    }
+
+    /// The signals sent to groups so far.
+    fn group_signals(&self) -> Vec<(i32, Signal)> {
+        let signals = self.signals.borrow();
+        signals
+            .iter()
+            .filter(|(_, _, group)| *group)
+            .map(|&(pid, signal, _)| (pid, signal))
+            .collect()
+    }
+}
+
+impl Processes for Fake {
+    fn spawn(&self, _: &Spec) -> Result<(Child, Option<Pipes>), SpawnError> {
+        let mut next = self.next_pid.borrow_mut();
+        *next += 1;
+        let pid = Pid::from_raw(1000 + *next);
+        self.started.borrow_mut().push(pid);
+        self.alive.borrow_mut().insert(pid.as_raw());
+        let started = Instant::now();
+        Ok((Child { pid, started }, None))
+    }
+
+    fn signal(&self, pid: Pid, signal: Signal) {
+        self.signals
+            .borrow_mut()
+            .push((pid.as_raw(), signal, false));
+    }
+
+    fn signal_group(&self, pid: Pid, signal: Signal) {
+        self.signals.borrow_mut().push((pid.as_raw(), signal, true));
+        if signal == Signal::SIGKILL && self.alive.borrow().contains(&pid.as_raw()) {
+            self.exit(pid, 128 + Signal::SIGKILL as i32);
+        }
+    }
+
+    fn group_alive(&self, pid: Pid) -> bool {
+        self.alive.borrow().contains(&pid.as_raw())
+    }
+
+    fn reap(&self, known: &[Pid]) -> Reaped {
+        let mut exits = self.exits.borrow_mut();
+        let (mine, others): (Vec<_>, Vec<_>) =
+            exits.drain(..).partition(|(p, _)| known.contains(p));
+        *exits = others;
+        Reaped {
+            exits: mine,
+            stopped: Vec::new(),
+        }
+    }
+
+    fn take_terminal_back(&self) {}
+
+    fn stop_with_worker(&self, _: Pid) {}
+}
+
+/// The configuration of `run` with these arguments (`run` and a command included).
+fn config(args: &[&str]) -> Config {
+    let cli =
+        Cli::try_parse_from(std::iter::once("temporal-supervisor").chain(args.iter().copied()))
+            .expect("valid arguments");
+    let Command::Run { command } = &cli.command else {
+        panic!("not run: {args:?}");
+    };
+    let env = Env::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+    config::resolve(&cli.options, Some(command), &env).expect("valid configuration")
+}
+
+/// A configuration file with these contents, and `run --config` with it.
+fn config_file(toml: &str, extra: &[&str]) -> Config {
+    let path = std::env::temp_dir().join(format!(
+        "ts-supervise-{}-{}.toml",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::write(&path, toml).unwrap();
+    let mut args = vec!["run", "--config", path.to_str().unwrap()];
+    args.extend(extra);
+    let config = config(&args);
+    std::fs::remove_file(&path).unwrap();
+    config
+}
+
+/// A runner for `config` on the fake system.
+fn runner<'a>(config: &'a Config, fake: &'a Fake) -> Runner<'a> {
+    let (_, well) = watch::channel(None);
+    let (reports, _) = mpsc::channel(8);
+    let launch =
+        Launch::prepare(config, Status::new(), well, reports, false, fake).expect("programs");
+    Runner::new(launch)
+}
+
+/// Moves the paused clock to the runner's next timer and fires it.
+async fn fire_timer(runner: &mut Runner<'_>) -> Next {
+    let at = runner.timer().expect("a timer is set");
+    advance(at.saturating_duration_since(Instant::now())).await;
+    runner.on_timer()
+}
+
+fn state(runner: &Runner<'_>) -> &'static str {
+    runner.launch.status.report().state
+}
+
+/// `run` with these options and a worker.
+fn run(options: &[&str]) -> Config {
+    let mut args = vec!["run"];
+    args.extend(options);
+    args.extend(["--", "sh", "-c", "exit 0"]);
+    config(&args)
+}
+
+const SIGTERM_AND_CONT: [Signal; 2] = [Signal::SIGTERM, Signal::SIGCONT];
+
+#[tokio::test(start_paused = true)]
+async fn a_crashing_worker_backs_off_and_starts_again() {
+    let fake = Fake::default();
+    let config = run(&["--restart-delay", "1s", "--jitter", "0"]);
+    let mut runner = runner(&config, &fake);
+    assert_eq!(runner.temporal_ready(), Next::Continue);
+    fake.exit(fake.started()[0], 3);
+    assert_eq!(runner.reap(), Next::Continue);
+    let delay = runner.timer().map(|t| t - Instant::now());
+    assert_eq!(delay, Some(Duration::from_secs(1)));
+    assert_eq!(fake.started().len(), 1, "nothing starts before the delay");
+    assert_eq!(fire_timer(&mut runner).await, Next::Continue);
+    assert_eq!(fake.started().len(), 2, "started again after the delay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_policy_decides_which_exits_end_run() {
+    // (policy, exit code, whether run ends, and with what)
+    let cases = [
+        ("never", 0, Some(0)),
+        ("never", 3, Some(3)),
+        ("on-failure", 0, Some(0)),
+        ("on-failure", 3, None),
+        ("always", 0, None),
+    ];
+    for (policy, code, ends) in cases {
+        let fake = Fake::default();
+        let config = run(&["--restart", policy]);
+        let mut runner = runner(&config, &fake);
+        runner.temporal_ready();
+        fake.exit(fake.started()[0], code);
+        let expected = match ends {
+            Some(c) => Next::Exit(c),
+            None => Next::Continue,
+        };
+        assert_eq!(runner.reap(), expected, "--restart {policy}, exit {code}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_leaves_the_worker_alone_and_starts_none_into_the_outage() {
+    let fake = Fake::default();
+    let config = run(&["--restart-spread", "2s"]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    let worker = fake.started()[0];
+
+    assert_eq!(
+        runner.temporal_lost(),
+        Next::Wait,
+        "wait again, without a limit"
+    );
+    assert_eq!(state(&runner), "temporal-lost");
+    assert!(fake.group_signals().is_empty(), "the worker is left alone");
+
+    // It exits during the outage: its restart waits for Temporal, whatever the delay.
+    fake.exit(worker, 1);
+    assert_eq!(runner.reap(), Next::Continue);
+    assert_eq!(runner.timer(), None, "no restart into the outage");
+    advance(Duration::from_secs(600)).await;
+    assert_eq!(runner.on_timer(), Next::Continue);
+    assert_eq!(fake.started().len(), 1);
+
+    // Back: started at a random moment within the spread.
+    assert_eq!(runner.temporal_ready(), Next::Continue);
+    let after = runner.timer().expect("a start is due") - Instant::now();
+    assert!(after <= Duration::from_secs(2), "{after:?}");
+    fire_timer(&mut runner).await;
+    assert_eq!(fake.started().len(), 2);
+    assert_eq!(state(&runner), "running");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_the_outage_caused_does_not_grow_the_crash_loop_delay() {
+    let fake = Fake::default();
+    let config = run(&[
+        "--restart-delay",
+        "1s",
+        "--jitter",
+        "0",
+        "--restart-spread",
+        "0",
+    ]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    runner.temporal_lost();
+    fake.exit(fake.started()[0], 1);
+    runner.reap();
+    runner.temporal_ready();
+    fire_timer(&mut runner).await;
+    // The next crash, with Temporal up, backs off from --restart-delay: 1 s, not 2 s.
+    fake.exit(fake.started()[1], 1);
+    runner.reap();
+    let delay = runner.timer().map(|t| t - Instant::now());
+    assert_eq!(delay, Some(Duration::from_secs(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_stops_the_worker_and_the_return_starts_a_new_one() {
+    let fake = Fake::default();
+    let config = run(&["--on-disconnect", "restart", "--restart-spread", "0"]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    let worker = fake.started()[0];
+    assert_eq!(runner.temporal_lost(), Next::Wait);
+    let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(sent, SIGTERM_AND_CONT, "the stop signal, then SIGCONT");
+    assert_eq!(state(&runner), "stopping");
+    fake.exit(worker, 0);
+    assert_eq!(runner.reap(), Next::Continue);
+    assert_eq!(state(&runner), "waiting-for-temporal");
+    assert_eq!(runner.timer(), None);
+    runner.temporal_ready();
+    fire_timer(&mut runner).await;
+    assert_eq!(fake.started().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exit_stops_the_worker_and_ends_run_with_69() {
+    let fake = Fake::default();
+    let config = run(&["--on-disconnect", "exit"]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    assert_eq!(runner.temporal_lost(), Next::Continue, "stopping first");
+    fake.exit(fake.started()[0], 0);
+    assert_eq!(runner.reap(), Next::Exit(69));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_signal_ignored_for_the_stop_timeout_gets_sigkill() {
+    let fake = Fake::default();
+    let config = run(&["--stop-timeout", "5s"]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    let worker = fake.started()[0];
+    assert_eq!(runner.stop_requested(Signal::SIGTERM), Next::Continue);
+    assert_eq!(
+        fire_timer(&mut runner).await,
+        Next::Continue,
+        "SIGKILL sent"
+    );
+    // The killed worker is reaped (SIGCHLD, or the next look at its group).
+    assert_eq!(runner.reap(), Next::Exit(137));
+    let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(sent, [Signal::SIGTERM, Signal::SIGCONT, Signal::SIGKILL]);
+    assert!(!fake.group_alive(worker));
+}
+
+const THREE: &str = r#"
+[workers.a]
+command = ["sh", "-c", "exit 0"]
+
+[workers.b]
+command = ["sh", "-c", "exit 0"]
+
+[workers.c]
+command = ["sh", "-c", "exit 0"]
+optional = true
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_with_the_first_non_zero_code_in_file_order() {
+    // (exit codes of a, b and the optional c after SIGTERM, the code run ends with)
+    let cases = [
+        ([0, 0, 0], 0),
+        ([0, 5, 0], 5),
+        ([3, 5, 0], 3),
+        ([0, 0, 9], 0),
+    ];
+    for (codes, expected) in cases {
+        let fake = Fake::default();
+        let config = config_file(THREE, &[]);
+        let mut runner = runner(&config, &fake);
+        runner.temporal_ready();
+        assert_eq!(runner.stop_requested(Signal::SIGTERM), Next::Continue);
+        for (pid, code) in fake.started().into_iter().zip(codes) {
+            fake.exit(pid, code);
+        }
+        assert_eq!(runner.reap(), Next::Exit(expected), "{codes:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_worker_ends_run_unless_optional() {
+    let file = format!("restart = \"never\"\n{THREE}");
+    // The optional worker fails: run goes on.
+    let fake = Fake::default();
+    let config = config_file(&file, &[]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    let [a, b, c] = fake.started()[..] else {
+        panic!("three workers");
+    };
+    fake.exit(c, 4);
+    assert_eq!(runner.reap(), Next::Continue);
+    assert!(fake.group_signals().is_empty(), "nobody else is stopped");
+    // A non-optional one fails: the others are stopped, run ends with its code.
+    fake.exit(b, 7);
+    assert_eq!(runner.reap(), Next::Continue);
+    let stopped: Vec<_> = fake.group_signals().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        stopped,
+        [a.as_raw(), a.as_raw()],
+        "a gets SIGTERM and SIGCONT"
+    );
+    fake.exit(a, 0);
+    assert_eq!(runner.reap(), Next::Exit(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_worker_done_by_itself_ends_run() {
+    let file = format!("restart = \"on-failure\"\n{THREE}");
+    let fake = Fake::default();
+    let config = config_file(&file, &[]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    let [a, b, _c] = fake.started()[..] else {
+        panic!("three workers");
+    };
+    fake.exit(a, 0);
+    assert_eq!(runner.reap(), Next::Continue, "b still runs");
+    fake.exit(b, 0);
+    // Both non-optional workers are done: the optional one is stopped, then run ends.
+    assert_eq!(runner.reap(), Next::Continue);
+    assert_eq!(state(&runner), "stopping");
+}
