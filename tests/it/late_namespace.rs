@@ -4,13 +4,12 @@
 //! without spending the schedule's attempts, and is ready as soon as the server is; a server's
 //! rate limiter (ResourceExhausted) instead gets the next attempt on the jittered schedule.
 
-mod common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::grpc_proxy::GrpcProxy;
-use common::*;
+use crate::common::grpc_proxy::GrpcProxy;
+use crate::common::*;
 
 /// `wait` whose schedule alone would not look again for 10 s.
 fn slow_wait(address: &str, extra: &[&str]) -> Child {

@@ -2,13 +2,12 @@
 //! `run` carry on, count the lost lines, and the worker's exit code still comes out; with
 //! stdout closed, `--help` and `config` end quietly.
 
-mod common;
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

@@ -1,5 +1,4 @@
 //! Shared test helpers: the built binary, free loopback ports, and a real Temporal dev server.
-#![allow(dead_code)]
 
 pub mod certs;
 pub mod grpc_proxy;
@@ -414,14 +413,10 @@ impl DevServer {
 
 impl DevServer {
     /// Requests the frontend has counted so far for `operation` (its own metric,
-    /// `service_requests{service_name="frontend"}`), over every namespace but the server's
-    /// own `temporal_system`. The server updates it about once a second.
-    pub fn requests(&self, operation: &str) -> u64 {
-        self.requests_in(operation, None)
-    }
-
-    /// Like [`DevServer::requests`], in one namespace only (`_unknown_` counts calls for a
-    /// namespace that does not exist, and calls not about a namespace).
+    /// `service_requests{service_name="frontend"}`), in one namespace (`_unknown_` counts calls
+    /// for a namespace that does not exist, and calls not about a namespace) or, with `None`,
+    /// over every namespace but the server's own `temporal_system`. The server updates it about
+    /// once a second.
     pub fn requests_in(&self, operation: &str, namespace: Option<&str>) -> u64 {
         let (code, text) = http_get(self.metrics_port, "/metrics");
         assert_eq!(code, 200, "the dev server's metrics: {text}");

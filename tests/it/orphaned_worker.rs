@@ -1,12 +1,11 @@
 //! No orphaned worker: when the supervisor dies without stopping its worker (SIGKILL, the OOM
 //! killer), the worker gets the stop signal at once; as PID 1 the kernel ends the namespace.
 
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 
 fn trapping_worker(scratch: &Scratch, signal: &str) -> String {

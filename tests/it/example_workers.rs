@@ -1,11 +1,10 @@
 //! The five example workers used by the Compose and Kubernetes examples: each runs under
 //! `temporal-supervisor run`, polls its task queue, and completes its workflow.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn every_example_worker_polls_and_completes_its_workflow() {

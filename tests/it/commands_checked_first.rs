@@ -3,12 +3,11 @@
 //! seconds with 127 (not found) or 126 (not executable) and one line naming the command (and
 //! the worker, for the file's workers).
 
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Well under the default schedule's first two attempts (1 s apart) plus a loaded machine.
 const AT_ONCE: Duration = Duration::from_secs(10);

@@ -1,13 +1,12 @@
 //! `exec`: once Temporal is ready, the command replaces the supervisor: same PID, exit code,
 //! environment and stdio; clear failures for missing or non-executable commands.
 
-mod common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn command_keeps_pid_exit_code_environment_and_stdio() {

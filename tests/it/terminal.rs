@@ -6,7 +6,6 @@
 //! behind. In an interactive shell, Ctrl-Z stops the worker and the supervisor, so that the
 //! shell's prompt comes back, and `fg` continues both.
 
-mod common;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A supervisor whose stdin, stdout and stderr are a new pseudo-terminal that it has as its
 /// controlling terminal. Everything written to the terminal is collected.

@@ -6,12 +6,11 @@
 //! default, `--on-disconnect keep`). The bounds are generous; the benchmark measures the
 //! times.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::grpc_proxy::GrpcProxy;
-use common::*;
+use crate::common::grpc_proxy::GrpcProxy;
+use crate::common::*;
 
 fn stoppable_worker(scratch: &Scratch) -> String {
     format!(

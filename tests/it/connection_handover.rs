@@ -2,11 +2,10 @@
 //! (flags, its file, Temporal's profile) is handed to the worker under Temporal's own
 //! environment-configuration names, wins over what the environment had, and can be turned off.
 
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 
 /// The worker's environment, as `env` prints it into a file, once the worker ran.
 fn worker_env(args: &[&str], env: &[(&str, &str)]) -> BTreeMap<String, String> {

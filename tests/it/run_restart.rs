@@ -1,11 +1,10 @@
 //! The restart policy for a worker that exits by itself: crash loops back off more and more,
 //! `--max-restarts` ends them with the worker's code, `never` and `always` do what they say.
 
-mod common;
 
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 
 /// Start times of the worker, from a file it appends to.
 fn starts(scratch: &Scratch) -> Vec<f64> {

@@ -3,11 +3,10 @@
 //! attempt timeout, `wait` gives up on schedule, and `run` stops its worker within the failure
 //! window it documents (keepalive interval and timeout, then failed probes), at its defaults.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn check_and_wait_are_bounded_by_their_timeouts() {

@@ -3,11 +3,10 @@
 //! reconnects by itself and must poll again), and a worker that never polls is restarted
 //! after the deadline.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn example_worker() -> Vec<String> {
     let script =

@@ -1,11 +1,10 @@
 //! Stopping: the stop signal goes to the worker's process group, SIGKILL follows the stop
 //! timeout, nothing of the group survives, and a second SIGTERM keeps the grace period.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 
 #[test]

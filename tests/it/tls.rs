@@ -2,13 +2,12 @@
 //! of a real dev server: CA verification, server name and client certificates pass and fail as
 //! they should, and failures are reported as TLS problems.
 
-mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::certs::{Authority, Leaf, acceptor, authority, leaf};
-use common::*;
+use crate::common::certs::{Authority, Leaf, acceptor, authority, leaf};
+use crate::common::*;
 use rcgen::ExtendedKeyUsagePurpose;
 use tokio::net::TcpStream;
 

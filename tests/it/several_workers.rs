@@ -3,12 +3,11 @@
 //! in parallel, the exit-code rule, `optional` and `replicas`, per-worker health, and the
 //! seed's five example workers in one command.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 
 /// Writes `toml` to a file in `scratch`; returns its path.

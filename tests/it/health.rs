@@ -2,13 +2,12 @@
 //! parser, `status` exit codes, and a burst of requests that leaves memory and file
 //! descriptors flat.
 
-mod common;
 
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn endpoints(port: u16) -> [(u16, String); 3] {
     ["/livez", "/readyz", "/startupz"].map(|path| http_get(port, path))

@@ -3,14 +3,13 @@
 //! and no outage ends `run`. Real dev servers (with a database file where state must survive
 //! the kill, as a real cluster keeps it in its database) and real Python SDK workers.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use common::*;
+use crate::common::*;
 
 /// The lines of the slow worker's executions file that start with `what`.
 fn executions(scratch: &Scratch, what: &str) -> Vec<String> {

@@ -4,12 +4,11 @@
 //! (reproduced with the Python SDK: no Go toolchain here), counts as polling and is never
 //! restarted as wedged.
 
-mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The TypeScript example worker on `queue`.
 fn typescript_worker(queue: &str) -> Vec<String> {

@@ -1,13 +1,12 @@
 //! `check` and `wait` against a real Temporal dev server: ready, absent, late, half-ready,
 //! frozen, unresolvable, and out of attempts or time.
 
-mod common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn ready_server_check_and_wait_succeed_at_once() {

@@ -4,11 +4,10 @@
 //! server counts as failing; a short blip changes nothing; cycles leak no processes or file
 //! descriptors.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A worker that writes "start PID" and, on SIGTERM, "stop PID" to `log`.
 fn worker(log: &std::path::Path) -> Vec<String> {

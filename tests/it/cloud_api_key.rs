@@ -4,12 +4,11 @@
 //! real worker succeed on GetSystemInfo and DescribeNamespace; a wrong or missing key fails at
 //! the `auth` stage with the server's message and what to check; the key is never printed.
 
-mod common;
 
 use std::path::Path;
 
-use common::grpc_proxy::GrpcProxy;
-use common::*;
+use crate::common::grpc_proxy::GrpcProxy;
+use crate::common::*;
 
 const KEY: &str = "tsk-standin-SECRET-7f3a9c";
 

@@ -1,11 +1,10 @@
 //! Bad input: one line naming the value and where it came from, exit 2, no panic, and no
 //! secret in any output.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn scratch(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("ts-bad-input-{}", std::process::id()));

@@ -1,11 +1,10 @@
 //! `run` as PID 1 in its own PID namespace, and as a child subreaper: forwarded signals reach
 //! the worker, orphans are reaped, and the worker's exit status is never stolen.
 
-mod common;
 
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 
 /// `temporal-supervisor` as PID 1 of a new PID namespace (with its own /proc).

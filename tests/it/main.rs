@@ -1,0 +1,31 @@
+//! The integration tests: one test binary, one module per behaviour. Each drives the built
+//! binary against real processes, real signals and real Temporal dev servers on free loopback
+//! ports; where the real thing cannot run here, a stand-in of its observable behaviour is in
+//! `common` and says so.
+
+mod common;
+
+mod bad_input;
+mod blackhole;
+mod broken_log_pipe;
+mod cloud_api_key;
+mod commands_checked_first;
+mod connection_handover;
+mod example_workers;
+mod exec;
+mod health;
+mod late_namespace;
+mod orphaned_worker;
+mod outage;
+mod pollers;
+mod readiness;
+mod run_detection;
+mod run_disconnect;
+mod run_pid1;
+mod run_restart;
+mod run_stop;
+mod sdk_workers;
+mod several_workers;
+mod terminal;
+mod tls;
+mod worker_versioning;
