@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::supervise::policy::{self, Quiet};
 use crate::temporal::pollers::{PollerReport, PollerWatch};
@@ -90,6 +90,7 @@ impl Polling {
                 }
                 Quiet::SincePolling => {}
             }
+            debug!(worker = %label, child_pid = pid, pollers = report.seen, "worker polls");
             self.quiet = Quiet::SincePolling;
             self.since = Instant::now();
             return Verdict::Report(report);

@@ -373,6 +373,7 @@ impl Task {
             .await?;
         match opened {
             Some(stream) => {
+                debug!("health watch open");
                 self.watch = Some(stream);
                 self.watch_opened = Instant::now();
             }

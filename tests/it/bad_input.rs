@@ -1,7 +1,6 @@
 //! Bad input: one line naming the value and where it came from, exit 2, no panic, and no
 //! secret in any output.
 
-
 use std::path::PathBuf;
 
 use crate::common::*;

@@ -3,7 +3,6 @@
 //! attempt timeout, `wait` gives up on schedule, and `run` stops its worker within the failure
 //! window it documents (keepalive interval and timeout, then failed probes), at its defaults.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -66,11 +65,16 @@ fn run_notices_a_blackholed_server_and_keeps_the_worker() {
         scratch.path("stopped").display()
     );
     let mut cmd = ns.supervisor();
-    cmd.args(["run", "--address", &server.address()]);
+    cmd.args([
+        "run",
+        "--address",
+        &server.address(),
+        "--log-level",
+        "debug",
+    ]);
     let run = Supervised::start_with(cmd, &[], &["sh", "-c", &script]);
-    run.wait_for_log("running; watching Temporal", 1, PATIENCE);
-    // Let the watch open (a server cut off while it opens fails that probe instead).
-    std::thread::sleep(Duration::from_secs(1));
+    // A server cut off while the watch opens fails that probe instead.
+    run.wait_for_log("health watch open", 1, PATIENCE);
 
     let blackholed = Instant::now();
     ns.blackhole(server.port);

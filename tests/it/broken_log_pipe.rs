@@ -2,7 +2,6 @@
 //! `run` carry on, count the lost lines, and the worker's exit code still comes out; with
 //! stdout closed, `--help` and `config` end quietly.
 
-
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -3,7 +3,6 @@
 //! seconds with 127 (not found) or 126 (not executable) and one line naming the command (and
 //! the worker, for the file's workers).
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 

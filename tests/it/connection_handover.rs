@@ -2,7 +2,6 @@
 //! (flags, its file, Temporal's profile) is handed to the worker under Temporal's own
 //! environment-configuration names, wins over what the environment had, and can be turned off.
 
-
 use std::collections::BTreeMap;
 
 use crate::common::*;

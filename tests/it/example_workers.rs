@@ -1,7 +1,6 @@
 //! The five example workers used by the Compose and Kubernetes examples: each runs under
 //! `temporal-supervisor run`, polls its task queue, and completes its workflow.
 
-
 use std::path::PathBuf;
 
 use crate::common::*;

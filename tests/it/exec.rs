@@ -1,7 +1,6 @@
 //! `exec`: once Temporal is ready, the command replaces the supervisor: same PID, exit code,
 //! environment and stdio; clear failures for missing or non-executable commands.
 
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

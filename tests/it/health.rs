@@ -2,7 +2,6 @@
 //! parser, `status` exit codes, and a burst of requests that leaves memory and file
 //! descriptors flat.
 
-
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;

@@ -4,7 +4,6 @@
 //! without spending the schedule's attempts, and is ready as soon as the server is; a server's
 //! rate limiter (ResourceExhausted) instead gets the next attempt on the jittered schedule.
 
-
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,6 @@
 //! No orphaned worker: when the supervisor dies without stopping its worker (SIGKILL, the OOM
 //! killer), the worker gets the stop signal at once; as PID 1 the kernel ends the namespace.
 
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,6 @@
 //! and no outage ends `run`. Real dev servers (with a database file where state must survive
 //! the kill, as a real cluster keeps it in its database) and real Python SDK workers.
 
-
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};

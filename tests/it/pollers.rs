@@ -3,7 +3,6 @@
 //! reconnects by itself and must poll again), and a worker that never polls is restarted
 //! after the deadline.
 
-
 use std::path::PathBuf;
 
 use crate::common::*;

@@ -1,7 +1,6 @@
 //! `check` and `wait` against a real Temporal dev server: ready, absent, late, half-ready,
 //! frozen, unresolvable, and out of attempts or time.
 
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

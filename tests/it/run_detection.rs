@@ -6,7 +6,6 @@
 //! default, `--on-disconnect keep`). The bounds are generous; the benchmark measures the
 //! times.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::grpc_proxy::GrpcProxy;
@@ -30,12 +29,16 @@ fn a_dead_frontend_is_noticed_at_once() {
     let scratch = Scratch::new("dead");
     let script = stoppable_worker(&scratch);
     let run = Supervised::start(
-        &["run", "--address", &server.address()],
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--log-level",
+            "debug",
+        ],
         &["sh", "-c", &script],
     );
-    run.wait_for_log("running; watching Temporal", 1, PATIENCE);
-    // Let the watch open.
-    std::thread::sleep(Duration::from_millis(500));
+    run.wait_for_log("health watch open", 1, PATIENCE);
 
     let killed = Instant::now();
     server.kill();
@@ -60,12 +63,17 @@ fn a_frozen_frontend_is_noticed_by_the_keepalive() {
     let scratch = Scratch::new("frozen-default");
     let script = stoppable_worker(&scratch);
     let run = Supervised::start(
-        &["run", "--address", &server.address()],
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--log-level",
+            "debug",
+        ],
         &["sh", "-c", &script],
     );
-    run.wait_for_log("running; watching Temporal", 1, PATIENCE);
-    // Let the watch open (a server frozen while it opens fails that probe instead).
-    std::thread::sleep(Duration::from_secs(1));
+    // A server frozen while the watch opens fails that probe instead.
+    run.wait_for_log("health watch open", 1, PATIENCE);
 
     let frozen = Instant::now();
     server.freeze();

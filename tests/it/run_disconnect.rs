@@ -4,9 +4,9 @@
 //! server counts as failing; a short blip changes nothing; cycles leak no processes or file
 //! descriptors.
 
-
 use std::time::{Duration, Instant};
 
+use crate::common::grpc_proxy::GrpcProxy;
 use crate::common::*;
 
 /// A worker that writes "start PID" and, on SIGTERM, "stop PID" to `log`.
@@ -119,13 +119,13 @@ fn kill_and_restart_cycles_keep_exactly_one_worker_and_leak_nothing() {
     let scratch = Scratch::new("cycles");
     let run = start(
         &server,
-        &["--on-disconnect", "restart"],
+        &["--on-disconnect", "restart", "--log-level", "debug"],
         &scratch.path("worker.log"),
     );
     run.wait_for_log("worker started", 1, PATIENCE);
     eventually("one worker", PATIENCE, || run.children().len() == 1);
     // Settled: the monitor holds its connection and health watch.
-    std::thread::sleep(Duration::from_millis(1500));
+    run.wait_for_log("health watch open", 1, PATIENCE);
     let baseline_fds = run.fd_count();
 
     for cycle in 1..=3 {
@@ -227,18 +227,21 @@ fn a_frozen_server_fails_probes_at_the_probe_timeout() {
 
 #[test]
 fn a_blip_shorter_than_the_failure_window_changes_nothing() {
-    let mut server = DevServer::start();
+    let server = DevServer::start();
+    // The network between the supervisor and Temporal, cut for one second: the failure
+    // window is three probes one second apart.
+    let proxy = GrpcProxy::plain(server.port);
     let scratch = Scratch::new("blip");
-    let run = start(&server, &[], &scratch.path("worker.log"));
-    run.wait_for_log("worker started", 1, PATIENCE);
-    // Let the monitor connect and open its health watch.
-    std::thread::sleep(Duration::from_millis(1500));
-    server.kill();
-    server.spawn();
+    let mut args = options(&server);
+    args[2] = proxy.address();
+    args.extend(["--log-level", "debug"].map(String::from));
+    let worker = worker(&scratch.path("worker.log"));
+    let run = Supervised::start(&words(&args), &words(&worker));
+    run.wait_for_log("health watch open", 1, PATIENCE);
+    proxy.cut_for(Duration::from_secs(1));
     run.wait_for_log("probe failed", 1, PATIENCE);
-    // Well past the failure window.
-    std::thread::sleep(Duration::from_secs(5));
-    let log = run.log();
+    // Back: a good probe opens the watch again, and nothing else happened.
+    let log = run.wait_for_log("health watch open", 2, PATIENCE);
     assert_eq!(run.worker_pids().len(), 1, "{log}");
     assert_eq!(lines(&scratch, "stop"), 0, "{log}");
     assert!(!log.contains("Temporal lost"), "{log}");

@@ -1,7 +1,6 @@
 //! `run` as PID 1 in its own PID namespace, and as a child subreaper: forwarded signals reach
 //! the worker, orphans are reaped, and the worker's exit status is never stolen.
 
-
 use std::process::Command;
 
 use crate::common::*;

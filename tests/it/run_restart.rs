@@ -1,7 +1,6 @@
 //! The restart policy for a worker that exits by itself: crash loops back off more and more,
 //! `--max-restarts` ends them with the worker's code, `never` and `always` do what they say.
 
-
 use std::time::Instant;
 
 use crate::common::*;

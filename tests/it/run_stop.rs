@@ -1,7 +1,6 @@
 //! Stopping: the stop signal goes to the worker's process group, SIGKILL follows the stop
 //! timeout, nothing of the group survives, and a second SIGTERM keeps the grace period.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -87,7 +86,7 @@ fn a_second_sigterm_does_not_cut_the_grace_period() {
     run.wait_for_worker_loop();
     let asked = Instant::now();
     run.signal(Signal::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
+    run.wait_for_log("SIGTERM received: sent SIGTERM", 1, PATIENCE);
     run.signal(Signal::SIGINT);
     let (code, log) = run.wait_exit(PATIENCE);
     assert_eq!(code, 137, "{log}");

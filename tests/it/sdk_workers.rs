@@ -4,9 +4,7 @@
 //! (reproduced with the Python SDK: no Go toolchain here), counts as polling and is never
 //! restarted as wedged.
 
-
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::common::*;
 
@@ -80,19 +78,18 @@ fn a_worker_with_the_go_sdk_identity_counts_as_polling() {
             "3s",
             "--probe-interval",
             "1s",
+            "--log-level",
+            "debug",
         ],
         &words(&worker),
     );
     let log = run.wait_for_log("worker is polling", 1, PATIENCE);
     let pid = run.worker_pids()[0];
-    assert!(log.contains(&format!("polling as {pid}@")), "{log}");
-    assert!(
-        log.contains(&format!("{pid}@")) && log.contains("@\n"),
-        "{log}"
-    );
-    // Well past the deadline: never judged wedged.
-    std::thread::sleep(Duration::from_secs(6));
-    let log = run.log();
+    let host = nix::unistd::gethostname().unwrap();
+    let identity = format!("polling as {pid}@{}@\n", host.to_string_lossy());
+    assert!(log.contains(&identity), "the Go SDK's identity: {log}");
+    // Checked every second, well past the 3 s deadline: never judged wedged.
+    let log = run.wait_for_log("worker polls", 6, PATIENCE);
     assert!(!log.contains("worker not polling"), "{log}");
     assert_eq!(run.worker_pids().len(), 1, "{log}");
 }

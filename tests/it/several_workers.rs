@@ -3,7 +3,6 @@
 //! in parallel, the exit-code rule, `optional` and `replicas`, per-worker health, and the
 //! seed's five example workers in one command.
 
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

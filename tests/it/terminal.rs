@@ -6,7 +6,6 @@
 //! behind. In an interactive shell, Ctrl-Z stops the worker and the supervisor, so that the
 //! shell's prompt comes back, and `fg` continues both.
 
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -193,7 +192,6 @@ stop_timeout = "3s"
     });
     term.type_in("\x03");
     term.wait_for("SIGINT received: stopping every worker", 1);
-    std::thread::sleep(Duration::from_millis(500));
     term.type_in("\x03");
     term.wait_for("the grace period continues (SIGKILL in", 1);
     let code = term.wait_exit();

@@ -2,7 +2,6 @@
 //! of a real dev server: CA verification, server name and client certificates pass and fail as
 //! they should, and failures are reported as TLS problems.
 
-
 use std::net::SocketAddr;
 use std::path::Path;
 

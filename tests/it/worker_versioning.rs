@@ -4,7 +4,6 @@
 //! (which reads the variables) is ready; one that ignores them, or polls as another build, is
 //! not, and `/readyz` and the log say what was expected and what was seen.
 
-
 use crate::common::*;
 
 const DEPLOYMENT: &str = "workers/documents";

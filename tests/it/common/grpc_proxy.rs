@@ -11,8 +11,9 @@
 //! - [`GrpcProxy::plain`]: the dev server as it is, plus switches: a frontend that is up but
 //!   answers the WorkflowService health check NOT_SERVING (as every frontend does while it
 //!   starts), and a rate limiter that refuses the next calls with `ResourceExhausted` (as the
-//!   frontend does over `frontend.rps`), and health watches that end as soon as they open (a
-//!   server just back that reports NOT_SERVING for a moment, or a proxy that cuts streams).
+//!   frontend does over `frontend.rps`), health watches that end as soon as they open (a
+//!   server just back that reports NOT_SERVING for a moment, or a proxy that cuts streams),
+//!   and a network blip: every connection cut and new ones refused for a chosen time.
 //!
 //! It records each call's method and whether it was let through, for the tests to check.
 
@@ -20,6 +21,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
@@ -55,7 +57,20 @@ struct Rules {
     exhausted_calls: AtomicU32,
     /// End this many of the next health watches at once, with one NOT_SERVING.
     cut_watches: AtomicU32,
+    /// Until then, connections are cut: open ones closed, new ones refused.
+    cut_until: Mutex<Option<Instant>>,
+    /// Tells open connections to close when a cut starts.
+    cut: tokio::sync::watch::Sender<u32>,
     calls: Mutex<Vec<Call>>,
+}
+
+impl Rules {
+    fn cutting(&self) -> bool {
+        self.cut_until
+            .lock()
+            .unwrap()
+            .is_some_and(|until| Instant::now() < until)
+    }
 }
 
 pub struct GrpcProxy {
@@ -97,6 +112,9 @@ impl GrpcProxy {
         let port = super::serve_tcp(move |client| {
             let (acceptor, rules) = (acceptor.clone(), shared.clone());
             async move {
+                if rules.cutting() {
+                    return; // dropped: the client sees its connection closed at once
+                }
                 match acceptor {
                     Some(acceptor) => {
                         if let Ok(tls) = acceptor.accept(client).await {
@@ -139,6 +157,13 @@ impl GrpcProxy {
     pub fn cut_watches(&self, watches: u32) {
         self.rules.cut_watches.store(watches, Ordering::SeqCst);
     }
+
+    /// A network blip: every open connection is closed now, and new ones are closed as soon as
+    /// they are accepted, for `length`.
+    pub fn cut_for(&self, length: Duration) {
+        *self.rules.cut_until.lock().unwrap() = Some(Instant::now() + length);
+        self.rules.cut.send_modify(|n| *n += 1);
+    }
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -159,6 +184,7 @@ where
         return;
     };
     tokio::spawn(connection);
+    let mut cut = rules.cut.subscribe();
     let service = service_fn(move |request: Request<Incoming>| {
         let (mut sender, rules) = (sender.clone(), rules.clone());
         async move {
@@ -204,10 +230,14 @@ where
             }
         }
     });
-    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+    let serving = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+        .serve_connection(TokioIo::new(io), service);
+    // A cut drops the connection (and the upstream one with it), without a goodbye.
+    tokio::select! {
+        _ = serving => {}
+        _ = cut.changed() => {}
+    }
 }
 
 /// A HealthCheckResponse with status NOT_SERVING (2): one gRPC message, then OK trailers.
