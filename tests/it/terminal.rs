@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use nix::sys::signal::Signal;
 
 /// A supervisor whose stdin, stdout and stderr are a new pseudo-terminal that it has as its
 /// controlling terminal. Everything written to the terminal is collected.
@@ -113,12 +114,36 @@ impl OnTerminal {
 }
 
 impl Drop for OnTerminal {
+    /// Everything of the terminal's session goes, also when a test failed half-way: the
+    /// supervisor a shell started and its workers too, which a killed shell leaves behind.
     fn drop(&mut self) {
+        let session = self.child.as_ref().map(|c| c.id() as i32);
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        for pid in session.map(in_session).unwrap_or_default() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
+}
+
+/// The processes of session `sid`, from /proc.
+fn in_session(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name (in parentheses): state, ppid, pgrp, session.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(3)?.parse::<i32>().ok())
+                == Some(sid)
+        })
+        .collect()
 }
 
 #[test]
