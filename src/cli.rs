@@ -7,10 +7,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The crate's version and, when it was built in a git checkout, the commit (see build.rs):
+/// `0.1.0 (576f63f5a2b1 2026-12-01)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("TEMPORAL_SUPERVISOR_BUILD"));
+
 /// Waits for a Temporal server to be ready (health SERVING and namespace registered), then
 /// starts the worker. Every option can also come from the environment or a TOML file.
 #[derive(Debug, Parser)]
-#[command(name = "temporal-supervisor", version, propagate_version = true)]
+#[command(name = "temporal-supervisor", version = VERSION, propagate_version = true)]
 #[command(disable_help_subcommand = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]

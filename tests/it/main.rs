@@ -28,4 +28,5 @@ mod sdk_workers;
 mod several_workers;
 mod terminal;
 mod tls;
+mod version;
 mod worker_versioning;
