@@ -7,8 +7,9 @@
 #    is on loopback (free ports); no network is ever created (checked);
 #  - makes the images it needs from the project's own files: a local Debian base (debootstrap +
 #    docker import: no image registry can be reached), the project's Dockerfile's runtime stage
-#    with the host's debug binary, the example worker image from examples/compose/, and a
-#    Temporal dev-server image; the images are cached by content between runs;
+#    with the host's debug binary, the example worker image from examples/compose/ (the
+#    supervisor installed with pip from the release wheel of scripts/package.sh, no Rust in
+#    it), and a Temporal dev-server image; the images are cached by content between runs;
 #  - runs the example Compose stack (examples/compose/docker-compose.yml + the override
 #    tests/docker/compose.test.yml) with Debian's docker-compose:
 #      1. the five workers first, Temporal late: no crash, every healthcheck turns healthy, a
@@ -310,12 +311,35 @@ compose_files=(-f examples/compose/docker-compose.yml -f tests/docker/compose.te
 compose() { docker-compose -p "$project" "${compose_files[@]}" "$@"; }
 
 # The worker image, from examples/compose/Dockerfile.worker as the example's Compose file
-# builds it (its supervisor image is the default, `temporal-supervisor`, built above).
+# builds it: the supervisor installed with pip from the wheel in dist/ (scripts/test.sh has
+# just built and tested it with scripts/package-test.sh; built here when missing or older
+# than the sources).
+wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' 2>/dev/null | head -1)
+if [[ -z $wheel || -n $(find src build.rs Cargo.toml Cargo.lock pyproject.toml -newer "$wheel" -print -quit) ]]; then
+  note "building the wheel (scripts/package.sh: a release build, minutes when cold)"
+  quietly "building the wheel" ./scripts/package.sh
+  wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' | head -1)
+fi
 project=tsbuild
 quietly "building the worker image" compose build document-worker
 project=""
 docker image prune -f >/dev/null
-note "worker: temporal-supervisor-example-worker:local (examples/compose/Dockerfile.worker)"
+worker_image=temporal-supervisor-example-worker:local
+in_worker() { docker run --rm --network host --entrypoint sh "$worker_image" -c "$1"; }
+wheel_binary_sha=$("$python" - "$wheel" <<'PY'
+import hashlib, sys, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+[binary] = [n for n in wheel.namelist() if n.endswith(".data/scripts/temporal-supervisor")]
+print(hashlib.sha256(wheel.read(binary)).hexdigest())
+PY
+)
+read -r pip_version image_binary_sha _ < <(in_worker \
+  'pip show temporal-supervisor 2>/dev/null | sed -n "s/^Version: //p" | tr "\n" " "; sha256sum "$(command -v temporal-supervisor)"')
+[[ $pip_version == [0-9]* && $image_binary_sha == "$wheel_binary_sha" ]] \
+  || fail "the worker image's temporal-supervisor is not the wheel's binary installed by pip (pip: $pip_version, sha256 $image_binary_sha)"
+in_worker '! command -v cargo && ! command -v rustc && ! ls -d /usr/local/cargo /root/.cargo /root/.rustup' >/dev/null 2>&1 \
+  || fail "the worker image has a Rust toolchain"
+note "worker: $worker_image (examples/compose/Dockerfile.worker): temporal-supervisor $pip_version installed by pip from $(basename "$wheel"), the wheel's binary; no Rust"
 
 # --- 4. the project's Dockerfile: what can be checked without its build stage -----------------
 
