@@ -48,9 +48,13 @@ function binaryPath() {
 }
 
 const binary = binaryPath();
-const child = spawn(binary, process.argv.slice(2), { stdio: "inherit" });
+// Listening before the binary starts, so that no signal meant for it can come first (and a
+// SIGUSR1 would start Node's inspector instead). Listeners run only after this script, when
+// `child` is set.
+let child = null;
 const forward = (signal) => child.kill(signal);
 for (const signal of FORWARDED) process.on(signal, forward);
+child = spawn(binary, process.argv.slice(2), { stdio: "inherit" });
 
 child.on("error", (error) => {
   if (child.pid === undefined) fail(`cannot run ${binary}: ${error.message}`);
