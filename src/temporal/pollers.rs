@@ -38,7 +38,6 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQ
 
 use tokio::sync::{mpsc, watch};
 
-use crate::backoff::jittered;
 use crate::config::{ConnectionSettings, Deployment, MonitorSettings, PollerSettings, QueueType};
 use crate::task::AbortOnDrop;
 use crate::temporal::explain::describe_status;
@@ -59,6 +58,20 @@ pub struct PollerReport {
     pub seen: u64,
     /// For each queue without one: what was seen there instead.
     pub findings: Vec<String>,
+    /// While polling: how long this proof holds without a newer poll (until the oldest
+    /// queue's newest poller ages out), so the next check needs to come no sooner.
+    pub fresh_for: Option<Duration>,
+}
+
+/// What one queue's pollers say.
+#[derive(Debug, Clone, PartialEq)]
+struct QueueVerdict {
+    /// Live pollers that count for this worker.
+    counted: u64,
+    /// How long until the newest of them ages out.
+    fresh_for: Option<Duration>,
+    /// When none counts: what was seen instead.
+    finding: Option<String>,
 }
 
 /// Which identities are this worker's.
@@ -177,6 +190,8 @@ impl PollerCheck {
     }
 
     /// Checks every queue; with `polled_after`, only pollers that polled since then count.
+    /// With either type counting, the activity pollers are asked for only when the workflow
+    /// pollers did not show this worker: one request per queue while all is well.
     pub async fn check(
         &self,
         connection: &Connection,
@@ -191,8 +206,10 @@ impl PollerCheck {
         let now = SystemTime::now();
         let mut seen = 0;
         let mut findings = Vec::new();
+        let mut fresh_for: Option<Duration> = None;
         for queue in &self.task_queues {
             let mut live = Vec::new();
+            let mut verdict = None;
             for &kind in types {
                 let pollers = bound
                     .run(
@@ -201,27 +218,39 @@ impl PollerCheck {
                     )
                     .await?;
                 live.extend(pollers.into_iter().filter(|p| p.live(now)));
+                let judged = self.judge(queue, &live, polled_after, now);
+                let found = judged.counted > 0;
+                verdict = Some(judged);
+                if found {
+                    break;
+                }
             }
-            let (counted, finding) = self.judge(queue, &live, polled_after, now);
-            seen += counted;
-            findings.extend(finding);
+            let verdict = verdict.expect("at least one type is asked");
+            seen += verdict.counted;
+            findings.extend(verdict.finding);
+            if let Some(fresh) = verdict.fresh_for {
+                fresh_for = Some(fresh_for.map_or(fresh, |f| f.min(fresh)));
+            }
         }
+        let polling = findings.is_empty();
         Ok(PollerReport {
-            polling: findings.is_empty(),
+            polling,
             seen,
             findings,
+            fresh_for: fresh_for.filter(|_| polling),
         })
     }
 
     /// How many live pollers of one queue count for this worker (those that polled after
-    /// `polled_after`, when given), and, when none does, what was seen there instead.
+    /// `polled_after`, when given), how long the newest of them stays live, and, when none
+    /// counts, what was seen there instead.
     fn judge(
         &self,
         queue: &str,
         live: &[Poller],
         polled_after: Option<SystemTime>,
         now: SystemTime,
-    ) -> (u64, Option<String>) {
+    ) -> QueueVerdict {
         let mine: Vec<&Poller> = live
             .iter()
             .filter(|p| self.identity.matches(&p.identity))
@@ -233,28 +262,32 @@ impl PollerCheck {
                 None => true,
             })
             .collect();
-        let counted = versioned
+        let counted: Vec<SystemTime> = versioned
             .iter()
-            .filter(|p| match (polled_after, p.last_access) {
-                (Some(after), Some(at)) => at >= after,
-                (None, _) => true,
-                (Some(_), None) => false,
-            })
-            .count() as u64;
-        if counted > 0 {
-            return (counted, None);
+            .filter_map(|p| p.last_access)
+            .filter(|&at| polled_after.is_none_or(|after| at >= after))
+            .collect();
+        if let Some(&newest) = counted.iter().max() {
+            let age = now.duration_since(newest).unwrap_or_default();
+            return QueueVerdict {
+                counted: counted.len() as u64,
+                fresh_for: Some(POLLER_MAX_AGE.saturating_sub(age)),
+                finding: None,
+            };
         }
+        let not_counted = |finding: String| QueueVerdict {
+            counted: 0,
+            fresh_for: None,
+            finding: Some(finding),
+        };
         if let Some(last) = versioned.iter().filter_map(|p| p.last_access).max() {
             let ago = now.duration_since(last).unwrap_or_default();
-            return (
-                0,
-                Some(format!(
-                    "this worker has not polled {queue} since Temporal was lost (last poll {} ago)",
-                    crate::duration::format(Duration::from_secs(ago.as_secs()))
-                )),
-            );
+            return not_counted(format!(
+                "this worker has not polled {queue} since Temporal was lost (last poll {} ago)",
+                crate::duration::format(Duration::from_secs(ago.as_secs()))
+            ));
         }
-        let finding = match (mine.first(), &self.deployment) {
+        not_counted(match (mine.first(), &self.deployment) {
             (Some(poller), Some(_)) => format!(
                 "this worker polls {queue} {}, expected {}",
                 match &poller.deployment {
@@ -284,8 +317,7 @@ impl PollerCheck {
                     others.join(", ")
                 )
             }
-        };
-        (0, Some(finding))
+        })
     }
 
     /// The pollers of one queue and type.
@@ -331,17 +363,43 @@ impl PollerCheck {
     }
 }
 
-/// Until a worker is first seen polling, look at its pollers at least this often, so that
-/// readiness follows its first poll closely.
-const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// While a worker is not seen polling, look at its pollers this often at first, so that
+/// readiness follows its first poll (or its first after an outage) closely...
+const QUICK_CHECK: Duration = Duration::from_secs(1);
+/// ...for this many checks in a row, then less and less often, up to the probe interval.
+const QUICK_CHECKS: u32 = 30;
+
+/// When to look at a worker's pollers again after `report`, the `quiet`-th check in a row
+/// that did not find it polling (0 when it does). While it polls, a second after the proof
+/// runs out (its newest poller ages out), or after `interval` if that comes first: a worker
+/// that stops polling is seen within a second of its last poll's expiry, at one request per
+/// queue at most every `interval`. While it does not poll (not yet, no longer, or the check
+/// failed), every second for [`QUICK_CHECKS`] checks, then doubling up to `interval`, so that
+/// a worker that never comes costs the server little.
+pub fn next_check(
+    report: &Result<PollerReport, ProbeError>,
+    quiet: u32,
+    interval: Duration,
+) -> Duration {
+    if let Ok(PollerReport {
+        polling: true,
+        fresh_for: Some(fresh),
+        ..
+    }) = report
+    {
+        return (*fresh + QUICK_CHECK).min(interval.max(QUICK_CHECK));
+    }
+    let doublings = quiet.saturating_sub(QUICK_CHECKS).min(16);
+    (QUICK_CHECK * 2u32.pow(doublings)).min(interval.max(QUICK_CHECK))
+}
 
 /// A poller check's report about the worker process at `index` with `pid`.
 pub type PollerEvent = (usize, i32, Result<PollerReport, ProbeError>);
 
 /// Checks one worker process's pollers in the background, on the monitor's connection while
-/// Temporal is well: every second until it is first seen polling (or seen again, after
-/// [`PollerWatch::count_polls_after`]), then every `interval` (jittered). Each report goes to
-/// `reports` with `index` and `pid`. Stops when dropped.
+/// Temporal is well, as often as [`next_check`] says (and at once after
+/// [`PollerWatch::count_polls_after`]). Each report goes to `reports` with `index` and `pid`.
+/// Stops when dropped.
 pub struct PollerWatch {
     _task: AbortOnDrop<()>,
     polled_after: watch::Sender<Option<SystemTime>>,
@@ -358,7 +416,7 @@ impl PollerWatch {
     ) -> PollerWatch {
         let (polled_after, mut after) = watch::channel(None);
         let task = AbortOnDrop::spawn(async move {
-            let mut seen_polling = false;
+            let mut quiet = 0;
             loop {
                 let connection = match well.wait_for(Option::is_some).await {
                     Ok(connection) => connection.clone().expect("waited for Some"),
@@ -367,19 +425,18 @@ impl PollerWatch {
                 let bound = Bound::new(settings.probe_timeout, "probe timeout");
                 let since = *after.borrow_and_update();
                 let report = check.check(&connection, &bound, since).await;
-                seen_polling |= report.as_ref().is_ok_and(|r| r.polling);
+                quiet = match &report {
+                    Ok(r) if r.polling => 0,
+                    _ => quiet + 1,
+                };
+                let pause = next_check(&report, quiet, settings.probe_interval);
                 if reports.send((index, pid, report)).await.is_err() {
                     return;
                 }
-                let pause = if seen_polling {
-                    jittered(settings.probe_interval, settings.jitter)
-                } else {
-                    FIRST_POLL_INTERVAL.min(settings.probe_interval)
-                };
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
-                    // Temporal came back: look every second until the worker polls again.
-                    Ok(()) = after.changed() => seen_polling = false,
+                    // Temporal came back: the worker must poll again; look at once.
+                    Ok(()) = after.changed() => quiet = 0,
                 }
             }
         });
@@ -460,6 +517,20 @@ mod tests {
         }
     }
 
+    impl PollerCheck {
+        /// What `judge` counted for one queue, and what it found instead.
+        fn judged(
+            &self,
+            queue: &str,
+            live: &[Poller],
+            polled_after: Option<SystemTime>,
+            now: SystemTime,
+        ) -> (u64, Option<String>) {
+            let verdict = self.judge(queue, live, polled_after, now);
+            (verdict.counted, verdict.finding)
+        }
+    }
+
     fn check(deployment: Option<Deployment>) -> PollerCheck {
         PollerCheck {
             namespace: "default".into(),
@@ -486,16 +557,16 @@ mod tests {
         let now = SystemTime::now();
         let plain = check(None);
         assert_eq!(
-            plain.judge("documents", &[poller("42@pod", None)], None, now),
+            plain.judged("documents", &[poller("42@pod", None)], None, now),
             (1, None)
         );
         assert_eq!(
-            plain.judge("documents", &[], None, now).1.unwrap(),
+            plain.judged("documents", &[], None, now).1.unwrap(),
             "no pollers at all on documents in default at 127.0.0.1:7233"
         );
         assert_eq!(
             plain
-                .judge(
+                .judged(
                     "documents",
                     &[poller("7@pod", None), poller("8@other", None)],
                     None,
@@ -512,7 +583,7 @@ mod tests {
         }));
         assert_eq!(
             versioned
-                .judge(
+                .judged(
                     "documents",
                     &[poller("42@pod", Some(("k8s/docs", "b2")))],
                     None,
@@ -523,14 +594,14 @@ mod tests {
         );
         assert_eq!(
             versioned
-                .judge("documents", &[poller("42@pod", None)], None, now)
+                .judged("documents", &[poller("42@pod", None)], None, now)
                 .1
                 .unwrap(),
             "this worker polls documents unversioned, expected deployment 'k8s/docs' build 'b2'"
         );
         assert_eq!(
             versioned
-                .judge(
+                .judged(
                     "documents",
                     &[poller("42@pod", Some(("k8s/docs", "b1")))],
                     None,
@@ -554,12 +625,12 @@ mod tests {
         };
         assert_eq!(
             plain
-                .judge("documents", std::slice::from_ref(&old), None, now)
+                .judged("documents", std::slice::from_ref(&old), None, now)
                 .0,
             1
         );
         assert_eq!(
-            plain.judge("documents", std::slice::from_ref(&old), Some(lost), now),
+            plain.judged("documents", std::slice::from_ref(&old), Some(lost), now),
             (
                 0,
                 Some(
@@ -571,15 +642,60 @@ mod tests {
         );
         let again = poller("42@pod", None);
         assert_eq!(
-            plain.judge("documents", &[old, again], Some(lost), now).0,
+            plain.judged("documents", &[old, again], Some(lost), now).0,
             1
         );
         // Another pid's fresh polls never count for this worker.
         assert_eq!(
             plain
-                .judge("documents", &[poller("7@pod", None)], Some(lost), now)
+                .judged("documents", &[poller("7@pod", None)], Some(lost), now)
                 .0,
             0
         );
+    }
+
+    #[test]
+    fn the_proof_holds_until_the_newest_poll_ages_out() {
+        let now = SystemTime::now();
+        let at = |secs| Poller {
+            last_access: Some(now - Duration::from_secs(secs)),
+            ..poller("42@pod", None)
+        };
+        let verdict = check(None).judge("documents", &[at(70), at(40)], None, now);
+        assert_eq!(verdict.counted, 2);
+        assert_eq!(verdict.fresh_for, Some(Duration::from_secs(50)));
+        assert_eq!(
+            check(None).judge("documents", &[], None, now).fresh_for,
+            None
+        );
+    }
+
+    #[test]
+    fn checks_come_when_the_proof_runs_out_or_back_off_while_there_is_none() {
+        let minute = Duration::from_secs(60);
+        let polling = Ok(PollerReport {
+            polling: true,
+            seen: 1,
+            findings: Vec::new(),
+            fresh_for: Some(Duration::from_secs(85)),
+        });
+        assert_eq!(next_check(&polling, 0, minute), minute);
+        assert_eq!(
+            next_check(&polling, 0, Duration::from_secs(120)),
+            Duration::from_secs(86)
+        );
+        let quiet = Ok(PollerReport {
+            polling: false,
+            seen: 0,
+            findings: vec!["no pollers at all".into()],
+            fresh_for: None,
+        });
+        let pauses: Vec<u64> = [1, 30, 31, 32, 33, 36, 37, 1000]
+            .iter()
+            .map(|&n| next_check(&quiet, n, minute).as_secs())
+            .collect();
+        assert_eq!(pauses, [1, 1, 2, 4, 8, 60, 60, 60]);
+        let failed = Err(ProbeError::other(Stage::Pollers, "refused"));
+        assert_eq!(next_check(&failed, 40, minute), minute);
     }
 }
