@@ -105,7 +105,7 @@ impl<'a> Launch<'a> {
         pid: i32,
         index: usize,
     ) -> Option<PollerWatch> {
-        let check = PollerCheck::new(&worker.pollers, &self.config.connection, pid);
+        let check = PollerCheck::new(&worker.pollers, &self.config.connection, Some(pid));
         self.status.set_child(index, Some(pid), check.is_some());
         let check = check?;
         info!(

@@ -79,20 +79,37 @@ struct QueueVerdict {
 enum Identity {
     /// The SDKs' defaults for this pid and host: `pid@host`, or Go's `pid@host@...`.
     SdkDefaults { pid_at_host: String },
+    /// The SDKs' defaults of any process on this host (`watch`: the containers of a pod share
+    /// its host name, not their pids).
+    AnyPidOn { host: String },
     /// A pattern from `--worker-identity`, already filled in.
     Pattern(String),
 }
 
 impl Identity {
     fn matches(&self, identity: &str) -> bool {
+        // `pid@host`, or Go's `pid@host@` with anything after.
+        let sdk_default = |rest: &str, host: &str| {
+            rest.strip_prefix(host)
+                .is_some_and(|after| after.is_empty() || after.starts_with('@'))
+        };
         match self {
-            Identity::SdkDefaults { pid_at_host } => {
-                identity == pid_at_host
-                    || identity
-                        .strip_prefix(pid_at_host.as_str())
-                        .is_some_and(|rest| rest.starts_with('@'))
-            }
+            Identity::SdkDefaults { pid_at_host } => sdk_default(identity, pid_at_host),
+            Identity::AnyPidOn { host } => identity.split_once('@').is_some_and(|(pid, rest)| {
+                !pid.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && sdk_default(rest, host)
+            }),
             Identity::Pattern(pattern) => matches(pattern, identity),
+        }
+    }
+
+    /// As the log and the findings show it.
+    fn shown(&self) -> String {
+        match self {
+            Identity::SdkDefaults { pid_at_host } => format!("{pid_at_host} or {pid_at_host}@*"),
+            Identity::AnyPidOn { host } => format!("PID@{host} or PID@{host}@*"),
+            Identity::Pattern(pattern) => pattern.clone(),
         }
     }
 }
@@ -142,11 +159,12 @@ pub struct PollerCheck {
 }
 
 impl PollerCheck {
-    /// For the worker with this pid; `None` when no task queues are configured.
+    /// For the worker process `pid`, or, with `None`, for any process of this host (`watch`:
+    /// the workers of this pod); `None` when no task queues are configured.
     pub fn new(
         settings: &PollerSettings,
         connection: &ConnectionSettings,
-        pid: i32,
+        pid: Option<i32>,
     ) -> Option<PollerCheck> {
         if settings.task_queues.is_empty() {
             return None;
@@ -154,15 +172,16 @@ impl PollerCheck {
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let identity = match &settings.worker_identity {
-            Some(pattern) => Identity::Pattern(
+        let identity = match (&settings.worker_identity, pid) {
+            (Some(pattern), _) => Identity::Pattern(
                 pattern
-                    .replace("{pid}", &pid.to_string())
+                    .replace("{pid}", &pid.map_or("*".into(), |p| p.to_string()))
                     .replace("{hostname}", &hostname),
             ),
-            None => Identity::SdkDefaults {
+            (None, Some(pid)) => Identity::SdkDefaults {
                 pid_at_host: format!("{pid}@{hostname}"),
             },
+            (None, None) => Identity::AnyPidOn { host: hostname },
         };
         Some(PollerCheck {
             namespace: connection.namespace.clone(),
@@ -176,10 +195,7 @@ impl PollerCheck {
 
     /// The identities that count, for this worker, as the log shows them.
     pub fn identity(&self) -> String {
-        match &self.identity {
-            Identity::SdkDefaults { pid_at_host } => format!("{pid_at_host} or {pid_at_host}@*"),
-            Identity::Pattern(pattern) => pattern.clone(),
-        }
+        self.identity.shown()
     }
 
     /// The deployment and build the pollers must carry, as the log shows them.
@@ -515,6 +531,27 @@ mod tests {
         for (identity, expected) in cases {
             assert_eq!(mine.matches(identity), expected, "{identity}");
         }
+    }
+
+    #[test]
+    fn any_pid_of_this_host_counts_for_a_pod() {
+        let pod = Identity::AnyPidOn {
+            host: "pod-7".into(),
+        };
+        let cases = [
+            ("42@pod-7", true),           // Python, TypeScript, .NET, Ruby, Java
+            ("7@pod-7@", true),           // Go
+            ("7@pod-7@documents", true),  // Go with its task queue
+            ("42@pod-70", false),         // another pod
+            ("42@pod-8", false),          // another pod
+            ("worker@pod-7", false),      // a custom identity: --worker-identity
+            ("@pod-7", false),            // no pid
+            ("42@pod-7-canary@x", false), // a host that merely starts the same
+        ];
+        for (identity, expected) in cases {
+            assert_eq!(pod.matches(identity), expected, "{identity}");
+        }
+        assert_eq!(pod.shown(), "PID@pod-7 or PID@pod-7@*");
     }
 
     impl PollerCheck {
