@@ -363,7 +363,7 @@ pub fn resolve(
         LoadClientConfigProfileOptions::builder()
             .disable_file(true)
             .build(),
-        Some(env),
+        Some(env.vars()),
     )
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);

@@ -22,6 +22,7 @@
 //! `temporal-supervisor config`, with secrets redacted.
 
 pub mod connection;
+pub mod env;
 pub mod file;
 pub mod health;
 pub mod keys;
@@ -36,11 +37,11 @@ pub mod workers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 
 pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
+pub use env::Env;
 pub use health::{Deployment, HealthSettings, PollerSettings, QueueType};
 pub use layers::{Setting, Source, render_report};
 pub use settings::{LogFormat, LogSettings, WaitSettings};
@@ -62,14 +63,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The process environment, as a map so that tests can pass their own.
-pub type Env = HashMap<String, String>;
-
-/// Reads the process environment, skipping variables that are not valid UTF-8.
+/// Reads the process environment (see [`Env`] for values that are not UTF-8).
 pub fn process_env() -> Env {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    Env::from_process()
 }
 
 /// The resolved configuration.
@@ -96,6 +92,7 @@ pub fn resolve(
     command: Option<&[OsString]>,
     env: &Env,
 ) -> Result<Config, ConfigError> {
+    env.check_text()?;
     let file = file::load(options, env)?;
     let mut resolver = layers::Resolver::new(options, env, file);
     let mut warnings = Vec::new();

@@ -40,7 +40,7 @@ pub fn load(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, Conf
         )
         .disable_env(true)
         .build();
-    let profile = load_client_config_profile(options, Some(env)).map_err(|e| {
+    let profile = load_client_config_profile(options, Some(env.vars())).map_err(|e| {
         use temporalio_client::envconfig::ConfigError as E;
         match e {
             E::ProfileNotFound(name) => ConfigError(format!(
