@@ -194,9 +194,10 @@ fn absolute(path: &Path) -> String {
 pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
+    profile_file: Option<&profile::ProfileFile>,
     warnings: &mut Vec<String>,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let profile = profile::load(r, env)?;
+    let profile = profile::load(r, profile_file)?;
     let p = &profile.profile;
     let p_tls = p.tls.clone().unwrap_or_default();
 

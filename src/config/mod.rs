@@ -24,6 +24,7 @@
 pub mod connection;
 pub mod env;
 pub mod file;
+pub mod files;
 pub mod health;
 pub mod keys;
 pub mod layers;
@@ -94,9 +95,21 @@ pub fn resolve(
 ) -> Result<Config, ConfigError> {
     env.check_text()?;
     let file = file::load(options, env)?;
+    let profile_file = profile::read(env)?;
+    resolve_read(options, command, env, file, profile_file.as_ref())
+}
+
+/// [`resolve`] once the files are read: our file, and Temporal's profile file.
+fn resolve_read(
+    options: &Options,
+    command: Option<&[OsString]>,
+    env: &Env,
+    file: Option<file::ConfigFile>,
+    profile_file: Option<&profile::ProfileFile>,
+) -> Result<Config, ConfigError> {
     let mut resolver = layers::Resolver::new(options, env, file);
     let mut warnings = Vec::new();
-    let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
+    let connection = connection::resolve(&mut resolver, env, profile_file, &mut warnings)?;
     let wait = settings::resolve_wait(&mut resolver)?;
     let monitor = supervising::resolve_monitor(&mut resolver, &wait)?;
     let run = supervising::resolve_run(&mut resolver)?;
