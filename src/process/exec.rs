@@ -16,12 +16,13 @@ pub fn exec(command: &[OsString]) -> (u8, String) {
         .expect("clap requires at least one word for exec");
     let mut cmd = Command::new(program);
     cmd.args(args);
-    // SAFETY: runs in this process just before execve and only makes rt_sigaction and
-    // rt_sigprocmask calls.
+    // SAFETY: runs in this process just before execve and only makes rt_sigaction,
+    // rt_sigprocmask, getrlimit and setrlimit calls.
     unsafe {
         cmd.pre_exec(|| {
             crate::process::child::reset_signal_dispositions()?;
             crate::process::signals::clear_mask();
+            crate::process::limits::restore_in_child();
             Ok(())
         });
     }
