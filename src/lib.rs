@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod exit;
+pub mod fuzz;
 pub mod logging;
 pub mod process;
 pub mod serve;

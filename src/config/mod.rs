@@ -99,6 +99,26 @@ pub fn resolve(
     resolve_read(options, command, env, file, profile_file.as_ref())
 }
 
+/// Resolves with our file's content given as bytes, no flags, and an empty environment: how
+/// the fuzz targets and their corpus replay feed a config file ([`crate::fuzz`]).
+pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
+    let file = file::from_data("fuzzed.toml".into(), data)?;
+    let env = Env::default();
+    resolve_read(&Options::default(), None, &env, Some(file), None)
+}
+
+/// Resolves with Temporal's profile file given as bytes, no flags, and an empty environment:
+/// how the fuzz targets and their corpus replay feed a profile file ([`crate::fuzz`]).
+pub fn resolve_profile_data(data: &[u8]) -> Result<Config, ConfigError> {
+    let profile = profile::ProfileFile {
+        path: "fuzzed/temporal.toml".into(),
+        from: layers::Source::Default,
+        data: Some(data.to_vec()),
+    };
+    let env = Env::default();
+    resolve_read(&Options::default(), None, &env, None, Some(&profile))
+}
+
 /// [`resolve`] once the files are read: our file, and Temporal's profile file.
 fn resolve_read(
     options: &Options,
