@@ -11,8 +11,11 @@ use crate::config::{self, ConfigError};
 use crate::duration;
 use crate::temporal::pollers;
 
+/// A fuzzed input's entry point: arbitrary bytes in, `Ok` or the one line of an exit 2 out.
+pub type Entry = fn(&[u8]) -> Result<(), String>;
+
 /// All the fuzzed inputs, by the name of their fuzz target and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("config_file", config_file),
     ("profile_file", profile_file),
     ("duration", duration),
@@ -147,7 +150,11 @@ mod tests {
             ("1@host", "1@host", true),
             ("1@host", "1@hosts", false),
         ] {
-            assert_eq!(glob(pattern.as_bytes(), text.as_bytes()), expected, "{pattern} {text}");
+            assert_eq!(
+                glob(pattern.as_bytes(), text.as_bytes()),
+                expected,
+                "{pattern} {text}"
+            );
         }
     }
 
@@ -162,7 +169,10 @@ mod tests {
         assert_eq!(identity(b"*@pod-7\x0012@pod-7"), Ok(()));
         assert_eq!(config_file(b"max_retries = 3\n"), Ok(()));
         assert!(config_file(b"max_retries = 'x'\n").is_err());
-        assert_eq!(profile_file(b"[profile.default]\naddress = \"h:1\"\n"), Ok(()));
+        assert_eq!(
+            profile_file(b"[profile.default]\naddress = \"h:1\"\n"),
+            Ok(())
+        );
         assert!(profile_file(b"[profile.default\n").is_err());
     }
 }

@@ -27,6 +27,8 @@ struct Outcome {
 /// Runs the supervisor with an address-space limit (so an unbounded read fails fast instead
 /// of taking the machine's memory), killing it after [`TIME_LIMIT`]; its peak RSS comes from
 /// `wait4`.
+// The child is reaped with wait4 (for its resource usage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_bounded(cmd: &mut Command) -> Outcome {
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
@@ -161,12 +163,24 @@ fn devices_fifos_directories_and_huge_files_are_refused_at_once() {
             &[&zero_link, "flag --tls-ca-path", "(a character device)"],
         ),
         case(
-            &["check", "--tls-cert-path", &fifo_path, "--tls-key-path", &cert],
+            &[
+                "check",
+                "--tls-cert-path",
+                &fifo_path,
+                "--tls-key-path",
+                &cert,
+            ],
             &[],
             &[&fifo_path, "flag --tls-cert-path", "(a FIFO)"],
         ),
         case(
-            &["check", "--tls-cert-path", &cert, "--tls-key-path", "/dev/zero"],
+            &[
+                "check",
+                "--tls-cert-path",
+                &cert,
+                "--tls-key-path",
+                "/dev/zero",
+            ],
             &[],
             &["/dev/zero", "flag --tls-key-path", "(a character device)"],
         ),

@@ -62,12 +62,20 @@ fn unrelated_variables_that_are_not_utf8_pass_through_untouched() {
     cmd.env("LEGACY_LATIN1", not_utf8(value))
         .env("TEMPORAL_ADDRESS", server.address())
         .args(["run", "--restart", "never", "--"])
-        .args(["sh", "-c", &format!("printf %s \"$LEGACY_LATIN1\" > {}", seen.display())]);
+        .args([
+            "sh",
+            "-c",
+            &format!("printf %s \"$LEGACY_LATIN1\" > {}", seen.display()),
+        ]);
     let (out, _) = run_cmd(&mut cmd);
     assert_eq!(code_of(&out), 0, "{}", stderr(&out));
     let got = std::fs::read(&seen).expect("the worker wrote the variable");
     assert_eq!(got, value, "the worker gets the bytes as they were");
     // And `config` is not troubled by it either.
-    let (out, _) = run_cmd(supervisor().arg("config").env("LEGACY_LATIN1", not_utf8(value)));
+    let (out, _) = run_cmd(
+        supervisor()
+            .arg("config")
+            .env("LEGACY_LATIN1", not_utf8(value)),
+    );
     assert_eq!(code_of(&out), 0, "{}", stderr(&out));
 }

@@ -30,7 +30,9 @@ fn every_corpus_input_ends_in_success_or_one_clear_line() {
                 match std::panic::catch_unwind(|| entry(&data)) {
                     Ok(Ok(())) => {}
                     Ok(Err(line)) if !line.trim().is_empty() && !line.contains('\n') => {}
-                    Ok(Err(line)) => failures.push(format!("{}: not one line: {line:?}", path.display())),
+                    Ok(Err(line)) => {
+                        failures.push(format!("{}: not one line: {line:?}", path.display()))
+                    }
                     Err(_) => failures.push(format!("{}: panicked", path.display())),
                 }
                 if start.elapsed() > PER_INPUT {
@@ -38,7 +40,11 @@ fn every_corpus_input_ends_in_success_or_one_clear_line() {
                 }
             }
         }
-        assert!(inputs > 0, "no corpus for the fuzz target {target} in {}", root.display());
+        assert!(
+            inputs > 0,
+            "no corpus for the fuzz target {target} in {}",
+            root.display()
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -140,8 +140,7 @@ async fn hold(port: u16, i: usize, kind: u8, reopen: bool, opened: Arc<AtomicUsi
             return;
         }
         let connect = socket.connect(SocketAddr::from(([127, 0, 0, 1], port)));
-        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(5), connect).await
-        else {
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -256,8 +255,18 @@ fn supervised(server: &DevServer, health: u16, nofile: (u64, u64)) -> Supervised
     let listen = format!("127.0.0.1:{health}");
     Supervised::start_with(
         cmd,
-        &["run", "--address", &server.address(), "--health-listen", &listen],
-        &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"],
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--health-listen",
+            &listen,
+        ],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
     )
 }
 
@@ -348,7 +357,9 @@ fn past_the_descriptor_budget_the_oldest_idle_connections_are_shed() {
     let (_, metrics) = http_get(health, "/metrics");
     let shed = metrics
         .lines()
-        .find(|l| l.starts_with("temporal_supervisor_health_connections_shed_total{reason=\"budget\"}"))
+        .find(|l| {
+            l.starts_with("temporal_supervisor_health_connections_shed_total{reason=\"budget\"}")
+        })
         .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(shed >= 1_000, "shed for the budget: {shed}\n{metrics}");

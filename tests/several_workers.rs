@@ -291,11 +291,17 @@ restart_max_delay = "200ms"
             .nth(1)
             .and_then(|r| r.split(',').next()?.parse::<u64>().ok())
             .unwrap_or(0);
-        assert_eq!(code, 200, "an optional worker never decides readiness: {body}");
+        assert_eq!(
+            code, 200,
+            "an optional worker never decides readiness: {body}"
+        );
         restarts >= 2
     });
     let (code, _) = http_get(health, "/readyz?worker=flaky");
-    assert_eq!(code, 503, "asked about, the crash-looping worker is not ready");
+    assert_eq!(
+        code, 503,
+        "asked about, the crash-looping worker is not ready"
+    );
     let (code, body) = http_get(health, "/readyz?worker=late");
     assert_eq!(code, 200, "{body}");
     assert!(

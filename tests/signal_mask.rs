@@ -49,8 +49,16 @@ fn sigset(status: &str, field: &str) -> u64 {
 }
 
 fn assert_clean_start(what: &str, status: &str) {
-    assert_eq!(sigset(status, "SigBlk"), 0, "{what}: signals blocked:\n{status}");
-    assert_eq!(sigset(status, "SigIgn"), 0, "{what}: signals ignored:\n{status}");
+    assert_eq!(
+        sigset(status, "SigBlk"),
+        0,
+        "{what}: signals blocked:\n{status}"
+    );
+    assert_eq!(
+        sigset(status, "SigIgn"),
+        0,
+        "{what}: signals ignored:\n{status}"
+    );
 }
 
 #[test]
@@ -65,7 +73,10 @@ fn run_sees_its_worker_exit_and_gives_it_a_clean_start() {
         // With SIGCHLD blocked, the supervisor never learnt that its worker had exited.
         let (code, log) = run.wait_exit(LIMIT);
         assert_eq!(code, 0, "blocked {block:?}, ignored {ignore:?}: {log}");
-        assert_clean_start(&format!("worker of run (blocked {block:?}, ignored {ignore:?})"), &log);
+        assert_clean_start(
+            &format!("worker of run (blocked {block:?}, ignored {ignore:?})"),
+            &log,
+        );
     }
 }
 
@@ -76,18 +87,30 @@ fn run_obeys_sigterm_whatever_its_parent_blocked_or_ignored() {
         let mut run = Supervised::start_with(
             under_parent(block, ignore),
             &["run", "--address", &server.address()],
-            &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"],
+            &[
+                "sh",
+                "-c",
+                "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+            ],
         );
         run.wait_for_log("worker started", 1, PATIENCE);
         run.wait_for_worker_loop();
         // Every thread of the supervisor runs with an empty mask.
         for task in std::fs::read_dir(format!("/proc/{}/task", run.pid())).unwrap() {
             let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
-            assert_eq!(sigset(&status, "SigBlk"), 0, "a supervisor thread blocks signals");
+            assert_eq!(
+                sigset(&status, "SigBlk"),
+                0,
+                "a supervisor thread blocks signals"
+            );
         }
         let worker = *run.worker_pids().last().unwrap();
         let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
-        assert_eq!(sigset(&status, "SigBlk"), 0, "the worker blocks signals:\n{status}");
+        assert_eq!(
+            sigset(&status, "SigBlk"),
+            0,
+            "the worker blocks signals:\n{status}"
+        );
         run.signal(Signal::SIGTERM);
         let (code, log) = run.wait_exit(LIMIT);
         assert_eq!(code, 0, "blocked {block:?}, ignored {ignore:?}: {log}");

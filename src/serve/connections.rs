@@ -169,21 +169,25 @@ mod tests {
     async fn at_the_budget_the_oldest_idle_connection_is_shed() {
         let connections = Connections::new(3);
         let mut tasks = Vec::new();
-        let mut spawn = |_id: u64| {
-            let task = tokio::spawn(std::future::pending::<()>());
-            let handle = task.abort_handle();
-            tasks.push(task);
-            handle
-        };
-        assert_eq!(connections.admit(&mut spawn), Admit::Serve(0));
-        assert_eq!(connections.admit(&mut spawn), Admit::Serve(1));
-        assert_eq!(connections.admit(&mut spawn), Admit::Serve(2));
-        // Connection 0 sent its request: 1 is now the oldest idle one.
-        connections.busy(0);
-        assert_eq!(connections.admit(&mut spawn), Admit::ServeAfterShedding(3));
+        {
+            let mut spawn = |_id: u64| {
+                let task = tokio::spawn(std::future::pending::<()>());
+                let handle = task.abort_handle();
+                tasks.push(task);
+                handle
+            };
+            assert_eq!(connections.admit(&mut spawn), Admit::Serve(0));
+            assert_eq!(connections.admit(&mut spawn), Admit::Serve(1));
+            assert_eq!(connections.admit(&mut spawn), Admit::Serve(2));
+            // Connection 0 sent its request: 1 is now the oldest idle one.
+            connections.busy(0);
+            assert_eq!(connections.admit(&mut spawn), Admit::ServeAfterShedding(3));
+        }
         assert_eq!(connections.open(), 3);
-        drop(spawn);
-        assert!(tasks.remove(1).await.unwrap_err().is_cancelled(), "1 was shed");
+        assert!(
+            tasks.remove(1).await.unwrap_err().is_cancelled(),
+            "1 was shed"
+        );
         assert!(!tasks[0].is_finished(), "the busy one is left alone");
         // A shed connection that reports itself busy stays out of the books.
         connections.busy(1);

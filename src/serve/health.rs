@@ -42,7 +42,10 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves the endpoints on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, status: Status) {
     let connections = Connections::new(connections::budget());
-    debug!(budget = connections.budget(), "health server connection budget");
+    debug!(
+        budget = connections.budget(),
+        "health server connection budget"
+    );
     let mut last_said: Option<Instant> = None;
     loop {
         let (stream, peer) = match listener.accept().await {
