@@ -4,77 +4,16 @@
 
 mod common;
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::measured::run_measured;
 use common::*;
 
-/// What a bad file input must cost at most: the tests' generous bounds for "within a
-/// second, in a few MiB".
+/// What a bad file input may cost at most: the tests' generous bounds for "within a second,
+/// in a few MiB".
 const TIME_LIMIT: Duration = Duration::from_secs(10);
 const MEMORY_LIMIT_KIB: i64 = 64 * 1024;
-
-struct Outcome {
-    code: Option<i32>,
-    stderr: String,
-    elapsed: Duration,
-    peak_rss_kib: i64,
-}
-
-/// Runs the supervisor with an address-space limit (so an unbounded read fails fast instead
-/// of taking the machine's memory), killing it after [`TIME_LIMIT`]; its peak RSS comes from
-/// `wait4`.
-// The child is reaped with wait4 (for its resource usage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-fn run_bounded(cmd: &mut Command) -> Outcome {
-    // SAFETY: setrlimit is async-signal-safe and touches only the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 1 << 30,
-                rlim_max: 1 << 30,
-            };
-            libc::setrlimit(libc::RLIMIT_AS, &limit);
-            Ok(())
-        });
-    }
-    let start = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the supervisor");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 on our own child, with valid pointers.
-        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if done == pid {
-            break;
-        }
-        if start.elapsed() > TIME_LIMIT {
-            let _ = child.kill();
-            // SAFETY: as above.
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let elapsed = start.elapsed();
-    let mut stderr = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    Outcome {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        stderr,
-        elapsed,
-        peak_rss_kib: usage.ru_maxrss,
-    }
-}
 
 struct Case {
     args: Vec<String>,
@@ -236,7 +175,7 @@ fn devices_fifos_directories_and_huge_files_are_refused_at_once() {
                 None => cmd.env_remove(name),
             };
         }
-        let out = run_bounded(&mut cmd);
+        let out = run_measured(&mut cmd, TIME_LIMIT);
         let lines = out.stderr.lines().count();
         let ok = out.code == Some(2)
             && lines == 1

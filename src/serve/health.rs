@@ -142,6 +142,10 @@ fn route(status: &Status, request: &http::Request<'_>) -> Response {
     }
 }
 
+/// The most of an answer `status` reads: a `/readyz` document of a hundred worker processes
+/// is about 30 KiB.
+const MAX_ANSWER: usize = 1024 * 1024;
+
 /// `status`: asks a running supervisor's `/readyz` (about one worker, with `worker`).
 pub async fn ask_ready(
     addr: SocketAddr,
@@ -169,10 +173,20 @@ pub async fn ask_ready(
             .await
             .map_err(|e| format!("{addr}: {e}"))?;
         let code = response.status();
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+        // Whatever listens there, its answer costs at most MAX_ANSWER of memory.
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
+        let body = match http_body_util::BodyExt::collect(limited).await {
+            Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(format!(
+                    "{addr}: an answer over 1 MiB, not a supervisor's health endpoint"
+                ));
+            }
+            Err(_) => String::new(),
+        };
         Ok((code, body))
     };
     tokio::time::timeout(timeout, attempt)
