@@ -5,9 +5,10 @@
 //!   ([`budget`]: from `RLIMIT_NOFILE`, its soft limit raised towards the hard one, leaving
 //!   room for the supervisor's own descriptors, and at most [`MAX_CONNECTIONS`], which bounds
 //!   memory too);
-//! - at the budget, the **oldest idle** connection (one that has not sent a whole request yet)
-//!   is shed to make room: a probe sends its request at once and is answered at once, so an
-//!   idle or slow client can only push out other idle or slow clients;
+//! - at the budget, the **oldest idle** connection (one that has not sent a whole request yet,
+//!   or was answered already) is shed to make room: a probe sends its request at once and is
+//!   answered at once, so an idle or slow client can only push out other idle or slow
+//!   clients;
 //! - each connection has deadlines: [`HEADER_DEADLINE`] (up to half as long again, at
 //!   random) for its request head, [`CONNECTION_DEADLINE`] for the whole request and
 //!   response.
@@ -15,7 +16,7 @@
 //! [`Connections`] keeps the books: which connections are open, in the order they came, and
 //! whether each is still idle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -67,8 +68,8 @@ struct Books {
     next_id: u64,
     /// Connections still waiting for a whole request, oldest (smallest id) first.
     idle: BTreeMap<u64, AbortHandle>,
-    /// Connections serving their request.
-    busy: BTreeSet<u64>,
+    /// Connections serving their request: not to be shed.
+    busy: BTreeMap<u64, AbortHandle>,
 }
 
 /// What the accept loop should do with a new connection.
@@ -126,12 +127,22 @@ impl Connections {
         }
     }
 
-    /// The connection sent its whole request: it can no longer be shed.
+    /// The connection sent its whole request: it is not shed while it is being answered.
     pub fn busy(&self, id: u64) {
         let mut books = self.books();
         // A connection already shed stays out of the books.
-        if books.idle.remove(&id).is_some() {
-            books.busy.insert(id);
+        if let Some(handle) = books.idle.remove(&id) {
+            books.busy.insert(id, handle);
+        }
+    }
+
+    /// The connection was answered: while it closes, it may be shed again (in the order it
+    /// came), so that clients that send whole requests and then hold their connections open
+    /// cannot fill the budget either.
+    pub fn answered(&self, id: u64) {
+        let mut books = self.books();
+        if let Some(handle) = books.busy.remove(&id) {
+            books.idle.insert(id, handle);
         }
     }
 
@@ -197,7 +208,11 @@ mod tests {
         connections.busy(3);
         let refused = connections.admit(|_| unreachable!("not spawned"));
         assert_eq!(refused, Admit::Refuse);
-        connections.ended(0);
+        // Answered, a connection may be shed again while it closes.
+        connections.answered(0);
+        let spawn = |_| tokio::spawn(std::future::pending::<()>()).abort_handle();
+        assert_eq!(connections.admit(spawn), Admit::ServeAfterShedding(4));
+        connections.ended(2);
         assert_eq!(connections.open(), 2);
     }
 }

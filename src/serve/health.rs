@@ -98,13 +98,20 @@ async fn serve_one(
     // Up to half as long again, at random: a flood's connections, opened together, then do
     // not all time out (and come back) together.
     let head_by = accepted + HEADER_DEADLINE.mul_f64(1.0 + fastrand::f64() / 2.0);
-    let served = http::serve(
-        &mut stream,
-        head_by,
-        || connections.busy(id),
-        |request| route(&status, request),
-    );
-    match tokio::time::timeout_at(accepted + CONNECTION_DEADLINE, served).await {
+    let exchange = async {
+        http::serve(
+            &mut stream,
+            head_by,
+            || connections.busy(id),
+            |request| route(&status, request),
+        )
+        .await?;
+        // Answered: while it closes, it may be shed again like an idle one.
+        connections.answered(id);
+        http::close(&mut stream).await;
+        Ok(())
+    };
+    match tokio::time::timeout_at(accepted + CONNECTION_DEADLINE, exchange).await {
         Ok(Ok(())) | Ok(Err(Unanswered::Closed)) => {}
         Ok(Err(Unanswered::TooSlow)) | Err(_) => {
             debug!(%peer, "health connection too slow: closed");

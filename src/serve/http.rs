@@ -67,9 +67,9 @@ pub enum Unanswered {
     TooSlow,
 }
 
-/// Reads one request head from `stream` (by `head_by`), answers it with `answer`, and closes
-/// the connection. `started` is called once the whole head is in (the connection is then
-/// being served, no longer idle).
+/// Reads one request head from `stream` (by `head_by`) and answers it with `answer`; the
+/// caller then [`close`]s the connection. `started` is called once the whole head is in (the
+/// connection is then being served, no longer idle).
 pub async fn serve(
     stream: &mut TcpStream,
     head_by: Instant,
@@ -114,7 +114,6 @@ pub async fn serve(
     };
     let head_only = head.starts_with(b"HEAD ");
     let _ = stream.write_all(&encode(&response, head_only)).await;
-    close(stream).await;
     Ok(())
 }
 
@@ -164,7 +163,7 @@ fn encode(response: &Response, head_only: bool) -> Vec<u8> {
 
 /// Closes gracefully: our side first, then whatever the client still sends is drained for a
 /// moment, so that the kernel closes with a FIN rather than a reset.
-async fn close(stream: &mut TcpStream) {
+pub async fn close(stream: &mut TcpStream) {
     let _ = stream.shutdown().await;
     let until = Instant::now() + LINGER;
     let mut sink = [0u8; 512];
