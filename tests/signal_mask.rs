@@ -104,13 +104,8 @@ fn run_obeys_sigterm_whatever_its_parent_blocked_or_ignored() {
                 "a supervisor thread blocks signals"
             );
         }
-        let worker = *run.worker_pids().last().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
-        assert_eq!(
-            sigset(&status, "SigBlk"),
-            0,
-            "the worker blocks signals:\n{status}"
-        );
+        // (The worker's own mask is read by the worker itself in the other tests: a shell in
+        // its loop blocks signals for a moment around each fork.)
         run.signal(Signal::SIGTERM);
         let (code, log) = run.wait_exit(LIMIT);
         assert_eq!(code, 0, "blocked {block:?}, ignored {ignore:?}: {log}");
