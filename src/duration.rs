@@ -64,7 +64,9 @@ pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         if ms == 0 && !d.is_zero() {
-            return format!("{}µs", d.as_micros());
+            // A fraction of a millisecond, in a form `parse` accepts (it knows no `µs`).
+            let text = format!("{:.6}", d.as_nanos() as f64 / 1e6);
+            return format!("{}ms", text.trim_end_matches('0'));
         }
         return format!("{ms}ms");
     }
@@ -128,6 +130,18 @@ mod tests {
             "10000000000000000000",
         ] {
             assert!(parse(text).is_err(), "{text:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn fractions_of_a_millisecond_are_shown_as_accepted() {
+        for (d, shown) in [
+            (Duration::from_micros(100), "0.1ms"),
+            (Duration::from_nanos(1), "0.000001ms"),
+            (Duration::from_micros(999), "0.999ms"),
+        ] {
+            assert_eq!(format(d), shown);
+            assert_eq!(parse(shown), Ok(d), "{shown}");
         }
     }
 

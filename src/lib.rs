@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod exit;
+pub mod fuzz;
 pub mod logging;
 pub mod process;
 pub mod serve;
@@ -38,7 +39,11 @@ use crate::config::Config;
 use crate::temporal::probe::{Prober, Stage};
 
 /// Runs the program with these arguments and this environment; returns the exit code.
+///
+/// Call it once, from the main thread, before any other thread starts: it clears the signal
+/// mask inherited from the parent, which every thread started later inherits in turn.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
+    process::signals::clear_mask();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

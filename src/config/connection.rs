@@ -20,7 +20,9 @@ use temporalio_common::envconfig::load_client_config_profile;
 use crate::config::keys::*;
 use crate::config::layers::{Resolver, Source, invalid};
 use crate::config::pem::{self, PemInput};
-use crate::config::values::{parse_address, parse_bool, parse_positive_duration, shown_address};
+use crate::config::values::{
+    join_address, parse_address, parse_bool, parse_positive_duration, shown_address,
+};
 use crate::config::{ConfigError, Env, profile};
 
 /// How to reach Temporal and what "ready" requires.
@@ -96,11 +98,7 @@ pub type EnvChange = (String, Option<String>);
 impl ConnectionSettings {
     /// `host:port` as people write it.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        join_address(&self.host, self.port)
     }
 
     /// Options for the Temporal client. The connection is made for probing: no DNS
@@ -194,9 +192,10 @@ fn absolute(path: &Path) -> String {
 pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
+    profile_file: Option<&profile::ProfileFile>,
     warnings: &mut Vec<String>,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let profile = profile::load(r, env)?;
+    let profile = profile::load(r, profile_file)?;
     let p = &profile.profile;
     let p_tls = p.tls.clone().unwrap_or_default();
 
@@ -363,7 +362,7 @@ pub fn resolve(
         LoadClientConfigProfileOptions::builder()
             .disable_file(true)
             .build(),
-        Some(env),
+        Some(env.vars()),
     )
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);

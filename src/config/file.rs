@@ -10,7 +10,7 @@ use serde::de::{self, SeqAccess, Visitor};
 use crate::cli::Options;
 use crate::config::keys::FileConfig;
 use crate::config::layers::Source;
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, files};
 
 /// Names our config file's location; not a key inside the file.
 pub const CONFIG_FLAG: &str = "--config";
@@ -100,16 +100,27 @@ pub fn load(options: &Options, env: &Env) -> Result<Option<ConfigFile>, ConfigEr
         (None, Some(path)) => (PathBuf::from(path), Source::Env(CONFIG_ENV.into())),
         (None, None) => return Ok(None),
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let data = files::read(&path, files::CONFIG_FILE).map_err(|e| {
         ConfigError(format!(
-            "config file {} (from {source}): {}",
+            "config file {} (from {source}): {e}",
+            path.display()
+        ))
+    })?;
+    from_data(path, &data).map(Some)
+}
+
+/// Our file from its bytes: UTF-8 text, then [`parse`].
+pub fn from_data(path: PathBuf, data: &[u8]) -> Result<ConfigFile, ConfigError> {
+    let text = std::str::from_utf8(data).map_err(|e| {
+        ConfigError(format!(
+            "config file {}: not UTF-8 text (invalid byte at offset {})",
             path.display(),
-            io_reason(&e)
+            e.valid_up_to()
         ))
     })?;
     let values =
-        parse(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
-    Ok(Some(ConfigFile { path, values }))
+        parse(text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+    Ok(ConfigFile { path, values })
 }
 
 /// Parses the file's text; the error names the line and the key.

@@ -22,7 +22,9 @@
 //! `temporal-supervisor config`, with secrets redacted.
 
 pub mod connection;
+pub mod env;
 pub mod file;
+pub mod files;
 pub mod health;
 pub mod keys;
 pub mod layers;
@@ -36,11 +38,11 @@ pub mod workers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 
 pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
+pub use env::Env;
 pub use health::{Deployment, HealthSettings, PollerSettings, QueueType};
 pub use layers::{Setting, Source, render_report};
 pub use settings::{LogFormat, LogSettings, WaitSettings};
@@ -62,14 +64,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The process environment, as a map so that tests can pass their own.
-pub type Env = HashMap<String, String>;
-
-/// Reads the process environment, skipping variables that are not valid UTF-8.
+/// Reads the process environment (see [`Env`] for values that are not UTF-8).
 pub fn process_env() -> Env {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    Env::from_process()
 }
 
 /// The resolved configuration.
@@ -96,10 +93,43 @@ pub fn resolve(
     command: Option<&[OsString]>,
     env: &Env,
 ) -> Result<Config, ConfigError> {
+    env.check_text()?;
     let file = file::load(options, env)?;
+    let profile_file = profile::read(env)?;
+    resolve_read(options, command, env, file, profile_file.as_ref())
+}
+
+/// Resolves with our file's content given as bytes, no flags, and an empty environment: how
+/// the fuzz targets and their corpus replay feed a config file ([`crate::fuzz`]).
+pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
+    let file = file::from_data("fuzzed.toml".into(), data)?;
+    let env = Env::default();
+    resolve_read(&Options::default(), None, &env, Some(file), None)
+}
+
+/// Resolves with Temporal's profile file given as bytes, no flags, and an empty environment:
+/// how the fuzz targets and their corpus replay feed a profile file ([`crate::fuzz`]).
+pub fn resolve_profile_data(data: &[u8]) -> Result<Config, ConfigError> {
+    let profile = profile::ProfileFile {
+        path: "fuzzed/temporal.toml".into(),
+        from: layers::Source::Default,
+        data: Some(data.to_vec()),
+    };
+    let env = Env::default();
+    resolve_read(&Options::default(), None, &env, None, Some(&profile))
+}
+
+/// [`resolve`] once the files are read: our file, and Temporal's profile file.
+fn resolve_read(
+    options: &Options,
+    command: Option<&[OsString]>,
+    env: &Env,
+    file: Option<file::ConfigFile>,
+    profile_file: Option<&profile::ProfileFile>,
+) -> Result<Config, ConfigError> {
     let mut resolver = layers::Resolver::new(options, env, file);
     let mut warnings = Vec::new();
-    let connection = connection::resolve(&mut resolver, env, &mut warnings)?;
+    let connection = connection::resolve(&mut resolver, env, profile_file, &mut warnings)?;
     let wait = settings::resolve_wait(&mut resolver)?;
     let monitor = supervising::resolve_monitor(&mut resolver, &wait)?;
     let run = supervising::resolve_run(&mut resolver)?;

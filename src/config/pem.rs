@@ -2,16 +2,15 @@
 //! and checked to parse before anything connects. A private key's parse error is never shown:
 //! it could quote the key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use temporalio_client::envconfig::DataSource;
 
-use crate::config::file::io_reason;
 use crate::config::keys::Key;
 use crate::config::layers::{Resolver, Source};
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, files};
 
 /// A PEM input: a path, or inline data from `*_DATA` variables or the profile file.
 pub struct PemInput {
@@ -31,9 +30,8 @@ pub fn input(
     profile_source: &Source,
 ) -> Result<Option<PemInput>, ConfigError> {
     let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
-        let data = std::fs::read(path).map_err(|e| {
-            ConfigError(format!("{source}: cannot read '{path}': {}", io_reason(&e)))
-        })?;
+        let data = files::read(Path::new(path), files::PEM_FILE)
+            .map_err(|e| ConfigError(format!("{source}: cannot read '{path}': {e}")))?;
         Ok(PemInput {
             data,
             path: Some(PathBuf::from(path)),

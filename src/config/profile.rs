@@ -1,14 +1,31 @@
-//! Temporal's own profile file (`temporal.toml`), read by the Temporal client's envconfig
-//! loader: the layer under ours for connection settings.
+//! Temporal's own profile file (`temporal.toml`): the layer under ours for connection
+//! settings. We find and read the file ([`read`], through the bounded reader, with the
+//! environment we were given); the Temporal client's envconfig loader parses the data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use temporalio_client::envconfig::{ClientConfigProfile, LoadClientConfigProfileOptions};
+use temporalio_client::envconfig::{
+    ClientConfigProfile, DataSource, LoadClientConfigProfileOptions,
+};
 use temporalio_common::envconfig::load_client_config_profile;
 
+use crate::config::files::{self, ReadError};
 use crate::config::keys::PROFILE;
 use crate::config::layers::{Resolver, Source};
 use crate::config::{ConfigError, Env};
+
+/// The variable that names the profile file.
+pub const CONFIG_FILE_ENV: &str = "TEMPORAL_CONFIG_FILE";
+
+/// Temporal's profile file as read: where it is, and its bytes (`None` when absent, which is
+/// no error: most setups have none).
+#[derive(Debug, Clone)]
+pub struct ProfileFile {
+    pub path: String,
+    /// Where the path came from: the variable, or the default location.
+    pub from: Source,
+    pub data: Option<Vec<u8>>,
+}
 
 /// Temporal's profile file through the client's envconfig loader, without its environment
 /// overrides (those are one layer up, in ours).
@@ -17,20 +34,44 @@ pub struct ProfileLayer {
     pub source: Source,
 }
 
-pub fn load(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, ConfigError> {
+/// Finds and reads the profile file: `TEMPORAL_CONFIG_FILE`, else
+/// `$XDG_CONFIG_HOME/temporalio/temporal.toml`, else `$HOME/.config/temporalio/temporal.toml`
+/// (the loader's own order), from the environment we were given.
+pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
+    let (path, from) = match env.get(CONFIG_FILE_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => (path.clone(), Source::Env(CONFIG_FILE_ENV.into())),
+        None => match default_path(env) {
+            Some(path) => (path, Source::Default),
+            None => return Ok(None),
+        },
+    };
+    let data = match files::read(Path::new(&path), files::PROFILE_FILE) {
+        Ok(data) => Some(data),
+        Err(ReadError::NotFound) => None,
+        Err(e) => {
+            return Err(ConfigError(format!(
+                "Temporal profile file {path} (from {from}): {e}"
+            )));
+        }
+    };
+    Ok(Some(ProfileFile { path, from, data }))
+}
+
+/// The profile chosen (`--profile`, `TEMPORAL_PROFILE`, else `default`) from the file's data.
+pub fn load(
+    resolver: &mut Resolver<'_>,
+    file: Option<&ProfileFile>,
+) -> Result<ProfileLayer, ConfigError> {
     let chosen = resolver.raw(&PROFILE)?;
-    let file_path = env
-        .get("TEMPORAL_CONFIG_FILE")
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .or_else(default_profile_path)
-        .unwrap_or_else(|| "temporal.toml".into());
+    let file_path = file.map_or_else(|| "(no profile file)".into(), |f| f.path.clone());
     let (name, name_source) = match &chosen {
         Some((name, source)) => (name.clone(), source.clone()),
         None => ("default".to_string(), Source::Default),
     };
     resolver.record(PROFILE.name, name.clone(), name_source.clone());
+    let data = file.and_then(|f| f.data.clone()).unwrap_or_default();
     let options = LoadClientConfigProfileOptions::builder()
+        .config_source(DataSource::Data(data))
         // Naming the default profile is the same as naming none: no error when it is absent.
         .maybe_config_file_profile(
             chosen
@@ -40,7 +81,7 @@ pub fn load(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, Conf
         )
         .disable_env(true)
         .build();
-    let profile = load_client_config_profile(options, Some(env)).map_err(|e| {
+    let profile = load_client_config_profile(options, Some(&Default::default())).map_err(|e| {
         use temporalio_client::envconfig::ConfigError as E;
         match e {
             E::ProfileNotFound(name) => ConfigError(format!(
@@ -58,10 +99,18 @@ pub fn load(resolver: &mut Resolver<'_>, env: &Env) -> Result<ProfileLayer, Conf
     })
 }
 
-fn default_profile_path() -> Option<String> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+/// Where Temporal's loader looks by default (the `dirs` crate's config directory on Linux:
+/// `XDG_CONFIG_HOME` when it is an absolute path, else `HOME/.config`).
+fn default_path(env: &Env) -> Option<String> {
+    let base = env
+        .get("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
     Some(
         base.join("temporalio")
             .join("temporal.toml")

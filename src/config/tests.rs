@@ -17,8 +17,9 @@ fn env(pairs: &[(&str, &str)]) -> Env {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     // Keep the developer's own Temporal profile out of the tests.
-    env.entry("TEMPORAL_CONFIG_FILE".into())
-        .or_insert_with(|| "/nonexistent/temporal.toml".into());
+    if env.get("TEMPORAL_CONFIG_FILE").is_none() {
+        env.insert("TEMPORAL_CONFIG_FILE", "/nonexistent/temporal.toml");
+    }
     env
 }
 

@@ -87,6 +87,16 @@ pub fn shown_address(text: &str) -> String {
     }
 }
 
+/// `host:port` as people write it (`[v6]:port` for an IPv6 host): what [`parse_address`]
+/// parses back to the same host and port.
+pub fn join_address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Parses `host:port`, `[v6]:port`, or a URL with an `http` or `https` scheme.
 /// Returns whether the scheme asks for TLS, the host, and the port.
 pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {

@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 
 use crate::exit;
 pub use crate::process::command::SpawnError;
-use crate::process::terminal;
+use crate::process::{limits, signals, terminal};
 
 /// How to start a worker process.
 #[derive(Debug, Clone)]
@@ -59,9 +59,9 @@ pub struct Child {
 pub type Pipes = (ChildStdout, ChildStderr);
 
 /// Starts the worker as the leader of a new process group, with stdin inherited, stdout and
-/// stderr inherited or piped to us, an empty signal mask (the standard library sees to that),
-/// every signal at its default disposition, and the spec's environment changes. Returns the
-/// pipes when output is captured.
+/// stderr inherited or piped to us, an empty signal mask, every signal at its default
+/// disposition, the descriptor limit it would have had without us, and the spec's environment
+/// changes. Returns the pipes when output is captured.
 ///
 /// Should the supervisor die without stopping it (SIGKILL, the OOM killer), the worker gets
 /// `stop_signal` at once (`PR_SET_PDEATHSIG`) instead of running on unsupervised. The kernel
@@ -93,15 +93,19 @@ pub fn spawn(spec: &Spec) -> Result<(Child, Option<Pipes>), SpawnError> {
     }
     let supervisor = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
-    // (rt_sigaction, tcsetpgrp, prctl, getppid), which are async-signal-safe. Having a
-    // pre_exec hook also makes std fork and exec instead of using posix_spawn, whose glibc
-    // implementation leaves glibc's internal signals (32 and 33) ignored in the new program.
+    // (rt_sigaction, rt_sigprocmask, setrlimit, tcsetpgrp, prctl, getppid), which are
+    // async-signal-safe. Having a pre_exec hook also makes std fork and exec instead of using
+    // posix_spawn, whose glibc implementation leaves glibc's internal signals (32 and 33)
+    // ignored in the new program.
     unsafe {
         cmd.pre_exec(move || {
             if take_terminal {
                 terminal::take_in_child();
             }
             reset_signal_dispositions()?;
+            // The standard library leaves the mask as the forking thread had it.
+            signals::clear_mask();
+            limits::restore_in_child();
             stop_with_parent(supervisor, stop_signal)
         });
     }

@@ -8,6 +8,12 @@
 //!
 //! Handlers are installed before the worker is spawned, so no exit can be missed. The worker
 //! starts with default dispositions: exec resets handled signals.
+//!
+//! A signal mask is inherited across fork and exec: a parent that starts us with SIGCHLD or
+//! SIGTERM blocked (some shells, process managers and language runtimes do) would leave `run`
+//! blind to its worker's exit, or deaf to SIGTERM. So the mask is cleared first thing
+//! ([`clear_mask`] from [`crate::run`], before any thread or handler exists), and again in
+//! every worker before exec.
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -59,5 +65,23 @@ impl Signals {
             std::task::Poll::Pending
         })
         .await
+    }
+}
+
+/// Unblocks every signal for the calling thread (threads started later inherit its mask).
+/// Only a raw system call: async-signal-safe, so it also runs in a forked child before exec.
+pub fn clear_mask() {
+    // The kernel's sigset_t: 64 signals, 8 bytes on every architecture; all zero is empty.
+    let empty = 0u64;
+    // SAFETY: rt_sigprocmask with a valid empty set and no old set; it cannot fail with these
+    // arguments (and a failure would only leave the inherited mask).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
     }
 }

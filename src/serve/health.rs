@@ -2,89 +2,146 @@
 //! say is in [`crate::serve::status`]; `/metrics` is always 200 (OpenMetrics text).
 //!
 //! The probe endpoints answer with a small JSON document of the supervisor's state. Each
-//! connection serves one request (no keep-alive), at most [`MAX_CONNECTIONS`] at a time, with
-//! a header timeout: a burst of requests or a stalled client cannot pile up connections.
+//! connection serves one request (no keep-alive). Idle and slow clients, however many, cannot
+//! keep a probe waiting: connections are accepted at once, within a descriptor budget, the
+//! oldest idle one shed when it is full, each under deadlines ([`crate::serve::connections`]).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tracing::debug;
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tracing::{debug, warn};
 
+use crate::serve::connections::{self, Admit, CONNECTION_DEADLINE, Connections, HEADER_DEADLINE};
+use crate::serve::http::{self, Response, Unanswered};
 use crate::serve::status::Status;
 
-/// Most connections served at once; more wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 32;
-/// A client must send its request headers within this time.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections the kernel may hold for us before we accept them: a burst of connections (a
+/// flood re-opening all at once) must not fill the queue, or the kernel drops a probe's SYN
+/// and the probe waits a second for its retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+/// How often, at most, the log says that connections are being shed.
+const SHED_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The health endpoints' listener, with room for bursts in its accept queue.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves the endpoints on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, status: Status) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Connections::new(connections::budget());
+    debug!(
+        budget = connections.budget(),
+        "health server connection budget"
+    );
+    let mut last_said: Option<Instant> = None;
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                // Out of descriptors for a moment, or a connection reset before it was taken.
                 debug!("health listener accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
-        let status = status.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let status = status.clone();
-                async move { Ok::<_, Infallible>(route(&status, &request)) }
-            });
-            let connection = http1::Builder::new()
-                .keep_alive(false)
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                debug!(%peer, "health connection ended: {e}");
-            }
-            drop(permit);
+        let admitted = connections.admit(|id| {
+            let task = serve_one(stream, peer, id, status.clone(), connections.clone());
+            tokio::spawn(task).abort_handle()
         });
+        let reason = match admitted {
+            Admit::Serve(_) => continue,
+            Admit::ServeAfterShedding(_) => {
+                // Lets the shed connection's task end (and close its socket) before the next
+                // accept, so that descriptors never run past the budget.
+                tokio::task::yield_now().await;
+                "budget"
+            }
+            Admit::Refuse => "all-busy",
+        };
+        status.metrics.health_connection_shed(reason);
+        if last_said.is_none_or(|at| at.elapsed() >= SHED_LOG_INTERVAL) {
+            last_said = Some(Instant::now());
+            warn!(
+                budget = connections.budget(),
+                %peer,
+                "health endpoint at its connection budget: shedding the oldest idle connections \
+                 (counted in temporal_supervisor_health_connections_shed_total)"
+            );
+        }
     }
 }
 
-fn route(status: &Status, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            "only GET\n".into(),
-        );
+/// One connection: one request, within the deadlines.
+async fn serve_one(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    status: Status,
+    connections: Connections,
+) {
+    // Takes the connection off the books however it ends, shed (aborted) included.
+    let _books = EndOnDrop(id, connections.clone());
+    let accepted = Instant::now();
+    // Up to half as long again, at random: a flood's connections, opened together, then do
+    // not all time out (and come back) together.
+    let head_by = accepted + HEADER_DEADLINE.mul_f64(1.0 + fastrand::f64() / 2.0);
+    let exchange = async {
+        http::serve(
+            &mut stream,
+            head_by,
+            || connections.busy(id),
+            |request| route(&status, request),
+        )
+        .await?;
+        // Answered: while it closes, it may be shed again like an idle one.
+        connections.answered(id);
+        http::close(&mut stream).await;
+        Ok(())
+    };
+    match tokio::time::timeout_at(accepted + CONNECTION_DEADLINE, exchange).await {
+        Ok(Ok(())) | Ok(Err(Unanswered::Closed)) => {}
+        Ok(Err(Unanswered::TooSlow)) | Err(_) => {
+            debug!(%peer, "health connection too slow: closed");
+            status.metrics.health_connection_shed("deadline");
+        }
     }
-    let path = request.uri().path();
-    if path == "/metrics" {
-        return respond(
+}
+
+struct EndOnDrop(u64, Connections);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.1.ended(self.0);
+    }
+}
+
+fn route(status: &Status, request: &http::Request<'_>) -> Response {
+    if request.path == "/metrics" {
+        return Response::new(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             status.metrics.encode(),
         );
     }
-    let worker = request.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("worker="))
-            .map(str::to_string)
-    });
-    match status.answer(path, worker.as_deref()) {
-        Some((code, body)) => respond(code, "application/json", body),
-        None => respond(
+    let worker = request
+        .query
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("worker=")));
+    match status.answer(request.path, worker) {
+        Some((code, body)) => Response::new(code, "application/json", body),
+        None => Response::new(
             StatusCode::NOT_FOUND,
             "text/plain",
             "try /livez, /readyz, /readyz?worker=NAME, /startupz or /metrics\n".into(),
@@ -92,13 +149,9 @@ fn route(status: &Status, request: &Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
-fn respond(code: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(code)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .expect("static response parts are valid")
-}
+/// The most of an answer `status` reads: a `/readyz` document of a hundred worker processes
+/// is about 30 KiB.
+const MAX_ANSWER: usize = 1024 * 1024;
 
 /// `status`: asks a running supervisor's `/readyz` (about one worker, with `worker`).
 pub async fn ask_ready(
@@ -127,10 +180,20 @@ pub async fn ask_ready(
             .await
             .map_err(|e| format!("{addr}: {e}"))?;
         let code = response.status();
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+        // Whatever listens there, its answer costs at most MAX_ANSWER of memory.
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
+        let body = match http_body_util::BodyExt::collect(limited).await {
+            Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(format!(
+                    "{addr}: an answer over 1 MiB, not a supervisor's health endpoint"
+                ));
+            }
+            Err(_) => String::new(),
+        };
         Ok((code, body))
     };
     tokio::time::timeout(timeout, attempt)

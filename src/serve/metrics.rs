@@ -11,6 +11,7 @@
 //! | `temporal_supervisor_child_restarts_total{worker,replica,reason}` | counter | `temporal-lost`, `exited`, `not-polling` |
 //! | `temporal_supervisor_pollers_seen{worker,replica}` | gauge | live pollers of that worker process on its task queues |
 //! | `temporal_supervisor_log_lines_dropped_total{reason}` | counter | our log lines lost: `queue-full` (stderr blocked), `write-failed` (closed pipe, full disk) |
+//! | `temporal_supervisor_health_connections_shed_total{reason}` | counter | health connections ended by us: `budget` (the oldest idle one, to make room), `deadline` (too slow), `all-busy` (a new one, while every other was being served) |
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub struct Metrics {
     child_up: Family<Labels, Gauge>,
     child_restarts: Family<Labels, Counter>,
     pollers_seen: Family<Labels, Gauge>,
+    health_connections_shed: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -57,6 +59,7 @@ impl Metrics {
             child_up: Family::default(),
             child_restarts: Family::default(),
             pollers_seen: Family::default(),
+            health_connections_shed: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -100,6 +103,11 @@ impl Metrics {
             m.pollers_seen.clone(),
         );
         registry.register(
+            "health_connections_shed",
+            "Health endpoint connections ended by the supervisor, by reason",
+            m.health_connections_shed.clone(),
+        );
+        registry.register(
             "log_lines_dropped",
             "Log lines of the supervisor lost, by reason",
             crate::logging::LINES_DROPPED.clone(),
@@ -129,6 +137,12 @@ impl Metrics {
 
     pub fn pollers_seen(&self, worker: &Labels, seen: u64) {
         self.pollers_seen.get_or_create(worker).set(seen as i64);
+    }
+
+    pub fn health_connection_shed(&self, reason: &str) {
+        self.health_connections_shed
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// The text exposition format.

@@ -4,7 +4,7 @@
 //! | endpoint | 200 when |
 //! |---|---|
 //! | `/livez` | no stop is stuck (a process group that survived SIGKILL) |
-//! | `/readyz` | Temporal is ready and every non-optional worker runs (and polls its task queues, where it has some) |
+//! | `/readyz` | Temporal is ready and every non-optional worker runs (and polls its task queues, where it has some); every worker process is listed, optional ones with `"optional": true` |
 //! | `/readyz?worker=NAME` | Temporal is ready and that worker's processes run (and poll) |
 //! | `/startupz` | Temporal was ready once and the workers started |
 
@@ -234,13 +234,20 @@ impl Status {
     /// to one worker. `None` for an unknown path or worker.
     pub fn answer(&self, path: &str, worker: Option<&str>) -> Option<(StatusCode, String)> {
         let r = self.report();
-        let chosen: Vec<&WorkerReport> = match worker {
+        // Every worker process is listed; readiness is judged over the non-optional ones
+        // (or over the one worker asked about).
+        let listed: Vec<&WorkerReport> = match worker {
             Some(name) => r.workers.iter().filter(|w| w.name == name).collect(),
-            None => r.workers.iter().filter(|w| !w.optional).collect(),
+            None => r.workers.iter().collect(),
         };
-        if worker.is_some() && chosen.is_empty() {
+        if worker.is_some() && listed.is_empty() {
             return None;
         }
+        let chosen: Vec<&WorkerReport> = listed
+            .iter()
+            .copied()
+            .filter(|w| worker.is_some() || !w.optional)
+            .collect();
         // Why not, when not: `None` when the endpoint answers 200.
         let why_not = match path {
             // Never Temporal: an unreachable dependency must not get the worker restarted.
@@ -257,7 +264,7 @@ impl Status {
             _ => return None,
         };
         let ok = why_not.is_none();
-        let mut body = body(&r, &chosen, ok);
+        let mut body = body(&r, &chosen, &listed, ok);
         body["reason"] = why_not.into();
         let code = if ok {
             StatusCode::OK
@@ -307,9 +314,10 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
     })
 }
 
-/// The JSON body: the supervisor and Temporal, each worker process, and (for the common case
-/// of one worker) that worker's fields at the top level as well.
-fn body(r: &Report, chosen: &[&WorkerReport], ok: bool) -> Value {
+/// The JSON body: the supervisor and Temporal, the readiness figures of the workers it was
+/// judged over (`chosen`), every worker process `listed` (optional ones marked), and (for the
+/// common case of one worker) that worker's fields at the top level as well.
+fn body(r: &Report, chosen: &[&WorkerReport], listed: &[&WorkerReport], ok: bool) -> Value {
     let last_probe = r.last_probe.as_ref().map(|p| {
         json!({
             "ok": p.ok,
@@ -347,7 +355,7 @@ fn body(r: &Report, chosen: &[&WorkerReport], ok: bool) -> Value {
         "recent_restarts": single.map(|w| w.recent_restarts.clone()).unwrap_or_default(),
         "last_probe": last_probe,
         "first_ready_after_ms": r.first_ready.map(|d| d.as_millis() as u64),
-        "workers": chosen.iter().map(|w| w.json()).collect::<Vec<_>>(),
+        "workers": listed.iter().map(|w| w.json()).collect::<Vec<_>>(),
     })
 }
 

@@ -90,7 +90,7 @@ pub async fn run(config: &Config) -> u8 {
     };
     let _server = match config.health.listen {
         // Bound before waiting for Temporal, so the kubelet gets answers at once.
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+        Some(addr) => match health::bind(addr) {
             Ok(listener) => {
                 info!(%addr, "serving /livez, /readyz, /startupz and /metrics");
                 Some(AbortOnDrop::spawn(health::serve(listener, status.clone())))

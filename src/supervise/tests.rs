@@ -109,7 +109,9 @@ fn config(args: &[&str]) -> Config {
     let Command::Run { command } = &cli.command else {
         panic!("not run: {args:?}");
     };
-    let env = Env::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+    let env: Env = [("PATH".to_string(), "/usr/bin:/bin".to_string())]
+        .into_iter()
+        .collect();
     config::resolve(&cli.options, Some(command), &env).expect("valid configuration")
 }
 

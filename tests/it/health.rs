@@ -312,12 +312,3 @@ fn a_burst_of_requests_leaves_memory_and_descriptors_flat() {
         "still serving after the burst"
     );
 }
-
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}

@@ -246,11 +246,17 @@ replicas = 3
 [workers.late]
 command = ["sh", "-c", "sleep 2; trap 'exit 0' TERM; while :; do sleep 0.05; done"]
 optional = true
+
+[workers.flaky]
+command = ["sh", "-c", "exit 3"]
+optional = true
+restart_delay = "100ms"
+restart_max_delay = "200ms"
 "#,
     );
     let listen = format!("127.0.0.1:{health}");
     let run = run_file(&server, &file, &["--health-listen", &listen]);
-    let log = run.wait_for_log("worker started", 4, PATIENCE);
+    let log = run.wait_for_log("worker started", 5, PATIENCE);
     let pids = pids_of(&log, "pool[1]")
         .into_iter()
         .chain(pids_of(&log, "pool[2]"))
@@ -263,8 +269,38 @@ optional = true
     let (_, body) = http_get(health, "/readyz");
     assert_eq!(body.matches("\"name\":\"pool\"").count(), 3, "{body}");
     assert!(body.contains("\"replica\":3"), "{body}");
-    // The optional worker is left out of /readyz unless asked about.
-    assert!(!body.contains("\"name\":\"late\""), "{body}");
+    // Every worker process is listed, optional ones marked; a crash-looping optional worker
+    // is in plain sight without making the whole unready.
+    assert!(
+        body.contains("\"name\":\"late\",\"replica\":1,\"optional\":true"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\"name\":\"pool\",\"replica\":1,\"optional\":false"),
+        "{body}"
+    );
+    eventually("the crash loop listed in /readyz", PATIENCE, || {
+        let (code, body) = http_get(health, "/readyz");
+        let flaky = body
+            .split("\"name\":\"flaky\",\"replica\":1,\"optional\":true")
+            .nth(1)
+            .unwrap_or("");
+        let restarts = flaky
+            .split("\"restarts\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert_eq!(
+            code, 200,
+            "an optional worker never decides readiness: {body}"
+        );
+        restarts >= 2
+    });
+    let (code, _) = http_get(health, "/readyz?worker=flaky");
+    assert_eq!(
+        code, 503,
+        "asked about, the crash-looping worker is not ready"
+    );
     let (code, body) = http_get(health, "/readyz?worker=late");
     assert_eq!(code, 200, "{body}");
     assert!(

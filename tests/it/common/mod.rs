@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod grpc_proxy;
+pub mod measured;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -577,9 +578,7 @@ impl Supervised {
 
     /// Open file descriptors of the supervisor right now.
     pub fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        fd_count(self.pid())
     }
 
     pub fn signal(&self, signal: Signal) {
@@ -648,6 +647,23 @@ pub fn alive(pid: i32) -> bool {
 /// Whether any process of a process group exists.
 pub fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+/// Open file descriptors of a process right now.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Resident memory of a process right now, in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time (user + system) a process has used so far, from /proc (clock ticks of 10 ms).
