@@ -6,7 +6,8 @@
 //! value accepted that the program could not use, an error that is not one clear line) is a
 //! panic, which is what the fuzzer looks for, along with aborts, hangs and memory growth.
 
-use crate::config::values::{join_address, parse_address, parse_signal, shown_address};
+use crate::config::address::{join_address, parse_address, shown_address};
+use crate::config::kinds::parse_signal;
 use crate::config::{self, ConfigError};
 use crate::duration;
 use crate::temporal::pollers;

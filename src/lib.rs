@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod exit;
+pub mod files;
 pub mod fuzz;
 pub mod logging;
 pub mod process;
@@ -30,11 +31,10 @@ pub mod temporal;
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::config::Config;
 use crate::temporal::probe::{Prober, Stage};
 
@@ -44,15 +44,15 @@ use crate::temporal::probe::{Prober, Stage};
 /// mask inherited from the parent, which every thread started later inherits in turn.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
     process::signals::clear_mask();
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let command = match &cli.command {
-        Command::Run { command } => Some(command.as_slice()),
-        _ => None,
+    let workers = match &cli.command {
+        Command::Run { command } => config::Workers::Run(command),
+        _ => config::Workers::None,
     };
-    let config = match config::resolve(&cli.options, command, env) {
+    let config = match config::resolve(&cli.flags, workers, env) {
         Ok(config) => config,
         Err(e) => return fatal(exit::USAGE, &e.0),
     };

@@ -7,8 +7,7 @@
 //! envconfig loader) uses the server, namespace and credentials the supervisor checked.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
@@ -17,13 +16,12 @@ use temporalio_client::{
 };
 use temporalio_common::envconfig::load_client_config_profile;
 
-use crate::config::keys::*;
-use crate::config::layers::{Resolver, Source, invalid};
-use crate::config::pem::{self, PemInput};
-use crate::config::values::{
-    join_address, parse_address, parse_bool, parse_positive_duration, shown_address,
-};
-use crate::config::{ConfigError, Env, profile};
+use crate::config::address::{join_address, parse_address, shown_address};
+use crate::config::kinds::{Kind, Text};
+use crate::config::resolver::{Resolver, Source, invalid};
+use crate::config::table::{ADDRESS, API_KEY, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE};
+pub use crate::config::tls::{Pem, TlsSettings};
+use crate::config::{ConfigError, Env, profile, tls};
 
 /// How to reach Temporal and what "ready" requires.
 #[derive(Debug, Clone)]
@@ -50,46 +48,6 @@ pub struct ConnectionSettings {
 pub struct Keepalive {
     pub interval: Duration,
     pub timeout: Duration,
-}
-
-/// TLS material, already read and checked to parse.
-#[derive(Clone, Default)]
-pub struct TlsSettings {
-    pub ca_cert: Option<Pem>,
-    pub client_cert: Option<Pem>,
-    /// Secret: never logged or printed.
-    pub client_key: Option<Pem>,
-    pub server_name: Option<String>,
-}
-
-/// PEM bytes, and the file they were read from (`None` when given inline).
-#[derive(Clone)]
-pub struct Pem {
-    pub data: Vec<u8>,
-    pub path: Option<PathBuf>,
-}
-
-impl From<PemInput> for Pem {
-    fn from(input: PemInput) -> Pem {
-        Pem {
-            data: input.data,
-            path: input.path,
-        }
-    }
-}
-
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsSettings")
-            .field("ca_cert", &self.ca_cert.is_some())
-            .field("client_cert", &self.client_cert.is_some())
-            .field(
-                "client_key",
-                &self.client_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("server_name", &self.server_name)
-            .finish()
-    }
 }
 
 /// One variable of the worker's environment: set to a value, or removed.
@@ -197,165 +155,56 @@ pub fn resolve(
 ) -> Result<ConnectionSettings, ConfigError> {
     let profile = profile::load(r, profile_file)?;
     let p = &profile.profile;
-    let p_tls = p.tls.clone().unwrap_or_default();
+    // A setting from flag, environment or our file, else Temporal's profile.
+    let layered = |r: &Resolver<'_>, def, from_profile: &Option<String>| {
+        Ok::<_, ConfigError>(
+            r.raw(def, None)?
+                .or_else(|| from_profile.clone().map(|v| (v, profile.source.clone()))),
+        )
+    };
 
-    let (address_text, address_source) = layered(r, &ADDRESS, p.address.clone(), &profile.source)?
-        .unwrap_or_else(|| ("localhost:7233".into(), Source::Default));
+    let (address_text, address_source) = layered(r, ADDRESS.def, &p.address)?
+        .unwrap_or_else(|| (ADDRESS.def.shown_default().into(), Source::Default));
     let (scheme_tls, host, port) = parse_address(&address_text)
         .map_err(|e| invalid(&address_source, &shown_address(&address_text), &e))?;
-    r.record(ADDRESS.name, address_text.clone(), address_source.clone());
+    r.record(
+        ADDRESS.def.key,
+        address_text.clone(),
+        address_source.clone(),
+    );
 
-    let (namespace, ns_source) = layered(r, &NAMESPACE, p.namespace.clone(), &profile.source)?
-        .unwrap_or_else(|| ("default".into(), Source::Default));
-    r.record(NAMESPACE.name, namespace.clone(), ns_source);
+    let (namespace, ns_source) = layered(r, NAMESPACE.def, &p.namespace)?
+        .unwrap_or_else(|| (NAMESPACE.def.shown_default().into(), Source::Default));
+    let namespace = Text::parse(&namespace, "").map_err(|e| invalid(&ns_source, &namespace, &e))?;
+    r.record(NAMESPACE.def.key, namespace.clone(), ns_source);
 
-    let api_key = layered(r, &API_KEY, p.api_key.clone(), &profile.source)?;
+    let api_key = layered(r, API_KEY.def, &p.api_key)?;
     match &api_key {
-        Some((_, source)) => r.record(API_KEY.name, "<redacted>".into(), source.clone()),
-        None => r.record(API_KEY.name, "(none)".into(), Source::Default),
+        Some((_, source)) => r.record(API_KEY.def.key, "<redacted>".into(), source.clone()),
+        None => r.record(
+            API_KEY.def.key,
+            format!("({})", API_KEY.def.unset),
+            Source::Default,
+        ),
     }
 
-    let explicit_tls = match r.raw(&TLS)? {
-        Some((text, source)) => Some((
-            parse_bool(&text).map_err(|e| invalid(&source, &text, &e))?,
-            source,
-        )),
-        None => p
-            .tls
-            .as_ref()
-            .map(|t| (t.disabled != Some(true), profile.source.clone())),
+    let implied = tls::Implied {
+        https: scheme_tls.then_some(&address_source),
+        api_key: api_key.as_ref().map(|(_, source)| source),
     };
-    if let Some(t) = &p.tls
-        && t.disable_host_verification
-    {
-        return Err(ConfigError(format!(
-            "{}: disabling TLS host verification is not supported",
-            profile.source
-        )));
-    }
-    if env
-        .get("TEMPORAL_TLS_DISABLE_HOST_VERIFICATION")
-        .and_then(|v| parse_bool(v).ok())
-        == Some(true)
-    {
-        return Err(ConfigError(
-            "environment variable TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: disabling TLS host \
-             verification is not supported"
-                .into(),
-        ));
-    }
-
-    let ca = pem::input(
-        r,
-        env,
-        &TLS_CA_PATH,
-        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-        &p_tls.server_ca_cert,
-        &profile.source,
-    )?;
-    let cert = pem::input(
-        r,
-        env,
-        &TLS_CERT_PATH,
-        "TEMPORAL_TLS_CLIENT_CERT_DATA",
-        &p_tls.client_cert,
-        &profile.source,
-    )?;
-    let key = pem::input(
-        r,
-        env,
-        &TLS_KEY_PATH,
-        "TEMPORAL_TLS_CLIENT_KEY_DATA",
-        &p_tls.client_key,
-        &profile.source,
-    )?;
-    let server_name = layered(
-        r,
-        &TLS_SERVER_NAME,
-        p_tls.server_name.clone(),
-        &profile.source,
-    )?;
-
-    for (input, key_name) in [
-        (&ca, TLS_CA_PATH.name),
-        (&cert, TLS_CERT_PATH.name),
-        (&key, TLS_KEY_PATH.name),
-    ] {
-        let (shown, source) = match input {
-            Some(i) => (i.shown.clone(), i.source.clone()),
-            None => ("(none)".into(), Source::Default),
-        };
-        r.record(key_name, shown, source);
-    }
-    match &server_name {
-        Some((name, source)) => r.record(TLS_SERVER_NAME.name, name.clone(), source.clone()),
-        None => r.record(TLS_SERVER_NAME.name, "(none)".into(), Source::Default),
-    }
-
-    if let Some(ca) = &ca {
-        pem::check_certificates(ca, "TLS CA certificate")?;
-    }
-    match (&cert, &key) {
-        (Some(cert), Some(key)) => {
-            pem::check_certificates(cert, "TLS client certificate")?;
-            pem::check_private_key(key)?;
-        }
-        (Some(only), None) => {
-            return Err(ConfigError(format!(
-                "{}: a client certificate needs a client key too (--tls-key-path)",
-                only.source
-            )));
-        }
-        (None, Some(only)) => {
-            return Err(ConfigError(format!(
-                "{}: a client key needs a client certificate too (--tls-cert-path)",
-                only.source
-            )));
-        }
-        (None, None) => {}
-    }
-
-    let implied_by = if scheme_tls {
-        Some("an https:// address".to_string())
-    } else if let Some((_, source)) = &api_key {
-        Some(format!("the API key ({source})"))
-    } else {
-        [&ca, &cert]
-            .into_iter()
-            .flatten()
-            .next()
-            .map(|i| format!("TLS settings ({})", i.source))
-            .or_else(|| {
-                server_name
-                    .as_ref()
-                    .map(|(_, s)| format!("TLS settings ({s})"))
-            })
-    };
-    let (tls_on, tls_source) = match explicit_tls {
-        Some((on, source)) => (on, source),
-        None => match implied_by {
-            Some(why) => (true, Source::Implied(why)),
-            None => (false, Source::Default),
-        },
-    };
-    r.record(TLS.name, tls_on.to_string(), tls_source.clone());
-    if scheme_tls && !tls_on {
+    let (tls, tls_source) = tls::resolve(r, env, &profile, implied)?;
+    if scheme_tls && tls.is_none() {
         return Err(ConfigError(format!(
             "{address_source}: address '{address_text}' asks for https but TLS is off ({tls_source})"
         )));
     }
-    if !tls_on && let Some((_, source)) = &api_key {
+    if tls.is_none()
+        && let Some((_, source)) = &api_key
+    {
         warnings.push(format!(
             "the API key ({source}) will be sent in clear text: TLS is off ({tls_source})"
         ));
     }
-
-    let tls = tls_on.then(|| TlsSettings {
-        ca_cert: ca.map(Pem::from),
-        client_cert: cert.map(Pem::from),
-        client_key: key.map(Pem::from),
-        server_name: server_name.map(|(name, _)| name),
-    });
 
     let mut headers = p.grpc_meta.clone();
     let env_meta = load_client_config_profile(
@@ -367,26 +216,15 @@ pub fn resolve(
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);
 
-    let show_duration = |d: &Duration| crate::duration::format(*d);
     let keepalive = Keepalive {
-        interval: r.get(
-            &KEEPALIVE_INTERVAL,
-            Duration::from_secs(12),
-            parse_positive_duration,
-            show_duration,
-        )?,
-        timeout: r.get(
-            &KEEPALIVE_TIMEOUT,
-            Duration::from_secs(3),
-            parse_positive_duration,
-            show_duration,
-        )?,
+        interval: r.get(KEEPALIVE_INTERVAL, None)?.value,
+        timeout: r.get(KEEPALIVE_TIMEOUT, None)?.value,
     };
     if keepalive.interval < Duration::from_secs(10) {
         warnings.push(format!(
             "keepalive_interval {} is under 10 s: Temporal's frontend closes connections that \
              ping more often (frontend.keepAliveMinTime)",
-            show_duration(&keepalive.interval)
+            crate::duration::format(keepalive.interval)
         ));
     }
 
@@ -400,15 +238,4 @@ pub fn resolve(
         headers,
         keepalive,
     })
-}
-
-/// A string setting from flag, environment or our file, else Temporal's profile.
-fn layered(
-    r: &Resolver<'_>,
-    key: &Key,
-    from_profile: Option<String>,
-    profile_source: &Source,
-) -> Result<Option<(String, Source)>, ConfigError> {
-    Ok(r.raw(key)?
-        .or_else(|| from_profile.map(|v| (v, profile_source.clone()))))
 }

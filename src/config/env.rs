@@ -7,9 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 
 use crate::config::ConfigError;
-use crate::config::keys::ALL_KEYS;
+use crate::config::table::ALL;
 
-/// Variables read besides the settings' own (`ALL_KEYS`): Temporal's environment
+/// Variables read besides the settings' own (the table's): Temporal's environment
 /// configuration as its loader reads it, our file's location, logging, and where Temporal's
 /// profile file lives.
 const ALSO_READ: &[&str] = &[
@@ -32,7 +32,7 @@ const ALSO_READ_PREFIXES: &[&str] = &["TEMPORAL_GRPC_META_", "TEMPORAL_SUPERVISO
 
 /// Whether the supervisor reads this variable.
 pub fn read_by_us(name: &str) -> bool {
-    ALL_KEYS.iter().any(|key| key.env == name)
+    ALL.iter().any(|def| def.env == name)
         || ALSO_READ.contains(&name)
         || ALSO_READ_PREFIXES.iter().any(|p| name.starts_with(p))
 }

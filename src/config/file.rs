@@ -1,178 +1,264 @@
-//! Our TOML file, read with serde into [`FileConfig`]. Errors name the file, the line and the
-//! key (`config file ts.toml: line 3, key max_retriez: unknown key`).
+//! Our TOML file, read through the bounded reader and checked against the settings table: a
+//! top-level key is a setting's key, `command` (the one worker's program and arguments) or
+//! `workers` (`[workers.NAME]` tables, whose keys are [`WORKER_KEYS`] and the settings a worker
+//! may set). An unknown key, a table where a value belongs, or a TOML error names the file, the
+//! line and the key (`config file ts.toml: line 3, key max_retriez: unknown key`). Values stay
+//! text here: the settings' own parsers check them, so an error reads the same whatever the
+//! source.
 
-use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
+use indexmap::IndexMap;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-use crate::cli::Options;
-use crate::config::keys::FileConfig;
-use crate::config::layers::Source;
-use crate::config::{ConfigError, Env, files};
+use crate::config::ConfigError;
+use crate::config::resolver::Source;
+use crate::config::table::{self, Def};
+use crate::files;
 
-/// Names our config file's location; not a key inside the file.
-pub const CONFIG_FLAG: &str = "--config";
-pub const CONFIG_ENV: &str = "TEMPORAL_SUPERVISOR_CONFIG";
+/// The keys of a `[workers.NAME]` table that are the worker's own (not settings), and what
+/// they mean: the file's checks and the reference both take them from here.
+pub const WORKER_KEYS: &[(&str, &str)] = &[
+    (
+        "command",
+        "the program and its arguments, such as [\"python\", \"worker.py\"] (required)",
+    ),
+    (
+        "replicas",
+        "how many processes of it to run (1); each is proven by its own pid's pollers",
+    ),
+    ("env", "variables added to its environment, as a table"),
+    (
+        "working_dir",
+        "where it runs; relative to the file's directory",
+    ),
+    (
+        "optional",
+        "true: its failing is only logged, it does not end run, and readiness does not count it",
+    ),
+    (
+        "output",
+        "prefix (each line with its name; the default with several workers) or inherit",
+    ),
+];
 
-/// Our file, read and typed.
-#[derive(Debug)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub values: FileConfig,
-}
-
-/// A value as the file wrote it, before the setting's own parser checks it.
+/// A setting's value as the file wrote it: one value as text, or a list of strings.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
+pub enum Raw {
     Text(String),
-    Integer(i64),
-    Float(f64),
-    Bool(bool),
-    /// An array of strings (only list settings accept one).
     List(Vec<String>),
 }
 
-impl Scalar {
-    /// The value as text for the setting's parser; `None` for a list.
-    pub fn text(&self) -> Option<String> {
-        match self {
-            Scalar::Text(s) => Some(s.clone()),
-            Scalar::Integer(i) => Some(i.to_string()),
-            Scalar::Float(x) => Some(x.to_string()),
-            Scalar::Bool(b) => Some(b.to_string()),
-            Scalar::List(_) => None,
-        }
-    }
+/// Our file, read and checked.
+#[derive(Debug, Default)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    /// Top-level settings, by key, in the order written.
+    pub settings: IndexMap<String, Raw>,
+    /// The one worker's program and arguments (instead of `-- CMD`).
+    pub command: Option<Vec<String>>,
+    /// Named workers, in the order written.
+    pub workers: IndexMap<String, WorkerTable>,
 }
 
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = Scalar;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a single value (string, number or boolean) or a list of strings")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Integer(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                i64::try_from(v)
-                    .map(Scalar::Integer)
-                    .map_err(|_| E::custom("number too large"))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    items.push(item);
-                }
-                Ok(Scalar::List(items))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Scalar, A::Error> {
-                Err(de::Error::custom("expected a single value, found a table"))
-            }
-        }
-
-        deserializer.deserialize_any(ScalarVisitor)
-    }
+/// A `[workers.NAME]` table.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerTable {
+    /// The settings it overrides, by their top-level key.
+    pub settings: IndexMap<String, Raw>,
+    /// Its own keys ([`WORKER_KEYS`]), as written.
+    pub own: IndexMap<String, Raw>,
+    pub env: IndexMap<String, String>,
 }
 
-/// Reads our file when `--config` or `TEMPORAL_SUPERVISOR_CONFIG` names one.
-pub fn load(options: &Options, env: &Env) -> Result<Option<ConfigFile>, ConfigError> {
-    let (path, source) = match (
-        &options.config,
-        env.get(CONFIG_ENV).filter(|v| !v.is_empty()),
-    ) {
-        (Some(path), _) => (path.clone(), Source::Flag(CONFIG_FLAG)),
-        (None, Some(path)) => (PathBuf::from(path), Source::Env(CONFIG_ENV.into())),
-        (None, None) => return Ok(None),
-    };
-    let data = files::read(&path, files::CONFIG_FILE).map_err(|e| {
+/// Reads our file, `path` from `source`.
+pub fn load(path: &Path, source: &Source) -> Result<ConfigFile, ConfigError> {
+    let data = files::read(path, files::CONFIG_FILE).map_err(|e| {
         ConfigError(format!(
             "config file {} (from {source}): {e}",
             path.display()
         ))
     })?;
-    from_data(path, &data).map(Some)
+    from_data(path.to_path_buf(), &data)
 }
 
 /// Our file from its bytes: UTF-8 text, then [`parse`].
 pub fn from_data(path: PathBuf, data: &[u8]) -> Result<ConfigFile, ConfigError> {
+    let in_file = |e: String| ConfigError(format!("config file {}: {e}", path.display()));
     let text = std::str::from_utf8(data).map_err(|e| {
-        ConfigError(format!(
-            "config file {}: not UTF-8 text (invalid byte at offset {})",
-            path.display(),
+        in_file(format!(
+            "not UTF-8 text (invalid byte at offset {})",
             e.valid_up_to()
         ))
     })?;
-    let values =
-        parse(text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
-    Ok(ConfigFile { path, values })
+    let parsed = parse(text).map_err(in_file)?;
+    Ok(ConfigFile { path, ..parsed })
 }
 
-/// Parses the file's text; the error names the line and the key.
-pub fn parse(text: &str) -> Result<FileConfig, String> {
-    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| located(text, &e, ""))?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        located(text, e.inner(), &path)
-    })
+/// Parses the file's text; an error names the line and the key.
+pub fn parse(text: &str) -> Result<ConfigFile, String> {
+    let doc = DeTable::parse(text).map_err(|e| {
+        let key = (e.message() == "duplicate key")
+            .then(|| e.span().and_then(|s| text.get(s)))
+            .flatten()
+            .map(|k| format!(" {}", k.trim()))
+            .unwrap_or_default();
+        located(text, e.span(), "", &format!("{}{key}", e.message().trim()))
+    })?;
+    let mut file = ConfigFile::default();
+    for (key, value) in doc.get_ref() {
+        let name = key.get_ref().as_ref();
+        match name {
+            "command" => file.command = Some(strings(text, name, value)?),
+            "workers" => {
+                let DeValue::Table(workers) = value.get_ref() else {
+                    return Err(located(
+                        text,
+                        Some(value.span()),
+                        name,
+                        "expected [workers.NAME] tables",
+                    ));
+                };
+                for (worker, table) in workers {
+                    let path = format!("workers.{}", worker.get_ref());
+                    let parsed = worker_table(text, &path, table)?;
+                    file.workers.insert(worker.get_ref().to_string(), parsed);
+                }
+            }
+            _ => match table::by_key(name).filter(|d| d.in_file) {
+                Some(def) => {
+                    file.settings
+                        .insert(name.into(), raw(text, name, value, def)?);
+                }
+                None => return Err(located(text, Some(key.span()), name, "unknown key")),
+            },
+        }
+    }
+    Ok(file)
 }
 
-/// `line N, key K: message`, with serde's long "expected one of ..." lists cut short.
-fn located(text: &str, e: &toml::de::Error, path: &str) -> String {
-    let mut message = e.message().trim().to_string();
-    let mut key = path.to_string();
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, _)) = rest.split_once('`')
-    {
-        key = if path.is_empty() || path == "." {
-            name.to_string()
-        } else if path.ends_with(name) {
-            path.to_string()
+fn worker_table(
+    text: &str,
+    path: &str,
+    table: &Spanned<DeValue<'_>>,
+) -> Result<WorkerTable, String> {
+    let DeValue::Table(keys) = table.get_ref() else {
+        return Err(located(text, Some(table.span()), path, "expected a table"));
+    };
+    let mut worker = WorkerTable::default();
+    for (key, value) in keys {
+        let name = key.get_ref().as_ref();
+        let at = format!("{path}.{name}");
+        if name == "env" {
+            let DeValue::Table(vars) = value.get_ref() else {
+                return Err(located(
+                    text,
+                    Some(value.span()),
+                    &at,
+                    "expected a table of variables",
+                ));
+            };
+            for (var, v) in vars {
+                let DeValue::String(v) = v.get_ref() else {
+                    return Err(located(text, Some(v.span()), &at, "expected a string"));
+                };
+                worker.env.insert(var.get_ref().to_string(), v.to_string());
+            }
+        } else if WORKER_KEYS.iter().any(|(k, _)| *k == name) {
+            let value = match value.get_ref() {
+                DeValue::Array(_) => Raw::List(strings(text, &at, value)?),
+                _ => Raw::Text(scalar(text, &at, value)?),
+            };
+            worker.own.insert(name.into(), value);
+        } else if let Some(def) = table::by_worker_key(name) {
+            worker
+                .settings
+                .insert(def.key.into(), raw(text, &at, value, def)?);
         } else {
-            format!("{path}.{name}")
-        };
-        message = "unknown key".into();
+            return Err(located(text, Some(key.span()), &at, "unknown key"));
+        }
     }
-    if message == "duplicate key"
-        && let Some(span) = e.span()
-        && let Some(key) = text.get(span.clone())
-    {
-        message = format!("duplicate key {}", key.trim());
+    Ok(worker)
+}
+
+/// A setting's value: a list only where the setting takes one.
+fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result<Raw, String> {
+    match value.get_ref() {
+        DeValue::Array(_) if def.shape == table::Shape::List => {
+            Ok(Raw::List(strings(text, key, value)?))
+        }
+        DeValue::Array(_) => Err(located(
+            text,
+            Some(value.span()),
+            key,
+            "expected a single value, found a list",
+        )),
+        _ => scalar(text, key, value).map(Raw::Text),
     }
+}
+
+/// A string, number or boolean, as text.
+fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, String> {
+    match value.get_ref() {
+        DeValue::String(s) => Ok(s.to_string()),
+        DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().replace('_', "")),
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+            .map(|n| n.to_string())
+            .map_err(|_| located(text, Some(value.span()), key, "number too large")),
+        DeValue::Float(f) => Ok(f.as_str().replace('_', "")),
+        DeValue::Boolean(b) => Ok(b.to_string()),
+        DeValue::Table(_) => Err(located(
+            text,
+            Some(value.span()),
+            key,
+            "expected a single value, found a table",
+        )),
+        _ => Err(located(
+            text,
+            Some(value.span()),
+            key,
+            "expected a single value (a string, number or boolean)",
+        )),
+    }
+}
+
+/// An array of strings.
+fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(located(
+            text,
+            Some(value.span()),
+            key,
+            "expected a list of strings",
+        ));
+    };
+    items
+        .iter()
+        .map(|item| match item.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            _ => Err(located(
+                text,
+                Some(item.span()),
+                key,
+                "expected a list of strings",
+            )),
+        })
+        .collect()
+}
+
+/// `line N, key K: message`.
+fn located(text: &str, span: Option<std::ops::Range<usize>>, key: &str, message: &str) -> String {
     let mut place = Vec::new();
-    if let Some(span) = e.span() {
+    if let Some(span) = span {
         let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
         place.push(format!("line {line}"));
     }
-    if !key.is_empty() && key != "." {
+    if !key.is_empty() {
         place.push(format!("key {key}"));
     }
-    if place.is_empty() {
-        message
-    } else {
-        format!("{}: {message}", place.join(", "))
-    }
-}
-
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
+    match place.is_empty() {
+        true => message.to_string(),
+        false => format!("{}: {message}", place.join(", ")),
     }
 }

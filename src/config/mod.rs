@@ -5,52 +5,54 @@
 //! 1. a command-line flag (`--max-retries`),
 //! 2. the environment (`TEMPORAL_SUPERVISOR_MAX_RETRIES`; connection settings use Temporal's own
 //!    names, `TEMPORAL_ADDRESS` and friends),
-//! 3. our TOML file, from `--config` / `TEMPORAL_SUPERVISOR_CONFIG` (`max_retries = 10`),
+//! 3. our TOML file, from `--config` / `TEMPORAL_SUPERVISOR_CONFIG` (`max_retries = 10`); for
+//!    a worker's settings, its `[workers.NAME]` table before the top level,
 //! 4. for connection settings, Temporal's profile file (`TEMPORAL_CONFIG_FILE`, else
 //!    `~/.config/temporalio/temporal.toml`, profile from `--profile` / `TEMPORAL_PROFILE`), read by
 //!    the Temporal client's own envconfig loader,
 //! 5. the default.
 //!
-//! The pieces: [`keys`] names every setting (flag, variable, file key) and types the file;
-//! [`file`] reads the file with serde; [`layers`] looks a setting up through the layers and
-//! records where it came from; [`values`] parses and checks values; [`connection`] and
-//! [`settings`] resolve the connection and everything else into typed settings.
+//! The pieces: [`table`] defines every setting once (and the command line, the file's keys,
+//! the defaults, the report and the reference come from it); [`kinds`] parses and shows each
+//! kind of value; [`file`] reads and checks our file; [`resolver`] looks a setting up through
+//! the layers and records where it came from; [`settings`], [`workers`], [`connection`] (with
+//! [`tls`] and [`profile`]) build the typed settings; [`env`] is the environment we were
+//! given; [`docs`] renders the reference.
 //!
 //! Flags and variables arrive as text, file values as TOML scalars turned into text, so one
 //! parser checks a value whatever its source, and a bad one becomes a [`ConfigError`]: one line
-//! naming the value and its source. Each resolved value is also recorded with its source for
-//! `temporal-supervisor config`, with secrets redacted.
+//! naming the value and its source.
 
+pub mod address;
 pub mod connection;
+pub mod docs;
 pub mod env;
 pub mod file;
-pub mod files;
-pub mod health;
-pub mod keys;
-pub mod layers;
-pub mod pem;
+pub mod kinds;
 pub mod profile;
+pub mod resolver;
 pub mod settings;
-pub mod supervising;
-pub mod values;
+pub mod table;
+pub mod tls;
 pub mod workers;
 
 #[cfg(test)]
 mod tests;
 
-use std::ffi::OsString;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
-pub use connection::{ConnectionSettings, EnvChange, Pem, TlsSettings};
+pub use connection::{ConnectionSettings, EnvChange};
 pub use env::Env;
-pub use health::{Deployment, HealthSettings, PollerSettings, QueueType};
-pub use layers::{Setting, Source, render_report};
-pub use settings::{LogFormat, LogSettings, WaitSettings};
-pub use supervising::{MonitorSettings, OnDisconnect, ProcessSettings, RestartPolicy, RunSettings};
-pub use values::parse_address;
-pub use workers::WorkerSpec;
+pub use resolver::{Flags, Setting, Source, render_report};
+pub use settings::{
+    Deployment, HealthSettings, LogFormat, LogSettings, MonitorSettings, OnDisconnect,
+    PollerSettings, ProcessSettings, QueueType, RestartPolicy, RunSettings, WaitSettings,
+};
+pub use tls::{Pem, TlsSettings};
+pub use workers::{WorkerSpec, Workers};
 
-use crate::cli::Options;
+use crate::config::resolver::Resolver;
 
 /// A configuration or usage error: fatal, reported as one line, exit code 2.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +78,7 @@ pub struct Config {
     pub wait: WaitSettings,
     pub monitor: MonitorSettings,
     pub run: RunSettings,
-    /// The workers `run` supervises (one for `-- CMD`); empty for other commands.
+    /// The workers of `run` (one for `-- CMD`) or `watch`; empty for other commands.
     pub workers: Vec<WorkerSpec>,
     pub health: HealthSettings,
     pub log: LogSettings,
@@ -86,25 +88,26 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-/// Resolves the whole configuration from parsed options, the command after `--` (for `run`
-/// and `exec`), and an environment.
-pub fn resolve(
-    options: &Options,
-    command: Option<&[OsString]>,
-    env: &Env,
-) -> Result<Config, ConfigError> {
+/// Resolves the whole configuration from the flags as typed, what the command needs of its
+/// workers, and an environment.
+pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config, ConfigError> {
     env.check_text()?;
-    let file = file::load(options, env)?;
+    let mut r = Resolver::new(flags.clone(), env);
+    let file = match r.get_opt(table::CONFIG, None)? {
+        Some(path) => Some(file::load(Path::new(&path.value), &path.source)?),
+        None => None,
+    };
     let profile_file = profile::read(env)?;
-    resolve_read(options, command, env, file, profile_file.as_ref())
+    resolve_with(r.with_file(file), workers, env, profile_file.as_ref())
 }
 
 /// Resolves with our file's content given as bytes, no flags, and an empty environment: how
 /// the fuzz targets and their corpus replay feed a config file ([`crate::fuzz`]).
 pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
-    let file = file::from_data("fuzzed.toml".into(), data)?;
+    let file = file::from_data(PathBuf::from("fuzzed.toml"), data)?;
     let env = Env::default();
-    resolve_read(&Options::default(), None, &env, Some(file), None)
+    let r = Resolver::new(Flags::new(), &env).with_file(Some(file));
+    resolve_with(r, Workers::None, &env, None)
 }
 
 /// Resolves with Temporal's profile file given as bytes, no flags, and an empty environment:
@@ -112,30 +115,33 @@ pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
 pub fn resolve_profile_data(data: &[u8]) -> Result<Config, ConfigError> {
     let profile = profile::ProfileFile {
         path: "fuzzed/temporal.toml".into(),
-        from: layers::Source::Default,
+        from: Source::Default,
         data: Some(data.to_vec()),
     };
     let env = Env::default();
-    resolve_read(&Options::default(), None, &env, None, Some(&profile))
+    resolve_with(
+        Resolver::new(Flags::new(), &env),
+        Workers::None,
+        &env,
+        Some(&profile),
+    )
 }
 
-/// [`resolve`] once the files are read: our file, and Temporal's profile file.
-fn resolve_read(
-    options: &Options,
-    command: Option<&[OsString]>,
+/// [`resolve`] once the files are read.
+fn resolve_with(
+    mut r: Resolver<'_>,
+    workers: Workers<'_>,
     env: &Env,
-    file: Option<file::ConfigFile>,
     profile_file: Option<&profile::ProfileFile>,
 ) -> Result<Config, ConfigError> {
-    let mut resolver = layers::Resolver::new(options, env, file);
     let mut warnings = Vec::new();
-    let connection = connection::resolve(&mut resolver, env, profile_file, &mut warnings)?;
-    let wait = settings::resolve_wait(&mut resolver)?;
-    let monitor = supervising::resolve_monitor(&mut resolver, &wait)?;
-    let run = supervising::resolve_run(&mut resolver)?;
-    let workers = workers::resolve(&mut resolver, command, &wait, &mut warnings)?;
-    let health = health::resolve(&mut resolver)?;
-    let log = settings::resolve_log(&mut resolver, env)?;
+    let connection = connection::resolve(&mut r, env, profile_file, &mut warnings)?;
+    let wait = settings::resolve_wait(&mut r)?;
+    let monitor = settings::resolve_monitor(&mut r, &wait)?;
+    let run = settings::resolve_run(&mut r)?;
+    let workers = workers::resolve(&mut r, workers, &wait, &mut warnings)?;
+    let health = settings::resolve_health(&mut r)?;
+    let log = settings::resolve_log(&mut r, env.get("RUST_LOG").map(String::as_str))?;
     Ok(Config {
         connection,
         wait,
@@ -144,7 +150,7 @@ fn resolve_read(
         workers,
         health,
         log,
-        report: resolver.into_report(),
+        report: r.into_report(),
         warnings,
     })
 }

@@ -9,10 +9,10 @@ use temporalio_client::envconfig::{
 };
 use temporalio_common::envconfig::load_client_config_profile;
 
-use crate::config::files::{self, ReadError};
-use crate::config::keys::PROFILE;
-use crate::config::layers::{Resolver, Source};
+use crate::config::resolver::{Resolver, Source};
+use crate::config::table::PROFILE;
 use crate::config::{ConfigError, Env};
+use crate::files::{self, ReadError};
 
 /// The variable that names the profile file.
 pub const CONFIG_FILE_ENV: &str = "TEMPORAL_CONFIG_FILE";
@@ -62,13 +62,13 @@ pub fn load(
     resolver: &mut Resolver<'_>,
     file: Option<&ProfileFile>,
 ) -> Result<ProfileLayer, ConfigError> {
-    let chosen = resolver.raw(&PROFILE)?;
+    let chosen = resolver.raw(PROFILE.def, None)?;
     let file_path = file.map_or_else(|| "(no profile file)".into(), |f| f.path.clone());
     let (name, name_source) = match &chosen {
         Some((name, source)) => (name.clone(), source.clone()),
         None => ("default".to_string(), Source::Default),
     };
-    resolver.record(PROFILE.name, name.clone(), name_source.clone());
+    resolver.record(PROFILE.def.key, name.clone(), name_source.clone());
     let data = file.and_then(|f| f.data.clone()).unwrap_or_default();
     let options = LoadClientConfigProfileOptions::builder()
         .config_source(DataSource::Data(data))

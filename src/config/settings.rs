@@ -1,15 +1,83 @@
-//! How to wait for Temporal, and how to log.
+//! The typed settings the rest of the program takes, built from the table's values: how to
+//! wait for Temporal, how `run` watches it and supervises every worker (and each worker's own
+//! processes and pollers), where the health endpoints listen, and how to log. The defaults
+//! are the table's; cross-field checks name both values and their sources.
 
 use std::time::Duration;
 
+use clap::ValueEnum;
+use nix::sys::signal::Signal;
+
 use crate::backoff::Backoff;
-use crate::config::keys::*;
-use crate::config::layers::{Resolver, Source, invalid};
-use crate::config::values::*;
-use crate::config::{ConfigError, Env};
+use crate::config::ConfigError;
+use crate::config::resolver::{Resolver, Source, Sourced};
+use crate::config::table::*;
 use crate::duration;
 
-/// How `wait` and `exec` retry.
+/// What `run` does when Temporal is lost while the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDisconnect {
+    /// Keep the workers (their SDKs reconnect by themselves, finishing the work in flight);
+    /// start none into the outage; once Temporal is back, replace a worker with task queues
+    /// that is not seen polling again within its poller deadline.
+    Keep,
+    /// Stop the workers, wait for Temporal again, start new ones.
+    Restart,
+    /// Stop the workers and exit 69, for the orchestrator to restart the container.
+    Exit,
+    /// Keep the workers and only report; their own exits are handled as if Temporal were there.
+    Ignore,
+}
+
+/// What `run` does when a worker exits by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// Which pollers of a task queue count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueType {
+    Any,
+    Workflow,
+    Activity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn tracing(self) -> tracing::Level {
+        match self {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// The name of a choice, as it is written.
+pub fn name<E: ValueEnum>(value: E) -> String {
+    <crate::config::kinds::Choice<E> as crate::config::kinds::Kind>::show(&value)
+}
+
+/// How `wait` and `exec` retry, and how `run` waits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitSettings {
     /// Most attempts; 0 means no limit.
@@ -26,19 +94,6 @@ pub struct WaitSettings {
     pub recheck_interval: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// The level for this program; `None` leaves the choice to `RUST_LOG` (default `info`).
-    pub level: Option<tracing::Level>,
-}
-
 impl WaitSettings {
     /// The same, with neither an attempt limit nor a timeout: for waiting again after
     /// Temporal was lost, which only a signal ends.
@@ -51,61 +106,128 @@ impl WaitSettings {
     }
 }
 
-// --- waiting ----------------------------------------------------------------------------------
+/// How `run` watches Temporal while workers run (see `temporal::monitor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    /// While all is well, a real request this often proves the namespace (and, without a
+    /// health watch, that Temporal is there at all).
+    pub probe_interval: Duration,
+    /// Bound on one probe.
+    pub probe_timeout: Duration,
+    /// While Temporal looks unwell (the watch broke, a probe failed), probe this often.
+    pub recheck_interval: Duration,
+    /// Consecutive failed probes before Temporal counts as lost.
+    pub failure_threshold: u32,
+    /// Consecutive good probes before Temporal counts as back.
+    pub success_threshold: u32,
+    /// The largest fraction of an interval removed at random (as for waiting), so that a
+    /// fleet started together does not probe in step.
+    pub jitter: f64,
+}
+
+/// What `run` does as a whole, for every worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    pub on_disconnect: OnDisconnect,
+    /// Workers started again after Temporal's return start at a random moment within this
+    /// window, so that a fleet of supervisors does not start its workers in step.
+    pub restart_spread: Duration,
+    /// Hand the resolved connection to the workers as `TEMPORAL_*` variables.
+    pub export_connection: bool,
+}
+
+/// How one worker's processes are stopped and restarted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSettings {
+    pub stop_signal: Signal,
+    /// Grace period between the stop signal and SIGKILL.
+    pub stop_timeout: Duration,
+    pub restart: RestartPolicy,
+    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
+    pub restart_backoff: Backoff,
+    /// A worker that ran this long counts as stable and restart delays start over.
+    pub restart_reset_after: Duration,
+    /// Most restarts; 0 means no limit.
+    pub max_restarts: u32,
+}
+
+/// Which of a worker's pollers must be seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollerSettings {
+    /// Empty: no poller check.
+    pub task_queues: Vec<String>,
+    pub task_queue_type: QueueType,
+    /// A worker not polling this long after its start (or Temporal's return) is replaced.
+    pub deadline: Duration,
+    /// Identity pattern; `{pid}` and `{hostname}` are replaced, `*` matches anything.
+    /// `None`: the SDKs' own defaults for this worker's pid and host.
+    pub worker_identity: Option<String>,
+    /// With worker versioning: the deployment and build the worker's pollers must carry.
+    pub deployment: Option<Deployment>,
+}
+
+/// A worker-deployment version, as Temporal's worker controller hands it to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub name: String,
+    pub build_id: String,
+}
+
+/// The health endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSettings {
+    /// Where to serve the endpoints; `None`: not served.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// The level for this program; `None` leaves the choice to `RUST_LOG` (default `info`).
+    pub level: Option<tracing::Level>,
+}
+
+/// `name value (source)`, for an error between two settings.
+fn shown(name: &str, value: Duration, source: &Source) -> String {
+    format!("{name} {} ({source})", duration::format(value))
+}
+
+/// Fails unless `longer` is at least `shorter`, naming both and their sources.
+fn at_least(
+    longer: (&str, &Sourced<Duration>),
+    shorter: (&str, &Sourced<Duration>),
+    whose: &str,
+) -> Result<(), ConfigError> {
+    if longer.1.value >= shorter.1.value {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "{whose}{} is shorter than {}",
+        shown(longer.0, longer.1.value, &longer.1.source),
+        shown(shorter.0, shorter.1.value, &shorter.1.source)
+    )))
+}
 
 pub fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {
-    let show_duration = |d: &Duration| duration::format(*d);
-    let max_retries = r.get(&MAX_RETRIES, 10, parse_count, |n| n.to_string())?;
-    let initial_delay = r.get(
-        &INITIAL_DELAY,
-        Duration::from_secs(1),
-        parse_positive_duration,
-        show_duration,
+    let max_retries = r.get(MAX_RETRIES, None)?.value;
+    let initial_delay = r.get(INITIAL_DELAY, None)?;
+    let max_delay = r.get(MAX_DELAY, None)?;
+    let factor = r.get(BACKOFF_FACTOR, None)?.value;
+    let jitter = r.get(JITTER, None)?.value;
+    let timeout = r.get(TIMEOUT, None)?.value;
+    let attempt_timeout = r.get(ATTEMPT_TIMEOUT, None)?.value;
+    let port_watch_interval = r.get(PORT_WATCH_INTERVAL, None)?.value;
+    let recheck_interval = r.get(RECHECK_INTERVAL, None)?.value;
+    at_least(
+        ("max_delay", &max_delay),
+        ("initial_delay", &initial_delay),
+        "",
     )?;
-    let max_delay = r.get(
-        &MAX_DELAY,
-        Duration::from_secs(60),
-        parse_positive_duration,
-        show_duration,
-    )?;
-    let factor = r.get(&BACKOFF_FACTOR, 2.0, parse_factor, |f| format!("{f}"))?;
-    let jitter = r.get(&JITTER, 0.2, parse_fraction, |f| format!("{f}"))?;
-    let timeout = r.get(
-        &TIMEOUT,
-        None,
-        |t| duration::parse(t).map(|d| (!d.is_zero()).then_some(d)),
-        |t| t.map_or("none".into(), duration::format),
-    )?;
-    let attempt_timeout = r.get(
-        &ATTEMPT_TIMEOUT,
-        Duration::from_secs(5),
-        parse_positive_duration,
-        show_duration,
-    )?;
-    let port_watch_interval = r.get(
-        &PORT_WATCH_INTERVAL,
-        Duration::from_millis(100),
-        parse_positive_duration,
-        show_duration,
-    )?;
-    let recheck_interval = r.get(
-        &RECHECK_INTERVAL,
-        Duration::from_secs(1),
-        parse_positive_duration,
-        show_duration,
-    )?;
-    if max_delay < initial_delay {
-        return Err(ConfigError(format!(
-            "max_delay {} is shorter than initial_delay {}",
-            duration::format(max_delay),
-            duration::format(initial_delay)
-        )));
-    }
     Ok(WaitSettings {
         max_retries,
         backoff: Backoff {
-            initial_delay,
-            max_delay,
+            initial_delay: initial_delay.value,
+            max_delay: max_delay.value,
             factor,
             jitter,
         },
@@ -116,36 +238,125 @@ pub fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {
     })
 }
 
-// --- logging ----------------------------------------------------------------------------------
+pub fn resolve_monitor(
+    r: &mut Resolver<'_>,
+    wait: &WaitSettings,
+) -> Result<MonitorSettings, ConfigError> {
+    Ok(MonitorSettings {
+        probe_interval: r.get(PROBE_INTERVAL, None)?.value,
+        probe_timeout: r.get(PROBE_TIMEOUT, None)?.value,
+        recheck_interval: wait.recheck_interval,
+        failure_threshold: r.get(FAILURE_THRESHOLD, None)?.value,
+        success_threshold: r.get(SUCCESS_THRESHOLD, None)?.value,
+        jitter: wait.backoff.jitter,
+    })
+}
 
-pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
-    let format = r.get(
-        &LOG_FORMAT,
-        LogFormat::Text,
-        |t| match t.trim() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected text or json".into()),
-        },
-        |f| format!("{f:?}").to_lowercase(),
+pub fn resolve_run(r: &mut Resolver<'_>) -> Result<RunSettings, ConfigError> {
+    Ok(RunSettings {
+        on_disconnect: r.get(ON_DISCONNECT, None)?.value,
+        restart_spread: r.get(RESTART_SPREAD, None)?.value,
+        export_connection: r.get(EXPORT_CONNECTION, None)?.value,
+    })
+}
+
+/// The process settings of one worker (`None`: the single worker, or no worker at all).
+pub fn resolve_process(
+    r: &mut Resolver<'_>,
+    worker: Option<&str>,
+    wait: &WaitSettings,
+) -> Result<ProcessSettings, ConfigError> {
+    let stop_signal = r.get(STOP_SIGNAL, worker)?.value;
+    let stop_timeout = r.get(STOP_TIMEOUT, worker)?.value;
+    let restart = r.get(RESTART, worker)?.value;
+    let restart_delay = r.get(RESTART_DELAY, worker)?;
+    let restart_max_delay = r.get(RESTART_MAX_DELAY, worker)?;
+    let restart_reset_after = r.get(RESTART_RESET_AFTER, worker)?.value;
+    let max_restarts = r.get(MAX_RESTARTS, worker)?.value;
+    let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
+    at_least(
+        ("restart_max_delay", &restart_max_delay),
+        ("restart_delay", &restart_delay),
+        &whose,
     )?;
-    let rust_log = env.get("RUST_LOG").filter(|v| !v.is_empty());
-    let level = match r.raw(&LOG_LEVEL)? {
-        Some((text, source)) => {
-            let level = text.trim().parse::<tracing::Level>().map_err(|_| {
-                invalid(&source, &text, "expected error, warn, info, debug or trace")
-            })?;
-            r.record(LOG_LEVEL.name, level.to_string().to_lowercase(), source);
-            Some(level)
+    Ok(ProcessSettings {
+        stop_signal,
+        stop_timeout,
+        restart,
+        restart_backoff: Backoff {
+            initial_delay: restart_delay.value,
+            max_delay: restart_max_delay.value,
+            factor: wait.backoff.factor,
+            jitter: wait.backoff.jitter,
+        },
+        restart_reset_after,
+        max_restarts,
+    })
+}
+
+/// The poller settings of one worker (`None`: the single worker, or no worker at all).
+pub fn resolve_pollers(
+    r: &mut Resolver<'_>,
+    worker: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<PollerSettings, ConfigError> {
+    let task_queues = r.get_opt(TASK_QUEUE, worker)?.map(|s| s.value);
+    let task_queue_type = r.get(TASK_QUEUE_TYPE, worker)?.value;
+    let deadline = r.get(POLLER_DEADLINE, worker)?.value;
+    let worker_identity = r.get_opt(WORKER_IDENTITY, worker)?.map(|s| s.value);
+    let deployment_name = r.get_opt(DEPLOYMENT_NAME, worker)?;
+    let build_id = r.get_opt(BUILD_ID, worker)?;
+    let deployment = match (deployment_name, build_id) {
+        (Some(name), Some(build_id)) => Some(Deployment {
+            name: name.value,
+            build_id: build_id.value,
+        }),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            let (d, b) = (DEPLOYMENT_NAME.def, BUILD_ID.def);
+            warnings.push(format!(
+                "worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
+                 {}); with only one, the worker's deployment is not checked",
+                d.flag(),
+                d.env,
+                b.flag(),
+                b.env
+            ));
+            None
         }
+    };
+    Ok(PollerSettings {
+        task_queues: task_queues.unwrap_or_default(),
+        task_queue_type,
+        deadline,
+        worker_identity,
+        deployment,
+    })
+}
+
+pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigError> {
+    Ok(HealthSettings {
+        listen: r.get_opt(HEALTH_LISTEN, None)?.map(|s| s.value),
+    })
+}
+
+/// `--log-level` (or its variable or file key) sets this program's level; without it,
+/// `RUST_LOG` is a full filter, reported as the level's source.
+pub fn resolve_log(
+    r: &mut Resolver<'_>,
+    rust_log: Option<&str>,
+) -> Result<LogSettings, ConfigError> {
+    let format = r.get(LOG_FORMAT, None)?.value;
+    let level = match r.raw(LOG_LEVEL.def, None)? {
+        Some(_) => r.get_opt(LOG_LEVEL, None)?.map(|s| s.value.tracing()),
         None => {
-            match rust_log {
+            match rust_log.filter(|v| !v.is_empty()) {
                 Some(filter) => r.record(
-                    LOG_LEVEL.name,
-                    filter.clone(),
+                    LOG_LEVEL.def.key,
+                    filter.to_string(),
                     Source::Env("RUST_LOG".into()),
                 ),
-                None => r.record(LOG_LEVEL.name, "info".into(), Source::Default),
+                None => r.record(LOG_LEVEL.def.key, "info".into(), Source::Default),
             }
             None
         }

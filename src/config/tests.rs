@@ -3,12 +3,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::keys::ALL_KEYS;
+use super::address::parse_address;
+use super::table::ALL;
 use super::*;
 
 /// Resolves as every command but `run` and `exec` does: without a worker's command.
-fn resolve(options: &Options, env: &Env) -> Result<Config, ConfigError> {
-    super::resolve(options, None, env)
+fn resolve(flags: &Flags, env: &Env) -> Result<Config, ConfigError> {
+    super::resolve(flags, Workers::None, env)
+}
+
+/// Flags as the command line gives them, by setting key.
+fn flags(pairs: &[(&'static str, &str)]) -> Flags {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
 fn env(pairs: &[(&str, &str)]) -> Env {
@@ -43,7 +49,7 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn defaults() {
-    let c = resolve(&Options::default(), &env(&[])).unwrap();
+    let c = resolve(&Flags::new(), &env(&[])).unwrap();
     assert_eq!(c.connection.address(), "localhost:7233");
     assert_eq!(c.connection.namespace, "default");
     assert!(c.connection.tls.is_none());
@@ -92,9 +98,9 @@ fn flag_beats_env_beats_file_beats_profile_beats_default() {
         if let Some(f) = file {
             pairs.push(("TEMPORAL_SUPERVISOR_CONFIG", f));
         }
-        let options = Options {
-            address: flag.map(String::from),
-            ..Options::default()
+        let options = match flag {
+            Some(flag) => flags(&[("address", flag)]),
+            None => flags(&[]),
         };
         let c = resolve(&options, &env(&pairs)).unwrap();
         assert_eq!(c.connection.address(), expected);
@@ -103,10 +109,7 @@ fn flag_beats_env_beats_file_beats_profile_beats_default() {
     }
 
     let c = resolve(
-        &Options {
-            max_retries: Some("7".into()),
-            ..Options::default()
-        },
+        &flags(&[("max_retries", "7")]),
         &env(&[
             ("TEMPORAL_SUPERVISOR_CONFIG", ours_path),
             ("TEMPORAL_SUPERVISOR_MAX_RETRIES", "5"),
@@ -114,7 +117,10 @@ fn flag_beats_env_beats_file_beats_profile_beats_default() {
     )
     .unwrap();
     assert_eq!(c.wait.max_retries, 7);
-    assert_eq!(source_of(&c, "max_retries"), Source::Flag("--max-retries"));
+    assert_eq!(
+        source_of(&c, "max_retries"),
+        Source::Flag("--max-retries".into())
+    );
     assert_eq!(c.wait.backoff.initial_delay, Duration::from_millis(250));
     assert!(matches!(
         source_of(&c, "initial_delay"),
@@ -126,7 +132,7 @@ fn flag_beats_env_beats_file_beats_profile_beats_default() {
 #[test]
 fn empty_environment_variables_count_as_unset() {
     let c = resolve(
-        &Options::default(),
+        &Flags::new(),
         &env(&[
             ("TEMPORAL_ADDRESS", ""),
             ("TEMPORAL_SUPERVISOR_MAX_RETRIES", ""),
@@ -168,7 +174,8 @@ fn bad_values_name_value_and_source() {
                 ("TEMPORAL_SUPERVISOR_MAX_DELAY", "1s"),
                 ("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "2s"),
             ],
-            "max_delay 1s is shorter than initial_delay 2s",
+            "max_delay 1s (environment variable TEMPORAL_SUPERVISOR_MAX_DELAY) is shorter than \
+             initial_delay 2s (environment variable TEMPORAL_SUPERVISOR_INITIAL_DELAY)",
         ),
         (&[("TEMPORAL_SUPERVISOR_LOG_FORMAT", "xml")], "'xml'"),
         (
@@ -185,7 +192,7 @@ fn bad_values_name_value_and_source() {
         ),
     ];
     for (pairs, expected) in cases {
-        let err = resolve(&Options::default(), &env(pairs)).unwrap_err();
+        let err = resolve(&Flags::new(), &env(pairs)).unwrap_err();
         assert!(
             err.0.contains(expected),
             "{pairs:?}: got {err}, want {expected}"
@@ -217,14 +224,7 @@ fn config_file_errors() {
     ];
     for (name, text, expected) in cases {
         let path = temp_file(name, text);
-        let err = resolve(
-            &Options {
-                config: Some(path.clone()),
-                ..Options::default()
-            },
-            &env(&[]),
-        )
-        .unwrap_err();
+        let err = resolve(&flags(&[("config", path.to_str().unwrap())]), &env(&[])).unwrap_err();
         assert!(
             err.0.contains(expected),
             "{name}: got {err}, want {expected}"
@@ -272,11 +272,7 @@ fn addresses() {
 
 #[test]
 fn api_key_implies_tls_and_is_redacted() {
-    let c = resolve(
-        &Options::default(),
-        &env(&[("TEMPORAL_API_KEY", "sekrit-123")]),
-    )
-    .unwrap();
+    let c = resolve(&Flags::new(), &env(&[("TEMPORAL_API_KEY", "sekrit-123")])).unwrap();
     assert!(c.connection.tls.is_some());
     assert!(matches!(source_of(&c, "tls"), Source::Implied(_)));
     let report = render_report(&c.report);
@@ -288,10 +284,7 @@ fn api_key_implies_tls_and_is_redacted() {
 #[test]
 fn api_key_without_tls_warns() {
     let c = resolve(
-        &Options {
-            tls: Some("false".into()),
-            ..Options::default()
-        },
+        &flags(&[("tls", "false")]),
         &env(&[("TEMPORAL_API_KEY", "sekrit-123")]),
     )
     .unwrap();
@@ -303,34 +296,20 @@ fn api_key_without_tls_warns() {
 
 #[test]
 fn zero_timeout_means_none() {
-    let c = resolve(
-        &Options {
-            timeout: Some("0".into()),
-            ..Options::default()
-        },
-        &env(&[]),
-    )
-    .unwrap();
+    let c = resolve(&flags(&[("timeout", "0")]), &env(&[])).unwrap();
     assert_eq!(c.wait.timeout, None);
-    let c = resolve(
-        &Options {
-            timeout: Some("1m30s".into()),
-            ..Options::default()
-        },
-        &env(&[]),
-    )
-    .unwrap();
+    let c = resolve(&flags(&[("timeout", "1m30s")]), &env(&[])).unwrap();
     assert_eq!(c.wait.timeout, Some(Duration::from_secs(90)));
 }
 
 #[test]
 fn example_file_documents_every_key_with_its_default() {
     let example = include_str!("../../config/temporal-supervisor.toml");
-    for key in ALL_KEYS {
+    for key in ALL.iter().filter(|d| d.in_file) {
         assert!(
-            example.contains(&format!("\n# {} = ", key.name)),
+            example.contains(&format!("\n# {} = ", key.key)),
             "config/temporal-supervisor.toml does not document {}",
-            key.name
+            key.key
         );
     }
     // Uncommented, the documented values must be the defaults (paths and secrets aside).
@@ -339,7 +318,7 @@ fn example_file_documents_every_key_with_its_default() {
         .filter_map(|l| l.strip_prefix("# "))
         .filter(|l| {
             l.split_once(" = ")
-                .is_some_and(|(k, _)| ALL_KEYS.iter().any(|key| key.name == k))
+                .is_some_and(|(k, _)| ALL.iter().any(|key| key.key == k))
                 && !l.starts_with("api_key")
                 && !l.starts_with("tls_")
                 && !l.starts_with("health_listen")
@@ -351,15 +330,8 @@ fn example_file_documents_every_key_with_its_default() {
         .map(|l| format!("{l}\n"))
         .collect();
     let path = temp_file("example.toml", &uncommented);
-    let from_file = resolve(
-        &Options {
-            config: Some(path),
-            ..Options::default()
-        },
-        &env(&[]),
-    )
-    .unwrap();
-    let defaults = resolve(&Options::default(), &env(&[])).unwrap();
+    let from_file = resolve(&flags(&[("config", path.to_str().unwrap())]), &env(&[])).unwrap();
+    let defaults = resolve(&Flags::new(), &env(&[])).unwrap();
     assert_eq!(from_file.wait, defaults.wait);
     assert_eq!(from_file.run, defaults.run);
     assert_eq!(from_file.health, defaults.health);
@@ -394,11 +366,10 @@ fn the_worker_gets_the_connection_under_temporals_names() {
     let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
     let ca = temp_file("handover-ca.pem", &cert_pem);
     let c = resolve(
-        &Options {
-            address: Some("https://ns.example:7233".into()),
-            tls_ca_path: Some(ca.to_string_lossy().into_owned()),
-            ..Options::default()
-        },
+        &flags(&[
+            ("address", "https://ns.example:7233"),
+            ("tls_ca_path", &ca.to_string_lossy()),
+        ]),
         &env(&[
             ("TEMPORAL_API_KEY", "sekrit"),
             ("TEMPORAL_TLS_CLIENT_CERT_DATA", &cert_pem),
@@ -432,7 +403,7 @@ fn the_worker_gets_the_connection_under_temporals_names() {
     assert_eq!(get(&handed, "TEMPORAL_GRPC_META_X_TEAM").unwrap(), "docs");
 
     // Without TLS or a key, those variables are removed from the worker's environment.
-    let plain = resolve(&Options::default(), &env(&[])).unwrap();
+    let plain = resolve(&Flags::new(), &env(&[])).unwrap();
     let handed = plain.connection.worker_env();
     assert_eq!(get(&handed, "TEMPORAL_TLS").unwrap(), "false");
     for name in [

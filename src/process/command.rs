@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access};
 
-use crate::config::file::io_reason;
 use crate::exit;
+use crate::files::io_reason;
 
 /// Why a command cannot be started: exit code and message.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,7 +36,7 @@ impl Decision {
             Decision::Interrupted => format!("worker ended by Ctrl-C (code {code}); not a crash"),
             Decision::NoRestart => format!(
                 "not restarting (--restart {}); worker exited with code {code}",
-                policy.name()
+                crate::config::settings::name(policy)
             ),
             Decision::LimitReached => "not restarting: restart limit reached".into(),
             Decision::Restart { after, history } => format!(
@@ -163,7 +163,8 @@ mod tests {
                 jitter: 0.0,
             },
             restart_reset_after: Duration::from_secs(60),
-            ..ProcessSettings::default()
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+            stop_timeout: Duration::from_secs(25),
         }
     }
 

@@ -6,14 +6,13 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clap::Parser;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, advance};
 
-use crate::cli::{Cli, Command};
-use crate::config::{self, Config, Env};
+use crate::cli::{self, Command};
+use crate::config::{self, Config, Env, Workers};
 use crate::process::child::{Child, Pipes, Reaped, Spec};
 use crate::process::command::SpawnError;
 use crate::process::system::Processes;
@@ -103,16 +102,15 @@ impl Processes for Fake {
 
 /// The configuration of `run` with these arguments (`run` and a command included).
 fn config(args: &[&str]) -> Config {
-    let cli =
-        Cli::try_parse_from(std::iter::once("temporal-supervisor").chain(args.iter().copied()))
-            .expect("valid arguments");
+    let argv = std::iter::once("temporal-supervisor").chain(args.iter().copied());
+    let cli = cli::parse(argv.map(Into::into)).expect("valid arguments");
     let Command::Run { command } = &cli.command else {
         panic!("not run: {args:?}");
     };
     let env: Env = [("PATH".to_string(), "/usr/bin:/bin".to_string())]
         .into_iter()
         .collect();
-    config::resolve(&cli.options, Some(command), &env).expect("valid configuration")
+    config::resolve(&cli.flags, Workers::Run(command), &env).expect("valid configuration")
 }
 
 /// A configuration file with these contents, and `run --config` with it.

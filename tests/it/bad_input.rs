@@ -300,7 +300,10 @@ fn bad_input_is_one_clear_line_and_exit_2() {
                 "true",
             ],
             &[],
-            &["restart_max_delay 1s is shorter than restart_delay 2s"],
+            &[
+                "restart_max_delay 1s (flag --restart-max-delay) is shorter than restart_delay 2s \
+               (flag --restart-delay)",
+            ],
         ),
         case(
             &["wait", "--log-format", "xml"],

@@ -150,10 +150,14 @@ fn restarting_a_wedged_worker_spends_none_of_its_own_restarts() {
     let scratch = Scratch::new("wedged-budget");
     let count = scratch.path("starts");
     // First process: never polls (wedged); second: crashes at once; third: runs on.
+    // Each process that runs on notes when its SIGTERM trap is set, so that the stop at the end
+    // does not race the trap.
+    let trapped = scratch.path("trapped");
     let script = format!(
         "echo x >> {count}; [ $(wc -l < {count}) -eq 2 ] && exit 1; \
-         trap 'exit 0' TERM; while :; do sleep 0.05; done",
-        count = count.display()
+         trap 'exit 0' TERM; echo x >> {trapped}; while :; do sleep 0.05; done",
+        count = count.display(),
+        trapped = trapped.display()
     );
     let mut run = Supervised::start(
         &[
@@ -175,6 +179,9 @@ fn restarting_a_wedged_worker_spends_none_of_its_own_restarts() {
     let log = run.wait_for_log("worker started", 3, PATIENCE);
     assert!(log.contains("starting it again in"), "{log}");
     assert!(log.contains("worker exited with code 1"), "{log}");
+    eventually("the third process sets its trap", PATIENCE, || {
+        std::fs::read_to_string(&trapped).is_ok_and(|t| t.lines().count() == 2)
+    });
     run.signal(nix::sys::signal::Signal::SIGTERM);
     let (code, log) = run.wait_exit(PATIENCE);
     assert_eq!(code, 0, "{log}");

@@ -1,0 +1,233 @@
+//! Looking a setting up through the layers, the first that has it wins: a flag, its
+//! environment variable, a worker's own table (for the settings a worker may set), our file's
+//! top level, then the caller's fallback (Temporal's profile) or the default. The value keeps
+//! its source ([`Sourced`], as cargo's `Value<T>` does), so that any later error, one between
+//! two settings included, can name where each came from; every resolved value is also
+//! recorded for the `config` report, secrets redacted.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::file::{ConfigFile, Raw};
+use crate::config::kinds::Kind;
+use crate::config::table::{Def, Key, Shape};
+use crate::config::{ConfigError, Env};
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Default,
+    Flag(String),
+    Env(String),
+    File {
+        path: PathBuf,
+        key: String,
+    },
+    Profile {
+        path: String,
+        profile: String,
+    },
+    /// Turned on because other settings need it (TLS for an API key or certificates).
+    Implied(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Env(var) => write!(f, "environment variable {var}"),
+            Source::File { path, key } => write!(f, "config file {}, key {key}", path.display()),
+            Source::Profile { path, profile } => {
+                write!(f, "Temporal profile '{profile}' in {path}")
+            }
+            Source::Implied(why) => write!(f, "implied by {why}"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// One line of the `config` report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+    pub source: Source,
+}
+
+/// The flags as typed, by setting key (a list's values joined with commas).
+pub type Flags = HashMap<&'static str, String>;
+
+/// Resolves settings through the layers, recording each for the report.
+pub struct Resolver<'a> {
+    flags: Flags,
+    env: &'a Env,
+    file: Option<ConfigFile>,
+    report: Vec<Setting>,
+}
+
+/// `<source>: invalid value '<text>': <reason>`, the shape of every bad-value error.
+pub fn invalid(source: &Source, text: &str, reason: &str) -> ConfigError {
+    ConfigError(format!("{source}: invalid value '{text}': {reason}"))
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(flags: Flags, env: &'a Env) -> Resolver<'a> {
+        Resolver {
+            flags,
+            env,
+            file: None,
+            report: Vec::new(),
+        }
+    }
+
+    /// Our file, the layer under the environment.
+    pub fn with_file(self, file: Option<ConfigFile>) -> Resolver<'a> {
+        Resolver { file, ..self }
+    }
+
+    pub fn file(&self) -> Option<&ConfigFile> {
+        self.file.as_ref()
+    }
+
+    pub fn into_report(self) -> Vec<Setting> {
+        self.report
+    }
+
+    /// The name of a setting in the report: `key`, or `workers.NAME.key` for a worker.
+    fn name(def: &Def, worker: Option<&str>) -> String {
+        match (worker, def.worker_key) {
+            (Some(w), Some(key)) => format!("workers.{w}.{key}"),
+            _ => def.key.to_string(),
+        }
+    }
+
+    /// The raw text of a setting from flag, environment, `worker`'s table or our file, with
+    /// its source.
+    pub fn raw(
+        &self,
+        def: &Def,
+        worker: Option<&str>,
+    ) -> Result<Option<(String, Source)>, ConfigError> {
+        if let Some(value) = self.flags.get(def.key) {
+            return Ok(Some((value.clone(), Source::Flag(def.flag()))));
+        }
+        if let Some(value) = self.env.get(def.env).filter(|v| !v.is_empty()) {
+            return Ok(Some((value.clone(), Source::Env(def.env.to_string()))));
+        }
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        let in_worker = worker.zip(def.worker_key).and_then(|(w, key)| {
+            Some((
+                file.workers.get(w)?.settings.get(def.key)?,
+                format!("workers.{w}.{key}"),
+            ))
+        });
+        let (value, key) = match in_worker {
+            Some(found) => found,
+            None if def.in_file => match file.settings.get(def.key) {
+                Some(value) => (value, def.key.to_string()),
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        let source = Source::File {
+            path: file.path.clone(),
+            key,
+        };
+        let text = match value {
+            Raw::Text(text) => text.clone(),
+            Raw::List(items) if def.shape == Shape::List => items.join(","),
+            Raw::List(_) => {
+                return Err(ConfigError(format!(
+                    "{source}: expected a single value, found a list"
+                )));
+            }
+        };
+        Ok(Some((text, source)))
+    }
+
+    /// A setting that is unset unless given, parsed by its kind and recorded.
+    pub fn get_opt<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        worker: Option<&str>,
+    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+        let def = key.def;
+        let found = match self.raw(def, worker)? {
+            Some((text, source)) => {
+                let value = K::parse(&text, def.takes).map_err(|e| {
+                    let shown = if def.secret { "<redacted>" } else { &text };
+                    invalid(&source, shown, &e)
+                })?;
+                Some(Sourced { value, source })
+            }
+            None => None,
+        };
+        let shown = match &found {
+            Some(_) if def.secret => "<redacted>".to_string(),
+            Some(s) => K::show(&s.value),
+            None => format!("({})", def.unset),
+        };
+        let source = found.as_ref().map_or(Source::Default, |s| s.source.clone());
+        self.record(&Self::name(def, worker), shown, source);
+        Ok(found)
+    }
+
+    /// A setting with a default, parsed by its kind and recorded.
+    pub fn get<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        worker: Option<&str>,
+    ) -> Result<Sourced<K::Value>, ConfigError> {
+        let def = key.def;
+        let default = def.default.expect("get is for settings with a default");
+        let (text, source) = self
+            .raw(def, worker)?
+            .unwrap_or_else(|| (default.to_string(), Source::Default));
+        let value = K::parse(&text, def.takes).map_err(|e| invalid(&source, &text, &e))?;
+        let shown = if def.secret {
+            "<redacted>".into()
+        } else {
+            K::show(&value)
+        };
+        self.record(&Self::name(def, worker), shown, source.clone());
+        Ok(Sourced { value, source })
+    }
+
+    pub fn record(&mut self, name: &str, value: String, source: Source) {
+        self.report.push(Setting {
+            name: name.to_string(),
+            value,
+            source,
+        });
+    }
+}
+
+/// Renders the `config` report: one aligned line per setting.
+pub fn render_report(report: &[Setting]) -> String {
+    let name_width = report.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let value_width = report
+        .iter()
+        .map(|s| s.value.len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    report
+        .iter()
+        .map(|s| {
+            format!(
+                "{:name_width$} = {:value_width$}  ({})\n",
+                s.name, s.value, s.source
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,315 @@
+//! Every setting, defined once: its key (also the file key and the report's name), its flag
+//! and environment variable, its kind (which parses and shows its values), its default as the
+//! text that kind parses, how an unset value reads, its value name and help, its section, and
+//! whether a worker's table may set it or it is a secret. The command line's options and their
+//! help ([`crate::cli`]), the file's keys ([`super::file`]), the layering and the `config`
+//! report ([`super::resolver`]) and docs/configuration.md ([`super::docs`]) all come from here.
+
+use std::marker::PhantomData;
+
+use crate::config::kinds::*;
+use crate::config::settings::{LogFormat, LogLevel, OnDisconnect, QueueType, RestartPolicy};
+
+/// Where a setting stands in `--help` and in the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Configuration,
+    Connection,
+    Waiting,
+    Supervising,
+    Pollers,
+    Logging,
+}
+
+impl Section {
+    pub const ALL: [Section; 6] = [
+        Section::Configuration,
+        Section::Connection,
+        Section::Waiting,
+        Section::Supervising,
+        Section::Pollers,
+        Section::Logging,
+    ];
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            Section::Configuration => "Configuration",
+            Section::Connection => "Connection",
+            Section::Waiting => "Waiting",
+            Section::Supervising => "Supervising (run)",
+            Section::Pollers => "Health and pollers",
+            Section::Logging => "Logging",
+        }
+    }
+}
+
+/// How a setting is given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `--key VALUE`.
+    Value,
+    /// `--key` alone means true; `--key=false` turns it off.
+    Switch,
+    /// Repeatable, or comma-separated (an array in the file).
+    List,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Def {
+    /// The file key, and the name in the `config` report; the flag is `--` and the key with
+    /// `-` for `_`.
+    pub key: &'static str,
+    /// The key in a `[workers.NAME]` table, when the worker may set it (`task_queues` for
+    /// `task_queue`); `None`: the top level only.
+    pub worker_key: Option<&'static str>,
+    pub env: &'static str,
+    /// The default, as text its kind parses; `None`: unset unless given.
+    pub default: Option<&'static str>,
+    /// How the value reads in the help and the reference when it is unset.
+    pub unset: &'static str,
+    pub value_name: &'static str,
+    pub help: &'static str,
+    /// What it takes, in words, for errors and the reference, when the setting says it
+    /// itself (else its kind's words, [`Def::takes`]).
+    pub takes: &'static str,
+    /// Its kind's words.
+    pub kind_takes: fn() -> String,
+    /// One of a few named values.
+    pub choice: bool,
+    pub section: Section,
+    pub shape: Shape,
+    /// Shown as `<redacted>`, never as its value.
+    pub secret: bool,
+    /// A key of our file too (all but `config`, which names the file).
+    pub in_file: bool,
+    /// Values may start with `-` (numbers and durations: so that `-1` reaches its parser and
+    /// gets a clear error instead of clap's).
+    pub hyphen_values: bool,
+}
+
+/// A setting whose values are of kind `K`.
+pub struct Key<K> {
+    pub def: &'static Def,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Key<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Key<K> {}
+
+impl<K: Kind> Key<K> {
+    const fn new(def: &'static Def) -> Key<K> {
+        Key {
+            def,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl Def {
+    /// The flag, as typed.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.key.replace('_', "-"))
+    }
+
+    /// The default as the help and the reference show it.
+    pub fn shown_default(&self) -> &'static str {
+        self.default.unwrap_or(self.unset)
+    }
+
+    /// What it takes, in words.
+    pub fn takes(&self) -> String {
+        match self.takes {
+            "" => (self.kind_takes)(),
+            own => own.to_string(),
+        }
+    }
+}
+
+/// A setting with a default.
+const fn set(
+    key: &'static str,
+    section: Section,
+    value_name: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Def {
+    Def {
+        key,
+        worker_key: None,
+        env: "",
+        default: Some(default),
+        unset: "",
+        value_name,
+        help,
+        takes: "",
+        kind_takes: String::new,
+        choice: false,
+        section,
+        shape: Shape::Value,
+        secret: false,
+        in_file: true,
+        hyphen_values: false,
+    }
+}
+
+/// A setting that is unset unless given; `unset` says what that means.
+const fn unset(
+    key: &'static str,
+    section: Section,
+    value_name: &'static str,
+    unset: &'static str,
+    help: &'static str,
+) -> Def {
+    Def {
+        default: None,
+        unset,
+        ..set(key, section, value_name, "", help)
+    }
+}
+
+impl Def {
+    const fn env(self, env: &'static str) -> Def {
+        Def { env, ..self }
+    }
+    const fn worker(self) -> Def {
+        Def {
+            worker_key: Some(self.key),
+            ..self
+        }
+    }
+    const fn worker_key(self, key: &'static str) -> Def {
+        Def {
+            worker_key: Some(key),
+            ..self
+        }
+    }
+    const fn secret(self) -> Def {
+        Def {
+            secret: true,
+            ..self
+        }
+    }
+    const fn switch(self) -> Def {
+        Def {
+            shape: Shape::Switch,
+            ..self
+        }
+    }
+    const fn list(self) -> Def {
+        Def {
+            shape: Shape::List,
+            ..self
+        }
+    }
+    const fn not_in_file(self) -> Def {
+        Def {
+            in_file: false,
+            ..self
+        }
+    }
+    const fn taking(self, takes: &'static str) -> Def {
+        Def { takes, ..self }
+    }
+    /// Fills in what the macro knows: the kind's words and whether values may start with
+    /// `-`, and `TEMPORAL_SUPERVISOR_<KEY>` unless a variable was named.
+    const fn of_kind(
+        self,
+        kind_takes: fn() -> String,
+        hyphen_values: bool,
+        choice: bool,
+        env: &'static str,
+    ) -> Def {
+        Def {
+            kind_takes,
+            hyphen_values,
+            choice,
+            env: if self.env.is_empty() { env } else { self.env },
+            ..self
+        }
+    }
+}
+
+macro_rules! settings {
+    ($($konst:ident: $kind:ty = $def:expr;)*) => {
+        $(
+            pub const $konst: Key<$kind> = Key::new(&$def.of_kind(
+                <$kind as Kind>::describe,
+                <$kind as Kind>::HYPHEN_VALUES,
+                <$kind as Kind>::CHOICE,
+                concat!("TEMPORAL_SUPERVISOR_", stringify!($konst)),
+            ));
+        )*
+        /// Every setting, in the order of the help and the reference.
+        pub const ALL: &[&Def] = &[$($konst.def),*];
+    };
+}
+
+use Section::*;
+
+settings! {
+    CONFIG: Text = unset("config", Configuration, "FILE", "none", "TOML file with supervisor settings").not_in_file();
+
+    ADDRESS: Text = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)").env("TEMPORAL_ADDRESS");
+    NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)").env("TEMPORAL_NAMESPACE");
+    API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on").env("TEMPORAL_API_KEY").secret();
+    TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it").env("TEMPORAL_TLS").switch();
+    TLS_CA_PATH: Text = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)").env("TEMPORAL_TLS_SERVER_CA_CERT_PATH");
+    TLS_CERT_PATH: Text = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)").env("TEMPORAL_TLS_CLIENT_CERT_PATH");
+    TLS_KEY_PATH: Text = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)").env("TEMPORAL_TLS_CLIENT_KEY_PATH");
+    TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI").env("TEMPORAL_TLS_SERVER_NAME");
+    PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)").env("TEMPORAL_PROFILE");
+    KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
+    KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Connection, "DURATION", "3s", "run: a keepalive ping not answered within this closes the connection");
+
+    MAX_RETRIES: Count = set("max_retries", Waiting, "N", "10", "Most readiness attempts, 0 for no limit (run: of the first wait only)");
+    INITIAL_DELAY: Positive = set("initial_delay", Waiting, "DURATION", "1s", "Delay after the first failed attempt");
+    MAX_DELAY: Positive = set("max_delay", Waiting, "DURATION", "60s", "Longest delay between attempts");
+    BACKOFF_FACTOR: Factor = set("backoff_factor", Waiting, "FACTOR", "2.0", "Growth of the delay after each failure");
+    JITTER: Fraction = set("jitter", Waiting, "FRACTION", "0.2", "Largest fraction of a delay removed at random");
+    TIMEOUT: Limit = set("timeout", Waiting, "DURATION", "0", "Give up after this long in all, 0 for no limit (run: the first wait only)");
+    ATTEMPT_TIMEOUT: Positive = set("attempt_timeout", Waiting, "DURATION", "5s", "Bound on one attempt: DNS, TCP, TLS and RPCs");
+    PORT_WATCH_INTERVAL: Positive = set("port_watch_interval", Waiting, "DURATION", "100ms", "While the port refuses connections, look again this often");
+    RECHECK_INTERVAL: Positive = set("recheck_interval", Waiting, "DURATION", "1s", "While Temporal answers but is not ready (namespace missing, not SERVING), and while run suspects it is gone, look again this often");
+
+    STOP_SIGNAL: StopSignal = set("stop_signal", Supervising, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
+    STOP_TIMEOUT: Dur = set("stop_timeout", Supervising, "DURATION", "25s", "Grace period after the stop signal, then SIGKILL").worker();
+    PROBE_INTERVAL: Positive = set("probe_interval", Supervising, "DURATION", "60s", "While all is well, a request this often proves the namespace (without a health watch, that Temporal is there at all)");
+    PROBE_TIMEOUT: Positive = set("probe_timeout", Supervising, "DURATION", "3s", "Bound on one probe");
+    FAILURE_THRESHOLD: AtLeastOne = set("failure_threshold", Supervising, "N", "3", "Consecutive failed probes before Temporal counts as lost");
+    SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", Supervising, "N", "1", "Consecutive good probes before Temporal counts as back");
+    ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Supervising, "ACTION", "keep", "When Temporal is lost: keep (the workers ride it out; one that does not poll again is replaced), restart, exit or ignore");
+    RESTART_SPREAD: Dur = set("restart_spread", Supervising, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
+    RESTART: Choice<RestartPolicy> = set("restart", Supervising, "POLICY", "on-failure", "When the worker exits by itself").worker();
+    RESTART_DELAY: Positive = set("restart_delay", Supervising, "DURATION", "1s", "Delay before the first restart of a failed worker").worker();
+    RESTART_MAX_DELAY: Positive = set("restart_max_delay", Supervising, "DURATION", "60s", "Longest delay between restarts").worker();
+    RESTART_RESET_AFTER: Positive = set("restart_reset_after", Supervising, "DURATION", "60s", "A worker that ran this long counts as stable: restart delays start over").worker();
+    MAX_RESTARTS: Count = set("max_restarts", Supervising, "N", "0", "Most restarts, then exit with the worker's last code; 0 for no limit").worker();
+    EXPORT_CONNECTION: Flag = set("export_connection", Supervising, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)").switch();
+
+    HEALTH_LISTEN: Listen = unset("health_listen", Pollers, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
+    TASK_QUEUE: Queues = unset("task_queue", Pollers, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)").worker_key("task_queues").list();
+    TASK_QUEUE_TYPE: Choice<QueueType> = set("task_queue_type", Pollers, "TYPE", "any", "Which pollers count").worker();
+    POLLER_DEADLINE: Positive = set("poller_deadline", Pollers, "DURATION", "60s", "A worker not polling this long after its start (or Temporal's return) is replaced").worker();
+    WORKER_IDENTITY: Text = unset("worker_identity", Pollers, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced, * matches anything").worker().taking("an identity pattern such as {pid}@{hostname}");
+    DEPLOYMENT_NAME: Text = unset("deployment_name", Pollers, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").env("TEMPORAL_DEPLOYMENT_NAME").worker().taking("a deployment name");
+    BUILD_ID: Text = unset("build_id", Pollers, "ID", "none", "The worker's build ID (worker versioning)").env("TEMPORAL_WORKER_BUILD_ID").worker().taking("a build ID");
+
+    LOG_FORMAT: Choice<LogFormat> = set("log_format", Logging, "FORMAT", "text", "Log format, on stderr");
+    LOG_LEVEL: Choice<LogLevel> = unset("log_level", Logging, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
+}
+
+/// The setting of this key, if any.
+pub fn by_key(key: &str) -> Option<&'static Def> {
+    ALL.iter().copied().find(|d| d.key == key)
+}
+
+/// The setting a worker's table spells `key`, if a worker may set it.
+pub fn by_worker_key(key: &str) -> Option<&'static Def> {
+    ALL.iter().copied().find(|d| d.worker_key == Some(key))
+}
