@@ -154,6 +154,7 @@ impl Connections {
     }
 
     /// Connections open now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         let books = self.books();
         books.idle.len() + books.busy.len()

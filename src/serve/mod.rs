@@ -5,4 +5,5 @@ pub mod connections;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod states;
 pub mod status;

@@ -16,6 +16,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::serve::metrics::{Labels, Metrics};
+pub use crate::serve::states::{RunState, WorkerState};
 use crate::temporal::failure::ProbeError;
 
 /// How many recent restarts each worker's report lists.
@@ -24,8 +25,8 @@ const RECENT_RESTARTS: usize = 10;
 /// The supervisor's state as the endpoints report it.
 #[derive(Debug)]
 pub struct Report {
-    /// The supervisor as a whole: `waiting-for-temporal`, `running`, `stopping`.
-    pub state: &'static str,
+    /// The supervisor as a whole.
+    pub state: RunState,
     pub temporal_up: bool,
     pub started: Instant,
     pub first_ready: Option<Duration>,
@@ -41,7 +42,7 @@ pub struct WorkerReport {
     /// 1-based.
     pub replica: u32,
     pub optional: bool,
-    pub state: &'static str,
+    pub state: WorkerState,
     pub pid: Option<i32>,
     pub restarts: BTreeMap<&'static str, u64>,
     pub recent_restarts: VecDeque<Value>,
@@ -57,7 +58,7 @@ pub struct WorkerReport {
 
 impl WorkerReport {
     fn ready(&self) -> bool {
-        self.state == "running" && self.pid.is_some() && self.polling != Some(false)
+        self.state == WorkerState::Running && self.pid.is_some() && self.polling != Some(false)
     }
 
     fn json(&self) -> Value {
@@ -65,7 +66,7 @@ impl WorkerReport {
             "name": self.name,
             "replica": self.replica,
             "optional": self.optional,
-            "state": self.state,
+            "state": self.state.name(),
             "pid": self.pid,
             "restarts": self.restarts.values().sum::<u64>(),
             "restarts_by_reason": self.restarts,
@@ -103,7 +104,7 @@ impl Status {
     pub fn new() -> Status {
         Status {
             report: Arc::new(Mutex::new(Report {
-                state: "starting",
+                state: RunState::Starting,
                 temporal_up: false,
                 started: Instant::now(),
                 first_ready: None,
@@ -131,7 +132,7 @@ impl Status {
             name: name.to_string(),
             replica,
             optional,
-            state: "waiting-for-temporal",
+            state: WorkerState::WaitingForTemporal,
             pid: None,
             restarts: BTreeMap::new(),
             recent_restarts: VecDeque::new(),
@@ -144,7 +145,7 @@ impl Status {
         r.workers.len() - 1
     }
 
-    pub fn set_worker_state(&self, index: usize, state: &'static str) {
+    pub fn set_worker_state(&self, index: usize, state: WorkerState) {
         self.report().workers[index].state = state;
     }
 
@@ -289,8 +290,8 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
             _ => "Temporal is not ready".into(),
         });
     }
-    if r.state != "running" {
-        return Some(format!("the supervisor is {}", r.state));
+    if r.state != RunState::Running {
+        return Some(format!("the supervisor is {}", r.state.name()));
     }
     if chosen.is_empty() {
         return Some("no worker process to be ready".into());
@@ -302,7 +303,7 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
         w.name.clone()
     };
     Some(match w.polling {
-        Some(false) if w.state == "running" && w.pid.is_some() => format!(
+        Some(false) if w.state == WorkerState::Running && w.pid.is_some() => format!(
             "worker {label} is not polling: {}",
             if w.poller_findings.is_empty() {
                 "not seen polling yet".into()
@@ -310,7 +311,7 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
                 w.poller_findings.join("; ")
             }
         ),
-        _ => format!("worker {label} is {}", w.state),
+        _ => format!("worker {label} is {}", w.state.name()),
     })
 }
 
@@ -335,8 +336,8 @@ fn body(r: &Report, chosen: &[&WorkerReport], listed: &[&WorkerReport], ok: bool
     }
     let single = (chosen.len() == 1).then(|| chosen[0]);
     let state = match single {
-        Some(w) if r.state == "running" => w.state,
-        _ => r.state,
+        Some(w) if r.state == RunState::Running => w.state.name(),
+        _ => r.state.name(),
     };
     let polling = chosen
         .iter()

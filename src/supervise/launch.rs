@@ -54,7 +54,7 @@ impl<'a> Launch<'a> {
         let mut programs = HashMap::new();
         for worker in &config.workers {
             let program = &worker.command[0];
-            let path = command::worker_path(&worker.env);
+            let path = command::worker_path(&worker.env, config.path.as_deref());
             let dir = worker.working_dir.as_deref();
             let found = dir
                 .map_or(Ok(()), command::check_dir)
@@ -82,7 +82,7 @@ impl<'a> Launch<'a> {
             .workers
             .iter()
             .any(|w| w.prefix_output)
-            .then(|| Output::new(config.log.format == crate::config::LogFormat::Json, &labels));
+            .then(|| Output::new(&config.log, &labels));
         Ok(Launch {
             config,
             status,

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, OnDisconnect, WaitSettings};
+use crate::config::{Config, WaitSettings};
 use crate::exit;
 use crate::logging;
 use crate::process::signals::Signals;
@@ -130,14 +130,7 @@ pub async fn run(config: &Config) -> u8 {
                 Err(GaveUp) => Next::Exit(runner.gave_up()),
             },
             Some(event) = next_event(&mut monitor) => match event {
-                MonitorEvent::Lost => {
-                    let next = runner.temporal_lost();
-                    if config.run.on_disconnect != OnDisconnect::Ignore {
-                        monitor = None;
-                        well_tx.send_replace(None);
-                    }
-                    next
-                }
+                MonitorEvent::Lost => runner.temporal_lost(),
                 MonitorEvent::Back => {
                     runner.temporal_back();
                     Next::Continue
@@ -158,11 +151,17 @@ pub async fn run(config: &Config) -> u8 {
             Next::Continue => {}
             // Once Temporal was ready, an outage never ends `run` by itself: no limit.
             Next::Wait => {
+                monitor = None;
+                well_tx.send_replace(None);
                 wait = Some(start_waiting(
                     &prober,
                     config.wait.without_limits(),
                     &status,
                 ))
+            }
+            Next::StopWatching => {
+                monitor = None;
+                well_tx.send_replace(None);
             }
             Next::Exit(code) => {
                 if let Some(output) = &runner.launch.output {

@@ -111,11 +111,11 @@ pub fn backoff(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quiet {
     /// Since it started: it never polled.
-    SinceStart,
+    Start,
     /// Since it last polled.
-    SincePolling,
+    LastPoll,
     /// Since Temporal came back after an outage: it has not polled again.
-    SinceReturn,
+    Return,
 }
 
 /// Whether a worker process that is not polling while Temporal is fine is wedged, and why: it
@@ -133,9 +133,9 @@ pub fn wedged(
     let findings = findings.join("; ");
     let deadline = crate::duration::format(deadline);
     Some(match quiet {
-        Quiet::SinceStart => format!("not polling within {deadline}: {findings}"),
-        Quiet::SincePolling => format!("its pollers have been gone for {deadline}: {findings}"),
-        Quiet::SinceReturn => {
+        Quiet::Start => format!("not polling within {deadline}: {findings}"),
+        Quiet::LastPoll => format!("its pollers have been gone for {deadline}: {findings}"),
+        Quiet::Return => {
             format!("not polling again within {deadline} of Temporal's return: {findings}")
         }
     })
@@ -220,7 +220,7 @@ mod tests {
     fn a_worker_is_wedged_past_its_deadline_or_when_its_pollers_go() {
         let seen = ["no pollers at all on q in default at t:7233".to_string()];
         let minute = Duration::from_secs(60);
-        let (start, polling, back) = (Quiet::SinceStart, Quiet::SincePolling, Quiet::SinceReturn);
+        let (start, polling, back) = (Quiet::Start, Quiet::LastPoll, Quiet::Return);
         assert_eq!(wedged(&seen, start, Duration::from_secs(59), minute), None);
         assert_eq!(
             wedged(&seen, start, minute, minute).unwrap(),

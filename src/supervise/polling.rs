@@ -35,7 +35,7 @@ impl Polling {
     pub fn new(watch: Option<PollerWatch>) -> Polling {
         Polling {
             watch,
-            quiet: Quiet::SinceStart,
+            quiet: Quiet::Start,
             since: Instant::now(),
             error: None,
         }
@@ -57,7 +57,7 @@ impl Polling {
         self.since = Instant::now();
         if let Some(watch) = &self.watch {
             watch.count_polls_after(lost_at);
-            self.quiet = Quiet::SinceReturn;
+            self.quiet = Quiet::Return;
         }
     }
 
@@ -82,16 +82,16 @@ impl Polling {
         self.error = None;
         if report.polling {
             match self.quiet {
-                Quiet::SinceStart => {
+                Quiet::Start => {
                     info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling")
                 }
-                Quiet::SinceReturn => {
+                Quiet::Return => {
                     info!(worker = %label, child_pid = pid, pollers = report.seen, "worker is polling again")
                 }
-                Quiet::SincePolling => {}
+                Quiet::LastPoll => {}
             }
             debug!(worker = %label, child_pid = pid, pollers = report.seen, "worker polls");
-            self.quiet = Quiet::SincePolling;
+            self.quiet = Quiet::LastPoll;
             self.since = Instant::now();
             return Verdict::Report(report);
         }

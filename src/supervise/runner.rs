@@ -30,6 +30,7 @@ use tracing::{error, info, warn};
 use crate::config::OnDisconnect;
 use crate::exit;
 use crate::process::terminal;
+use crate::serve::status::RunState;
 use crate::supervise::launch::Launch;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
 use crate::temporal::pollers::PollerEvent;
@@ -62,8 +63,10 @@ enum Ending {
 #[derive(Debug, PartialEq)]
 pub enum Next {
     Continue,
-    /// Start waiting for Temporal (again).
+    /// Stop watching Temporal and wait for it (again).
     Wait,
+    /// Stop watching Temporal: it no longer matters (the workers are being stopped to end).
+    StopWatching,
     Exit(u8),
 }
 
@@ -89,7 +92,7 @@ impl<'a> Runner<'a> {
                 replicas.push(Replica::new(spec.clone(), n, index));
             }
         }
-        launch.status.report().state = "waiting-for-temporal";
+        launch.status.report().state = RunState::WaitingForTemporal;
         Runner {
             launch,
             replicas,
@@ -100,12 +103,17 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn set_state(&self, state: &'static str, event: &'static str, reason: &str) {
+    fn set_state(&self, state: RunState, event: &'static str, reason: &str) {
         let mut report = self.launch.status.report();
         let previous = report.state;
         report.state = state;
         drop(report);
-        info!(state, previous, event, "{reason}");
+        info!(
+            state = state.name(),
+            previous = previous.name(),
+            event,
+            "{reason}"
+        );
     }
 
     /// The earliest timer of any worker.
@@ -126,7 +134,11 @@ impl<'a> Runner<'a> {
         self.launch.status.first_ready();
         match lost {
             None => {
-                self.set_state("running", "temporal-ready", "running; watching Temporal");
+                self.set_state(
+                    RunState::Running,
+                    "temporal-ready",
+                    "running; watching Temporal",
+                );
                 for i in 0..self.replicas.len() {
                     if self.replicas[i].is_waiting() {
                         let outcome = self.replicas[i].start(&self.launch);
@@ -138,7 +150,7 @@ impl<'a> Runner<'a> {
                 if self.ending.is_none() {
                     let outage = crate::duration::format(since.elapsed());
                     self.set_state(
-                        "running",
+                        RunState::Running,
                         "temporal-back",
                         &format!("Temporal is back after {outage}; watching it again"),
                     );
@@ -178,7 +190,7 @@ impl<'a> Runner<'a> {
             OnDisconnect::Keep => {
                 self.temporal = lost;
                 self.set_state(
-                    "temporal-lost",
+                    RunState::TemporalLost,
                     "temporal-lost",
                     "Temporal lost; keeping the workers (their SDKs reconnect by themselves) \
                      and waiting for it without a limit",
@@ -188,7 +200,7 @@ impl<'a> Runner<'a> {
             OnDisconnect::Exit => {
                 self.ending.get_or_insert(Ending::TemporalLost);
                 self.set_state(
-                    "stopping",
+                    RunState::Stopping,
                     "temporal-lost",
                     "Temporal lost; stopping every worker, then exiting 69 (--on-disconnect exit)",
                 );
@@ -196,7 +208,7 @@ impl<'a> Runner<'a> {
             OnDisconnect::Restart => {
                 self.stopping_for_loss = true;
                 self.set_state(
-                    "stopping",
+                    RunState::Stopping,
                     "temporal-lost",
                     "Temporal lost; stopping every worker until it is back (--on-disconnect \
                      restart), waiting for it without a limit",
@@ -218,6 +230,7 @@ impl<'a> Runner<'a> {
         }
         match self.check_end() {
             Next::Continue if self.ending.is_none() => Next::Wait,
+            Next::Continue => Next::StopWatching,
             other => other,
         }
     }
@@ -240,7 +253,7 @@ impl<'a> Runner<'a> {
         if self.ending.is_none() {
             self.ending = Some(Ending::Signal(signal));
             self.set_state(
-                "stopping",
+                RunState::Stopping,
                 "stop-requested",
                 &format!("{why}: stopping every worker"),
             );
@@ -342,7 +355,7 @@ impl<'a> Runner<'a> {
             self.ending = Some(Ending::Worker(code));
             let label = self.replicas[i].label.clone();
             self.set_state(
-                "stopping",
+                RunState::Stopping,
                 "worker-ended",
                 &format!("worker {label} ended with code {code}; stopping the others"),
             );
@@ -364,7 +377,7 @@ impl<'a> Runner<'a> {
             };
             if all_done {
                 self.ending = Some(Ending::WorkersDone);
-                self.set_state("stopping", "workers-done", "every worker has ended");
+                self.set_state(RunState::Stopping, "workers-done", "every worker has ended");
                 for replica in &mut self.replicas {
                     replica.stop(
                         StopReason::Shutdown("every other worker ended"),
@@ -380,7 +393,7 @@ impl<'a> Runner<'a> {
             None if self.stopping_for_loss && !running => {
                 self.stopping_for_loss = false;
                 self.set_state(
-                    "waiting-for-temporal",
+                    RunState::WaitingForTemporal,
                     "workers-stopped",
                     "every worker stopped; waiting for Temporal to come back",
                 );

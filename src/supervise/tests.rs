@@ -16,7 +16,7 @@ use crate::config::{self, Config, Env, Workers};
 use crate::process::child::{Child, Pipes, Reaped, Spec};
 use crate::process::command::SpawnError;
 use crate::process::system::Processes;
-use crate::serve::status::Status;
+use crate::serve::status::{RunState, Status};
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
 
@@ -144,7 +144,7 @@ async fn fire_timer(runner: &mut Runner<'_>) -> Next {
     runner.on_timer()
 }
 
-fn state(runner: &Runner<'_>) -> &'static str {
+fn state(runner: &Runner<'_>) -> RunState {
     runner.launch.status.report().state
 }
 
@@ -210,7 +210,7 @@ async fn keep_leaves_the_worker_alone_and_starts_none_into_the_outage() {
         Next::Wait,
         "wait again, without a limit"
     );
-    assert_eq!(state(&runner), "temporal-lost");
+    assert_eq!(state(&runner), RunState::TemporalLost);
     assert!(fake.group_signals().is_empty(), "the worker is left alone");
 
     // It exits during the outage: its restart waits for Temporal, whatever the delay.
@@ -227,7 +227,7 @@ async fn keep_leaves_the_worker_alone_and_starts_none_into_the_outage() {
     assert!(after <= Duration::from_secs(2), "{after:?}");
     fire_timer(&mut runner).await;
     assert_eq!(fake.started().len(), 2);
-    assert_eq!(state(&runner), "running");
+    assert_eq!(state(&runner), RunState::Running);
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,10 +265,10 @@ async fn restart_stops_the_worker_and_the_return_starts_a_new_one() {
     assert_eq!(runner.temporal_lost(), Next::Wait);
     let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
     assert_eq!(sent, SIGTERM_AND_CONT, "the stop signal, then SIGCONT");
-    assert_eq!(state(&runner), "stopping");
+    assert_eq!(state(&runner), RunState::Stopping);
     fake.exit(worker, 0);
     assert_eq!(runner.reap(), Next::Continue);
-    assert_eq!(state(&runner), "waiting-for-temporal");
+    assert_eq!(state(&runner), RunState::WaitingForTemporal);
     assert_eq!(runner.timer(), None);
     runner.temporal_ready();
     fire_timer(&mut runner).await;
@@ -281,9 +281,28 @@ async fn exit_stops_the_worker_and_ends_run_with_69() {
     let config = run(&["--on-disconnect", "exit"]);
     let mut runner = runner(&config, &fake);
     runner.temporal_ready();
-    assert_eq!(runner.temporal_lost(), Next::Continue, "stopping first");
+    assert_eq!(
+        runner.temporal_lost(),
+        Next::StopWatching,
+        "no more watching; stopping first"
+    );
     fake.exit(fake.started()[0], 0);
     assert_eq!(runner.reap(), Next::Exit(69));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignore_only_says_so_and_keeps_watching() {
+    let fake = Fake::default();
+    let config = run(&["--on-disconnect", "ignore"]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    assert_eq!(
+        runner.temporal_lost(),
+        Next::Continue,
+        "the monitor goes on"
+    );
+    assert_eq!(state(&runner), RunState::Running);
+    assert!(fake.group_signals().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -382,5 +401,5 @@ async fn every_worker_done_by_itself_ends_run() {
     fake.exit(b, 0);
     // Both non-optional workers are done: the optional one is stopped, then run ends.
     assert_eq!(runner.reap(), Next::Continue);
-    assert_eq!(state(&runner), "stopping");
+    assert_eq!(state(&runner), RunState::Stopping);
 }

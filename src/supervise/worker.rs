@@ -37,6 +37,7 @@ use crate::config::WorkerSpec;
 use crate::config::workers;
 use crate::duration;
 use crate::process::child::{Child, SpawnError};
+use crate::serve::status::WorkerState;
 use crate::supervise::launch::Launch;
 use crate::supervise::policy::{self, Decision, History};
 use crate::supervise::polling::{Polling, Verdict};
@@ -58,13 +59,13 @@ enum State {
 }
 
 impl State {
-    fn name(&self) -> &'static str {
+    fn reported(&self) -> WorkerState {
         match self {
-            State::WaitingForTemporal => "waiting-for-temporal",
-            State::Running(_) => "running",
-            State::Stopping(_) => "stopping",
-            State::BackingOff(_) => "backing-off",
-            State::Exited(_) => "exited",
+            State::WaitingForTemporal => WorkerState::WaitingForTemporal,
+            State::Running(_) => WorkerState::Running,
+            State::Stopping(_) => WorkerState::Stopping,
+            State::BackingOff(_) => WorkerState::BackingOff,
+            State::Exited(_) => WorkerState::Exited,
         }
     }
 }
@@ -162,20 +163,21 @@ impl Replica {
         reason: impl fmt::Display,
         l: &Launch,
     ) {
-        self.transition_from(self.state.name(), to, event, reason, l);
+        self.transition_from(self.state.reported(), to, event, reason, l);
     }
 
     /// For handlers that took the old state apart to build the new one.
     fn transition_from(
         &mut self,
-        from: &'static str,
+        from: WorkerState,
         to: State,
         event: &'static str,
         reason: impl fmt::Display,
         l: &Launch,
     ) {
-        info!(worker = %self.label, state = to.name(), previous = from, event, "{reason}");
-        l.status.set_worker_state(self.index, to.name());
+        let state = to.reported();
+        info!(worker = %self.label, state = state.name(), previous = from.name(), event, "{reason}");
+        l.status.set_worker_state(self.index, state);
         self.state = to;
     }
 
@@ -327,7 +329,7 @@ impl Replica {
     }
 
     fn begin_stop(&mut self, why: StopReason, l: &Launch) {
-        let from = self.state.name();
+        let from = self.state.reported();
         let State::Running(child) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
         else {
             unreachable!("begin_stop is only called while running");
