@@ -1,32 +1,44 @@
-//! temporal-supervisor: waits for a Temporal server to be ready, then starts the worker.
+//! temporal-supervisor: waits for a Temporal server to be ready, then starts the worker, and
+//! keeps watching both.
 //!
 //! # How it works
 //!
 //! 1. [`cli`] parses the command line into raw text; [`config`] layers flags, environment, our
-//!    TOML file, Temporal's profile file and defaults, validates everything, and fails with one
-//!    line naming the bad value and its source (exit 2).
-//! 2. [`probe`] makes one readiness attempt in stages (resolve, connect, grpc, health,
-//!    namespace), bounded as a whole by the attempt timeout.
-//! 3. [`gate`] repeats attempts on the [`backoff`] schedule, watching a refusing port between
-//!    attempts so that it proceeds as soon as the server opens.
-//! 4. The command decides what readiness leads to: `check` reports, `wait` exits 0, and `exec`
-//!    replaces this process with the worker ([`exec`]).
+//!    TOML file, Temporal's profile file and defaults from one table of settings, validates
+//!    everything, and fails with one line naming the bad value and its source (exit 2).
+//! 2. [`temporal::probe`] makes one readiness attempt in stages (resolve, connect, grpc,
+//!    health, namespace), bounded as a whole by the attempt timeout.
+//! 3. [`temporal::gate`] repeats attempts on the [`backoff`] schedule, watching a refusing port
+//!    between attempts so that it proceeds as soon as the server opens.
+//! 4. The command decides what readiness leads to: `check` reports, `wait` exits 0, `exec`
+//!    replaces this process with the worker ([`process::exec`]), and `run` supervises
+//!    ([`supervise`]): it starts the workers as children, watches Temporal with
+//!    [`temporal::monitor`] and each worker's pollers with [`temporal::pollers`], keeps the
+//!    workers through an outage and replaces one that does not poll again, forwards signals,
+//!    reaps orphans, and reports through [`serve`] (health endpoints and metrics).
 //!
-//! Exit codes are in [`exit`].
+//! Lower layers never call up: `supervise` uses `temporal`, `process` and `serve`; those use
+//! only `config`'s types and the small modules at the top ([`backoff`], [`duration`],
+//! [`files`], [`task`]). Exit codes are in [`exit`].
 
-pub mod backoff;
-pub mod cli;
-pub mod config;
-pub mod duration;
-pub mod exit;
-pub mod files;
+// The crate is a binary's library: its documentation is read with --document-private-items.
+#![allow(rustdoc::private_intra_doc_links)]
+
+mod backoff;
+mod cli;
+mod config;
+mod duration;
+mod exit;
+mod files;
 pub mod fuzz;
-pub mod logging;
-pub mod process;
-pub mod serve;
-pub mod supervise;
-pub mod task;
-pub mod temporal;
+mod logging;
+mod process;
+mod serve;
+mod supervise;
+mod task;
+mod temporal;
+
+pub use config::{Env, process_env};
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -42,7 +54,7 @@ use crate::temporal::probe::{Prober, Stage};
 ///
 /// Call it once, from the main thread, before any other thread starts: it clears the signal
 /// mask inherited from the parent, which every thread started later inherits in turn.
-pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     process::signals::clear_mask();
     let cli = match cli::parse(args) {
         Ok(cli) => cli,
@@ -87,8 +99,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &config::Env) -> u8 {
         Command::Wait => runtime.block_on(wait(&config)),
         Command::Exec { command } => {
             // A command that cannot run fails now, not after the wait.
-            let path = std::env::var_os("PATH");
-            if let Err(e) = process::command::resolve(&command[0], path.as_deref(), None) {
+            let path = config.path.as_deref().map(std::ffi::OsStr::new);
+            if let Err(e) = process::command::resolve(&command[0], path, None) {
                 return fatal(e.code, &e.message);
             }
             match runtime.block_on(wait(&config)) {

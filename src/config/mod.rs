@@ -14,10 +14,10 @@
 //!
 //! The pieces: [`table`] defines every setting once (and the command line, the file's keys,
 //! the defaults, the report and the reference come from it); [`kinds`] parses and shows each
-//! kind of value; [`file`] reads and checks our file; [`resolver`] looks a setting up through
+//! kind of value; [`file`](mod@file) reads and checks our file; [`resolver`] looks a setting up through
 //! the layers and records where it came from; [`settings`], [`workers`], [`connection`] (with
-//! [`tls`] and [`profile`]) build the typed settings; [`env`] is the environment we were
-//! given; [`docs`] renders the reference.
+//! [`tls`] and [`profile`]) build the typed settings; [`env`](mod@env) is the environment we were
+//! given; `docs.rs` renders the reference (a test checks it).
 //!
 //! Flags and variables arrive as text, file values as TOML scalars turned into text, so one
 //! parser checks a value whatever its source, and a bad one becomes a [`ConfigError`]: one line
@@ -25,7 +25,8 @@
 
 pub mod address;
 pub mod connection;
-pub mod docs;
+#[cfg(test)]
+mod docs;
 pub mod env;
 pub mod file;
 pub mod kinds;
@@ -44,12 +45,12 @@ use std::path::{Path, PathBuf};
 
 pub use connection::{ConnectionSettings, EnvChange};
 pub use env::Env;
-pub use resolver::{Flags, Setting, Source, render_report};
+pub use resolver::{Flags, Setting, render_report};
 pub use settings::{
     Deployment, HealthSettings, LogFormat, LogSettings, MonitorSettings, OnDisconnect,
     PollerSettings, ProcessSettings, QueueType, RestartPolicy, RunSettings, WaitSettings,
 };
-pub use tls::{Pem, TlsSettings};
+pub use tls::TlsSettings;
 pub use workers::{WorkerSpec, Workers};
 
 use crate::config::resolver::Resolver;
@@ -82,6 +83,9 @@ pub struct Config {
     pub workers: Vec<WorkerSpec>,
     pub health: HealthSettings,
     pub log: LogSettings,
+    /// The `PATH` we were given: where a worker's program is looked up, unless its own
+    /// environment sets one.
+    pub path: Option<String>,
     /// Every setting with its shown (redacted) value and source, for `config`.
     pub report: Vec<Setting>,
     /// Things worth saying once logging is up (e.g. an API key sent in clear text).
@@ -115,7 +119,6 @@ pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
 pub fn resolve_profile_data(data: &[u8]) -> Result<Config, ConfigError> {
     let profile = profile::ProfileFile {
         path: "fuzzed/temporal.toml".into(),
-        from: Source::Default,
         data: Some(data.to_vec()),
     };
     let env = Env::default();
@@ -141,7 +144,7 @@ fn resolve_with(
     let run = settings::resolve_run(&mut r)?;
     let workers = workers::resolve(&mut r, workers, &wait, &mut warnings)?;
     let health = settings::resolve_health(&mut r)?;
-    let log = settings::resolve_log(&mut r, env.get("RUST_LOG").map(String::as_str))?;
+    let log = settings::resolve_log(&mut r, env)?;
     Ok(Config {
         connection,
         wait,
@@ -150,6 +153,7 @@ fn resolve_with(
         workers,
         health,
         log,
+        path: env.get("PATH").cloned(),
         report: r.into_report(),
         warnings,
     })

@@ -22,8 +22,6 @@ pub const CONFIG_FILE_ENV: &str = "TEMPORAL_CONFIG_FILE";
 #[derive(Debug, Clone)]
 pub struct ProfileFile {
     pub path: String,
-    /// Where the path came from: the variable, or the default location.
-    pub from: Source,
     pub data: Option<Vec<u8>>,
 }
 
@@ -54,7 +52,7 @@ pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
             )));
         }
     };
-    Ok(Some(ProfileFile { path, from, data }))
+    Ok(Some(ProfileFile { path, data }))
 }
 
 /// The profile chosen (`--profile`, `TEMPORAL_PROFILE`, else `default`) from the file's data.

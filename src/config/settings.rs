@@ -9,9 +9,9 @@ use clap::ValueEnum;
 use nix::sys::signal::Signal;
 
 use crate::backoff::Backoff;
-use crate::config::ConfigError;
 use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::*;
+use crate::config::{ConfigError, Env};
 use crate::duration;
 
 /// What `run` does when Temporal is lost while the workers run.
@@ -185,6 +185,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// The level for this program; `None` leaves the choice to `RUST_LOG` (default `info`).
     pub level: Option<tracing::Level>,
+    /// Colour on a terminal: `NO_COLOR` is unset or empty.
+    pub colour: bool,
 }
 
 /// `name value (source)`, for an error between two settings.
@@ -342,10 +344,8 @@ pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigErro
 
 /// `--log-level` (or its variable or file key) sets this program's level; without it,
 /// `RUST_LOG` is a full filter, reported as the level's source.
-pub fn resolve_log(
-    r: &mut Resolver<'_>,
-    rust_log: Option<&str>,
-) -> Result<LogSettings, ConfigError> {
+pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
+    let rust_log = env.get("RUST_LOG").map(String::as_str);
     let format = r.get(LOG_FORMAT, None)?.value;
     let level = match r.raw(LOG_LEVEL.def, None)? {
         Some(_) => r.get_opt(LOG_LEVEL, None)?.map(|s| s.value.tracing()),
@@ -361,5 +361,10 @@ pub fn resolve_log(
             None
         }
     };
-    Ok(LogSettings { format, level })
+    let colour = env.get("NO_COLOR").is_none_or(|v| v.is_empty());
+    Ok(LogSettings {
+        format,
+        level,
+        colour,
+    })
 }

@@ -2,8 +2,8 @@
 //! and environment variable, its kind (which parses and shows its values), its default as the
 //! text that kind parses, how an unset value reads, its value name and help, its section, and
 //! whether a worker's table may set it or it is a secret. The command line's options and their
-//! help ([`crate::cli`]), the file's keys ([`super::file`]), the layering and the `config`
-//! report ([`super::resolver`]) and docs/configuration.md ([`super::docs`]) all come from here.
+//! help ([`crate::cli`]), the file's keys ([`super::file`](mod@super::file)), the layering and the `config`
+//! report ([`super::resolver`]) and docs/configuration.md (`docs.rs`) all come from here.
 
 use std::marker::PhantomData;
 
@@ -22,6 +22,7 @@ pub enum Section {
 }
 
 impl Section {
+    #[cfg(test)]
     pub const ALL: [Section; 6] = [
         Section::Configuration,
         Section::Connection,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::address::parse_address;
+use super::resolver::Source;
 use super::table::ALL;
 use super::*;
 

@@ -124,13 +124,14 @@ fn check(candidate: &Path) -> Found {
     }
 }
 
-/// The `PATH` the worker will search: its own `env` entry if it sets one, else ours.
-pub fn worker_path(env: &[(String, String)]) -> Option<OsString> {
+/// The `PATH` the worker will search: its own `env` entry if it sets one, else `ours`.
+pub fn worker_path(env: &[(String, String)], ours: Option<&str>) -> Option<OsString> {
     env.iter()
         .rev()
         .find(|(name, _)| name == "PATH")
-        .map(|(_, value)| OsString::from(value))
-        .or_else(|| std::env::var_os("PATH"))
+        .map(|(_, value)| value.as_str())
+        .or(ours)
+        .map(OsString::from)
 }
 
 #[cfg(test)]

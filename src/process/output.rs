@@ -23,6 +23,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::config::{LogFormat, LogSettings};
 use crate::logging;
 
 /// Longer lines are cut into pieces of this size.
@@ -103,8 +104,8 @@ struct Writer {
 
 impl Output {
     /// Starts the writer threads; `labels` are every worker process's label, for the width.
-    pub fn new(json: bool, labels: &[String]) -> Output {
-        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    pub fn new(log: &LogSettings, labels: &[String]) -> Output {
+        let (json, colour) = (log.format == LogFormat::Json, log.colour);
         Output {
             stdout: Stream::start(
                 "stdout",

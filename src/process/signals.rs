@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Signals forwarded to the worker as they are.
-pub const FORWARDED: [Signal; 5] = [
+const FORWARDED: [Signal; 5] = [
     Signal::SIGHUP,
     Signal::SIGUSR1,
     Signal::SIGUSR2,
@@ -27,17 +27,8 @@ pub const FORWARDED: [Signal; 5] = [
     Signal::SIGQUIT,
 ];
 
-/// Every signal `run` listens to.
-const HANDLED: [Signal; 8] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGCHLD,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGQUIT,
-];
+/// The signals `run` acts on itself; it listens to these and the forwarded ones.
+const OWN: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD];
 
 /// Listens to the handled signals.
 pub struct Signals {
@@ -47,9 +38,10 @@ pub struct Signals {
 impl Signals {
     /// Installs the handlers. Must be called inside the runtime.
     pub fn install() -> std::io::Result<Signals> {
-        let streams = HANDLED
-            .iter()
-            .map(|&s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
+        let streams = OWN
+            .into_iter()
+            .chain(FORWARDED)
+            .map(|s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
             .collect::<std::io::Result<_>>()?;
         Ok(Signals { streams })
     }
