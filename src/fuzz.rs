@@ -10,7 +10,7 @@ use crate::config::address::{join_address, parse_address, shown_address};
 use crate::config::kinds::parse_signal;
 use crate::config::{self, ConfigError};
 use crate::duration;
-use crate::temporal::pollers;
+use crate::temporal::identity as identities;
 
 /// A fuzzed input's entry point: arbitrary bytes in, `Ok` or the one line of an exit 2 out.
 pub type Entry = fn(&[u8]) -> Result<(), String>;
@@ -92,7 +92,7 @@ pub fn signal(data: &[u8]) -> Result<(), String> {
 pub fn identity(data: &[u8]) -> Result<(), String> {
     let text = text(data)?;
     let (pattern, identity) = text.split_once('\0').unwrap_or((text, ""));
-    let got = pollers::matches(pattern, identity);
+    let got = identities::matches(pattern, identity);
     let want = glob(pattern.as_bytes(), identity.as_bytes());
     assert_eq!(got, want, "{pattern:?} against {identity:?}");
     Ok(())

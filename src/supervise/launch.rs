@@ -17,7 +17,8 @@ use crate::process::command::{self, SpawnError};
 use crate::process::output::Output;
 use crate::process::system::Processes;
 use crate::serve::status::Status;
-use crate::temporal::pollers::{PollerCheck, PollerEvent, PollerWatch};
+use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
+use crate::temporal::pollers::PollerCheck;
 
 /// Where poller checks report.
 pub type PollerReports = mpsc::Sender<PollerEvent>;

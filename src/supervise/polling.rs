@@ -9,7 +9,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::supervise::policy::{self, Quiet};
-use crate::temporal::pollers::{PollerReport, PollerWatch};
+use crate::temporal::poller_watch::PollerWatch;
+use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
 
 pub struct Polling {

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use crate::config::WorkerSpec;
 use crate::config::workers;
@@ -39,14 +39,14 @@ use crate::duration;
 use crate::process::child::{Child, SpawnError};
 use crate::serve::status::WorkerState;
 use crate::supervise::launch::Launch;
-use crate::supervise::policy::{self, Decision, History};
+use crate::supervise::policy::{self, History};
 use crate::supervise::polling::{Polling, Verdict};
 pub use crate::supervise::stopping::StopReason;
 use crate::supervise::stopping::{Progress, Stop};
 use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
 
-enum State {
+pub(super) enum State {
     /// No process; it starts once Temporal is ready.
     WaitingForTemporal,
     Running(Child),
@@ -98,13 +98,13 @@ pub struct Replica {
     pub label: String,
     /// Its place in the status report.
     pub index: usize,
-    state: State,
+    pub(super) state: State,
     /// Its restarts so far, for the restart policy.
-    history: History,
+    pub(super) history: History,
     /// Its current process's pollers.
-    polling: Polling,
+    pub(super) polling: Polling,
     /// When its current (or last) process started.
-    started: Instant,
+    pub(super) started: Instant,
 }
 
 impl Replica {
@@ -156,7 +156,7 @@ impl Replica {
     }
 
     /// Enters a new state; logs the transition as one line with the event and its reason.
-    fn transition(
+    pub(super) fn transition(
         &mut self,
         to: State,
         event: &'static str,
@@ -167,7 +167,7 @@ impl Replica {
     }
 
     /// For handlers that took the old state apart to build the new one.
-    fn transition_from(
+    pub(super) fn transition_from(
         &mut self,
         from: WorkerState,
         to: State,
@@ -214,86 +214,6 @@ impl Replica {
         Outcome::Nothing
     }
 
-    /// The worker process exited with `code` (its own, or 128+N for signal N).
-    pub fn on_exit(&mut self, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
-        match &mut self.state {
-            State::Running(child) => {
-                let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
-                // The worker is gone; what is left of its group goes too.
-                let leftovers = l.os.group_alive(child.pid);
-                if leftovers {
-                    l.os.signal_group(child.pid, Signal::SIGKILL);
-                }
-                self.ended(l);
-                info!(worker = %self.label, child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
-                if leftovers {
-                    warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
-                }
-                self.after_exit(code, ran, temporal_up, l)
-            }
-            State::Stopping(stop) => {
-                info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
-                stop.exited(code);
-                self.ended(l);
-                self.on_timer(temporal_up, l)
-            }
-            _ => Outcome::Nothing,
-        }
-    }
-
-    /// The process is gone: no more poller checks, the terminal back to us.
-    fn ended(&mut self, l: &Launch) {
-        self.polling.stop();
-        l.status.set_child(self.index, None, false);
-        if l.take_terminal {
-            l.os.take_terminal_back();
-        }
-    }
-
-    /// The restart policy, for a worker that exited by itself. While Temporal is lost, a
-    /// restart waits for its return, and the exit does not grow the crash-loop delay: the
-    /// outage caused it.
-    fn after_exit(&mut self, code: i32, ran: Duration, temporal_up: bool, l: &Launch) -> Outcome {
-        let p = &self.spec.process;
-        let decision = policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64());
-        let mut reason = decision.describe(code, ran, p.restart);
-        let done = State::Exited(Some(code));
-        let (next, outcome) = match decision {
-            Decision::Interrupted => (done, Outcome::Interrupted { code }),
-            Decision::NoRestart => {
-                let fatal = code != 0 && !self.spec.optional;
-                (done, Outcome::Ended { code, fatal })
-            }
-            Decision::LimitReached => {
-                warn!(worker = %self.label, code, restarts = self.history.restarts, "restart limit reached");
-                let fatal = !self.spec.optional;
-                (done, Outcome::Ended { code, fatal })
-            }
-            Decision::Restart { history, .. } if !temporal_up => {
-                self.history = History {
-                    crash_streak: self.history.crash_streak,
-                    ..history
-                };
-                l.status
-                    .restarted(self.index, "exited", &format!("exited with code {code}"));
-                reason = format!(
-                    "worker exited with code {code} while Temporal is lost; restart {} once it \
-                     is back",
-                    history.restarts
-                );
-                (State::WaitingForTemporal, Outcome::Nothing)
-            }
-            Decision::Restart { after, history } => {
-                self.history = history;
-                l.status
-                    .restarted(self.index, "exited", &format!("exited with code {code}"));
-                (State::BackingOff(Instant::now() + after), Outcome::Nothing)
-            }
-        };
-        self.transition(next, "child-exited", reason, l);
-        outcome
-    }
-
     /// Asks the worker process to stop; a replica without one that is told to shut down is
     /// simply done.
     pub fn stop(&mut self, why: StopReason, l: &Launch) {
@@ -328,7 +248,7 @@ impl Replica {
         }
     }
 
-    fn begin_stop(&mut self, why: StopReason, l: &Launch) {
+    pub(super) fn begin_stop(&mut self, why: StopReason, l: &Launch) {
         let from = self.state.reported();
         let State::Running(child) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
         else {
@@ -369,47 +289,6 @@ impl Replica {
             },
             _ => Outcome::Nothing,
         }
-    }
-
-    /// The worker process and its group are gone.
-    fn after_stop(&mut self, why: StopReason, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
-        self.ended(l);
-        let spread = policy::spread(l.config.run.restart_spread, fastrand::f64());
-        let (next, reason) = match why {
-            StopReason::Shutdown(_) => (
-                State::Exited(Some(code)),
-                format!("worker stopped after {why} (code {code})"),
-            ),
-            // Temporal came back while it was stopping: start it again, spread out.
-            StopReason::TemporalLost if temporal_up => (
-                State::BackingOff(Instant::now() + spread),
-                format!(
-                    "worker stopped (code {code}); Temporal is back, starting it again in {}",
-                    duration::format(spread)
-                ),
-            ),
-            StopReason::TemporalLost => (
-                State::WaitingForTemporal,
-                format!("worker stopped (code {code}); waiting for Temporal to come back"),
-            ),
-            // A wedged worker starts again, backing off like a crashing one (plus the spread,
-            // as many may be found wedged at once after a return); like a stop for Temporal,
-            // this is the supervisor's doing, not judged by the restart policy.
-            StopReason::NotPolling => {
-                let ran = self.started.elapsed();
-                let (after, history) =
-                    policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
-                self.history = history;
-                let after = after + spread;
-                let reason = format!(
-                    "worker stopped (code {code}); starting it again in {}",
-                    duration::format(after)
-                );
-                (State::BackingOff(Instant::now() + after), reason)
-            }
-        };
-        self.transition(next, "child-stopped", reason, l);
-        Outcome::Nothing
     }
 
     /// Forwards a signal to the worker process, also while it stops (a stuck worker asked

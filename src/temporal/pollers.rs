@@ -25,7 +25,7 @@
 //! address), so a wrong identity, namespace or server is a one-line diagnosis.
 //!
 //! After an outage a worker must poll *again*: a check can be told to count only polls since
-//! Temporal was lost ([`PollerWatch::count_polls_after`]), so that a worker frozen through
+//! Temporal was lost ([`crate::temporal::poller_watch::PollerWatch::count_polls_after`]), so that a worker frozen through
 //! the outage is not taken for a live one while its old entries age on the server.
 
 use std::time::{Duration, SystemTime};
@@ -36,11 +36,9 @@ use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQue
 use temporalio_common::protos::temporal::api::taskqueue::v1::{PollerInfo, TaskQueue};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
-use tokio::sync::{mpsc, watch};
-
-use crate::config::{ConnectionSettings, Deployment, MonitorSettings, PollerSettings, QueueType};
-use crate::task::AbortOnDrop;
+use crate::config::{ConnectionSettings, Deployment, PollerSettings, QueueType};
 use crate::temporal::explain::describe_status;
+use crate::temporal::identity::Identity;
 use crate::temporal::probe::{Bound, Kind, ProbeError, Stage};
 
 /// A poller whose last access is older than this counts as gone.
@@ -72,46 +70,6 @@ struct QueueVerdict {
     fresh_for: Option<Duration>,
     /// When none counts: what was seen instead.
     finding: Option<String>,
-}
-
-/// Which identities are this worker's.
-#[derive(Debug, Clone, PartialEq)]
-enum Identity {
-    /// The SDKs' defaults for this pid and host: `pid@host`, or Go's `pid@host@...`.
-    SdkDefaults { pid_at_host: String },
-    /// The SDKs' defaults of any process on this host (`watch`: the containers of a pod share
-    /// its host name, not their pids).
-    AnyPidOn { host: String },
-    /// A pattern from `--worker-identity`, already filled in.
-    Pattern(String),
-}
-
-impl Identity {
-    fn matches(&self, identity: &str) -> bool {
-        // `pid@host`, or Go's `pid@host@` with anything after.
-        let sdk_default = |rest: &str, host: &str| {
-            rest.strip_prefix(host)
-                .is_some_and(|after| after.is_empty() || after.starts_with('@'))
-        };
-        match self {
-            Identity::SdkDefaults { pid_at_host } => sdk_default(identity, pid_at_host),
-            Identity::AnyPidOn { host } => identity.split_once('@').is_some_and(|(pid, rest)| {
-                !pid.is_empty()
-                    && pid.bytes().all(|b| b.is_ascii_digit())
-                    && sdk_default(rest, host)
-            }),
-            Identity::Pattern(pattern) => matches(pattern, identity),
-        }
-    }
-
-    /// As the log and the findings show it.
-    fn shown(&self) -> String {
-        match self {
-            Identity::SdkDefaults { pid_at_host } => format!("{pid_at_host} or {pid_at_host}@*"),
-            Identity::AnyPidOn { host } => format!("PID@{host} or PID@{host}@*"),
-            Identity::Pattern(pattern) => pattern.clone(),
-        }
-    }
 }
 
 /// One poller of a queue as the server lists it.
@@ -379,180 +337,9 @@ impl PollerCheck {
     }
 }
 
-/// While a worker is not seen polling, look at its pollers this often at first, so that
-/// readiness follows its first poll (or its first after an outage) closely...
-const QUICK_CHECK: Duration = Duration::from_secs(1);
-/// ...for this many checks in a row, then less and less often, up to the probe interval.
-const QUICK_CHECKS: u32 = 30;
-
-/// When to look at a worker's pollers again after `report`, the `quiet`-th check in a row
-/// that did not find it polling (0 when it does). While it polls, a second after the proof
-/// runs out (its newest poller ages out), or after `interval` if that comes first: a worker
-/// that stops polling is seen within a second of its last poll's expiry, at one request per
-/// queue at most every `interval`. While it does not poll (not yet, no longer, or the check
-/// failed), every second for [`QUICK_CHECKS`] checks, then doubling up to `interval`, so that
-/// a worker that never comes costs the server little.
-pub fn next_check(
-    report: &Result<PollerReport, ProbeError>,
-    quiet: u32,
-    interval: Duration,
-) -> Duration {
-    if let Ok(PollerReport {
-        polling: true,
-        fresh_for: Some(fresh),
-        ..
-    }) = report
-    {
-        return (*fresh + QUICK_CHECK).min(interval.max(QUICK_CHECK));
-    }
-    let doublings = quiet.saturating_sub(QUICK_CHECKS).min(16);
-    (QUICK_CHECK * 2u32.pow(doublings)).min(interval.max(QUICK_CHECK))
-}
-
-/// A poller check's report about the worker process at `index` with `pid`.
-pub type PollerEvent = (usize, i32, Result<PollerReport, ProbeError>);
-
-/// Checks one worker process's pollers in the background, on the monitor's connection while
-/// Temporal is well, as often as [`next_check`] says (and at once after
-/// [`PollerWatch::count_polls_after`]). Each report goes to `reports` with `index` and `pid`.
-/// Stops when dropped.
-pub struct PollerWatch {
-    _task: AbortOnDrop<()>,
-    polled_after: watch::Sender<Option<SystemTime>>,
-}
-
-impl PollerWatch {
-    pub fn start(
-        check: PollerCheck,
-        pid: i32,
-        mut well: watch::Receiver<Option<Connection>>,
-        settings: MonitorSettings,
-        index: usize,
-        reports: mpsc::Sender<PollerEvent>,
-    ) -> PollerWatch {
-        let (polled_after, mut after) = watch::channel(None);
-        let task = AbortOnDrop::spawn(async move {
-            let mut quiet = 0;
-            loop {
-                let connection = match well.wait_for(Option::is_some).await {
-                    Ok(connection) => connection.clone().expect("waited for Some"),
-                    Err(_) => return,
-                };
-                let bound = Bound::new(settings.probe_timeout, "probe timeout");
-                let since = *after.borrow_and_update();
-                let report = check.check(&connection, &bound, since).await;
-                quiet = match &report {
-                    Ok(r) if r.polling => 0,
-                    _ => quiet + 1,
-                };
-                let pause = next_check(&report, quiet, settings.probe_interval);
-                if reports.send((index, pid, report)).await.is_err() {
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    // Temporal came back: the worker must poll again; look at once.
-                    Ok(()) = after.changed() => quiet = 0,
-                }
-            }
-        });
-        PollerWatch {
-            _task: task,
-            polled_after,
-        }
-    }
-
-    /// From now on only polls after `since` count (the moment Temporal was lost), and the
-    /// checks follow every second until the worker polls again.
-    pub fn count_polls_after(&self, since: SystemTime) {
-        self.polled_after.send_replace(Some(since));
-    }
-}
-
-/// Glob match where `*` matches any run of characters.
-pub fn matches(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_patterns() {
-        let cases = [
-            ("123@host", "123@host", true),
-            ("123@host", "1234@host", false),
-            ("123@*", "123@anything", true),
-            ("*@host", "99@host", true),
-            ("*@host", "99@other", false),
-            ("worker-*-eu", "worker-7-eu", true),
-            ("worker-*-eu", "worker-7-us", false),
-            ("a*b*c", "axxbyyc", true),
-            ("a*b*c", "acb", false),
-            ("*", "", true),
-            ("ab*ab", "ab", false),
-        ];
-        for (pattern, text, expected) in cases {
-            assert_eq!(matches(pattern, text), expected, "{pattern} vs {text}");
-        }
-    }
-
-    #[test]
-    fn sdk_defaults_match_every_sdk_for_this_pid_and_host_only() {
-        let mine = Identity::SdkDefaults {
-            pid_at_host: "42@pod-7".into(),
-        };
-        let cases = [
-            ("42@pod-7", true),           // Python, TypeScript, .NET, Ruby, Java
-            ("42@pod-7@", true),          // Go
-            ("42@pod-7@documents", true), // Go with its task queue
-            ("420@pod-7", false),         // another pid on the same host
-            ("4@pod-7", false),           // a prefix of this pid
-            ("42@pod-70", false),         // another host
-            ("42@pod-7-other", false),    // a host that merely starts the same
-            ("worker-42@pod-7", false),   // a custom identity
-        ];
-        for (identity, expected) in cases {
-            assert_eq!(mine.matches(identity), expected, "{identity}");
-        }
-    }
-
-    #[test]
-    fn any_pid_of_this_host_counts_for_a_pod() {
-        let pod = Identity::AnyPidOn {
-            host: "pod-7".into(),
-        };
-        let cases = [
-            ("42@pod-7", true),           // Python, TypeScript, .NET, Ruby, Java
-            ("7@pod-7@", true),           // Go
-            ("7@pod-7@documents", true),  // Go with its task queue
-            ("42@pod-70", false),         // another pod
-            ("42@pod-8", false),          // another pod
-            ("worker@pod-7", false),      // a custom identity: --worker-identity
-            ("@pod-7", false),            // no pid
-            ("42@pod-7-canary@x", false), // a host that merely starts the same
-        ];
-        for (identity, expected) in cases {
-            assert_eq!(pod.matches(identity), expected, "{identity}");
-        }
-        assert_eq!(pod.shown(), "PID@pod-7 or PID@pod-7@*");
-    }
 
     impl PollerCheck {
         /// What `judge` counted for one queue, and what it found instead.
@@ -705,34 +492,5 @@ mod tests {
             check(None).judge("documents", &[], None, now).fresh_for,
             None
         );
-    }
-
-    #[test]
-    fn checks_come_when_the_proof_runs_out_or_back_off_while_there_is_none() {
-        let minute = Duration::from_secs(60);
-        let polling = Ok(PollerReport {
-            polling: true,
-            seen: 1,
-            findings: Vec::new(),
-            fresh_for: Some(Duration::from_secs(85)),
-        });
-        assert_eq!(next_check(&polling, 0, minute), minute);
-        assert_eq!(
-            next_check(&polling, 0, Duration::from_secs(120)),
-            Duration::from_secs(86)
-        );
-        let quiet = Ok(PollerReport {
-            polling: false,
-            seen: 0,
-            findings: vec!["no pollers at all".into()],
-            fresh_for: None,
-        });
-        let pauses: Vec<u64> = [1, 30, 31, 32, 33, 36, 37, 1000]
-            .iter()
-            .map(|&n| next_check(&quiet, n, minute).as_secs())
-            .collect();
-        assert_eq!(pauses, [1, 1, 2, 4, 8, 60, 60, 60]);
-        let failed = Err(ProbeError::other(Stage::Pollers, "refused"));
-        assert_eq!(next_check(&failed, 40, minute), minute);
     }
 }
