@@ -55,6 +55,9 @@ pub enum Command {
         )]
         command: Vec<OsString>,
     },
+    /// Start nothing: prove that this pod's workers poll their task queues, and serve health
+    /// endpoints for them (a sidecar).
+    Watch,
     /// Ask a running supervisor's /readyz (at --health-listen): exit 0 when ready, 1 when not.
     Status {
         /// Ask about this worker only.

@@ -15,7 +15,8 @@
 //!    ([`supervise`]): it starts the workers as children, watches Temporal with
 //!    [`temporal::monitor`] and each worker's pollers with [`temporal::pollers`], keeps the
 //!    workers through an outage and replaces one that does not poll again, forwards signals,
-//!    reaps orphans, and reports through [`serve`] (health endpoints and metrics).
+//!    reaps orphans, and reports through [`serve`] (health endpoints and metrics); `watch`
+//!    ([`watch`]) does the same watching for workers it does not start (a sidecar).
 //!
 //! Lower layers never call up: `supervise` uses `temporal`, `process` and `serve`; those use
 //! only `config`'s types and the small modules at the top ([`backoff`], [`duration`],
@@ -37,6 +38,8 @@ mod serve;
 mod supervise;
 mod task;
 mod temporal;
+mod watch;
+mod watcher;
 
 pub use config::{Env, process_env};
 
@@ -62,6 +65,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     };
     let workers = match &cli.command {
         Command::Run { command } => config::Workers::Run(command),
+        Command::Watch => config::Workers::Watch,
         _ => config::Workers::None,
     };
     let config = match config::resolve(&cli.flags, workers, env) {
@@ -113,6 +117,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
             }
         }
         Command::Run { .. } => runtime.block_on(supervise::run(&config)),
+        Command::Watch => runtime.block_on(watch::run(&config)),
         Command::Status { worker } => runtime.block_on(status(&config, worker.as_deref())),
         Command::Config => unreachable!("handled above"),
     };

@@ -142,8 +142,16 @@ fn resolve_with(
     let wait = settings::resolve_wait(&mut r)?;
     let monitor = settings::resolve_monitor(&mut r, &wait)?;
     let run = settings::resolve_run(&mut r)?;
+    let watch = workers == Workers::Watch;
     let workers = workers::resolve(&mut r, workers, &wait, &mut warnings)?;
     let health = settings::resolve_health(&mut r)?;
+    if watch && health.listen.is_none() {
+        return Err(ConfigError(
+            "watch answers on its health endpoints: give --health-listen \
+             (TEMPORAL_SUPERVISOR_HEALTH_LISTEN, health_listen), such as --health-listen :8080"
+                .into(),
+        ));
+    }
     let log = settings::resolve_log(&mut r, env)?;
     Ok(Config {
         connection,

@@ -120,6 +120,12 @@ pub fn resolve(
         (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
         (true, None) => Vec::new(),
     };
+    if purpose == Workers::Watch && !command.is_empty() {
+        return Err(ConfigError(format!(
+            "{}: watch starts nothing: it proves a worker by its task queues, with no command",
+            at("command")
+        )));
+    }
     if command.is_empty() && matches!(purpose, Workers::Run(_)) {
         return Err(ConfigError(
             "run needs a command: CMD after --, `command` in the config file, or \
@@ -131,6 +137,14 @@ pub fn resolve(
     let pollers = resolve_pollers(r, None, warnings)?;
     if purpose == Workers::None {
         return Ok(Vec::new());
+    }
+    if purpose == Workers::Watch && pollers.task_queues.is_empty() {
+        return Err(ConfigError(
+            "watch proves the workers by their pollers: give --task-queue \
+             (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
+             task_queues"
+                .into(),
+        ));
     }
     Ok(vec![WorkerSpec {
         name: SINGLE.into(),

@@ -25,6 +25,8 @@ pub enum WorkerState {
     BackingOff,
     /// Done for good.
     Exited,
+    /// Not ours: `watch` only looks at its pollers.
+    Watched,
 }
 
 impl RunState {
@@ -47,6 +49,7 @@ impl WorkerState {
             WorkerState::Stopping => "stopping",
             WorkerState::BackingOff => "backing-off",
             WorkerState::Exited => "exited",
+            WorkerState::Watched => "watched",
         }
     }
 }

@@ -57,8 +57,17 @@ pub struct WorkerReport {
 }
 
 impl WorkerReport {
+    /// It runs (or, watched, is there to be proven by its pollers).
+    fn runs(&self) -> bool {
+        match self.state {
+            WorkerState::Running => self.pid.is_some(),
+            WorkerState::Watched => true,
+            _ => false,
+        }
+    }
+
     fn ready(&self) -> bool {
-        self.state == WorkerState::Running && self.pid.is_some() && self.polling != Some(false)
+        self.runs() && self.polling != Some(false)
     }
 
     fn json(&self) -> Value {
@@ -143,6 +152,15 @@ impl Status {
             labels,
         });
         r.workers.len() - 1
+    }
+
+    /// Adds a worker that `watch` proves by its pollers alone: not ready until seen polling.
+    pub fn add_watched(&self, name: &str) -> usize {
+        let index = self.add_worker(name, 1, false);
+        let mut r = self.report();
+        r.workers[index].state = WorkerState::Watched;
+        r.workers[index].polling = Some(false);
+        index
     }
 
     pub fn set_worker_state(&self, index: usize, state: WorkerState) {
@@ -303,7 +321,7 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
         w.name.clone()
     };
     Some(match w.polling {
-        Some(false) if w.state == WorkerState::Running && w.pid.is_some() => format!(
+        Some(false) if w.runs() => format!(
             "worker {label} is not polling: {}",
             if w.poller_findings.is_empty() {
                 "not seen polling yet".into()

@@ -24,15 +24,14 @@ pub mod worker;
 #[cfg(test)]
 mod tests;
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, WaitSettings};
+use crate::config::Config;
 use crate::exit;
 use crate::logging;
 use crate::process::signals::Signals;
@@ -43,11 +42,8 @@ use crate::serve::status::Status;
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
 use crate::task::AbortOnDrop;
-use crate::temporal::gate::{self, GaveUp};
-use crate::temporal::monitor::{Monitor, MonitorEvent};
-use crate::temporal::probe::{ProbeError, Prober, Ready, Stage};
-
-type WaitFuture = Pin<Box<dyn Future<Output = Result<Ready, GaveUp>>>>;
+use crate::temporal::probe::Prober;
+use crate::watcher::{TemporalEvent, Watcher};
 
 /// How long, at most, the workers' last output lines may take to come through at exit.
 const OUTPUT_FINISH: Duration = Duration::from_secs(2);
@@ -59,14 +55,18 @@ pub async fn run(config: &Config) -> u8 {
         "resolve refuses run without a worker"
     );
     let status = Status::new();
-    let (well_tx, well_rx) = watch::channel(None);
+    let mut temporal = Watcher::new(
+        Prober::new(config.connection.clone()),
+        config.monitor.clone(),
+        status.clone(),
+    );
     let (reports_tx, mut reports) = mpsc::channel(64);
     let single = config.workers.len() == 1 && config.workers[0].replicas == 1;
     let take_terminal = single && !config.workers[0].prefix_output && terminal::available();
     let launch = match Launch::prepare(
         config,
         status.clone(),
-        well_rx,
+        temporal.well(),
         reports_tx,
         take_terminal,
         &System,
@@ -105,9 +105,7 @@ pub async fn run(config: &Config) -> u8 {
         None => None,
     };
     let mut runner = Runner::new(launch);
-    let prober = Prober::new(config.connection.clone());
-    let mut wait = Some(start_waiting(&prober, config.wait.clone(), &status));
-    let mut monitor: Option<Monitor> = None;
+    temporal.wait(config.wait.clone());
     loop {
         let timer = runner.timer();
         let next = tokio::select! {
@@ -119,30 +117,12 @@ pub async fn run(config: &Config) -> u8 {
                     Next::Continue
                 }
             },
-            result = finish(&mut wait) => match result {
-                Ok(ready) => {
-                    monitor = Some(Monitor::start(
-                        prober.clone(),
-                        config.monitor.clone(),
-                        Some(ready.connection),
-                        well_tx.clone(),
-                    ));
-                    runner.temporal_ready()
-                }
-                Err(GaveUp) => Next::Exit(runner.gave_up()),
-            },
-            Some(event) = next_event(&mut monitor) => match event {
-                MonitorEvent::Lost => runner.temporal_lost(),
-                MonitorEvent::Back => {
+            event = temporal.next() => match event {
+                TemporalEvent::Ready => runner.temporal_ready(),
+                TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
+                TemporalEvent::Lost => runner.temporal_lost(),
+                TemporalEvent::Back => {
                     runner.temporal_back();
-                    Next::Continue
-                }
-                MonitorEvent::WatchEnded(reason) => {
-                    info!("health watch ended ({reason}); probing to confirm");
-                    Next::Continue
-                }
-                MonitorEvent::Probe { result, failures } => {
-                    record_probe(&status, result, failures, config.monitor.failure_threshold);
                     Next::Continue
                 }
             },
@@ -152,19 +132,8 @@ pub async fn run(config: &Config) -> u8 {
         match next {
             Next::Continue => {}
             // Once Temporal was ready, an outage never ends `run` by itself: no limit.
-            Next::Wait => {
-                monitor = None;
-                well_tx.send_replace(None);
-                wait = Some(start_waiting(
-                    &prober,
-                    config.wait.without_limits(),
-                    &status,
-                ))
-            }
-            Next::StopWatching => {
-                monitor = None;
-                well_tx.send_replace(None);
-            }
+            Next::Wait => temporal.wait(config.wait.without_limits()),
+            Next::StopWatching => temporal.stop_watching(),
             Next::Exit(code) => {
                 if let Some(output) = &runner.launch.output {
                     output.finish(OUTPUT_FINISH).await;
@@ -173,62 +142,6 @@ pub async fn run(config: &Config) -> u8 {
             }
         }
     }
-}
-
-fn start_waiting(prober: &Prober, wait: WaitSettings, status: &Status) -> WaitFuture {
-    let (prober, status) = (prober.clone(), status.clone());
-    status.set_temporal_up(false);
-    Box::pin(async move {
-        let mut attempted = |result: Result<Duration, &ProbeError>| {
-            status.metrics.wait_attempts.inc();
-            status.probed(result);
-        };
-        gate::wait_until_ready(&prober, &wait, &mut attempted).await
-    })
-}
-
-/// Logs a probe's result while running and records it for the endpoints and metrics.
-fn record_probe(
-    status: &Status,
-    result: Result<Duration, ProbeError>,
-    failures: u32,
-    failure_threshold: u32,
-) {
-    status.probed(result.as_ref().copied());
-    match result {
-        Ok(latency) => {
-            tracing::debug!(latency = %crate::duration::format(latency), "probe succeeded");
-        }
-        Err(e) if e.rate_limited() => {
-            info!(stage = %e.stage, reason = %e.reason, "probe rate-limited by the server; not counted");
-        }
-        Err(e) => {
-            logging::warn_or_error!(
-                e.stage == Stage::Auth,
-                stage = %e.stage,
-                reason = %e.reason,
-                failures,
-                failure_threshold,
-                "probe failed"
-            );
-        }
-    }
-}
-
-async fn next_event(monitor: &mut Option<Monitor>) -> Option<MonitorEvent> {
-    match monitor {
-        Some(m) => m.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn finish(wait: &mut Option<WaitFuture>) -> Result<Ready, GaveUp> {
-    let Some(future) = wait else {
-        return std::future::pending().await;
-    };
-    let result = future.await;
-    *wait = None;
-    result
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
