@@ -35,4 +35,5 @@ mod status_answer_bounded;
 mod terminal;
 mod tls;
 mod version;
+mod watch;
 mod worker_versioning;

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod grpc_proxy;
 pub mod measured;
+pub mod pod;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
