@@ -161,8 +161,32 @@ impl<'a> Resolver<'a> {
         key: Key<K>,
         worker: Option<&str>,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+        self.lookup(key, worker, None)
+    }
+
+    /// A setting with a default, parsed by its kind and recorded.
+    pub fn get<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        worker: Option<&str>,
+    ) -> Result<Sourced<K::Value>, ConfigError> {
+        let default = key.def.default.expect("get is for settings with a default");
+        let found = self.lookup(key, worker, Some(default))?;
+        Ok(found.expect("a default is always found"))
+    }
+
+    /// The setting's text from the layers, else `default`, parsed by its kind and recorded.
+    fn lookup<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        worker: Option<&str>,
+        default: Option<&str>,
+    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
         let def = key.def;
-        let found = match self.raw(def, worker)? {
+        let found = self
+            .raw(def, worker)?
+            .or_else(|| default.map(|d| (d.to_string(), Source::Default)));
+        let found = match found {
             Some((text, source)) => {
                 let value = K::parse(&text, def.takes).map_err(|e| {
                     let shown = if def.secret { "<redacted>" } else { &text };
@@ -180,27 +204,6 @@ impl<'a> Resolver<'a> {
         let source = found.as_ref().map_or(Source::Default, |s| s.source.clone());
         self.record(&Self::name(def, worker), shown, source);
         Ok(found)
-    }
-
-    /// A setting with a default, parsed by its kind and recorded.
-    pub fn get<K: Kind>(
-        &mut self,
-        key: Key<K>,
-        worker: Option<&str>,
-    ) -> Result<Sourced<K::Value>, ConfigError> {
-        let def = key.def;
-        let default = def.default.expect("get is for settings with a default");
-        let (text, source) = self
-            .raw(def, worker)?
-            .unwrap_or_else(|| (default.to_string(), Source::Default));
-        let value = K::parse(&text, def.takes).map_err(|e| invalid(&source, &text, &e))?;
-        let shown = if def.secret {
-            "<redacted>".into()
-        } else {
-            K::show(&value)
-        };
-        self.record(&Self::name(def, worker), shown, source.clone());
-        Ok(Sourced { value, source })
     }
 
     pub fn record(&mut self, name: &str, value: String, source: Source) {
