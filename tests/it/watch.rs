@@ -69,7 +69,10 @@ fn another_pods_worker_does_not_count_and_this_pods_does_within_seconds() {
     let polling = Instant::now();
     eventually("/readyz 200 for pod-a's worker", PATIENCE, || ready(health));
     let took = polling.elapsed();
-    assert!(took < Duration::from_secs(10), "ready {took:?} after the first poll");
+    assert!(
+        took < Duration::from_secs(10),
+        "ready {took:?} after the first poll"
+    );
     let log = sidecar.log();
     assert!(log.contains("worker polls its task queues"), "{log}");
 
@@ -99,7 +102,10 @@ fn a_killed_worker_turns_the_pod_unready_within_the_poller_age() {
         || !ready(health),
     );
     let took = killed.elapsed();
-    assert!(took <= Duration::from_secs(95), "unready {took:?} after the kill");
+    assert!(
+        took <= Duration::from_secs(95),
+        "unready {took:?} after the kill"
+    );
     let (_, body) = http_get(health, "/readyz");
     assert!(body.contains("is not polling"), "{body}");
 }

@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use super::{BIN, Scratch};
 
 pub struct Pod {
-    pub hostname: String,
     pause: Child,
 }
 
@@ -20,7 +19,9 @@ impl Pod {
     pub fn new(hostname: &str) -> Pod {
         let mut pause = Command::new("unshare")
             .args(["--uts", "sh", "-c"])
-            .arg(format!("hostname {hostname} && echo up && exec sleep infinity"))
+            .arg(format!(
+                "hostname {hostname} && echo up && exec sleep infinity"
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -30,10 +31,7 @@ impl Pod {
             .read_line(&mut line)
             .expect("read from the pause process");
         assert_eq!(line.trim(), "up", "the pod's UTS namespace was not set up");
-        Pod {
-            hostname: hostname.to_string(),
-            pause,
-        }
+        Pod { pause }
     }
 
     /// A command that runs `program` as a container of this pod: in its UTS namespace, with a
