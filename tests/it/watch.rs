@@ -102,8 +102,9 @@ fn a_killed_worker_turns_the_pod_unready_within_the_poller_age() {
         || !ready(health),
     );
     let took = killed.elapsed();
+    // The window, one check a second (--probe-interval 1s), and slack for a loaded machine.
     assert!(
-        took <= Duration::from_secs(95),
+        took <= Duration::from_secs(100),
         "unready {took:?} after the kill"
     );
     let (_, body) = http_get(health, "/readyz");
