@@ -69,6 +69,18 @@ fn number<K: Kind, T: std::str::FromStr>(text: &str, takes: &str) -> Result<T, S
         .map_err(|_| format!("expected {}", words::<K>(takes)))
 }
 
+/// A number within `range` (never NaN or infinite).
+fn number_in<K: Kind>(
+    text: &str,
+    range: std::ops::RangeInclusive<f64>,
+    takes: &str,
+) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if range.contains(&f) => Ok(f),
+        _ => Err(format!("expected {}", words::<K>(takes))),
+    }
+}
+
 impl Kind for Count {
     type Value = u32;
     const TAKES: &'static str = "a whole number from 0 up";
@@ -140,10 +152,7 @@ impl Kind for Factor {
     const TAKES: &'static str = "a number from 1 to 100";
     const HYPHEN_VALUES: bool = true;
     fn parse(text: &str, takes: &str) -> Result<f64, String> {
-        match text.trim().parse::<f64>() {
-            Ok(f) if f.is_finite() && (1.0..=100.0).contains(&f) => Ok(f),
-            _ => Err(format!("expected {}", words::<Self>(takes))),
-        }
+        number_in::<Self>(text, 1.0..=100.0, takes)
     }
     fn show(f: &f64) -> String {
         format!("{f}")
@@ -155,10 +164,7 @@ impl Kind for Fraction {
     const TAKES: &'static str = "a number from 0 to 1";
     const HYPHEN_VALUES: bool = true;
     fn parse(text: &str, takes: &str) -> Result<f64, String> {
-        match text.trim().parse::<f64>() {
-            Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-            _ => Err(format!("expected {}", words::<Self>(takes))),
-        }
+        number_in::<Self>(text, 0.0..=1.0, takes)
     }
     fn show(f: &f64) -> String {
         format!("{f}")
