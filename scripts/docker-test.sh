@@ -10,6 +10,12 @@
 #    with the host's debug binary, the example worker image from examples/compose/ (the
 #    supervisor installed with pip from the release wheel of scripts/package.sh, no Rust in
 #    it), and a Temporal dev-server image; the images are cached by content between runs;
+#  - runs a worker container and a `temporal-supervisor watch` container that share a hostname,
+#    as the containers of a pod do (the Kubernetes sidecar examples), beside a worker of another
+#    hostname on the same task queue: the worker's healthcheck asks the sidecar and turns healthy
+#    once the worker polls (the other one's pollers do not count); after the worker is killed,
+#    the sidecar, still running and having started no process, turns not ready within the
+#    poller age window (90 s);
 #  - runs the example Compose stack (examples/compose/docker-compose.yml + the override
 #    tests/docker/compose.test.yml) with Debian's docker-compose:
 #      1. the five workers first, Temporal late: no crash, every healthcheck turns healthy, a
@@ -22,11 +28,12 @@
 #         within the grace period, and the container exits with the worker's code;
 #      4. the same stack without the supervisor (the seed's way; tests/docker/compose.seed.yml),
 #         Temporal late again: crashes, container restarts and time to the first workflow;
-#  - prints the figures of 1 and 4 side by side, and stops everything it started (containers,
-#    dockerd, containerd), also on failure and Ctrl-C.
+#  - prints the figures of 1 and 4 side by side and those of the sidecar, and stops everything
+#    it started (containers, dockerd, containerd), also on failure and Ctrl-C.
 #
 # Run alone as root: ./scripts/docker-test.sh (scripts/test.sh runs it last). Images live in
-# /var/cache/temporal-supervisor (a warm run skips debootstrap and pip).
+# /var/cache/temporal-supervisor (a warm run skips debootstrap and pip). DOCKER_TEST_ONLY=watch
+# runs the images' checks and the sidecar's scenario only (under 2 minutes when warm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -44,6 +51,11 @@ export DOCKER_HOST=unix://$SOCKET
 export DOCKER_CONFIG=$RUN_DIR/client     # no credential helpers or settings from ~/.docker
 export COMPOSE_DOCKER_CLI_BUILD=0        # Compose builds through the API (legacy builder)
 export TS_NAMESPACE_DELAY=$NAMESPACE_DELAY
+ONLY=${DOCKER_TEST_ONLY:-}
+case $ONLY in
+  "" | watch) ;;
+  *) echo "docker-test: DOCKER_TEST_ONLY is '$ONLY'; it can be empty (everything) or watch" >&2; exit 2 ;;
+esac
 
 started=$(date +%s.%N)
 now() { date +%s.%N; }
@@ -67,6 +79,7 @@ fi
 # --- stopping everything, also on failure and Ctrl-C ------------------------------------------
 
 project=""          # the Compose project of the scenario under way, for the logs on failure
+containers=()       # or the containers of a scenario without Compose
 bg_pids=()          # workflow runs in the background
 policy_rc_d=""      # set when this script made /usr/sbin/policy-rc.d for the apt install
 
@@ -118,13 +131,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "docker-test: interrupted"; exit 130' INT TERM
 
+# The containers of the scenario under way: its Compose project's, or those it names.
+scenario_containers() {
+  if [[ -n $project ]]; then
+    docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}}'
+  fi
+  local c
+  for c in "${containers[@]}"; do
+    docker inspect "$c" >/dev/null 2>&1 && echo "$c"
+  done
+}
+
+# With DOCKER_TEST_LOGS=DIR, every container's log is kept there (before `down`).
+save_logs() {
+  [[ -n ${DOCKER_TEST_LOGS:-} ]] || return 0
+  mkdir -p "$DOCKER_TEST_LOGS"
+  local c
+  for c in $(scenario_containers); do
+    docker logs -t "$c" >"$DOCKER_TEST_LOGS/$c.log" 2>&1
+  done
+}
+
 # Everything about the scenario's containers, then fail.
 fail() {
   printf '\n\033[1;31mdocker-test: FAILED: %s\033[0m\n' "$*" >&2
-  if [[ -n $project ]] && docker version >/dev/null 2>&1; then
+  if [[ -n $project || ${#containers[@]} -gt 0 ]] && docker version >/dev/null 2>&1; then
     local c
     save_logs
-    for c in $(docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}}'); do
+    for c in $(scenario_containers); do
       echo "--- $c: $(docker inspect -f 'status={{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}} health={{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")" >&2
       docker logs --tail 40 "$c" 2>&1 | sed 's/^/    /' >&2
     done
@@ -298,10 +332,12 @@ fi
 keep_only temporal-supervisor-test/temporal "$temporal_key"
 rm -rf "$ctx"
 
-# Ports: the dev server's three and one health port per supervisor.
+# Ports: the dev server's three and one health port per supervisor; the sidecar scenario's dev
+# server's three and the sidecar's.
 read -r TS_TEMPORAL_PORT TS_TEMPORAL_HTTP_PORT TS_TEMPORAL_METRICS_PORT \
   TS_HEALTH_DOCUMENT TS_HEALTH_CHAT TS_HEALTH_S3 TS_HEALTH_AZURE TS_HEALTH_WEBHOOK \
-  < <("$python" scripts/free_ports.py 8)
+  watch_port watch_http_port watch_metrics_port watch_health \
+  < <("$python" scripts/free_ports.py 12)
 export TS_TEMPORAL_PORT TS_TEMPORAL_HTTP_PORT TS_TEMPORAL_METRICS_PORT \
   TS_HEALTH_DOCUMENT TS_HEALTH_CHAT TS_HEALTH_S3 TS_HEALTH_AZURE TS_HEALTH_WEBHOOK
 export TS_PYTHON_IMAGE=$base TS_TEMPORAL_IMAGE=$temporal_image
@@ -314,7 +350,7 @@ compose() { docker-compose -p "$project" "${compose_files[@]}" "$@"; }
 # builds it: the supervisor installed with pip from the wheel in dist/ (scripts/test.sh has
 # just built and tested it with scripts/package-test.sh; built here when missing or older
 # than the sources).
-wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' 2>/dev/null | head -1)
+wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' 2>/dev/null | head -1 || true)   # (no dist/ yet: none)
 if [[ -z $wheel || -n $(find src build.rs Cargo.toml Cargo.lock pyproject.toml -newer "$wheel" -print -quit) ]]; then
   note "building the wheel (scripts/package.sh: a release build, minutes when cold)"
   quietly "building the wheel" ./scripts/package.sh
@@ -324,7 +360,7 @@ project=tsbuild
 quietly "building the worker image" compose build document-worker
 project=""
 docker image prune -f >/dev/null
-worker_image=temporal-supervisor-example-worker:local
+worker_image='temporal-supervisor-example-worker:local'
 in_worker() { docker run --rm --network host --entrypoint sh "$worker_image" -c "$1"; }
 wheel_binary_sha=$("$python" - "$wheel" <<'PY'
 import hashlib, sys, zipfile
@@ -333,6 +369,7 @@ wheel = zipfile.ZipFile(sys.argv[1])
 print(hashlib.sha256(wheel.read(binary)).hexdigest())
 PY
 )
+# shellcheck disable=SC2016 # (expanded in the container)
 read -r pip_version image_binary_sha _ < <(in_worker \
   'pip show temporal-supervisor 2>/dev/null | sed -n "s/^Version: //p" | tr "\n" " "; sha256sum "$(command -v temporal-supervisor)"')
 [[ $pip_version == [0-9]* && $image_binary_sha == "$wheel_binary_sha" ]] \
@@ -368,6 +405,137 @@ check_eq "the worker image's user" "$worker_user" "10001"
 check_eq "the worker image's healthcheck" "$worker_health" '["CMD","temporal-supervisor","status"]'
 note "$version at /usr/local/bin/temporal-supervisor, user 65532:65532 (ran as uid 65532), entrypoint and --help ok;"
 note "\`wait\` from the image waited for a dev server started after it, and exited 0"
+
+# Last: no network, bridge or interface appeared; the figures of what ran.
+finish() {
+  say "networks"
+  networks_ok
+  if ip link show docker0 >/dev/null 2>&1; then fail "a docker0 bridge exists"; fi
+  links_after=$(ip -o link show | awk -F': ' '{ print $2 }' | sort)
+  [[ $links_before == "$links_after" ]] || fail "network interfaces changed: $(diff <(echo "$links_before") <(echo "$links_after") | tr '\n' ' ')"
+  note "no docker0, no new interface, Docker networks: host and none only"
+
+  if [[ -z $ONLY ]]; then
+    say "figures: the five workers started ${TEMPORAL_LATE}s before Temporal; namespace registered ${NAMESPACE_DELAY}s after SERVING"
+    echo "   (times from Temporal's start)"
+    printf '\n| five workers, Temporal %ss late | worker crashes | container restarts | namespace registered | first workflow completed | all five completed |\n' "$TEMPORAL_LATE"
+    printf '|---|---|---|---|---|---|\n'
+    printf '| with temporal-supervisor | %s | %s | %s s | %s s | %s s |\n' "$s1_crashes" "$s1_restarts" "$s1_ns" "$s1_first" "$s1_last"
+    printf '| without (worker as command, restart: on-failure) | %s | %s | %s s | %s s | %s s |\n' "$s4_crashes" "$s4_restarts" "$s4_ns" "$s4_first" "$s4_last"
+  fi
+  say "figures: a worker and its \`watch\` sidecar sharing a hostname (another pod's worker on the same queue)"
+  printf '\n| worker container healthy after its start | sidecar not ready after the worker was killed | sidecar stopped by SIGTERM |\n'
+  printf '|---|---|---|\n'
+  printf '| %s s | %s s | %s s, exit %s |\n' "$sw_healthy" "$sw_unready" "$sw_stop" "$sw_stop_code"
+  say "docker-test: all scenarios passed in $(secs "$started" "$(now)")s"
+}
+
+# --- the watch sidecar --------------------------------------------------------------------------
+
+say "sidecar: a worker and a \`watch\` container sharing a hostname, as the containers of a pod"
+# A pod's containers share its hostname, and `watch` counts the pollers whose identity names
+# this host (PID@HOST, any pid). With the host's network Docker gives every container the host's
+# hostname unless told otherwise. Docker 20.10 (Debian's docker.io) takes --hostname together
+# with --network host (each container gets a UTS namespace of its own with that name; --uts host
+# shares the host's and refuses --hostname; no container can join another's UTS namespace, and
+# --network container:X, which copies X's hostname, would make the sidecar start after the
+# worker): so the worker and its sidecar get one name, and a worker of another pod on the same
+# task queue another one. Its own dev server: no Compose, no namespace delay.
+pod_host=ts-watch-pod other_host=ts-watch-other-pod
+sidecar=ts-watch-sidecar worker=ts-watch-worker other_worker=ts-watch-other-worker
+watch_temporal=ts-watch-temporal
+containers=("$sidecar" "$watch_temporal" "$other_worker" "$worker")
+[[ $(hostname) != "$pod_host" && $(hostname) != "$other_host" ]] || fail "the host is named $(hostname)"
+watch_address=127.0.0.1:$watch_port
+sidecar_says() { helpers readyz "$watch_health" "$@"; }
+sidecar_ready() { "$binary" status --health-listen "127.0.0.1:$watch_health" >/dev/null 2>&1; }
+sidecar_log() { docker logs "$sidecar" 2>&1; }
+pollers_of() { # pollers_of HOST: the poller identities on `documents` whose host part is HOST
+  "$temporal" task-queue describe --address "$watch_address" --task-queue documents -o json 2>/dev/null \
+    | helpers identities | grep -E "^[0-9]+@$1(@|\$)" || true
+}
+
+# The sidecar first, as a native sidecar starts before the worker: it waits for Temporal.
+docker run -d --name "$sidecar" --network host --hostname "$pod_host" temporal-supervisor \
+  watch --address "$watch_address" --health-listen "127.0.0.1:$watch_health" \
+  --task-queue documents --log-format json >/dev/null
+sidecar_waits() { [[ $(sidecar_says state) == waiting-for-temporal ]]; }
+wait_until 30 "the sidecar to answer while it waits for Temporal" sidecar_waits
+[[ $(helpers code "$watch_health" /startupz) == 503 ]] || fail "the sidecar's /startupz is not 503 before Temporal exists"
+identity=$(sidecar_log | helpers log-values "watching the worker's pollers; starting nothing" identity)
+[[ $identity == "PID@$pod_host or PID@$pod_host@*" ]] || fail "the sidecar counts pollers of '$identity', not of its hostname $pod_host"
+docker run -d --name "$watch_temporal" --network host "$temporal_image" server start-dev --headless \
+  --ip 127.0.0.1 --port "$watch_port" --http-port "$watch_http_port" \
+  --metrics-port "$watch_metrics_port" --log-level error >/dev/null
+started_up() { [[ $(helpers code "$watch_health" /startupz) == 200 ]]; }
+wait_until 60 "the sidecar's /startupz to answer 200 once Temporal is ready" started_up
+note "the sidecar ($pod_host) waited for Temporal (/startupz 503), then /startupz 200; it counts $identity"
+
+# A worker of another pod on the same queue: its pollers do not make this pod ready.
+worker_args=(--network host -e "TEMPORAL_ADDRESS=$watch_address" -e TEMPORAL_NAMESPACE=default
+  --entrypoint python)
+docker run -d --name "$other_worker" --hostname "$other_host" --no-healthcheck "${worker_args[@]}" \
+  "$worker_image" document_processing.py >/dev/null
+other_seen() { sidecar_says poller_findings | grep -qE "polled by [0-9]+@$other_host"; }
+wait_until 60 "the sidecar to see the other pod's poller ($other_host) and not count it" other_seen
+sidecar_ready && fail "the sidecar is ready on another pod's poller: $(sidecar_says reason)"
+note "another pod's worker ($other_host) polls documents: the sidecar sees it and stays not ready"
+
+# This pod's worker, its healthcheck asking the sidecar.
+t_worker=$(now)
+docker run -d --name "$worker" --hostname "$pod_host" "${worker_args[@]}" \
+  --health-cmd "temporal-supervisor status --health-listen 127.0.0.1:$watch_health" \
+  --health-interval 2s --health-timeout 5s --health-retries 3 \
+  "$worker_image" document_processing.py >/dev/null
+worker_healthy() { [[ $(docker inspect -f '{{.State.Health.Status}}' "$worker") == healthy ]]; }
+wait_until 120 "the worker's container to turn healthy" worker_healthy
+t_worker_healthy=$(now)
+docker logs "$worker" 2>&1 | grep -qE '^documents worker [0-9]+ polling$' || fail "the worker never said it polls"
+[[ -n $(pollers_of "$pod_host") ]] || fail "healthy, but Temporal lists no poller of $pod_host on documents"
+[[ $(sidecar_says polling) == True ]] || fail "healthy, but the sidecar does not report the worker polling"
+failed_checks=$(docker inspect -f '{{range .State.Health.Log}}{{.ExitCode}} {{end}}' "$worker" | tr ' ' '\n' | grep -c '^1$' || true)
+sw_healthy=$(secs "$t_worker" "$t_worker_healthy")
+note "the worker's container turned healthy $sw_healthy s after its start ($failed_checks checks said not ready first), its poller $(pollers_of "$pod_host" | head -1) listed"
+
+# The worker dies; the sidecar goes on, and turns not ready once its poller ages out.
+sidecar_started=$(docker inspect -f '{{.State.StartedAt}}' "$sidecar")
+t_kill_worker=$(now)
+docker kill "$worker" >/dev/null
+not_ready() { ! sidecar_ready; }
+wait_until 150 "\`status\` against the sidecar to turn non-zero after the worker's kill" not_ready
+t_not_ready=$(now)
+sw_unready=$(secs "$t_kill_worker" "$t_not_ready")
+reason=$(sidecar_says reason)
+[[ $reason == *"no poller of this worker"*"polled by "*"@$other_host"* ]] \
+  || fail "the sidecar is not ready for another reason: $reason"
+[[ -n $(pollers_of "$other_host") ]] || fail "the other pod's worker no longer polls"
+[[ $(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}' "$sidecar") == "true 0 $sidecar_started" ]] \
+  || fail "the sidecar did not keep running: $(docker inspect -f '{{.State.Status}} restarts={{.RestartCount}}' "$sidecar")"
+[[ $(sidecar_log | helpers log-values "worker not polling" worker | wc -l) == 1 ]] \
+  || fail "the sidecar did not log once that the worker stopped polling"
+note "after the kill, \`status\` against the sidecar turned non-zero in $sw_unready s (the other pod's worker still polls)"
+
+# The sidecar started nothing: one process in its container, without children.
+mapfile -t procs < <(docker top "$sidecar" -o pid,comm | awk 'NR > 1 { print $1 ":" $2 }')
+sidecar_pid=$(docker inspect -f '{{.State.Pid}}' "$sidecar")
+[[ ${#procs[@]} == 1 && ${procs[0]} == "$sidecar_pid:temporal-superv"* ]] \
+  || fail "the sidecar's container has other processes: ${procs[*]}"
+[[ -z $(cat /proc/"$sidecar_pid"/task/*/children) ]] || fail "the sidecar has children: $(cat /proc/"$sidecar_pid"/task/*/children)"
+t_stop_sidecar=$(now)
+docker stop -t 10 "$sidecar" >/dev/null
+sw_stop=$(secs "$t_stop_sidecar" "$(now)")
+sw_stop_code=$(docker inspect -f '{{.State.ExitCode}}' "$sidecar")
+[[ $sw_stop_code == 0 ]] || fail "the sidecar exited $sw_stop_code on SIGTERM"
+[[ $(sidecar_log | helpers log-count "SIGTERM received; exiting") == 1 ]] || fail "the sidecar did not log SIGTERM"
+note "the sidecar's container had one process (temporal-supervisor, pid $sidecar_pid on the host, no children); SIGTERM ended it in $sw_stop s with 0"
+save_logs
+docker rm -f "${containers[@]}" >/dev/null
+containers=()
+
+if [[ $ONLY == watch ]]; then
+  finish
+  exit 0
+fi
 
 # --- the scenarios' helpers -------------------------------------------------------------------
 
@@ -449,16 +617,6 @@ crashes_unsupervised() {
     [[ $(inspect "$s" '{{.State.Running}}') == true ]] || n=$((n + 1))
   done
   echo "$n"
-}
-
-# With DOCKER_TEST_LOGS=DIR, every container's log is kept there (before `down`).
-save_logs() {
-  [[ -n ${DOCKER_TEST_LOGS:-} && -n $project ]] || return 0
-  mkdir -p "$DOCKER_TEST_LOGS"
-  local c
-  for c in $(docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}}'); do
-    docker logs -t "$c" >"$DOCKER_TEST_LOGS/$c.log" 2>&1
-  done
 }
 
 # Workers first; Temporal TEMPORAL_LATE seconds later, its namespace NAMESPACE_DELAY seconds
@@ -624,17 +782,4 @@ project=""
 
 # --- networks, and the figures ----------------------------------------------------------------
 
-say "networks"
-networks_ok
-if ip link show docker0 >/dev/null 2>&1; then fail "a docker0 bridge exists"; fi
-links_after=$(ip -o link show | awk -F': ' '{ print $2 }' | sort)
-[[ $links_before == "$links_after" ]] || fail "network interfaces changed: $(diff <(echo "$links_before") <(echo "$links_after") | tr '\n' ' ')"
-note "no docker0, no new interface, Docker networks: host and none only"
-
-say "figures: the five workers started ${TEMPORAL_LATE}s before Temporal; namespace registered ${NAMESPACE_DELAY}s after SERVING"
-echo "   (times from Temporal's start)"
-printf '\n| five workers, Temporal %ss late | worker crashes | container restarts | namespace registered | first workflow completed | all five completed |\n' "$TEMPORAL_LATE"
-printf '|---|---|---|---|---|---|\n'
-printf '| with temporal-supervisor | %s | %s | %s s | %s s | %s s |\n' "$s1_crashes" "$s1_restarts" "$s1_ns" "$s1_first" "$s1_last"
-printf '| without (worker as command, restart: on-failure) | %s | %s | %s s | %s s | %s s |\n' "$s4_crashes" "$s4_restarts" "$s4_ns" "$s4_first" "$s4_last"
-say "docker-test: all scenarios passed in $(secs "$started" "$(now)")s"
+finish

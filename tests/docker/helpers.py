@@ -4,6 +4,10 @@
                                          paths, e.g. restarts_by_reason.temporal-lost), one a
                                          line; "none" for a missing field; "no-answer" when
                                          nothing answers
+    helpers.py code PORT PATH            prints the HTTP status of GET PATH at 127.0.0.1:PORT
+                                         ("no-answer" when nothing answers)
+    helpers.py identities                reads `temporal task-queue describe -o json` on
+                                         stdin, prints each poller identity once
     helpers.py log-count PREFIX          reads `docker logs` on stdin, prints how many of the
                                          supervisor's JSON lines have a message starting so
     helpers.py log-values MESSAGE FIELD  prints FIELD of each line whose message is MESSAGE
@@ -33,6 +37,25 @@ def readyz(port, fields):
         for part in field.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         print("none" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else value)
+
+
+def code(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
+            print(r.status)
+    except urllib.error.HTTPError as e:
+        print(e.code)
+    except OSError:
+        print("no-answer")
+
+
+def identities():
+    try:
+        doc = json.load(sys.stdin)
+    except ValueError:
+        return
+    for identity in sorted({p.get("identity", "") for p in doc.get("pollers") or []}):
+        print(identity)
 
 
 def supervisor_lines():
@@ -85,6 +108,10 @@ def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "readyz":
         readyz(args[0], args[1:])
+    elif command == "code":
+        code(args[0], args[1])
+    elif command == "identities":
+        identities()
     elif command == "log-count":
         print(sum(1 for doc in supervisor_lines() if doc["message"].startswith(args[0])))
     elif command == "log-values":
