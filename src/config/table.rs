@@ -16,6 +16,7 @@ pub enum Section {
     Configuration,
     Connection,
     Waiting,
+    Watching,
     Supervising,
     Pollers,
     Logging,
@@ -23,10 +24,11 @@ pub enum Section {
 
 impl Section {
     #[cfg(test)]
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Configuration,
         Section::Connection,
         Section::Waiting,
+        Section::Watching,
         Section::Supervising,
         Section::Pollers,
         Section::Logging,
@@ -37,6 +39,7 @@ impl Section {
             Section::Configuration => "Configuration",
             Section::Connection => "Connection",
             Section::Waiting => "Waiting",
+            Section::Watching => "Watching Temporal (run, watch)",
             Section::Supervising => "Supervising (run)",
             Section::Pollers => "Health and pollers",
             Section::Logging => "Logging",
@@ -265,26 +268,27 @@ settings! {
     TLS_KEY_PATH: Text = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)").env("TEMPORAL_TLS_CLIENT_KEY_PATH");
     TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI").env("TEMPORAL_TLS_SERVER_NAME");
     PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)").env("TEMPORAL_PROFILE");
-    KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
-    KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Connection, "DURATION", "3s", "run: a keepalive ping not answered within this closes the connection");
+    KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
+    KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Connection, "DURATION", "3s", "run, watch: a keepalive ping not answered within this closes the connection");
 
-    MAX_RETRIES: Count = set("max_retries", Waiting, "N", "10", "Most readiness attempts, 0 for no limit (run: of the first wait only)");
+    MAX_RETRIES: Count = set("max_retries", Waiting, "N", "10", "Most readiness attempts, 0 for no limit (run: of the first wait only; watch never gives up)");
     INITIAL_DELAY: Positive = set("initial_delay", Waiting, "DURATION", "1s", "Delay after the first failed attempt");
     MAX_DELAY: Positive = set("max_delay", Waiting, "DURATION", "60s", "Longest delay between attempts");
     BACKOFF_FACTOR: Factor = set("backoff_factor", Waiting, "FACTOR", "2.0", "Growth of the delay after each failure");
-    JITTER: Fraction = set("jitter", Waiting, "FRACTION", "0.2", "Largest fraction of a delay removed at random");
-    TIMEOUT: Limit = set("timeout", Waiting, "DURATION", "0", "Give up after this long in all, 0 for no limit (run: the first wait only)");
+    JITTER: Fraction = set("jitter", Waiting, "FRACTION", "0.2", "Largest fraction of a delay removed at random, 0 to 1");
+    TIMEOUT: Limit = set("timeout", Waiting, "DURATION", "0", "Give up after this long in all, 0 for no limit (run: the first wait only; watch never gives up)");
     ATTEMPT_TIMEOUT: Positive = set("attempt_timeout", Waiting, "DURATION", "5s", "Bound on one attempt: DNS, TCP, TLS and RPCs");
     PORT_WATCH_INTERVAL: Positive = set("port_watch_interval", Waiting, "DURATION", "100ms", "While the port refuses connections, look again this often");
     RECHECK_INTERVAL: Positive = set("recheck_interval", Waiting, "DURATION", "1s", "While Temporal answers but is not ready (namespace missing, not SERVING), and while run suspects it is gone, look again this often");
 
+    PROBE_INTERVAL: Positive = set("probe_interval", Watching, "DURATION", "60s", "While all is well, a request this often proves the namespace (without a health watch, that Temporal is there at all)");
+    PROBE_TIMEOUT: Positive = set("probe_timeout", Watching, "DURATION", "3s", "Bound on one probe");
+    FAILURE_THRESHOLD: AtLeastOne = set("failure_threshold", Watching, "N", "3", "Consecutive failed probes before Temporal counts as lost");
+    SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", Watching, "N", "1", "Consecutive good probes before Temporal counts as back");
+
     STOP_SIGNAL: StopSignal = set("stop_signal", Supervising, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
     STOP_TIMEOUT: Dur = set("stop_timeout", Supervising, "DURATION", "25s", "Grace period after the stop signal, then SIGKILL").worker();
-    PROBE_INTERVAL: Positive = set("probe_interval", Supervising, "DURATION", "60s", "While all is well, a request this often proves the namespace (without a health watch, that Temporal is there at all)");
-    PROBE_TIMEOUT: Positive = set("probe_timeout", Supervising, "DURATION", "3s", "Bound on one probe");
-    FAILURE_THRESHOLD: AtLeastOne = set("failure_threshold", Supervising, "N", "3", "Consecutive failed probes before Temporal counts as lost");
-    SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", Supervising, "N", "1", "Consecutive good probes before Temporal counts as back");
-    ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Supervising, "ACTION", "keep", "When Temporal is lost: keep (the workers ride it out; one that does not poll again is replaced), restart, exit or ignore");
+    ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Supervising, "ACTION", "keep", "What run does when Temporal is lost (keep rides it out and replaces a worker that does not poll again)");
     RESTART_SPREAD: Dur = set("restart_spread", Supervising, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
     RESTART: Choice<RestartPolicy> = set("restart", Supervising, "POLICY", "on-failure", "When the worker exits by itself").worker();
     RESTART_DELAY: Positive = set("restart_delay", Supervising, "DURATION", "1s", "Delay before the first restart of a failed worker").worker();
@@ -296,8 +300,8 @@ settings! {
     HEALTH_LISTEN: Listen = unset("health_listen", Pollers, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
     TASK_QUEUE: Queues = unset("task_queue", Pollers, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)").worker_key("task_queues").list();
     TASK_QUEUE_TYPE: Choice<QueueType> = set("task_queue_type", Pollers, "TYPE", "any", "Which pollers count").worker();
-    POLLER_DEADLINE: Positive = set("poller_deadline", Pollers, "DURATION", "60s", "A worker not polling this long after its start (or Temporal's return) is replaced").worker();
-    WORKER_IDENTITY: Text = unset("worker_identity", Pollers, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced, * matches anything").worker().taking("an identity pattern such as {pid}@{hostname}");
+    POLLER_DEADLINE: Positive = set("poller_deadline", Pollers, "DURATION", "60s", "run: a worker not polling this long after its start (or Temporal's return) is replaced").worker();
+    WORKER_IDENTITY: Text = unset("worker_identity", Pollers, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced ({pid} matches any pid under watch), * matches anything").worker().taking("an identity pattern such as {pid}@{hostname}");
     DEPLOYMENT_NAME: Text = unset("deployment_name", Pollers, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").env("TEMPORAL_DEPLOYMENT_NAME").worker().taking("a deployment name");
     BUILD_ID: Text = unset("build_id", Pollers, "ID", "none", "The worker's build ID (worker versioning)").env("TEMPORAL_WORKER_BUILD_ID").worker().taking("a build ID");
 
