@@ -9,6 +9,8 @@
 
 use std::time::SystemTime;
 
+use tokio::time::Instant;
+
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -64,7 +66,7 @@ pub async fn run(config: &Config) -> u8 {
             deployment = check.deployment().as_deref().unwrap_or("any"),
             "watching the worker's pollers; starting nothing"
         );
-        assert_eq!(status.add_watched(&spec.name), index);
+        assert_eq!(status.add_watched(&spec.name, spec.optional), index);
         let watch = PollerWatch::start(
             check,
             0,
@@ -77,6 +79,8 @@ pub async fn run(config: &Config) -> u8 {
             name: spec.name.clone(),
             watch,
             polling: None,
+            proven_until: None,
+            error: None,
         });
     }
     status.report().state = RunState::WaitingForTemporal;
@@ -95,8 +99,8 @@ pub async fn run(config: &Config) -> u8 {
                     match lost_at.take() {
                         Some(at) => {
                             info!("Temporal is back; ready once the workers poll again");
-                            for w in &workers {
-                                w.watch.count_polls_after(at);
+                            for (index, w) in workers.iter_mut().enumerate() {
+                                w.must_poll_again(index, at, &status);
                             }
                         }
                         None => info!("Temporal is ready; watching it and the workers' pollers"),
@@ -127,30 +131,63 @@ struct Watched {
     watch: PollerWatch,
     /// What the last check found, to log only the changes.
     polling: Option<bool>,
+    /// Until when the last proof holds (its newest poller ages out then).
+    proven_until: Option<Instant>,
+    /// Why the last check failed, to say each reason once.
+    error: Option<String>,
 }
 
-/// Records a poller check; says so when a worker starts or stops polling. A check that failed
-/// changes nothing: the monitor judges Temporal.
+impl Watched {
+    /// After an outage only polls since the loss count: not ready until one is seen.
+    fn must_poll_again(&mut self, index: usize, lost_at: SystemTime, status: &Status) {
+        self.watch.count_polls_after(lost_at);
+        self.proven_until = None;
+        self.polling = Some(false);
+        let finding = "not seen polling since Temporal came back".to_string();
+        status.set_polling(index, false, 0, &[finding]);
+    }
+}
+
+/// Records a poller check; says so when a worker starts or stops polling. A check that fails
+/// is said once per reason; the last proof holds until it runs out, then the reason is the
+/// finding.
 fn on_pollers(status: &Status, workers: &mut [Watched], (index, _, report): PollerEvent) {
-    let Ok(PollerReport {
-        polling,
-        seen,
-        findings,
-        ..
-    }) = report
-    else {
-        return;
+    let w = &mut workers[index];
+    let (polling, seen, findings) = match report {
+        Ok(PollerReport {
+            polling,
+            seen,
+            findings,
+            fresh_for,
+        }) => {
+            w.error = None;
+            w.proven_until = fresh_for.map(|fresh| Instant::now() + fresh);
+            (polling, seen, findings)
+        }
+        Err(e) => {
+            let reason = format!(
+                "cannot check the worker's pollers: {}: {}",
+                e.stage, e.reason
+            );
+            if w.error.as_ref() != Some(&reason) {
+                warn!(worker = %w.name, %reason, "poller check failed");
+                w.error = Some(reason.clone());
+            }
+            if w.proven_until.is_some_and(|until| Instant::now() < until) {
+                return;
+            }
+            (false, 0, vec![reason])
+        }
     };
     status.set_polling(index, polling, seen, &findings);
-    let w = &mut workers[index];
-    if w.polling == Some(polling) {
+    let before = w.polling.replace(polling);
+    if before == Some(polling) {
         return;
     }
-    let first = w.polling.replace(polling).is_none();
     let reason = findings.join("; ");
-    match (polling, first) {
+    match (polling, before) {
         (true, _) => info!(worker = %w.name, pollers = seen, "worker polls its task queues"),
-        (false, true) => info!(worker = %w.name, %reason, "worker not polling yet"),
-        (false, false) => warn!(worker = %w.name, %reason, "worker not polling"),
+        (false, None) => info!(worker = %w.name, %reason, "worker not polling yet"),
+        (false, Some(_)) => warn!(worker = %w.name, %reason, "worker not polling"),
     }
 }

@@ -290,6 +290,16 @@ fn resolve_named(
         let source = source_of(key);
         r.record(&format!("workers.{name}.{key}"), value, source);
     }
+    if purpose == Workers::Watch {
+        let started = ["replicas", "working_dir", "output"];
+        let given = started.into_iter().find(|key| own(key).is_some());
+        if let Some(key) = given.or((!table.env.is_empty()).then_some("env")) {
+            return Err(ConfigError(format!(
+                "{}: watch starts nothing, so its workers take no {key}",
+                at(key)
+            )));
+        }
+    }
     let process = resolve_process(r, Some(name), wait)?;
     let pollers = resolve_pollers(r, Some(name), warnings)?;
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {

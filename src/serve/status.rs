@@ -155,8 +155,8 @@ impl Status {
     }
 
     /// Adds a worker that `watch` proves by its pollers alone: not ready until seen polling.
-    pub fn add_watched(&self, name: &str) -> usize {
-        let index = self.add_worker(name, 1, false);
+    pub fn add_watched(&self, name: &str, optional: bool) -> usize {
+        let index = self.add_worker(name, 1, optional);
         let mut r = self.report();
         r.workers[index].state = WorkerState::Watched;
         r.workers[index].polling = Some(false);

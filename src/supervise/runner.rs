@@ -166,7 +166,10 @@ impl<'a> Runner<'a> {
         if self.ending.is_some() {
             // Ending anyway: the workers are already being stopped, and the code stands.
             self.temporal = lost;
-            return self.check_end();
+            return match self.check_end() {
+                Next::Continue => Next::StopWatching,
+                other => other,
+            };
         }
         match self.launch.config.run.on_disconnect {
             OnDisconnect::Ignore => {

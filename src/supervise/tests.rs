@@ -403,3 +403,15 @@ async fn every_worker_done_by_itself_ends_run() {
     assert_eq!(runner.reap(), Next::Continue);
     assert_eq!(state(&runner), RunState::Stopping);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_loss_while_stopping_ends_the_watch_and_changes_no_code() {
+    let fake = Fake::default();
+    let config = run(&[]);
+    let mut runner = runner(&config, &fake);
+    runner.temporal_ready();
+    assert_eq!(runner.stop_requested(Signal::SIGTERM), Next::Continue);
+    assert_eq!(runner.temporal_lost(), Next::StopWatching);
+    fake.exit(fake.started()[0], 0);
+    assert_eq!(runner.reap(), Next::Exit(0), "the signal's rule, not 69");
+}

@@ -5,8 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
+use crate::common::grpc_proxy::GrpcProxy;
 use crate::common::pod::Pod;
 use crate::common::*;
 
@@ -136,6 +138,47 @@ fn temporal_lost_turns_it_unready_until_the_worker_polls_again() {
 }
 
 #[test]
+fn after_an_outage_only_a_poll_since_the_loss_makes_it_ready() {
+    // The watch reaches Temporal through a stand-in that cuts its connections for a while (a
+    // network blip between the pod and Temporal); the server keeps running, so the worker's
+    // pollers stay listed with their last poll from before the cut. The worker is frozen
+    // through it, as a wedged worker would be.
+    let server = DevServer::start();
+    let proxy = GrpcProxy::plain(server.port);
+    let pod = Pod::new("pod-blip");
+    let health = free_port();
+    let mut cmd = pod.supervisor();
+    cmd.args([
+        "watch",
+        "--address",
+        &proxy.address(),
+        "--health-listen",
+        &format!("127.0.0.1:{health}"),
+        "--task-queue",
+        QUEUE,
+        "--probe-interval",
+        "1s",
+    ]);
+    let sidecar = started(cmd, health);
+    let worker = pod.worker(&server.address(), &plain_worker(QUEUE, &[]), &[]);
+    eventually("/readyz 200", PATIENCE, || ready(health));
+    let frozen = Pid::from_raw(worker.child.id() as i32);
+    kill(frozen, Signal::SIGSTOP).unwrap();
+    proxy.cut_for(Duration::from_secs(8));
+    sidecar.wait_for_log("Temporal lost", 1, PATIENCE);
+    sidecar.wait_for_log("Temporal is back", 1, PATIENCE);
+    let expected = "this worker has not polled documents since Temporal was lost";
+    eventually("/readyz 503: no poll since the loss", PATIENCE, || {
+        let (code, body) = http_get(health, "/readyz");
+        code == 503 && body.contains(expected)
+    });
+    kill(frozen, Signal::SIGCONT).unwrap();
+    eventually("/readyz 200 once it polls again", PATIENCE, || {
+        ready(health)
+    });
+}
+
+#[test]
 fn a_worker_polling_as_another_build_is_not_ready_and_the_reason_names_both() {
     let server = DevServer::start();
     let pod = Pod::new("pod-versioned");
@@ -220,10 +263,21 @@ fn watch_refuses_a_command_and_needs_task_queues_and_a_health_address() {
     )
     .unwrap();
     let file = file.to_str().unwrap();
-    let cases: [(&[&str], &str); 3] = [
+    let replicas = scratch.path("replicas.toml");
+    std::fs::write(
+        &replicas,
+        "[workers.documents]\nreplicas = 3\ntask_queues = [\"d\"]\n",
+    )
+    .unwrap();
+    let replicas = replicas.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
         (
             &["watch", "--health-listen", ":0", "--config", file],
             "watch starts nothing",
+        ),
+        (
+            &["watch", "--health-listen", ":0", "--config", replicas],
+            "key workers.documents.replicas: watch starts nothing, so its workers take no replicas",
         ),
         (&["watch", "--health-listen", ":0"], "give --task-queue"),
         (&["watch", "--task-queue", "d"], "give --health-listen"),
