@@ -161,7 +161,10 @@ fn worker_table(
             };
             for (var, v) in vars {
                 let DeValue::String(v) = v.get_ref() else {
-                    return Err(located(text, Some(v.span()), &at, "expected a string"));
+                    // The value is not shown: it may be a secret.
+                    let at = format!("{at}.{}", var.get_ref());
+                    let message = "expected a string (in quotes)";
+                    return Err(located(text, Some(v.span()), &at, message));
                 };
                 worker.env.insert(var.get_ref().to_string(), v.to_string());
             }
@@ -235,14 +238,19 @@ fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<St
     };
     items
         .iter()
-        .map(|item| match item.get_ref() {
+        .enumerate()
+        .map(|(i, item)| match item.get_ref() {
             DeValue::String(s) => Ok(s.to_string()),
-            _ => Err(located(
-                text,
-                Some(item.span()),
-                key,
-                "expected a list of strings",
-            )),
+            _ => {
+                let found = text.get(item.span()).unwrap_or_default().trim();
+                let message = format!("expected a string, found {found}");
+                Err(located(
+                    text,
+                    Some(item.span()),
+                    &format!("{key}[{i}]"),
+                    &message,
+                ))
+            }
         })
         .collect()
 }

@@ -222,6 +222,16 @@ fn config_file_errors() {
             "expected a single value, found a table",
         ),
         ("float.toml", "max_retries = 1.5\n", "invalid value '1.5'"),
+        (
+            "listitem.toml",
+            "task_queue = [\"a\", 3]\n",
+            "line 1, key task_queue[1]: expected a string, found 3",
+        ),
+        (
+            "envvalue.toml",
+            "[workers.a]\ncommand = [\"x\"]\nenv = { TOKEN = 1234 }\n",
+            "line 3, key workers.a.env.TOKEN: expected a string (in quotes)",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = temp_file(name, text);
@@ -233,6 +243,10 @@ fn config_file_errors() {
         assert!(
             err.0.contains(path.to_str().unwrap()),
             "{name}: {err} names the file"
+        );
+        assert!(
+            !err.0.contains("1234"),
+            "{name}: a variable's value is not shown"
         );
     }
 }
