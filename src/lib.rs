@@ -18,9 +18,11 @@
 //!    reaps orphans, and reports through [`serve`] (health endpoints and metrics); `watch`
 //!    ([`watch`]) does the same watching for workers it does not start (a sidecar).
 //!
-//! Lower layers never call up: `supervise` uses `temporal`, `process` and `serve`; those use
-//! only `config`'s types and the small modules at the top ([`backoff`], [`duration`],
-//! [`files`], [`task`]). Exit codes are in [`exit`].
+//! Lower layers never call up. The commands that stay (`supervise`, `watch`) use [`watcher`]
+//! (the wait and the monitor, recording into the status), `temporal`, `process` and `serve`;
+//! `serve` uses `temporal`'s probe error and `process`'s descriptor limit; `temporal` and
+//! `process` use only `config`'s types and the small modules at the top ([`backoff`],
+//! [`duration`], [`files`], [`task`]). Exit codes are in [`exit`].
 
 // The crate is a binary's library: its documentation is read with --document-private-items.
 #![allow(rustdoc::private_intra_doc_links)]

@@ -67,6 +67,7 @@ pub async fn run(config: &Config) -> u8 {
             "watching the worker's pollers; starting nothing"
         );
         assert_eq!(status.add_watched(&spec.name, spec.optional), index);
+        // No process of ours: the pid that tags each report (0) is not looked at.
         let watch = PollerWatch::start(
             check,
             0,

@@ -1,5 +1,6 @@
 //! What the health endpoints and metrics report: the supervisor's state, Temporal's, and each
-//! worker process's. The supervisor updates it; the HTTP server reads it.
+//! worker process's (under `watch`, each watched worker's). `run` or `watch` updates it; the
+//! HTTP server reads it.
 //!
 //! | endpoint | 200 when |
 //! |---|---|

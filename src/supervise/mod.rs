@@ -6,8 +6,9 @@
 //!   stopping, backing off, exited), with its own restart policy and crash-loop backoff
 //!   ([`policy`], pure functions), its stop ([`stopping`]: signal, grace, SIGKILL) and its
 //!   pollers ([`polling`]); what its exits lead to is in [`exits`];
-//! - [`runner`]: one Temporal for all: one wait, one monitor, Temporal's changes and the
-//!   supervisor's signals fanned out to every worker; when `run` ends is in [`ending`].
+//! - [`runner`]: one Temporal for all (one wait and one monitor, through
+//!   [`crate::watcher`]): Temporal's changes and the supervisor's signals fanned out to every
+//!   worker; when `run` ends is in [`ending`].
 //!
 //! This module is the loop: it turns signals, the wait's end, the monitor's reports, poller
 //! reports and timers into events for the runner.

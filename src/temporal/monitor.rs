@@ -1,4 +1,5 @@
-//! Watching Temporal while workers run, at near-zero cost to the server.
+//! Watching Temporal once it was ready (`run` while its workers run, `watch` all along), at
+//! near-zero cost to the server.
 //!
 //! While all is well the monitor holds one connection and sends almost nothing:
 //!

@@ -1,8 +1,9 @@
 //! Proof that the worker itself is polling: its pollers on its task queues.
 //!
 //! `DescribeTaskQueue` lists the pollers of a task queue with their identity, last access
-//! time and, under worker versioning, their deployment and build ID. The supervisor knows its
-//! worker's pid, so it can tell *this* worker's pollers from others on the same queue.
+//! time and, under worker versioning, their deployment and build ID. `run` knows its worker's
+//! pid, so it can tell *this* worker's pollers from others on the same queue; `watch` knows
+//! only its pod's hostname, so any pid of this host counts (see [`crate::temporal::identity`]).
 //!
 //! Default identities, from the SDKs' sources:
 //!
@@ -11,7 +12,8 @@
 //! | Python, TypeScript, .NET, Ruby (Core-based), Java | `<pid>@<hostname>` |
 //! | Go | `<pid>@<hostname>@` (built as `pid@host@taskqueue` with an empty task queue) |
 //!
-//! By default both count, for this worker's pid and host only (another pid never matches);
+//! By default both count, for this worker's pid and host only under `run` (another pid never
+//! matches), for any pid of this host under `watch`;
 //! Go's form is taken with anything after the last `@`. `--worker-identity` takes a pattern
 //! for workers that set their own identity: `{pid}` and `{hostname}` are replaced, `*`
 //! matches anything.
