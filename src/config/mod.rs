@@ -153,6 +153,10 @@ fn resolve_with(
         ));
     }
     let log = settings::resolve_log(&mut r, env)?;
+    let report = r.into_report();
+    if watch {
+        warnings.extend(ignored_by_watch(&report));
+    }
     Ok(Config {
         connection,
         wait,
@@ -162,7 +166,30 @@ fn resolve_with(
         health,
         log,
         path: env.get("PATH").cloned(),
-        report: r.into_report(),
+        report,
         warnings,
     })
+}
+
+/// A warning for each setting given that only `run` uses: `watch` starts nothing.
+fn ignored_by_watch(report: &[Setting]) -> Vec<String> {
+    report
+        .iter()
+        .filter(|s| s.source != resolver::Source::Default)
+        .filter(|s| {
+            let key = s.name.rsplit('.').next().unwrap_or_default();
+            table::by_key(key)
+                .or_else(|| table::by_worker_key(key))
+                .is_some_and(|d| {
+                    d.section == table::Section::Supervising
+                        || d.key == table::POLLER_DEADLINE.def.key
+                })
+        })
+        .map(|s| {
+            format!(
+                "{} ({}) does not apply to watch, which starts nothing",
+                s.name, s.source
+            )
+        })
+        .collect()
 }

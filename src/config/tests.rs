@@ -430,3 +430,21 @@ fn the_worker_gets_the_connection_under_temporals_names() {
         assert_eq!(get(&handed, name), None, "{name}");
     }
 }
+
+#[test]
+fn watch_says_which_settings_it_does_not_use() {
+    let given = flags(&[
+        ("health_listen", ":0"),
+        ("task_queue", "documents"),
+        ("stop_timeout", "3s"),
+        ("poller_deadline", "10s"),
+    ]);
+    let config = super::resolve(&given, Workers::Watch, &env(&[])).unwrap();
+    assert_eq!(
+        config.warnings,
+        [
+            "stop_timeout (flag --stop-timeout) does not apply to watch, which starts nothing",
+            "poller_deadline (flag --poller-deadline) does not apply to watch, which starts nothing",
+        ]
+    );
+}
