@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::config::ConfigError;
-use crate::config::resolver::Source;
+use crate::config::source::Source;
 use crate::config::table::{self, Def};
 use crate::files;
 

@@ -24,6 +24,7 @@
 //! naming the value and its source.
 
 pub mod address;
+pub mod choices;
 pub mod connection;
 #[cfg(test)]
 mod docs;
@@ -33,6 +34,7 @@ pub mod kinds;
 pub mod profile;
 pub mod resolver;
 pub mod settings;
+pub mod source;
 pub mod table;
 pub mod tls;
 pub mod workers;
@@ -43,12 +45,13 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use choices::{LogFormat, OnDisconnect, QueueType, RestartPolicy};
 pub use connection::{ConnectionSettings, EnvChange};
 pub use env::Env;
 pub use resolver::{Flags, Setting, render_report};
 pub use settings::{
-    Deployment, HealthSettings, LogFormat, LogSettings, MonitorSettings, OnDisconnect,
-    PollerSettings, ProcessSettings, QueueType, RestartPolicy, RunSettings, WaitSettings,
+    Deployment, HealthSettings, LogSettings, MonitorSettings, PollerSettings, ProcessSettings,
+    RunSettings, WaitSettings,
 };
 pub use tls::TlsSettings;
 pub use workers::{WorkerSpec, Workers};

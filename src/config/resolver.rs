@@ -6,53 +6,12 @@
 //! recorded for the `config` report, secrets redacted.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::PathBuf;
 
 use crate::config::file::{ConfigFile, Raw};
 use crate::config::kinds::Kind;
+pub use crate::config::source::{Source, Sourced};
 use crate::config::table::{Def, Key, Shape};
 use crate::config::{ConfigError, Env};
-
-/// Where a value came from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Default,
-    Flag(String),
-    Env(String),
-    File {
-        path: PathBuf,
-        key: String,
-    },
-    Profile {
-        path: String,
-        profile: String,
-    },
-    /// Turned on because other settings need it (TLS for an API key or certificates).
-    Implied(String),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => f.write_str("default"),
-            Source::Flag(flag) => write!(f, "flag {flag}"),
-            Source::Env(var) => write!(f, "environment variable {var}"),
-            Source::File { path, key } => write!(f, "config file {}, key {key}", path.display()),
-            Source::Profile { path, profile } => {
-                write!(f, "Temporal profile '{profile}' in {path}")
-            }
-            Source::Implied(why) => write!(f, "implied by {why}"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub source: Source,
-}
 
 /// One line of the `config` report.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,8 @@
 
 use std::marker::PhantomData;
 
+use crate::config::choices::{LogFormat, LogLevel, OnDisconnect, QueueType, RestartPolicy};
 use crate::config::kinds::*;
-use crate::config::settings::{LogFormat, LogLevel, OnDisconnect, QueueType, RestartPolicy};
 
 /// Where a setting stands in `--help` and in the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,25 +1,11 @@
 //! When `run` ends and with what code: the runner's end-of-run rules.
 
-use nix::sys::signal::Signal;
 use tracing::{error, info};
 
 use crate::exit;
 use crate::serve::status::RunState;
-use crate::supervise::runner::{Next, Runner};
+use crate::supervise::runner::{Ending, Next, Runner};
 use crate::supervise::worker::{Replica, StopReason};
-
-/// Why `run` is ending.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Ending {
-    /// SIGTERM or SIGINT to the supervisor.
-    Signal(Signal),
-    /// A worker failed for good (or Ctrl-C ended it): its code.
-    Worker(i32),
-    /// Temporal lost with `--on-disconnect exit`.
-    TemporalLost,
-    /// Every non-optional worker ended by itself.
-    WorkersDone,
-}
 
 impl Runner<'_> {
     /// After every event: is `run` over, or should it wait for Temporal again?

@@ -36,7 +36,7 @@ impl Decision {
             Decision::Interrupted => format!("worker ended by Ctrl-C (code {code}); not a crash"),
             Decision::NoRestart => format!(
                 "not restarting (--restart {}); worker exited with code {code}",
-                crate::config::settings::name(policy)
+                crate::config::choices::name(policy)
             ),
             Decision::LimitReached => "not restarting: restart limit reached".into(),
             Decision::Restart { after, history } => format!(

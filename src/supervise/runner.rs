@@ -30,7 +30,6 @@ use tracing::{info, warn};
 use crate::config::OnDisconnect;
 use crate::process::terminal;
 use crate::serve::status::RunState;
-use crate::supervise::ending::Ending;
 use crate::supervise::launch::Launch;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
 use crate::temporal::poller_watch::PollerEvent;
@@ -44,6 +43,19 @@ pub enum Temporal {
     Up,
     /// Lost after it was ready, at this moment; the gate waits for it again, without limit.
     Lost { at: SystemTime, since: Instant },
+}
+
+/// Why `run` is ending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Ending {
+    /// SIGTERM or SIGINT to the supervisor.
+    Signal(Signal),
+    /// A worker failed for good (or Ctrl-C ended it): its code.
+    Worker(i32),
+    /// Temporal lost with `--on-disconnect exit`.
+    TemporalLost,
+    /// Every non-optional worker ended by itself.
+    WorkersDone,
 }
 
 /// What the supervisor's loop does next.
