@@ -15,7 +15,7 @@
 #    hostname on the same task queue: the worker's healthcheck asks the sidecar and turns healthy
 #    once the worker polls (the other one's pollers do not count); after the worker is killed,
 #    the sidecar, still running and having started no process, turns not ready within the
-#    poller age window (90 s);
+#    poller age window (90 s; that wait runs in the background, beside the scenarios below);
 #  - runs the example Compose stack (examples/compose/docker-compose.yml + the override
 #    tests/docker/compose.test.yml) with Debian's docker-compose:
 #      1. the five workers first, Temporal late: no crash, every healthcheck turns healthy, a
@@ -81,6 +81,7 @@ fi
 project=""          # the Compose project of the scenario under way, for the logs on failure
 containers=()       # or the containers of a scenario without Compose
 bg_pids=()          # workflow runs in the background
+sidecar_job=""      # the sidecar scenario's end, in the background
 policy_rc_d=""      # set when this script made /usr/sbin/policy-rc.d for the apt install
 
 stop_pid() { # stop_pid NAME PID SECONDS: SIGTERM, then SIGKILL after SECONDS
@@ -121,7 +122,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  for p in "${bg_pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+  for p in "${bg_pids[@]}" $sidecar_job; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
   if [[ -n $policy_rc_d ]]; then rm -f /usr/sbin/policy-rc.d; fi
   echo
   echo "docker-test: stopping the containers, dockerd and containerd it started"
@@ -497,42 +498,62 @@ failed_checks=$(docker inspect -f '{{range .State.Health.Log}}{{.ExitCode}} {{en
 sw_healthy=$(secs "$t_worker" "$t_worker_healthy")
 note "the worker's container turned healthy $sw_healthy s after its start ($failed_checks checks said not ready first), its poller $(pollers_of "$pod_host" | head -1) listed"
 
-# The worker dies; the sidecar goes on, and turns not ready once its poller ages out.
-sidecar_started=$(docker inspect -f '{{.State.StartedAt}}' "$sidecar")
-t_kill_worker=$(now)
-docker kill "$worker" >/dev/null
-not_ready() { ! sidecar_ready; }
-wait_until 150 "\`status\` against the sidecar to turn non-zero after the worker's kill" not_ready
-t_not_ready=$(now)
-sw_unready=$(secs "$t_kill_worker" "$t_not_ready")
-reason=$(sidecar_says reason)
-[[ $reason == *"no poller of this worker"*"polled by "*"@$other_host"* ]] \
-  || fail "the sidecar is not ready for another reason: $reason"
-[[ -n $(pollers_of "$other_host") ]] || fail "the other pod's worker no longer polls"
-[[ $(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}' "$sidecar") == "true 0 $sidecar_started" ]] \
-  || fail "the sidecar did not keep running: $(docker inspect -f '{{.State.Status}} restarts={{.RestartCount}}' "$sidecar")"
-[[ $(sidecar_log | helpers log-values "worker not polling" worker | wc -l) == 1 ]] \
-  || fail "the sidecar did not log once that the worker stopped polling"
-note "after the kill, \`status\` against the sidecar turned non-zero in $sw_unready s (the other pod's worker still polls)"
+# The worker dies; the sidecar goes on, and turns not ready once its poller ages out (about
+# 90 s): that wait runs in the background while the other scenarios run, its output and
+# figures kept for the end.
+sidecar_after_kill() {
+  sidecar_started=$(docker inspect -f '{{.State.StartedAt}}' "$sidecar")
+  t_kill_worker=$(now)
+  docker kill "$worker" >/dev/null
+  # shellcheck disable=SC2317  # called through wait_until
+  not_ready() { ! sidecar_ready; }
+  wait_until 150 "\`status\` against the sidecar to turn non-zero after the worker's kill" not_ready
+  t_not_ready=$(now)
+  sw_unready=$(secs "$t_kill_worker" "$t_not_ready")
+  reason=$(sidecar_says reason)
+  [[ $reason == *"no poller of this worker"*"polled by "*"@$other_host"* ]] \
+    || fail "the sidecar is not ready for another reason: $reason"
+  [[ -n $(pollers_of "$other_host") ]] || fail "the other pod's worker no longer polls"
+  [[ $(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}' "$sidecar") == "true 0 $sidecar_started" ]] \
+    || fail "the sidecar did not keep running: $(docker inspect -f '{{.State.Status}} restarts={{.RestartCount}}' "$sidecar")"
+  [[ $(sidecar_log | helpers log-values "worker not polling" worker | wc -l) == 1 ]] \
+    || fail "the sidecar did not log once that the worker stopped polling"
+  note "after the kill, \`status\` against the sidecar turned non-zero in $sw_unready s (the other pod's worker still polls)"
 
-# The sidecar started nothing: one process in its container, without children.
-mapfile -t procs < <(docker top "$sidecar" -o pid,comm | awk 'NR > 1 { print $1 ":" $2 }')
-sidecar_pid=$(docker inspect -f '{{.State.Pid}}' "$sidecar")
-[[ ${#procs[@]} == 1 && ${procs[0]} == "$sidecar_pid:temporal-superv"* ]] \
-  || fail "the sidecar's container has other processes: ${procs[*]}"
-[[ -z $(cat /proc/"$sidecar_pid"/task/*/children) ]] || fail "the sidecar has children: $(cat /proc/"$sidecar_pid"/task/*/children)"
-t_stop_sidecar=$(now)
-docker stop -t 10 "$sidecar" >/dev/null
-sw_stop=$(secs "$t_stop_sidecar" "$(now)")
-sw_stop_code=$(docker inspect -f '{{.State.ExitCode}}' "$sidecar")
-[[ $sw_stop_code == 0 ]] || fail "the sidecar exited $sw_stop_code on SIGTERM"
-[[ $(sidecar_log | helpers log-count "SIGTERM received; exiting") == 1 ]] || fail "the sidecar did not log SIGTERM"
-note "the sidecar's container had one process (temporal-supervisor, pid $sidecar_pid on the host, no children); SIGTERM ended it in $sw_stop s with 0"
-save_logs
-docker rm -f "${containers[@]}" >/dev/null
+  # The sidecar started nothing: one process in its container, without children.
+  mapfile -t procs < <(docker top "$sidecar" -o pid,comm | awk 'NR > 1 { print $1 ":" $2 }')
+  sidecar_pid=$(docker inspect -f '{{.State.Pid}}' "$sidecar")
+  [[ ${#procs[@]} == 1 && ${procs[0]} == "$sidecar_pid:temporal-superv"* ]] \
+    || fail "the sidecar's container has other processes: ${procs[*]}"
+  [[ -z $(cat /proc/"$sidecar_pid"/task/*/children) ]] || fail "the sidecar has children: $(cat /proc/"$sidecar_pid"/task/*/children)"
+  t_stop_sidecar=$(now)
+  docker stop -t 10 "$sidecar" >/dev/null
+  sw_stop=$(secs "$t_stop_sidecar" "$(now)")
+  sw_stop_code=$(docker inspect -f '{{.State.ExitCode}}' "$sidecar")
+  [[ $sw_stop_code == 0 ]] || fail "the sidecar exited $sw_stop_code on SIGTERM"
+  [[ $(sidecar_log | helpers log-count "SIGTERM received; exiting") == 1 ]] || fail "the sidecar did not log SIGTERM"
+  note "the sidecar's container had one process (temporal-supervisor, pid $sidecar_pid on the host, no children); SIGTERM ended it in $sw_stop s with 0"
+  save_logs
+  docker rm -f "${containers[@]}" >/dev/null
+  printf 'sw_unready=%s sw_stop=%s sw_stop_code=%s\n' "$sw_unready" "$sw_stop" "$sw_stop_code" >"$RUN_DIR/sidecar.vars"
+}
+sidecar_after_kill >"$RUN_DIR/sidecar.out" 2>&1 &
+sidecar_job=$!
 containers=()
 
+# The sidecar's end: its output, then its figures (or its failure).
+sidecar_done() {
+  local rc=0
+  wait "$sidecar_job" || rc=$?
+  sidecar_job=""
+  cat "$RUN_DIR/sidecar.out"
+  [[ $rc == 0 ]] || fail "the sidecar scenario failed (its output above)"
+  # shellcheck disable=SC1091
+  source "$RUN_DIR/sidecar.vars"
+}
+
 if [[ $ONLY == watch ]]; then
+  sidecar_done
   finish
   exit 0
 fi
@@ -782,4 +803,5 @@ project=""
 
 # --- networks, and the figures ----------------------------------------------------------------
 
+sidecar_done
 finish
