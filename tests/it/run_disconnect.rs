@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use crate::common::grpc_proxy::GrpcProxy;
 use crate::common::*;
 
-/// A worker that writes "start PID" and, on SIGTERM, "stop PID" to `log`.
+/// A worker that writes "start PID" once its trap is set and, on SIGTERM, "stop PID" to `log`.
 fn worker(log: &std::path::Path) -> Vec<String> {
     let script = format!(
-        "echo start $$ >> {log}; trap 'echo stop $$ >> {log}; exit 0' TERM; \
+        "trap 'echo stop $$ >> {log}; exit 0' TERM; echo start $$ >> {log}; \
          while :; do sleep 0.05; done",
         log = log.display()
     );

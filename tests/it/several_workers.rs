@@ -25,11 +25,11 @@ fn run_file(server: &DevServer, file: &str, extra: &[&str]) -> Supervised {
     Supervised::start_plain(cmd)
 }
 
-/// A shell worker that writes "start PID" to `log` and, on SIGTERM, "stop PID" and exits with
+/// A shell worker that writes "start PID" to `log` once its trap is set and, on SIGTERM, "stop PID" and exits with
 /// `code`.
 fn stoppable(log: &Path, code: i32) -> String {
     format!(
-        r#"["sh", "-c", "echo start $$ >> {log}; trap 'echo stop $$ >> {log}; exit {code}' TERM; while :; do sleep 0.05; done"]"#,
+        r#"["sh", "-c", "trap 'echo stop $$ >> {log}; exit {code}' TERM; echo start $$ >> {log}; while :; do sleep 0.05; done"]"#,
         log = log.display()
     )
 }
@@ -137,7 +137,7 @@ fn sigterm_stops_every_worker_in_parallel_and_the_first_failure_is_the_exit_code
     // b and c ignore SIGTERM and need SIGKILL after 2 s and 3 s; a stops cleanly with 5.
     let stubborn = |log: &Path| {
         format!(
-            r#"["sh", "-c", "echo start $$ >> {log}; trap '' TERM; (trap '' TERM; sleep 1000) & while :; do sleep 0.05; done"]"#,
+            r#"["sh", "-c", "trap '' TERM; echo start $$ >> {log}; (trap '' TERM; sleep 1000) & while :; do sleep 0.05; done"]"#,
             log = log.display()
         )
     };

@@ -190,10 +190,10 @@ fn with_several_workers_ctrl_c_stops_them_all_and_a_second_one_keeps_the_grace_p
         format!(
             r#"
 [workers.polite]
-command = ["sh", "-c", "echo $$ >> {pids}; trap 'exit 0' TERM INT; while :; do sleep 0.05; done"]
+command = ["sh", "-c", "trap 'exit 0' TERM INT; echo $$ >> {pids}; while :; do sleep 0.05; done"]
 
 [workers.stubborn]
-command = ["sh", "-c", "echo $$ >> {pids}; trap '' TERM INT; (trap '' TERM INT; sleep 1000) & while :; do sleep 0.05; done"]
+command = ["sh", "-c", "trap '' TERM INT; echo $$ >> {pids}; (trap '' TERM INT; sleep 1000) & while :; do sleep 0.05; done"]
 stop_timeout = "3s"
 "#,
             pids = pids.display()
@@ -204,6 +204,7 @@ stop_timeout = "3s"
     cmd.args(["run", "--address", &server.address(), "--config"])
         .arg(&file);
     let mut term = OnTerminal::start(cmd);
+    // Each worker notes its pid once its traps are set, so that Ctrl-C does not race them.
     eventually("both workers to run", PATIENCE, || {
         scratch.read("pids").lines().count() == 2
     });
