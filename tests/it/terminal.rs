@@ -299,6 +299,10 @@ fn ctrl_z_in_an_interactive_shell_gives_the_prompt_back_and_fg_continues() {
     let worker = *children_of(supervisor)
         .first()
         .expect("the worker, the supervisor's child");
+    // The shell worker in its loop (a `sleep` of its own), past its start-up.
+    eventually("the worker's loop", PATIENCE, || {
+        !children_of(worker).is_empty()
+    });
 
     // Ctrl-Z: the terminal stops the worker (its group holds the terminal); the supervisor
     // stops too, and the shell gets its prompt back.
