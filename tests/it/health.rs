@@ -25,11 +25,7 @@ fn state_of(body: &str) -> String {
 }
 
 fn idle_worker() -> Vec<&'static str> {
-    vec![
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-    ]
+    POLITE_WORKER.to_vec()
 }
 
 #[test]

@@ -247,11 +247,7 @@ fn supervised(server: &DevServer, health: u16, nofile: (u64, u64)) -> Supervised
             "--health-listen",
             &listen,
         ],
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-        ],
+        POLITE_WORKER,
     )
 }
 

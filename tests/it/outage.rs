@@ -221,14 +221,7 @@ fn a_long_outage_ends_run_in_no_mode_whatever_max_retries() {
         let mut args = vec!["run", "--address", &address, "--on-disconnect", mode];
         args.extend(quick);
         let args: Vec<String> = args.into_iter().map(String::from).collect();
-        Supervised::start(
-            &words(&args),
-            &[
-                "sh",
-                "-c",
-                "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-            ],
-        )
+        Supervised::start(&words(&args), POLITE_WORKER)
     };
     let mut keep = start("keep");
     let mut restart = start("restart");

@@ -115,11 +115,7 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
             "--probe-interval",
             "1s",
         ],
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-        ],
+        POLITE_WORKER,
     );
     let log = run.wait_for_log("worker started", 2, PATIENCE);
     assert!(log.contains("worker not polling"), "{log}");

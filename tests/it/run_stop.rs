@@ -47,14 +47,7 @@ fn a_worker_that_ignores_sigterm_is_killed_with_its_group_after_the_stop_timeout
 #[test]
 fn a_graceful_worker_stops_on_sigterm_and_its_code_comes_out() {
     let server = DevServer::start();
-    let mut run = Supervised::start(
-        &["run", "--address", &server.address()],
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-        ],
-    );
+    let mut run = Supervised::start(&["run", "--address", &server.address()], POLITE_WORKER);
     run.wait_for_log("worker started", 1, PATIENCE);
     run.wait_for_worker_loop();
     let asked = Instant::now();

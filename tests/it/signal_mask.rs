@@ -85,11 +85,7 @@ fn run_obeys_sigterm_whatever_its_parent_blocked_or_ignored() {
         let mut run = Supervised::start_with(
             under_parent(block, ignore),
             &["run", "--address", &server.address()],
-            &[
-                "sh",
-                "-c",
-                "trap 'exit 0' TERM; while :; do sleep 0.05; done",
-            ],
+            POLITE_WORKER,
         );
         run.wait_for_log("worker started", 1, PATIENCE);
         run.wait_for_worker_loop();

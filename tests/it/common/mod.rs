@@ -22,6 +22,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_temporal-supervisor");
 /// on a loaded two-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// A worker that runs until SIGTERM, then exits 0: a shell loop (its trap is set once it has a
+/// `sleep` child, see [`Supervised::wait_for_worker_loop`]).
+pub const POLITE_WORKER: &[&str] = &[
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+];
+
 /// The supervisor with a clean environment: no Temporal variables or profile from the machine.
 pub fn supervisor() -> Command {
     let mut cmd = Command::new(BIN);
