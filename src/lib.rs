@@ -31,6 +31,7 @@ mod backoff;
 mod cli;
 mod config;
 mod duration;
+mod endpoint;
 mod exit;
 mod files;
 pub mod fuzz;

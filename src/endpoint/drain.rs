@@ -1,0 +1,179 @@
+//! A drain: the worker takes no new work, finishes what it holds, and its sticky queue is
+//! released, before the supervisor sends it the stop signal.
+//!
+//! 1. New polls are held (answered empty at their deadline) and no eager work is requested.
+//! 2. The polls already open are ended without losing a task: where the namespace advertises
+//!    `worker_poll_complete_on_shutdown`, `ShutdownWorker` (each SDK worker's instance key and
+//!    queue, as the SDKs call it) has Temporal complete them empty at once; elsewhere they are
+//!    left to end by themselves (Temporal answers an idle long poll empty within a minute).
+//!    They are never cancelled: a task that Temporal matched to a poll in the instant of its
+//!    cancellation would wait for its timeout (see docs/operations.md). A task that still
+//!    arrives reaches the worker and is counted.
+//! 3. It waits until nothing is held and no poll is open, or the deadline, or a second stop
+//!    signal.
+//! 4. `ShutdownWorker` with the sticky queue: the workflows cached by the worker move to the
+//!    others at once instead of after the sticky schedule-to-start timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    DescribeNamespaceRequest, ShutdownWorkerRequest,
+};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tracing::{info, warn};
+
+use crate::duration;
+use crate::endpoint::ledger::{DrainTally, Instance};
+use crate::endpoint::metrics::{DrainEnd, TaskKind};
+use crate::endpoint::shared::{Phase, Shared};
+
+/// How long the endpoint's own calls to Temporal may take during a drain.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+const REASON: &str = "graceful shutdown by temporal-supervisor";
+
+/// How a drain went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainReport {
+    pub end: DrainEnd,
+    pub tally: DrainTally,
+    /// Tasks still held at its end: abandoned once the worker stops.
+    pub left: u64,
+    /// The same, by kind, in words.
+    pub left_words: String,
+    /// Polls still open at Temporal at its end (they end with the worker).
+    pub polls_open: u64,
+    pub took: Duration,
+}
+
+/// Drains the worker behind `shared` until `deadline`; `skip` turning true cuts it short.
+pub async fn drain(
+    shared: Arc<Shared>,
+    namespace: String,
+    deadline: Instant,
+    mut skip: watch::Receiver<bool>,
+) -> DrainReport {
+    let started = Instant::now();
+    shared.set_phase(Phase::Draining);
+    let (instances, words, polls) = shared.with_ledger(|l| {
+        l.begin_drain();
+        (l.instances(), l.in_flight_words(), l.polls_outstanding())
+    });
+    let ends_polls = if polls == 0 {
+        "no poll open"
+    } else if completes_polls(&shared, &namespace, &instances).await {
+        "open polls completed by Temporal (ShutdownWorker)"
+    } else {
+        "open polls left to end by themselves (the namespace cannot complete them)"
+    };
+    info!(
+        worker = %shared.label,
+        in_flight = %words,
+        deadline = %duration::format(deadline.saturating_duration_since(started)),
+        "draining: {words} in flight; new polls held, {ends_polls}"
+    );
+    let end = loop {
+        let changed = shared.changed();
+        if shared.read_ledger(|l| l.in_flight() == 0 && l.polls_outstanding() == 0) {
+            break DrainEnd::Completed;
+        }
+        tokio::select! {
+            () = changed => {}
+            () = sleep_until(deadline) => break DrainEnd::Deadline,
+            Ok(_) = skip.wait_for(|s| *s) => break DrainEnd::Skipped,
+        }
+    };
+    for instance in shared.read_ledger(|l| l.instances()) {
+        let Some(sticky) = &instance.sticky_queue else {
+            continue;
+        };
+        let request = shutdown_request(&instance, sticky);
+        if let Err(e) = call(shared.upstream.client().shutdown_worker(request)).await {
+            warn!(worker = %shared.label, "cannot release the worker's sticky queue: {e}");
+        }
+    }
+    let (tally, left, left_words, polls_open) = shared.read_ledger(|l| {
+        (
+            l.drain_tally().unwrap_or_default(),
+            l.in_flight(),
+            l.in_flight_words(),
+            l.polls_outstanding(),
+        )
+    });
+    shared.metrics().drained(end, tally.finished, left);
+    DrainReport {
+        end,
+        tally,
+        left,
+        left_words,
+        polls_open,
+        took: started.elapsed(),
+    }
+}
+
+/// Has Temporal complete the open polls of every SDK worker empty, where the namespace can:
+/// whether it did.
+async fn completes_polls(shared: &Shared, configured: &str, instances: &[Instance]) -> bool {
+    if instances.is_empty() || instances.iter().any(|i| i.key.is_empty()) {
+        return false;
+    }
+    let namespace = instances
+        .iter()
+        .map(|i| i.namespace.as_str())
+        .find(|n| !n.is_empty())
+        .unwrap_or(configured);
+    let describe = DescribeNamespaceRequest {
+        namespace: namespace.to_string(),
+        ..Default::default()
+    };
+    let capable = match call(shared.upstream.client().describe_namespace(describe)).await {
+        Ok(r) => r
+            .into_inner()
+            .namespace_info
+            .and_then(|i| i.capabilities)
+            .is_some_and(|c| c.worker_poll_complete_on_shutdown),
+        Err(e) => {
+            warn!(worker = %shared.label, "cannot read the namespace's capabilities: {e}");
+            false
+        }
+    };
+    if !capable {
+        return false;
+    }
+    let mut all = true;
+    for instance in instances {
+        let request = shutdown_request(instance, "");
+        if let Err(e) = call(shared.upstream.client().shutdown_worker(request)).await {
+            warn!(worker = %shared.label, "ShutdownWorker failed: {e}");
+            all = false;
+        }
+    }
+    all
+}
+
+/// `ShutdownWorker` for one SDK worker: its polls of every type (Temporal's default leaves
+/// Nexus out), and its sticky queue when given.
+fn shutdown_request(instance: &Instance, sticky: &str) -> ShutdownWorkerRequest {
+    ShutdownWorkerRequest {
+        namespace: instance.namespace.clone(),
+        sticky_task_queue: sticky.to_string(),
+        identity: instance.identity.clone(),
+        reason: REASON.into(),
+        worker_instance_key: instance.key.clone(),
+        task_queue: instance.queue.clone(),
+        task_queue_types: TaskKind::ALL.iter().map(|k| k.queue_type()).collect(),
+        ..Default::default()
+    }
+}
+
+/// One call of the endpoint's own, bounded.
+async fn call<T>(
+    future: impl Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, future).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => Err(format!("no answer within {}", duration::format(CALL_TIMEOUT))),
+    }
+}

@@ -1,0 +1,215 @@
+//! The proof that a worker polls, from its endpoint: each configured task queue has a poll
+//! that Temporal accepted, seen as it passes, with no request of the supervisor's own. A
+//! worker that sends no poll through its endpoint (its address is written in its code) is
+//! proven as before, by `DescribeTaskQueue` ([`PollerWatch`]); once that finds it polling while
+//! its endpoint saw nothing, one warning says so.
+//!
+//! Reports go where the poller checks' go, as [`PollerReport`]s, so that judging them (a
+//! worker that never polls is replaced after its deadline) stays the same whichever proves it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tracing::warn;
+
+use crate::config::{PollerSettings, QueueType};
+use crate::endpoint::View;
+use crate::endpoint::ledger::POLL_GAP;
+use crate::endpoint::metrics::TaskKind;
+use crate::task::AbortOnDrop;
+use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
+use crate::temporal::pollers::PollerReport;
+
+/// How often the endpoint's view is looked at (nothing leaves the process).
+const LOOK: Duration = Duration::from_secs(1);
+/// A worker that has sent no poll through its endpoint this long after its start is looked
+/// for at Temporal instead.
+pub const UNUSED_AFTER: Duration = Duration::from_secs(5);
+
+/// Starts the server's check of a worker that does not use its endpoint, reporting to the
+/// sender it is given.
+pub type Fallback = Box<dyn FnOnce(mpsc::Sender<PollerEvent>) -> PollerWatch + Send>;
+
+/// Follows one worker process's polls through its endpoint in the background; stops when
+/// dropped.
+pub struct ProofWatch {
+    _task: AbortOnDrop<()>,
+    polled_after: watch::Sender<Option<SystemTime>>,
+}
+
+impl ProofWatch {
+    pub fn start(
+        view: View,
+        settings: PollerSettings,
+        fallback: Fallback,
+        (index, pid): (usize, i32),
+        reports: mpsc::Sender<PollerEvent>,
+    ) -> ProofWatch {
+        let (polled_after, after) = watch::channel(None);
+        let task = AbortOnDrop::spawn(follow(view, settings, fallback, index, pid, reports, after));
+        ProofWatch {
+            _task: task,
+            polled_after,
+        }
+    }
+
+    /// From now on only polls after `since` (the moment Temporal was lost) count.
+    pub fn count_polls_after(&self, since: SystemTime) {
+        self.polled_after.send_replace(Some(since));
+    }
+}
+
+async fn follow(
+    view: View,
+    settings: PollerSettings,
+    fallback: Fallback,
+    index: usize,
+    pid: i32,
+    reports: mpsc::Sender<PollerEvent>,
+    mut after: watch::Receiver<Option<SystemTime>>,
+) {
+    let started = Instant::now();
+    let mut fallback = Some(fallback);
+    let mut server: Option<(PollerWatch, mpsc::Receiver<PollerEvent>)> = None;
+    let mut last: Option<PollerReport> = None;
+    let mut said_direct = false;
+    let mut look = tokio::time::interval(LOOK);
+    loop {
+        let report = tokio::select! {
+            _ = look.tick() => {
+                if view.used() {
+                    server = None;
+                    let since = (*after.borrow()).map(instant_of);
+                    Some(report(&view, &settings, since))
+                } else if server.is_none() && started.elapsed() >= UNUSED_AFTER {
+                    if let Some(start) = fallback.take() {
+                        let (tx, rx) = mpsc::channel(4);
+                        let watch = start(tx);
+                        if let Some(since) = *after.borrow() {
+                            watch.count_polls_after(since);
+                        }
+                        server = Some((watch, rx));
+                    }
+                    None
+                } else if server.is_none() {
+                    Some(not_yet(&view, &settings))
+                } else {
+                    None
+                }
+            }
+            Some((_, _, checked)) = next(&mut server) => {
+                if let Ok(r) = &checked
+                    && r.polling
+                    && !said_direct
+                {
+                    said_direct = true;
+                    warn!(
+                        child_pid = pid,
+                        endpoint = %view.address(),
+                        "the worker polls Temporal directly, not through its endpoint \
+                         (TEMPORAL_ADDRESS={}): it works as before, but it cannot be drained \
+                         on stop; have it read the connection from Temporal's environment \
+                         configuration",
+                        view.address()
+                    );
+                }
+                if reports.send((index, pid, checked)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(()) = after.changed() => {
+                if let (Some((watch, _)), Some(since)) = (&server, *after.borrow()) {
+                    watch.count_polls_after(since);
+                }
+                last = None;
+                continue;
+            }
+        };
+        let Some(report) = report else { continue };
+        // Sent when it changes, and every look while not polling (the deadline is judged on
+        // reports).
+        if last.as_ref() == Some(&report) && report.polling {
+            continue;
+        }
+        last = Some(report.clone());
+        if reports.send((index, pid, Ok(report))).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn next(server: &mut Option<(PollerWatch, mpsc::Receiver<PollerEvent>)>) -> Option<PollerEvent> {
+    match server {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An `Instant` for a moment of the wall clock (now, if it is in the future).
+fn instant_of(t: SystemTime) -> Instant {
+    let ago = SystemTime::now().duration_since(t).unwrap_or_default();
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
+fn kinds(t: QueueType) -> &'static [TaskKind] {
+    match t {
+        QueueType::Workflow => &[TaskKind::Workflow],
+        QueueType::Activity => &[TaskKind::Activity],
+        QueueType::Any => &TaskKind::ALL,
+    }
+}
+
+/// What the endpoint saw, as a poller check reports it.
+fn report(view: &View, settings: &PollerSettings, since: Option<Instant>) -> PollerReport {
+    let mut seen = 0;
+    let mut findings = Vec::new();
+    for queue in &settings.task_queues {
+        let p = view.polling(queue, kinds(settings.task_queue_type), since);
+        seen += p.open;
+        let wanted = settings
+            .deployment
+            .as_ref()
+            .map(|d| (d.name.clone(), d.build_id.clone()));
+        let finding = match (&p, &wanted) {
+            (p, Some(w)) if p.polling && p.deployment.as_ref() != Some(w) => Some(format!(
+                "queue {queue}: the worker polls as {}, not as deployment '{}' build '{}'",
+                p.deployment.as_ref().map_or("unversioned".into(), |(n, b)| {
+                    format!("deployment '{n}' build '{b}'")
+                }),
+                w.0,
+                w.1
+            )),
+            (p, _) if p.polling => None,
+            (p, _) => Some(match &p.error {
+                Some(e) => format!("queue {queue}: its polls fail: {e}"),
+                None if since.is_some() => {
+                    format!("queue {queue}: not seen polling since Temporal came back")
+                }
+                None => format!("queue {queue}: no poll through the endpoint yet"),
+            }),
+        };
+        findings.extend(finding);
+    }
+    let polling = findings.is_empty();
+    PollerReport {
+        polling,
+        seen,
+        findings,
+        fresh_for: polling.then_some(POLL_GAP),
+    }
+}
+
+/// Before the worker's first poll through the endpoint.
+fn not_yet(view: &View, settings: &PollerSettings) -> PollerReport {
+    PollerReport {
+        polling: false,
+        seen: 0,
+        findings: vec![format!(
+            "no poll through the endpoint ({}) yet, on {}",
+            view.address(),
+            settings.task_queues.join(", ")
+        )],
+        fresh_for: None,
+    }
+}

@@ -1,0 +1,90 @@
+//! What one endpoint's connections and its owner share: the connection to Temporal, the
+//! ledger, the phase (serving or draining) and the metrics.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Notify, watch};
+
+use crate::endpoint::ledger::Ledger;
+use crate::endpoint::metrics::EndpointMetrics;
+use crate::endpoint::upstream::Upstream;
+
+/// What the endpoint does with polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// They go to Temporal.
+    Serving,
+    /// New polls are held (answered empty at their deadline), no eager work is requested.
+    Draining,
+}
+
+pub struct Shared {
+    pub upstream: Upstream,
+    /// The worker, as the log names it.
+    pub label: String,
+    ledger: Mutex<Ledger>,
+    phase: watch::Sender<Phase>,
+    metrics: EndpointMetrics,
+    /// Woken at every change of the ledger.
+    changed: Notify,
+    /// A TLS ClientHello was said once.
+    tls_said: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(upstream: Upstream, label: String, metrics: EndpointMetrics) -> Shared {
+        Shared {
+            upstream,
+            label,
+            ledger: Mutex::new(Ledger::new(metrics.clone())),
+            phase: watch::channel(Phase::Serving).0,
+            metrics,
+            changed: Notify::new(),
+            tls_said: AtomicBool::new(false),
+        }
+    }
+
+    pub fn metrics(&self) -> &EndpointMetrics {
+        &self.metrics
+    }
+
+    /// Changes the ledger; waiters on [`Shared::changed`] are woken after.
+    pub fn with_ledger<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> T {
+        let out = f(&mut self.ledger.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_waiters();
+        out
+    }
+
+    /// Reads the ledger.
+    pub fn read_ledger<T>(&self, f: impl FnOnce(&Ledger) -> T) -> T {
+        f(&self.ledger.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Completes at the next change of the ledger (create it before looking, then await it).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.send_replace(phase);
+    }
+
+    /// Follows the phase.
+    pub fn watch_phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    pub fn draining(&self) -> bool {
+        self.phase() == Phase::Draining
+    }
+
+    /// Whether this is the first TLS ClientHello (to say so once).
+    pub fn first_tls_hello(&self) -> bool {
+        !self.tls_said.swap(true, Ordering::Relaxed)
+    }
+}
