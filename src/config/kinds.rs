@@ -48,6 +48,8 @@ pub struct Flag;
 pub struct StopSignal;
 /// An address to listen on.
 pub struct Listen;
+/// A loopback address to listen on (`:PORT` is 127.0.0.1).
+pub struct Loopback;
 /// Non-empty text, trimmed.
 pub struct Text;
 /// Task queue names, comma-separated.
@@ -225,6 +227,30 @@ impl Kind for Listen {
         };
         full.parse()
             .map_err(|_| format!("expected {}", words::<Self>(takes)))
+    }
+    fn show(a: &SocketAddr) -> String {
+        a.to_string()
+    }
+}
+
+impl Kind for Loopback {
+    type Value = SocketAddr;
+    const TAKES: &'static str = "a loopback address and port such as 127.0.0.1:7233 or :7233";
+    fn parse(text: &str, takes: &str) -> Result<SocketAddr, String> {
+        let t = text.trim();
+        let full = match t.strip_prefix(':') {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => t.to_string(),
+        };
+        match full.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Ok(a),
+            Ok(_) => Err(format!(
+                "expected {}: the endpoint lends the supervisor's credentials to whoever \
+                 connects, so it listens on loopback only",
+                words::<Self>(takes)
+            )),
+            Err(_) => Err(format!("expected {}", words::<Self>(takes))),
+        }
     }
     fn show(a: &SocketAddr) -> String {
         a.to_string()

@@ -77,8 +77,11 @@ pub struct RunSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessSettings {
     pub stop_signal: Signal,
-    /// Grace period between the stop signal and SIGKILL.
+    /// From the stop to SIGKILL: the drain (with the endpoint), then the stop signal's grace.
     pub stop_timeout: Duration,
+    /// With the endpoint: how much of `stop_timeout` is kept for the stop signal (the drain
+    /// ends this long before SIGKILL at the latest).
+    pub stop_grace: Duration,
     pub restart: RestartPolicy,
     /// Delays between restarts of a failing worker (factor and jitter as for waiting).
     pub restart_backoff: Backoff,
@@ -206,7 +209,8 @@ pub fn resolve_process(
     wait: &WaitSettings,
 ) -> Result<ProcessSettings, ConfigError> {
     let stop_signal = r.get(STOP_SIGNAL, worker)?.value;
-    let stop_timeout = r.get(STOP_TIMEOUT, worker)?.value;
+    let stop_timeout = r.get(STOP_TIMEOUT, worker)?;
+    let stop_grace = r.get(STOP_GRACE, worker)?;
     let restart = r.get(RESTART, worker)?.value;
     let restart_delay = r.get(RESTART_DELAY, worker)?;
     let restart_max_delay = r.get(RESTART_MAX_DELAY, worker)?;
@@ -218,9 +222,15 @@ pub fn resolve_process(
         ("restart_delay", &restart_delay),
         &whose,
     )?;
+    at_least(
+        ("stop_timeout", &stop_timeout),
+        ("stop_grace", &stop_grace),
+        &whose,
+    )?;
     Ok(ProcessSettings {
         stop_signal,
-        stop_timeout,
+        stop_timeout: stop_timeout.value,
+        stop_grace: stop_grace.value,
         restart,
         restart_backoff: Backoff {
             initial_delay: restart_delay.value,
@@ -270,6 +280,22 @@ pub fn resolve_pollers(
         deadline,
         worker_identity,
         deployment,
+    })
+}
+
+/// Where a worker's endpoint listens, `None` when it has none: under `run` on by default (a free
+/// loopback port unless given), under `watch` only where an address is given.
+pub fn resolve_endpoint(
+    r: &mut Resolver<'_>,
+    worker: Option<&str>,
+    run: bool,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let on = r.get(ENDPOINT, worker)?.value;
+    let listen = r.get_opt(ENDPOINT_LISTEN, worker)?.map(|s| s.value);
+    Ok(match (run, on, listen) {
+        (_, false, _) => None,
+        (true, true, None) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        (_, true, listen) => listen,
     })
 }
 

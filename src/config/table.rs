@@ -18,18 +18,20 @@ pub enum Section {
     Waiting,
     Watching,
     Supervising,
+    Endpoint,
     Pollers,
     Logging,
 }
 
 impl Section {
     #[cfg(test)]
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Configuration,
         Section::Connection,
         Section::Waiting,
         Section::Watching,
         Section::Supervising,
+        Section::Endpoint,
         Section::Pollers,
         Section::Logging,
     ];
@@ -41,6 +43,7 @@ impl Section {
             Section::Waiting => "Waiting",
             Section::Watching => "Watching Temporal (run, watch)",
             Section::Supervising => "Supervising (run)",
+            Section::Endpoint => "Local endpoint (run, watch)",
             Section::Pollers => "Health and pollers",
             Section::Logging => "Logging",
         }
@@ -287,7 +290,8 @@ settings! {
     SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", Watching, "N", "1", "Consecutive good probes before Temporal counts as back");
 
     STOP_SIGNAL: StopSignal = set("stop_signal", Supervising, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
-    STOP_TIMEOUT: Dur = set("stop_timeout", Supervising, "DURATION", "25s", "Grace period after the stop signal, then SIGKILL").worker();
+    STOP_TIMEOUT: Dur = set("stop_timeout", Supervising, "DURATION", "25s", "From the stop to SIGKILL: with the endpoint, the drain and then the stop signal; without it, the grace period after the stop signal").worker();
+    STOP_GRACE: Dur = set("stop_grace", Supervising, "DURATION", "5s", "With the endpoint: the end of --stop-timeout kept for the stop signal; a drain ends this long before SIGKILL at the latest").worker();
     ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Supervising, "ACTION", "keep", "What run does when Temporal is lost (keep rides it out and replaces a worker that does not poll again)");
     RESTART_SPREAD: Dur = set("restart_spread", Supervising, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
     RESTART: Choice<RestartPolicy> = set("restart", Supervising, "POLICY", "on-failure", "When the worker exits by itself").worker();
@@ -296,6 +300,9 @@ settings! {
     RESTART_RESET_AFTER: Positive = set("restart_reset_after", Supervising, "DURATION", "60s", "A worker that ran this long counts as stable: restart delays start over").worker();
     MAX_RESTARTS: Count = set("max_restarts", Supervising, "N", "0", "Most restarts, then exit with the worker's last code; 0 for no limit").worker();
     EXPORT_CONNECTION: Flag = set("export_connection", Supervising, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)").switch();
+
+    ENDPOINT: Flag = set("endpoint", Endpoint, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker().switch();
+    ENDPOINT_LISTEN: Loopback = unset("endpoint_listen", Endpoint, "ADDR", "run: a free loopback port per worker process; watch: off", "Where the endpoint listens (loopback only); watch: serve the pod's worker an endpoint there, e.g. :7233").worker();
 
     HEALTH_LISTEN: Listen = unset("health_listen", Pollers, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
     TASK_QUEUE: Queues = unset("task_queue", Pollers, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)").worker_key("task_queues").list();

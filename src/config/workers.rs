@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use crate::config::file::{Raw, WORKER_KEYS, WorkerTable};
 use crate::config::kinds::{AtLeastOne, Flag, Kind};
 use crate::config::resolver::{Resolver, Source, invalid};
-use crate::config::settings::{PollerSettings, ProcessSettings, resolve_pollers, resolve_process};
+use crate::config::settings::{
+    PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
+};
 use crate::config::{ConfigError, WaitSettings};
 
 /// The name of the one worker of `-- CMD` or the file's top-level `command`.
@@ -44,6 +46,9 @@ pub struct WorkerSpec {
     pub prefix_output: bool,
     pub process: ProcessSettings,
     pub pollers: PollerSettings,
+    /// Where its endpoint listens (port 0: a free one); `None`: the worker connects to
+    /// Temporal itself.
+    pub endpoint: Option<std::net::SocketAddr>,
 }
 
 /// How a worker process is named in logs, output and metrics: the worker's name, with `[N]`
@@ -138,6 +143,7 @@ pub fn resolve(
     if purpose == Workers::None {
         return Ok(Vec::new());
     }
+    let endpoint = resolve_endpoint(r, None, purpose != Workers::Watch)?;
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
         return Err(ConfigError(
             "watch proves the workers by their pollers: give --task-queue \
@@ -156,6 +162,7 @@ pub fn resolve(
         prefix_output: false,
         process,
         pollers,
+        endpoint,
     }])
 }
 
@@ -302,6 +309,13 @@ fn resolve_named(
     }
     let process = resolve_process(r, Some(name), wait)?;
     let pollers = resolve_pollers(r, Some(name), warnings)?;
+    let endpoint = resolve_endpoint(r, Some(name), purpose != Workers::Watch)?;
+    if let Some(listen) = endpoint.filter(|e| e.port() != 0 && replicas > 1) {
+        return Err(ConfigError(format!(
+            "worker {name}: endpoint_listen {listen} is one port for {replicas} replicas; \
+             leave it unset (a free port for each)"
+        )));
+    }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
         return Err(ConfigError(format!(
             "{}: missing: watch proves a worker by its pollers; give it task_queues",
@@ -318,5 +332,6 @@ fn resolve_named(
         prefix_output,
         process,
         pollers,
+        endpoint,
     })
 }

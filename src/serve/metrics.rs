@@ -12,6 +12,8 @@
 //! | `temporal_supervisor_pollers_seen{worker,replica}` | gauge | live pollers of that worker process on its task queues |
 //! | `temporal_supervisor_log_lines_dropped_total{reason}` | counter | our log lines lost: `queue-full` (stderr blocked), `write-failed` (closed pipe, full disk) |
 //! | `temporal_supervisor_health_connections_shed_total{reason}` | counter | health connections ended by us: `budget` (the oldest idle one, to make room), `deadline` (too slow), `all-busy` (a new one, while every other was being served) |
+//!
+//! And each worker's endpoint's, listed in [`crate::endpoint::metrics`].
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -22,6 +24,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::endpoint::metrics::Families;
 
 /// Label pairs; a worker process is labelled `worker` and `replica`.
 pub type Labels = Vec<(&'static str, String)>;
@@ -38,6 +42,8 @@ pub struct Metrics {
     child_restarts: Family<Labels, Counter>,
     pollers_seen: Family<Labels, Gauge>,
     health_connections_shed: Family<Labels, Counter>,
+    /// The endpoints' families.
+    pub endpoint: Families,
 }
 
 impl Default for Metrics {
@@ -60,8 +66,10 @@ impl Metrics {
             child_restarts: Family::default(),
             pollers_seen: Family::default(),
             health_connections_shed: Family::default(),
+            endpoint: Families::default(),
             registry: Registry::default(),
         };
+        m.endpoint.register(&mut registry);
         registry.register(
             "temporal_up",
             "1 while Temporal counts as ready",

@@ -10,6 +10,8 @@ pub enum RunState {
     Running,
     /// Temporal lost; the workers are kept (`--on-disconnect keep` or `ignore`).
     TemporalLost,
+    /// Stopping: the workers' endpoints drain them first.
+    Draining,
     Stopping,
 }
 
@@ -19,6 +21,8 @@ pub enum WorkerState {
     /// No process; it starts once Temporal is ready.
     WaitingForTemporal,
     Running,
+    /// Asked to stop: its endpoint gives it no new work while it finishes what it holds.
+    Draining,
     /// Asked to stop, in its grace period.
     Stopping,
     /// Exited by itself; starts again after a delay.
@@ -36,6 +40,7 @@ impl RunState {
             RunState::WaitingForTemporal => "waiting-for-temporal",
             RunState::Running => "running",
             RunState::TemporalLost => "temporal-lost",
+            RunState::Draining => "draining",
             RunState::Stopping => "stopping",
         }
     }
@@ -46,6 +51,7 @@ impl WorkerState {
         match self {
             WorkerState::WaitingForTemporal => "waiting-for-temporal",
             WorkerState::Running => "running",
+            WorkerState::Draining => "draining",
             WorkerState::Stopping => "stopping",
             WorkerState::BackingOff => "backing-off",
             WorkerState::Exited => "exited",

@@ -164,6 +164,11 @@ impl Status {
         index
     }
 
+    /// The metric labels of a worker process.
+    pub fn worker_labels(&self, index: usize) -> Labels {
+        self.report().workers[index].labels.clone()
+    }
+
     pub fn set_worker_state(&self, index: usize, state: WorkerState) {
         self.report().workers[index].state = state;
     }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::duration;
 use crate::supervise::launch::Launch;
 use crate::supervise::policy::{self, Decision, History};
-use crate::supervise::stopping::StopReason;
+use crate::supervise::stopping::{Stop, StopReason};
 use crate::supervise::worker::{Outcome, Replica, State};
 
 impl Replica {
@@ -34,6 +34,19 @@ impl Replica {
             State::Stopping(stop) => {
                 info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
                 stop.exited(code);
+                self.ended(l);
+                self.on_timer(temporal_up, l)
+            }
+            State::Draining(_) => {
+                let from = self.state.reported();
+                let State::Draining(d) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+                else {
+                    unreachable!("matched above");
+                };
+                let pid = d.child.pid.as_raw();
+                let stop = Stop::after_exit_in_drain(d, code, &self.spec.process, l.os);
+                let said = format!("worker (pid {pid}) exited with code {code} while draining");
+                self.transition_from(from, State::Stopping(stop), "child-exited", said, l);
                 self.ended(l);
                 self.on_timer(temporal_up, l)
             }

@@ -16,12 +16,17 @@ use crate::process::child;
 use crate::process::command::{self, SpawnError};
 use crate::process::output::Output;
 use crate::process::system::Processes;
+use crate::endpoint::proof::ProofWatch;
+use crate::endpoint::{DrainReport, Endpoint, View};
 use crate::serve::status::Status;
+use crate::supervise::polling::Proof;
 use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
 use crate::temporal::pollers::PollerCheck;
 
 /// Where poller checks report.
 pub type PollerReports = mpsc::Sender<PollerEvent>;
+/// Where drains report, with the index of the worker process in the status.
+pub type DrainReports = mpsc::Sender<(usize, DrainReport)>;
 
 pub struct Launch<'a> {
     pub config: &'a Config,
@@ -31,6 +36,7 @@ pub struct Launch<'a> {
     /// The monitor's connection while Temporal is well, for poller checks.
     pub well: watch::Receiver<Option<Connection>>,
     pub poller_reports: PollerReports,
+    pub drain_reports: DrainReports,
     /// The one worker takes the terminal (see `process::terminal`).
     pub take_terminal: bool,
     /// What starts, signals and reaps the workers' processes.
@@ -48,7 +54,7 @@ impl<'a> Launch<'a> {
         config: &'a Config,
         status: Status,
         well: watch::Receiver<Option<Connection>>,
-        poller_reports: PollerReports,
+        (poller_reports, drain_reports): (PollerReports, DrainReports),
         take_terminal: bool,
         os: &'a dyn Processes,
     ) -> Result<Launch<'a>, SpawnError> {
@@ -90,6 +96,7 @@ impl<'a> Launch<'a> {
             output,
             well,
             poller_reports,
+            drain_reports,
             take_terminal,
             os,
             handover,
@@ -97,15 +104,15 @@ impl<'a> Launch<'a> {
         })
     }
 
-    /// The poller check of a worker process with task queues: reported as started, and
-    /// run in the background on the monitor's connection.
+    /// The proof that a worker process with task queues polls: reported as started, and
+    /// run in the background, from its endpoint's polls where it has one, else on the
+    /// monitor's connection.
     pub fn watch_pollers(
         &self,
         worker: &WorkerSpec,
-        label: &str,
-        pid: i32,
-        index: usize,
-    ) -> Option<PollerWatch> {
+        (label, pid, index): (&str, i32, usize),
+        endpoint: Option<View>,
+    ) -> Option<Proof> {
         let check = PollerCheck::new(&worker.pollers, &self.config.connection, Some(pid));
         self.status.set_child(index, Some(pid), check.is_some());
         let check = check?;
@@ -115,21 +122,31 @@ impl<'a> Launch<'a> {
             identity = %check.identity(),
             deployment = check.deployment().unwrap_or_else(|| "any".into()),
             deadline = %duration::format(worker.pollers.deadline),
+            proof = if endpoint.is_some() { "its polls through the endpoint" } else { "DescribeTaskQueue" },
             "watching the worker's pollers"
         );
-        Some(PollerWatch::start(
-            check,
-            pid,
-            self.well.clone(),
-            self.config.monitor.clone(),
-            index,
-            self.poller_reports.clone(),
-        ))
+        let (well, monitor) = (self.well.clone(), self.config.monitor.clone());
+        let server = move |reports| PollerWatch::start(check, pid, well, monitor, index, reports);
+        Some(match endpoint {
+            Some(view) => Proof::Endpoint(ProofWatch::start(
+                view,
+                worker.pollers.clone(),
+                Box::new(server),
+                (index, pid),
+                self.poller_reports.clone(),
+            )),
+            None => Proof::Server(server(self.poller_reports.clone())),
+        })
     }
 
-    /// How to start a process of `worker`.
-    pub fn child_spec(&self, worker: &WorkerSpec) -> child::Spec {
-        let mut env = self.handover.clone();
+    /// How to start a process of `worker`, connected through `endpoint` when it has one.
+    pub fn child_spec(&self, worker: &WorkerSpec, endpoint: Option<&Endpoint>) -> child::Spec {
+        let mut env = match endpoint {
+            Some(endpoint) if self.config.run.export_connection => {
+                endpoint.worker_env(&self.config.connection)
+            }
+            _ => self.handover.clone(),
+        };
         if self.config.run.export_connection
             && let Some(d) = &worker.pollers.deployment
         {

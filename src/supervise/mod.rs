@@ -62,13 +62,14 @@ pub async fn run(config: &Config) -> u8 {
         status.clone(),
     );
     let (reports_tx, mut reports) = mpsc::channel(64);
+    let (drains_tx, mut drains) = mpsc::channel(16);
     let single = config.workers.len() == 1 && config.workers[0].replicas == 1;
     let take_terminal = single && !config.workers[0].prefix_output && terminal::available();
     let launch = match Launch::prepare(
         config,
         status.clone(),
         temporal.well(),
-        reports_tx,
+        (reports_tx, drains_tx),
         take_terminal,
         &System,
     ) {
@@ -105,7 +106,13 @@ pub async fn run(config: &Config) -> u8 {
         },
         None => None,
     };
-    let mut runner = Runner::new(launch);
+    let mut runner = match Runner::new(launch) {
+        Ok(runner) => runner,
+        Err(e) => {
+            error!("{e}");
+            return exit::OS_ERROR;
+        }
+    };
     temporal.wait(config.wait.clone());
     loop {
         let timer = runner.timer();
@@ -128,6 +135,7 @@ pub async fn run(config: &Config) -> u8 {
                 }
             },
             Some(report) = reports.recv() => runner.on_pollers(report),
+            Some((index, report)) = drains.recv() => runner.on_drained(index, report),
             () = sleep_until_some(timer) => runner.on_timer(),
         };
         match next {

@@ -165,6 +165,7 @@ mod tests {
             restart_reset_after: Duration::from_secs(60),
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             stop_timeout: Duration::from_secs(25),
+            stop_grace: Duration::from_secs(5),
         }
     }
 

@@ -9,13 +9,31 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::supervise::policy::{self, Quiet};
+use crate::endpoint::proof::ProofWatch;
 use crate::temporal::poller_watch::PollerWatch;
 use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
 
+/// What proves that a worker process polls.
+pub enum Proof {
+    /// `DescribeTaskQueue`, on the monitor's connection.
+    Server(PollerWatch),
+    /// Its polls through its endpoint (and the server, should it not use the endpoint).
+    Endpoint(ProofWatch),
+}
+
+impl Proof {
+    fn count_polls_after(&self, since: SystemTime) {
+        match self {
+            Proof::Server(w) => w.count_polls_after(since),
+            Proof::Endpoint(w) => w.count_polls_after(since),
+        }
+    }
+}
+
 pub struct Polling {
     /// The background check; `None` without task queues, or once the process is gone.
-    watch: Option<PollerWatch>,
+    watch: Option<Proof>,
     quiet: Quiet,
     /// When the process started, was last seen polling, or Temporal came back.
     since: Instant,
@@ -33,7 +51,7 @@ pub enum Verdict {
 }
 
 impl Polling {
-    pub fn new(watch: Option<PollerWatch>) -> Polling {
+    pub fn new(watch: Option<Proof>) -> Polling {
         Polling {
             watch,
             quiet: Quiet::Start,

@@ -27,7 +27,8 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::OnDisconnect;
+use crate::config::{OnDisconnect, workers};
+use crate::endpoint::{DrainReport, Endpoint};
 use crate::process::terminal;
 use crate::serve::status::RunState;
 use crate::supervise::launch::Launch;
@@ -81,25 +82,43 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// One replica per worker process of the configuration, each added to the status.
-    pub fn new(launch: Launch<'a>) -> Runner<'a> {
+    /// One replica per worker process of the configuration, each added to the status, with
+    /// its endpoint listening (so that a port in use fails before anything waits).
+    pub fn new(launch: Launch<'a>) -> Result<Runner<'a>, String> {
         let mut replicas = Vec::new();
-        for worker in &launch.config.workers {
+        let config = launch.config;
+        for worker in &config.workers {
             let spec = Arc::new(worker.clone());
             for n in 1..=worker.replicas {
                 let index = launch.status.add_worker(&worker.name, n, worker.optional);
-                replicas.push(Replica::new(spec.clone(), n, index));
+                let label = workers::label(worker, n);
+                let endpoint = match worker.endpoint {
+                    Some(listen) if config.run.export_connection => {
+                        let metrics = launch
+                            .status
+                            .metrics
+                            .endpoint
+                            .for_worker(launch.status.worker_labels(index));
+                        let attempt = config.wait.attempt_timeout;
+                        let e = Endpoint::bind(listen, &config.connection, attempt, &label, metrics)
+                            .map_err(|e| format!("worker {label}: {e}"))?;
+                        info!(worker = %label, endpoint = %e.address(), "the worker's local Temporal endpoint listens");
+                        Some(e)
+                    }
+                    _ => None,
+                };
+                replicas.push(Replica::new(spec.clone(), n, index, endpoint));
             }
         }
         launch.status.report().state = RunState::WaitingForTemporal;
-        Runner {
+        Ok(Runner {
             launch,
             replicas,
             temporal: Temporal::Waiting,
             ending: None,
             stopping_for_loss: false,
             ignored_loss: None,
-        }
+        })
     }
 
     pub(super) fn set_state(&self, state: RunState, event: &'static str, reason: &str) {
@@ -252,16 +271,27 @@ impl<'a> Runner<'a> {
             Signal::SIGINT => "SIGINT received",
             _ => "SIGTERM received",
         };
-        if self.ending.is_none() {
-            self.ending = Some(Ending::Signal(signal));
-            self.set_state(
-                RunState::Stopping,
-                "stop-requested",
-                &format!("{why}: stopping every worker"),
-            );
-        }
+        let first = self.ending.is_none();
+        self.ending.get_or_insert(Ending::Signal(signal));
         for replica in &mut self.replicas {
             replica.stop(StopReason::Shutdown(why), &self.launch);
+        }
+        if first {
+            let draining = self.replicas.iter().any(Replica::is_draining);
+            let (state, words) = if draining {
+                (RunState::Draining, "draining the workers, then stopping them")
+            } else {
+                (RunState::Stopping, "stopping every worker")
+            };
+            self.set_state(state, "stop-requested", &format!("{why}: {words}"));
+        }
+        self.check_end()
+    }
+
+    /// A worker's drain ended: it gets the stop signal now.
+    pub fn on_drained(&mut self, index: usize, report: DrainReport) -> Next {
+        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
+            replica.on_drained(report, &self.launch);
         }
         self.check_end()
     }

@@ -1,7 +1,8 @@
-//! Stopping one worker process: the stop signal to its whole process group, then waiting
-//! until every process of the group is gone, SIGKILL to the group when the stop timeout runs
-//! out, and, should something survive even that (a process stuck in uninterruptible sleep),
-//! carrying on after a last grace rather than waiting forever.
+//! Stopping one worker process: with an endpoint, a drain first ([`Draining`]: no new work,
+//! the work it holds finished, until the drain's deadline); then the stop signal to its whole
+//! process group, waiting until every process of the group is gone, SIGKILL to the group when
+//! the stop timeout runs out, and, should something survive even that (a process stuck in
+//! uninterruptible sleep), carrying on after a last grace rather than waiting forever.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,8 +13,10 @@ use tracing::{error, warn};
 
 use crate::config::ProcessSettings;
 use crate::duration;
+use crate::endpoint::{Drain, Endpoint};
 use crate::process::child::Child;
 use crate::process::system::Processes;
+use crate::supervise::launch::DrainReports;
 
 /// How often to look whether the rest of a stopping worker's process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -41,11 +44,63 @@ impl fmt::Display for StopReason {
     }
 }
 
+impl StopReason {
+    /// Whether the worker's work is drained first: not for one that does not poll (it holds
+    /// nothing Temporal would wait for).
+    pub fn drains(self) -> bool {
+        !matches!(self, StopReason::NotPolling)
+    }
+}
+
+/// A drain in progress: the stop signal waits for its report.
+pub struct Draining {
+    pub child: Child,
+    pub why: StopReason,
+    pub drain: Drain,
+    /// When the stop began: SIGKILL comes `stop_timeout` after it.
+    pub began: Instant,
+}
+
+impl Draining {
+    /// Starts the drain of `child` behind `endpoint`, due to end `stop_grace` before the stop
+    /// timeout; returns it and the line that says so.
+    pub fn begin(
+        child: Child,
+        why: StopReason,
+        p: &ProcessSettings,
+        endpoint: &Endpoint,
+        (index, done): (usize, DrainReports),
+    ) -> (Draining, String) {
+        let began = Instant::now();
+        let deadline = began + p.stop_timeout.saturating_sub(p.stop_grace);
+        let drain = endpoint.drain(deadline, index, done);
+        let said = format!(
+            "{why}: draining the worker (pid {}) through its endpoint: no new work, the work \
+             it holds finished within {}, then {}",
+            child.pid,
+            duration::format(deadline - began),
+            p.stop_signal.as_str()
+        );
+        let draining = Draining {
+            child,
+            why,
+            drain,
+            began,
+        };
+        (draining, said)
+    }
+}
+
 /// A stop in progress.
 #[derive(Debug)]
 pub struct Stop {
     pub child: Child,
     pub why: StopReason,
+    /// After a drain that left nothing: the worker ending by the stop signal is an orderly
+    /// stop (code 0).
+    orderly: bool,
+    /// The stop signal sent.
+    signal: Signal,
     kill_at: Instant,
     killed: bool,
     /// The worker's exit code once it exited (other members of its group may linger).
@@ -72,22 +127,37 @@ impl Stop {
         p: &ProcessSettings,
         os: &dyn Processes,
     ) -> (Stop, String) {
+        Stop::after_drain(child, why, p, os, Instant::now(), false)
+    }
+
+    /// As [`Stop::begin`] for a stop that `began` earlier (with a drain): SIGKILL comes at the
+    /// end of its stop timeout; `orderly` when the drain left nothing.
+    pub fn after_drain(
+        child: Child,
+        why: StopReason,
+        p: &ProcessSettings,
+        os: &dyn Processes,
+        began: Instant,
+        orderly: bool,
+    ) -> (Stop, String) {
         os.signal_group(child.pid, p.stop_signal);
         // A stopped worker (SIGSTOP, a debugger, frozen through an outage) cannot act on the
         // stop signal until it continues; systemd sends SIGCONT after the stop signal too.
         if p.stop_signal != Signal::SIGCONT {
             os.signal_group(child.pid, Signal::SIGCONT);
         }
+        let kill_at = (began + p.stop_timeout).max(Instant::now());
         let said = format!(
             "{why}: sent {} to the worker's process group (pid {}), SIGKILL in {}",
             p.stop_signal.as_str(),
             child.pid,
-            duration::format(p.stop_timeout)
+            duration::format(kill_at - Instant::now())
         );
-        let kill_at = Instant::now() + p.stop_timeout;
         let stop = Stop {
             child,
             why,
+            orderly,
+            signal: p.stop_signal,
             kill_at,
             killed: false,
             exit: None,
@@ -105,9 +175,32 @@ impl Stop {
         self.kill_at.saturating_duration_since(Instant::now())
     }
 
+    /// The worker exited during its drain: the rest of its group gets the stop signal, the
+    /// drain is over.
+    pub fn after_exit_in_drain(
+        d: Draining,
+        code: i32,
+        p: &ProcessSettings,
+        os: &dyn Processes,
+    ) -> Stop {
+        let (mut stop, _) = Stop::after_drain(d.child, d.why, p, os, d.began, false);
+        stop.exited(code);
+        stop
+    }
+
     pub fn exited(&mut self, code: i32) {
         self.exit = Some(code);
         self.look_at = Instant::now();
+    }
+
+    /// The code the worker's stop counts with: 0 for an orderly stop (drained, then ended by
+    /// the stop signal), else its own.
+    fn counted(&self, code: i32) -> i32 {
+        if self.orderly && !self.killed && code == 128 + self.signal as i32 {
+            0
+        } else {
+            code
+        }
     }
 
     /// When to look again.
@@ -122,7 +215,7 @@ impl Stop {
         if let Some(code) = self.exit
             && !os.group_alive(self.child.pid)
         {
-            return Progress::Done(code);
+            return Progress::Done(self.counted(code));
         }
         if !self.killed && now >= self.kill_at {
             warn!(worker = %label, child_pid = pid, "stop timeout over; sent SIGKILL to the worker's process group");

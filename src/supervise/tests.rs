@@ -132,9 +132,10 @@ fn config_file(toml: &str, extra: &[&str]) -> Config {
 fn runner<'a>(config: &'a Config, fake: &'a Fake) -> Runner<'a> {
     let (_, well) = watch::channel(None);
     let (reports, _) = mpsc::channel(8);
-    let launch =
-        Launch::prepare(config, Status::new(), well, reports, false, fake).expect("programs");
-    Runner::new(launch)
+    let (drains, _) = mpsc::channel(8);
+    let launch = Launch::prepare(config, Status::new(), well, (reports, drains), false, fake)
+        .expect("programs");
+    Runner::new(launch).expect("endpoints listen")
 }
 
 /// Moves the paused clock to the runner's next timer and fires it.

@@ -31,18 +31,19 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::config::WorkerSpec;
 use crate::config::workers;
 use crate::duration;
+use crate::endpoint::{DrainEnd, DrainReport, Endpoint};
 use crate::process::child::{Child, SpawnError};
 use crate::serve::status::WorkerState;
 use crate::supervise::launch::Launch;
 use crate::supervise::policy::{self, History};
 use crate::supervise::polling::{Polling, Verdict};
 pub use crate::supervise::stopping::StopReason;
-use crate::supervise::stopping::{Progress, Stop};
+use crate::supervise::stopping::{Draining, Progress, Stop};
 use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
 
@@ -50,6 +51,8 @@ pub(super) enum State {
     /// No process; it starts once Temporal is ready.
     WaitingForTemporal,
     Running(Child),
+    /// Asked to stop: its endpoint drains it before the stop signal.
+    Draining(Draining),
     /// Asked to stop.
     Stopping(Stop),
     /// Exited by itself; starts again after the delay.
@@ -59,10 +62,11 @@ pub(super) enum State {
 }
 
 impl State {
-    fn reported(&self) -> WorkerState {
+    pub(super) fn reported(&self) -> WorkerState {
         match self {
             State::WaitingForTemporal => WorkerState::WaitingForTemporal,
             State::Running(_) => WorkerState::Running,
+            State::Draining(_) => WorkerState::Draining,
             State::Stopping(_) => WorkerState::Stopping,
             State::BackingOff(_) => WorkerState::BackingOff,
             State::Exited(_) => WorkerState::Exited,
@@ -105,12 +109,20 @@ pub struct Replica {
     pub(super) polling: Polling,
     /// When its current (or last) process started.
     pub(super) started: Instant,
+    /// Its local Temporal endpoint, the same for each of its processes.
+    pub endpoint: Option<Endpoint>,
 }
 
 impl Replica {
-    pub fn new(spec: Arc<WorkerSpec>, replica: u32, index: usize) -> Replica {
+    pub fn new(
+        spec: Arc<WorkerSpec>,
+        replica: u32,
+        index: usize,
+        endpoint: Option<Endpoint>,
+    ) -> Replica {
         let label = workers::label(&spec, replica);
         Replica {
+            endpoint,
             spec,
             replica,
             label,
@@ -125,13 +137,19 @@ impl Replica {
     /// The process it runs or stops.
     pub fn pid(&self) -> Option<nix::unistd::Pid> {
         match &self.state {
-            State::Running(child) | State::Stopping(Stop { child, .. }) => Some(child.pid),
+            State::Running(child)
+            | State::Draining(Draining { child, .. })
+            | State::Stopping(Stop { child, .. }) => Some(child.pid),
             _ => None,
         }
     }
 
     pub fn has_process(&self) -> bool {
         self.pid().is_some()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        matches!(self.state, State::Draining(_))
     }
 
     pub fn is_waiting(&self) -> bool {
@@ -183,7 +201,10 @@ impl Replica {
 
     /// Starts the worker process (Temporal is ready).
     pub fn start(&mut self, l: &Launch) -> Outcome {
-        let spec = l.child_spec(&self.spec);
+        let spec = l.child_spec(&self.spec, self.endpoint.as_ref());
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.new_process();
+        }
         let (child, pipes) = match l.os.spawn(&spec) {
             Ok(started) => started,
             Err(e) if e.transient => {
@@ -209,7 +230,9 @@ impl Replica {
             );
         }
         self.started = Instant::now();
-        self.polling = Polling::new(l.watch_pollers(&self.spec, &self.label, pid, self.index));
+        let view = self.endpoint.as_ref().map(Endpoint::view);
+        let proof = l.watch_pollers(&self.spec, (&self.label, pid, self.index), view);
+        self.polling = Polling::new(proof);
         self.transition(State::Running(child), "started", "worker running", l);
         Outcome::Nothing
     }
@@ -218,7 +241,17 @@ impl Replica {
     /// simply done.
     pub fn stop(&mut self, why: StopReason, l: &Launch) {
         match &mut self.state {
+            State::Running(_) if why.drains() && self.endpoint.is_some() => {
+                self.begin_drain(why, l)
+            }
             State::Running(_) => self.begin_stop(why, l),
+            State::Draining(draining) => {
+                if let StopReason::Shutdown(_) = why {
+                    draining.why = why;
+                    draining.drain.skip();
+                    info!(worker = %self.label, "{why} while draining: the rest of the drain is skipped");
+                }
+            }
             State::Stopping(stop) => {
                 let left = stop.again(why);
                 if let StopReason::Shutdown(_) = why {
@@ -246,6 +279,61 @@ impl Replica {
             },
             State::Exited(_) => {}
         }
+    }
+
+    fn begin_drain(&mut self, why: StopReason, l: &Launch) {
+        let from = self.state.reported();
+        let State::Running(child) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+        else {
+            unreachable!("begin_drain is only called while running");
+        };
+        self.polling.stop();
+        let endpoint = self.endpoint.as_ref().expect("a worker with an endpoint drains");
+        let reports = (self.index, l.drain_reports.clone());
+        let (draining, said) = Draining::begin(child, why, &self.spec.process, endpoint, reports);
+        self.transition_from(from, State::Draining(draining), "stop-requested", said, l);
+    }
+
+    /// Its drain ended: what was left is said, then the stop signal goes.
+    pub fn on_drained(&mut self, report: DrainReport, l: &Launch) {
+        if !matches!(self.state, State::Draining(_)) {
+            return; // a report for a drain cut short by the worker's exit
+        }
+        let from = self.state.reported();
+        let State::Draining(draining) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+        else {
+            unreachable!("matched above");
+        };
+        let t = report.tally;
+        let took = duration::format(report.took);
+        let counts = format!(
+            "{} finished ({} held at the start, {} arrived since), {} left",
+            t.finished, t.at_start, t.arrived, report.left
+        );
+        let end = match report.end {
+            DrainEnd::Completed => "completed",
+            DrainEnd::Deadline => "ended by its deadline",
+            DrainEnd::Skipped => "cut short by a second stop signal",
+        };
+        if report.left > 0 {
+            warn!(worker = %self.label, "drain {end} after {took}: {counts}: {} abandoned", report.left_words);
+        } else if report.polls_open > 0 {
+            info!(
+                worker = %self.label,
+                "drain {end} after {took}: {counts}; {} polls were still open (the namespace \
+                 cannot complete them on shutdown: frontend.enableCancelWorkerPollsOnShutdown)",
+                report.polls_open
+            );
+        } else {
+            info!(worker = %self.label, "drain {end} after {took}: {counts}");
+        }
+        // Nothing abandoned: the worker ending by the stop signal is an orderly stop.
+        let orderly = report.left == 0;
+        let Draining {
+            child, why, began, ..
+        } = draining;
+        let (stop, said) = Stop::after_drain(child, why, &self.spec.process, l.os, began, orderly);
+        self.transition_from(from, State::Stopping(stop), "drained", said, l);
     }
 
     pub(super) fn begin_stop(&mut self, why: StopReason, l: &Launch) {
@@ -299,9 +387,9 @@ impl Replica {
                 l.os.signal(child.pid, signal);
                 info!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker", signal.as_str());
             }
-            State::Stopping(stop) => {
-                l.os.signal(stop.child.pid, signal);
-                debug!(worker = %self.label, child_pid = stop.child.pid.as_raw(), "forwarded {} to the worker while it stops", signal.as_str());
+            State::Stopping(Stop { child, .. }) | State::Draining(Draining { child, .. }) => {
+                l.os.signal(child.pid, signal);
+                debug!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker while it stops", signal.as_str());
             }
             _ => {}
         }
