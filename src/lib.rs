@@ -35,6 +35,7 @@ mod endpoint;
 mod exit;
 mod files;
 pub mod fuzz;
+mod host;
 mod logging;
 mod process;
 mod serve;

@@ -147,6 +147,22 @@ fn resolve_with(
     let run = settings::resolve_run(&mut r)?;
     let watch = workers == Workers::Watch;
     let workers = workers::resolve(&mut r, workers, &wait, &mut warnings)?;
+    for w in workers.iter().filter(|w| w.endpoint.is_some()) {
+        let p = &w.process;
+        if p.stop_timeout <= p.stop_grace {
+            warnings.push(format!(
+                "{}stop_timeout {} is no longer than stop_grace {}: no time is left to drain the \
+                 worker before its stop signal",
+                if w.name == workers::SINGLE {
+                    String::new()
+                } else {
+                    format!("worker {}: ", w.name)
+                },
+                crate::duration::format(p.stop_timeout),
+                crate::duration::format(p.stop_grace)
+            ));
+        }
+    }
     let health = settings::resolve_health(&mut r)?;
     if watch && health.listen.is_none() {
         return Err(ConfigError(
@@ -158,7 +174,8 @@ fn resolve_with(
     let log = settings::resolve_log(&mut r, env)?;
     let report = r.into_report();
     if watch {
-        warnings.extend(ignored_by_watch(&report));
+        let drains = workers.iter().any(|w| w.endpoint.is_some());
+        warnings.extend(ignored_by_watch(&report, drains));
     }
     Ok(Config {
         connection,
@@ -174,8 +191,10 @@ fn resolve_with(
     })
 }
 
-/// A warning for each setting given that only `run` uses: `watch` starts nothing.
-fn ignored_by_watch(report: &[Setting]) -> Vec<String> {
+/// A warning for each setting given that only `run` uses: `watch` starts nothing (but, with an
+/// endpoint, drains by the stop settings).
+fn ignored_by_watch(report: &[Setting], drains: bool) -> Vec<String> {
+    let stop = [table::STOP_TIMEOUT.def.key, table::STOP_GRACE.def.key];
     report
         .iter()
         .filter(|s| s.source != resolver::Source::Default)
@@ -184,7 +203,7 @@ fn ignored_by_watch(report: &[Setting]) -> Vec<String> {
             table::by_key(key)
                 .or_else(|| table::by_worker_key(key))
                 .is_some_and(|d| {
-                    d.section == table::Section::Supervising
+                    (d.section == table::Section::Supervising && !(drains && stop.contains(&d.key)))
                         || d.key == table::POLLER_DEADLINE.def.key
                 })
         })

@@ -222,11 +222,6 @@ pub fn resolve_process(
         ("restart_delay", &restart_delay),
         &whose,
     )?;
-    at_least(
-        ("stop_timeout", &stop_timeout),
-        ("stop_grace", &stop_grace),
-        &whose,
-    )?;
     Ok(ProcessSettings {
         stop_signal,
         stop_timeout: stop_timeout.value,

@@ -291,7 +291,7 @@ settings! {
 
     STOP_SIGNAL: StopSignal = set("stop_signal", Supervising, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
     STOP_TIMEOUT: Dur = set("stop_timeout", Supervising, "DURATION", "25s", "From the stop to SIGKILL: with the endpoint, the drain and then the stop signal; without it, the grace period after the stop signal").worker();
-    STOP_GRACE: Dur = set("stop_grace", Supervising, "DURATION", "5s", "With the endpoint: the end of --stop-timeout kept for the stop signal; a drain ends this long before SIGKILL at the latest").worker();
+    STOP_GRACE: Dur = set("stop_grace", Supervising, "DURATION", "5s", "With the endpoint: the end of --stop-timeout kept for the stop signal; a drain ends this long before SIGKILL at the latest (none when the stop timeout is no longer)").worker();
     ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Supervising, "ACTION", "keep", "What run does when Temporal is lost (keep rides it out and replaces a worker that does not poll again)");
     RESTART_SPREAD: Dur = set("restart_spread", Supervising, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
     RESTART: Choice<RestartPolicy> = set("restart", Supervising, "POLICY", "on-failure", "When the worker exits by itself").worker();

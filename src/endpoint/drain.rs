@@ -168,12 +168,13 @@ fn shutdown_request(instance: &Instance, sticky: &str) -> ShutdownWorkerRequest 
 }
 
 /// One call of the endpoint's own, bounded.
-async fn call<T>(
-    future: impl Future<Output = Result<T, tonic::Status>>,
-) -> Result<T, String> {
+async fn call<T>(future: impl Future<Output = Result<T, tonic::Status>>) -> Result<T, String> {
     match tokio::time::timeout(CALL_TIMEOUT, future).await {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
-        Err(_) => Err(format!("no answer within {}", duration::format(CALL_TIMEOUT))),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            duration::format(CALL_TIMEOUT)
+        )),
     }
 }

@@ -48,7 +48,11 @@ pub async fn handle(
 }
 
 /// Forwards a request; its response is looked at by `side`.
-async fn forward(shared: &Shared, request: Request<Body>, mut side: ResponseSide) -> Response<Body> {
+async fn forward(
+    shared: &Shared,
+    request: Request<Body>,
+    mut side: ResponseSide,
+) -> Response<Body> {
     match shared.upstream.clone().oneshot(request).await {
         Ok(response) => inspect_response(response, side),
         Err(e) => {
@@ -72,8 +76,10 @@ fn inspect_response(response: Response<Body>, mut side: ResponseSide) -> Respons
 /// What the worker gets when Temporal cannot be reached: what its SDK would have seen.
 fn unreachable_response(e: &tonic::transport::Error) -> Response<Body> {
     let cause = std::error::Error::source(e).map_or(e.to_string(), |s| s.to_string());
-    tonic::Status::unavailable(format!("cannot reach Temporal (through temporal-supervisor's endpoint): {cause}"))
-        .into_http()
+    tonic::Status::unavailable(format!(
+        "cannot reach Temporal (through temporal-supervisor's endpoint): {cause}"
+    ))
+    .into_http()
 }
 
 /// A poll: read whole, held while draining, else forwarded; accepted once Temporal kept it
@@ -83,7 +89,8 @@ async fn poll(shared: &Arc<Shared>, kind: TaskKind, request: Request<Incoming>) 
     let bytes = match Limited::new(body, POLL_REQUEST_MOST).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return tonic::Status::invalid_argument("poll request too large or cut off").into_http();
+            return tonic::Status::invalid_argument("poll request too large or cut off")
+                .into_http();
         }
     };
     let encoding = Encoding::of(&parts.headers);
@@ -93,10 +100,7 @@ async fn poll(shared: &Arc<Shared>, kind: TaskKind, request: Request<Incoming>) 
     }
     let (_, mut side) = rpc::sides(Rpc::Poll(kind), shared);
     let id = instance.map(|(instance, deployment)| {
-        shared.with_ledger(|l| {
-            l.poll_deployment(&instance.queue, kind, deployment);
-            l.poll_started(kind, instance)
-        })
+        shared.with_ledger(|l| l.poll_started(kind, instance, deployment))
     });
     side.poll = id;
     let request = Request::from_parts(parts, Body::new(Full::new(bytes)));

@@ -290,8 +290,11 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
+    /// The messages seen, and the status of the end once it came.
+    type Record = (Vec<Vec<u8>>, Option<Option<tonic::Code>>);
+
     #[derive(Clone, Default)]
-    struct Seen(Arc<Mutex<(Vec<Vec<u8>>, Option<Option<tonic::Code>>)>>);
+    struct Seen(Arc<Mutex<Record>>);
 
     impl Inspector for Seen {
         fn message(&mut self, message: &mut [u8]) -> bool {
@@ -348,7 +351,10 @@ mod tests {
         let (out, seen) = pass(chunks, Encoding::Identity).await;
         assert_eq!(out, wire);
         let seen = seen.0.lock().unwrap();
-        assert_eq!(seen.0, [b"first".to_vec(), vec![], b"third message".to_vec()]);
+        assert_eq!(
+            seen.0,
+            [b"first".to_vec(), vec![], b"third message".to_vec()]
+        );
         assert_eq!(seen.1, Some(Some(tonic::Code::Ok)));
     }
 

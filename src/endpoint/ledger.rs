@@ -50,11 +50,15 @@ pub enum Answer {
     Failed,
 }
 
+/// Who polls: the poll's identity, and the `(deployment name, build ID)` it carries.
+pub type Poller = (String, Option<(String, String)>);
+
 /// One poll forwarded to Temporal and not yet ended.
 #[derive(Debug)]
 struct Poll {
     queue: String,
     kind: TaskKind,
+    poller: Poller,
     accepted: bool,
     started: Instant,
 }
@@ -62,12 +66,10 @@ struct Poll {
 /// What is known of one queue and kind the worker polls.
 #[derive(Debug, Default)]
 struct QueueSeen {
-    /// When an accepted poll last ended (or was accepted).
-    last_accepted: Option<Instant>,
+    /// When an accepted poll last ended (or was accepted), and whose it was.
+    last_accepted: Option<(Instant, Poller)>,
     /// Why its last poll failed, while none is accepted.
     error: Option<String>,
-    /// `(deployment name, build ID)` its polls carry.
-    deployment: Option<(String, String)>,
 }
 
 /// One SDK worker of the process, as its polls name it (a process may run several, one per
@@ -135,6 +137,18 @@ impl Ledger {
             metrics.set_polls(kind, 0);
         }
         *self = Ledger::new(metrics);
+    }
+
+    /// The worker's last connection closed: its process is gone, and its polls and tasks with
+    /// it (those tasks wait for their timeouts at Temporal).
+    pub fn worker_gone(&mut self) {
+        self.held.clear();
+        self.activities.clear();
+        self.polls.clear();
+        for kind in TaskKind::ALL {
+            self.metrics.set_in_flight(kind, 0);
+            self.metrics.set_polls(kind, 0);
+        }
     }
 
     /// A task reached the worker.
@@ -239,14 +253,21 @@ impl Ledger {
 
     /// A poll of `instance` is forwarded (for its normal queue, also when it polls the sticky
     /// one).
-    pub fn poll_started(&mut self, kind: TaskKind, instance: Instance) -> PollId {
+    pub fn poll_started(
+        &mut self,
+        kind: TaskKind,
+        instance: Instance,
+        deployment: Option<(String, String)>,
+    ) -> PollId {
         let queue = instance.queue.clone();
+        let poller = (instance.identity.clone(), deployment);
         self.remember(instance);
         let id = self.next_poll;
         self.next_poll += 1;
         let poll = Poll {
             queue,
             kind,
+            poller,
             accepted: false,
             started: Instant::now(),
         };
@@ -264,14 +285,6 @@ impl Ledger {
         };
     }
 
-    /// The deployment a queue's polls carry.
-    pub fn poll_deployment(&mut self, queue: &str, kind: TaskKind, d: Option<(String, String)>) {
-        self.queues
-            .entry((queue.to_string(), kind))
-            .or_default()
-            .deployment = d;
-    }
-
     /// Temporal accepted the poll (it is open without an error, or it answered).
     pub fn poll_accepted(&mut self, id: PollId) {
         if let Some(poll) = self.polls.get_mut(&id) {
@@ -280,7 +293,7 @@ impl Ledger {
                 .queues
                 .entry((poll.queue.clone(), poll.kind))
                 .or_default();
-            seen.last_accepted = Some(Instant::now());
+            seen.last_accepted = Some((Instant::now(), poll.poller.clone()));
             seen.error = None;
         }
     }
@@ -293,7 +306,7 @@ impl Ledger {
         let seen = self.queues.entry((poll.queue, poll.kind)).or_default();
         match result {
             Ok(()) => {
-                seen.last_accepted = Some(Instant::now());
+                seen.last_accepted = Some((Instant::now(), poll.poller));
                 seen.error = None;
             }
             Err(e) if !poll.accepted => seen.error = Some(e),
@@ -312,9 +325,9 @@ impl Ledger {
         self.polls.len() as u64
     }
 
-    /// Whether the worker polls `queue` with one of `kinds` now: an accepted poll open, or one
-    /// ended within [`POLL_GAP`], of those started after `since` (when given); with the number
-    /// of accepted polls open, the deployment its polls carry, and else why not.
+    /// Who polls `queue` with one of `kinds` now: accepted polls open, and the last one that
+    /// ended within [`POLL_GAP`], of those begun after `since` (when given); with the number of
+    /// accepted polls open, and why the last poll failed when none is accepted.
     pub fn polls_queue(
         &self,
         queue: &str,
@@ -323,28 +336,30 @@ impl Ledger {
         since: Option<Instant>,
     ) -> QueuePolling {
         let after = |t: Instant| since.is_none_or(|s| t >= s);
-        let open = self
+        let open: Vec<&Poll> = self
             .polls
             .values()
             .filter(|p| p.accepted && p.queue == queue && kinds.contains(&p.kind))
             .filter(|p| after(p.started))
-            .count() as u64;
-        let mut recent = false;
+            .collect();
+        let mut live: Vec<Poller> = open.iter().map(|p| p.poller.clone()).collect();
         let mut error = None;
-        let mut deployment = None;
         for &kind in kinds {
             if let Some(seen) = self.queues.get(&(queue.to_string(), kind)) {
-                recent |= seen
-                    .last_accepted
-                    .is_some_and(|t| after(t) && now.saturating_duration_since(t) < POLL_GAP);
+                if let Some((t, poller)) = &seen.last_accepted
+                    && after(*t)
+                    && now.saturating_duration_since(*t) < POLL_GAP
+                {
+                    live.push(poller.clone());
+                }
                 error = error.or(seen.error.clone());
-                deployment = deployment.or(seen.deployment.clone());
             }
         }
+        live.sort();
+        live.dedup();
         QueuePolling {
-            polling: open > 0 || recent,
-            open,
-            deployment,
+            live,
+            open: open.len() as u64,
             error,
         }
     }
@@ -376,10 +391,16 @@ impl Ledger {
 /// What [`Ledger::polls_queue`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuePolling {
-    pub polling: bool,
+    /// Who polls now (none: the worker does not).
+    pub live: Vec<Poller>,
     pub open: u64,
-    pub deployment: Option<(String, String)>,
     pub error: Option<String>,
+}
+
+impl QueuePolling {
+    pub fn polling(&self) -> bool {
+        !self.live.is_empty()
+    }
 }
 
 /// Whether Temporal's answer settles the task: it took the answer, or the task is gone. Any
@@ -434,7 +455,11 @@ mod tests {
             workflow_id: "wf".into(),
             activity_id: "1".into(),
         };
-        l.delivered(Bytes::from_static(b"t"), TaskKind::Activity, Some(key.clone()));
+        l.delivered(
+            Bytes::from_static(b"t"),
+            TaskKind::Activity,
+            Some(key.clone()),
+        );
         l.answered_by_id(&key, Answer::Failed, Code::Ok);
         assert_eq!(l.in_flight(), 0);
         assert!(l.activities.is_empty());
@@ -466,35 +491,38 @@ mod tests {
         let mut l = ledger();
         let kinds = [TaskKind::Workflow, TaskKind::Activity];
         let before = Instant::now();
-        let id = l.poll_started(TaskKind::Workflow, instance(None));
-        assert!(!l.polls_queue("q", &kinds, before, None).polling);
+        let id = l.poll_started(TaskKind::Workflow, instance(None), None);
+        assert!(!l.polls_queue("q", &kinds, before, None).polling());
         l.poll_accepted(id);
         let p = l.polls_queue("q", &kinds, Instant::now(), None);
-        assert!(p.polling);
+        assert!(p.polling());
         assert_eq!(p.open, 1);
         // Only polls since a moment count, when asked: this one began before.
         let later = Instant::now() + Duration::from_millis(1);
-        assert!(!l.polls_queue("q", &kinds, later, Some(later)).polling);
+        assert!(!l.polls_queue("q", &kinds, later, Some(later)).polling());
         l.poll_ended(id, Ok(()));
-        assert!(l.polls_queue("q", &kinds, Instant::now(), Some(before)).polling);
+        assert!(
+            l.polls_queue("q", &kinds, Instant::now(), Some(before))
+                .polling()
+        );
         assert!(
             !l.polls_queue("q", &kinds, Instant::now() + POLL_GAP, None)
-                .polling
+                .polling()
         );
         // Only the kinds asked for count.
         assert!(
             !l.polls_queue("q", &[TaskKind::Activity], Instant::now(), None)
-                .polling
+                .polling()
         );
     }
 
     #[test]
     fn a_refused_poll_says_why() {
         let mut l = ledger();
-        let id = l.poll_started(TaskKind::Activity, instance(None));
+        let id = l.poll_started(TaskKind::Activity, instance(None), None);
         l.poll_ended(id, Err("NotFound: namespace x not found".into()));
         let p = l.polls_queue("q", &[TaskKind::Activity], Instant::now(), None);
-        assert!(!p.polling);
+        assert!(!p.polling());
         assert_eq!(p.error.as_deref(), Some("NotFound: namespace x not found"));
         assert_eq!(l.polls_outstanding(), 0);
     }
@@ -502,14 +530,14 @@ mod tests {
     #[test]
     fn each_sdk_worker_is_known_with_its_sticky_queue() {
         let mut l = ledger();
-        l.poll_started(TaskKind::Workflow, instance(Some("sticky-1")));
-        l.poll_started(TaskKind::Activity, instance(None));
+        l.poll_started(TaskKind::Workflow, instance(Some("sticky-1")), None);
+        l.poll_started(TaskKind::Activity, instance(None), None);
         let other = Instance {
             key: "other".into(),
             queue: "q2".into(),
             ..instance(None)
         };
-        l.poll_started(TaskKind::Activity, other.clone());
+        l.poll_started(TaskKind::Activity, other.clone(), None);
         assert_eq!(l.instances(), [instance(Some("sticky-1")), other]);
     }
 }

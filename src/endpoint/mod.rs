@@ -14,11 +14,11 @@
 //! restarts), `watch` one for the pod's worker. It uses only `config`'s connection settings.
 
 mod drain;
-pub mod proof;
 mod forward;
 mod grpc;
 pub mod ledger;
 pub mod metrics;
+pub mod proof;
 mod rpc;
 mod server;
 mod shared;
@@ -42,23 +42,26 @@ use crate::endpoint::shared::{Phase, Shared};
 use crate::endpoint::upstream::Upstream;
 use crate::task::AbortOnDrop;
 
+/// Where an endpoint tells its owner what it heard: the owner's tag for it, and what.
+pub type HeardBy = (usize, mpsc::UnboundedSender<(usize, Heard)>);
+
 /// One worker's endpoint, serving until dropped.
 pub struct Endpoint {
     shared: Arc<Shared>,
     address: SocketAddr,
     namespace: String,
-    heard: mpsc::UnboundedReceiver<Heard>,
     _server: AbortOnDrop<()>,
 }
 
 impl Endpoint {
-    /// Listens on `listen` (port 0: a free one) for the worker `label`.
+    /// Listens on `listen` (port 0: a free one) for the worker `label`; what it hears that its
+    /// owner must know goes to `heard`.
     pub fn bind(
         listen: SocketAddr,
         connection: &ConnectionSettings,
-        connect_timeout: Duration,
-        label: &str,
+        (connect_timeout, label): (Duration, &str),
         metrics: EndpointMetrics,
+        heard: Option<HeardBy>,
     ) -> Result<Endpoint, String> {
         let listener = std::net::TcpListener::bind(listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -67,13 +70,11 @@ impl Endpoint {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let upstream = Upstream::new(connection, connect_timeout)?;
         let shared = Arc::new(Shared::new(upstream, label.to_string(), metrics));
-        let (heard_tx, heard) = mpsc::unbounded_channel();
-        let server = AbortOnDrop::spawn(server::serve(listener, shared.clone(), heard_tx));
+        let server = AbortOnDrop::spawn(server::serve(listener, shared.clone(), heard));
         Ok(Endpoint {
             shared,
             address,
             namespace: connection.namespace.clone(),
-            heard,
             _server: server,
         })
     }
@@ -98,6 +99,11 @@ impl Endpoint {
         env
     }
 
+    /// The worker's connections open now (none: no worker process uses it).
+    pub fn connections(&self) -> usize {
+        self.shared.connections()
+    }
+
     /// A new worker process starts: nothing of the last one's counts.
     pub fn new_process(&self) {
         self.shared.with_ledger(|l| l.reset());
@@ -110,11 +116,6 @@ impl Endpoint {
             shared: self.shared.clone(),
             address: self.address,
         }
-    }
-
-    /// What the endpoint heard that its owner must know.
-    pub async fn heard(&mut self) -> Option<Heard> {
-        self.heard.recv().await
     }
 
     /// Starts a drain until `deadline`; its report goes to `done` with `tag`.

@@ -18,7 +18,7 @@ use crate::endpoint::ledger::POLL_GAP;
 use crate::endpoint::metrics::TaskKind;
 use crate::task::AbortOnDrop;
 use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
-use crate::temporal::pollers::PollerReport;
+use crate::temporal::pollers::{PollerCheck, PollerReport};
 
 /// How often the endpoint's view is looked at (nothing leaves the process).
 const LOOK: Duration = Duration::from_secs(1);
@@ -30,6 +30,24 @@ pub const UNUSED_AFTER: Duration = Duration::from_secs(5);
 /// sender it is given.
 pub type Fallback = Box<dyn FnOnce(mpsc::Sender<PollerEvent>) -> PollerWatch + Send>;
 
+/// What proves that a worker polls: the server's check, or its endpoint's polls.
+pub enum Proof {
+    /// `DescribeTaskQueue`, on the monitor's connection.
+    Server(PollerWatch),
+    /// Its polls through its endpoint (and the server, should it not use the endpoint).
+    Endpoint(ProofWatch),
+}
+
+impl Proof {
+    /// From now on only polls after `since` (the moment Temporal was lost) count.
+    pub fn count_polls_after(&self, since: SystemTime) {
+        match self {
+            Proof::Server(w) => w.count_polls_after(since),
+            Proof::Endpoint(w) => w.count_polls_after(since),
+        }
+    }
+}
+
 /// Follows one worker process's polls through its endpoint in the background; stops when
 /// dropped.
 pub struct ProofWatch {
@@ -38,15 +56,19 @@ pub struct ProofWatch {
 }
 
 impl ProofWatch {
+    /// `check` judges the pollers seen (see [`PollerCheck::for_endpoint`]); `fallback` starts
+    /// the server's check should the worker not use its endpoint.
     pub fn start(
         view: View,
-        settings: PollerSettings,
+        (settings, check): (PollerSettings, PollerCheck),
         fallback: Fallback,
         (index, pid): (usize, i32),
         reports: mpsc::Sender<PollerEvent>,
     ) -> ProofWatch {
         let (polled_after, after) = watch::channel(None);
-        let task = AbortOnDrop::spawn(follow(view, settings, fallback, index, pid, reports, after));
+        let check = check.for_endpoint(&settings);
+        let judge = Judge { settings, check };
+        let task = AbortOnDrop::spawn(follow(view, judge, fallback, (index, pid), reports, after));
         ProofWatch {
             _task: task,
             polled_after,
@@ -59,12 +81,17 @@ impl ProofWatch {
     }
 }
 
+/// What the endpoint's polls are judged by.
+struct Judge {
+    settings: PollerSettings,
+    check: PollerCheck,
+}
+
 async fn follow(
     view: View,
-    settings: PollerSettings,
+    judge: Judge,
     fallback: Fallback,
-    index: usize,
-    pid: i32,
+    (index, pid): (usize, i32),
     reports: mpsc::Sender<PollerEvent>,
     mut after: watch::Receiver<Option<SystemTime>>,
 ) {
@@ -80,7 +107,7 @@ async fn follow(
                 if view.used() {
                     server = None;
                     let since = (*after.borrow()).map(instant_of);
-                    Some(report(&view, &settings, since))
+                    Some(judge.report(&view, since))
                 } else if server.is_none() && started.elapsed() >= UNUSED_AFTER {
                     if let Some(start) = fallback.take() {
                         let (tx, rx) = mpsc::channel(4);
@@ -92,7 +119,7 @@ async fn follow(
                     }
                     None
                 } else if server.is_none() {
-                    Some(not_yet(&view, &settings))
+                    Some(judge.not_yet(&view))
                 } else {
                     None
                 }
@@ -139,7 +166,9 @@ async fn follow(
     }
 }
 
-async fn next(server: &mut Option<(PollerWatch, mpsc::Receiver<PollerEvent>)>) -> Option<PollerEvent> {
+async fn next(
+    server: &mut Option<(PollerWatch, mpsc::Receiver<PollerEvent>)>,
+) -> Option<PollerEvent> {
     match server {
         Some((_, rx)) => rx.recv().await,
         None => std::future::pending().await,
@@ -160,56 +189,47 @@ fn kinds(t: QueueType) -> &'static [TaskKind] {
     }
 }
 
-/// What the endpoint saw, as a poller check reports it.
-fn report(view: &View, settings: &PollerSettings, since: Option<Instant>) -> PollerReport {
-    let mut seen = 0;
-    let mut findings = Vec::new();
-    for queue in &settings.task_queues {
-        let p = view.polling(queue, kinds(settings.task_queue_type), since);
-        seen += p.open;
-        let wanted = settings
-            .deployment
-            .as_ref()
-            .map(|d| (d.name.clone(), d.build_id.clone()));
-        let finding = match (&p, &wanted) {
-            (p, Some(w)) if p.polling && p.deployment.as_ref() != Some(w) => Some(format!(
-                "queue {queue}: the worker polls as {}, not as deployment '{}' build '{}'",
-                p.deployment.as_ref().map_or("unversioned".into(), |(n, b)| {
-                    format!("deployment '{n}' build '{b}'")
-                }),
-                w.0,
-                w.1
-            )),
-            (p, _) if p.polling => None,
-            (p, _) => Some(match &p.error {
-                Some(e) => format!("queue {queue}: its polls fail: {e}"),
+impl Judge {
+    /// What the endpoint saw, as a poller check reports it.
+    fn report(&self, view: &View, since: Option<Instant>) -> PollerReport {
+        let mut seen = 0;
+        let mut findings = Vec::new();
+        for queue in &self.settings.task_queues {
+            let p = view.polling(queue, kinds(self.settings.task_queue_type), since);
+            if p.polling() {
+                let (counted, finding) = self.check.judge_now(queue, &p.live);
+                seen += if counted > 0 { p.open.max(1) } else { 0 };
+                findings.extend(finding);
+                continue;
+            }
+            findings.push(match &p.error {
+                Some(e) => format!("its polls of {queue} fail: {e}"),
                 None if since.is_some() => {
-                    format!("queue {queue}: not seen polling since Temporal came back")
+                    format!("this worker has not polled {queue} since Temporal came back")
                 }
-                None => format!("queue {queue}: no poll through the endpoint yet"),
-            }),
-        };
-        findings.extend(finding);
+                None => format!("this worker has sent no poll of {queue} through its endpoint yet"),
+            });
+        }
+        let polling = findings.is_empty();
+        PollerReport {
+            polling,
+            seen,
+            findings,
+            fresh_for: polling.then_some(POLL_GAP),
+        }
     }
-    let polling = findings.is_empty();
-    PollerReport {
-        polling,
-        seen,
-        findings,
-        fresh_for: polling.then_some(POLL_GAP),
-    }
-}
 
-/// Before the worker's first poll through the endpoint.
-fn not_yet(view: &View, settings: &PollerSettings) -> PollerReport {
-    PollerReport {
-        polling: false,
-        seen: 0,
-        findings: vec![format!(
-            "no poll through the endpoint ({}) yet, on {}",
-            view.address(),
-            settings.task_queues.join(", ")
-        )],
-        fresh_for: None,
+    /// Before the worker's first poll through the endpoint.
+    fn not_yet(&self, view: &View) -> PollerReport {
+        PollerReport {
+            polling: false,
+            seen: 0,
+            findings: vec![format!(
+                "this worker has sent no poll through its endpoint ({}) yet, of {}",
+                view.address(),
+                self.settings.task_queues.join(", ")
+            )],
+            fresh_for: None,
+        }
     }
 }

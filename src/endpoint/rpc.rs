@@ -131,17 +131,20 @@ impl Inspector for RequestSide {
     /// One request message: what it answers, and (while draining) no eager work.
     fn message(&mut self, message: &mut [u8]) -> bool {
         let named = match self.rpc {
-            Rpc::CompleteWorkflowTask | Rpc::Answer(_, Names::Token) => wire::read::<wire::AnswerRequest>(message)
-                .map_or(Named::Nothing, |r| Named::Token(r.task_token)),
+            Rpc::CompleteWorkflowTask | Rpc::Answer(_, Names::Token) => {
+                wire::read::<wire::AnswerRequest>(message)
+                    .map_or(Named::Nothing, |r| Named::Token(r.task_token))
+            }
             Rpc::Answer(_, Names::NexusToken) => wire::read::<wire::NexusAnswerRequest>(message)
                 .map_or(Named::Nothing, |r| Named::Token(r.task_token)),
-            Rpc::Answer(_, Names::Ids) => wire::read::<wire::AnswerByIdRequest>(message)
-                .map_or(Named::Nothing, |r| {
+            Rpc::Answer(_, Names::Ids) => {
+                wire::read::<wire::AnswerByIdRequest>(message).map_or(Named::Nothing, |r| {
                     Named::Activity(ActivityKey {
                         workflow_id: r.workflow_id,
                         activity_id: r.activity_id,
                     })
-                }),
+                })
+            }
             Rpc::Start(_) | Rpc::Poll(_) | Rpc::Other => Named::Nothing,
         };
         *self.named.lock().unwrap_or_else(|e| e.into_inner()) = named;
@@ -219,7 +222,9 @@ impl ResponseSide {
 
     /// The RPC ended with `status` (`None`: no status came, the call broke).
     pub fn ended(&mut self, status: Option<tonic::Status>) {
-        let code = status.as_ref().map_or(Code::Unavailable, tonic::Status::code);
+        let code = status
+            .as_ref()
+            .map_or(Code::Unavailable, tonic::Status::code);
         if code != Code::Ok {
             self.shared.metrics().rpc_error(code);
         }
@@ -261,7 +266,10 @@ mod tests {
     fn rpcs_are_known_by_their_path() {
         let of = |m: &str| Rpc::of(&format!("{SERVICE}{m}"));
         assert_eq!(of("PollActivityTaskQueue"), Rpc::Poll(TaskKind::Activity));
-        assert_eq!(of("RespondWorkflowTaskCompleted"), Rpc::CompleteWorkflowTask);
+        assert_eq!(
+            of("RespondWorkflowTaskCompleted"),
+            Rpc::CompleteWorkflowTask
+        );
         assert_eq!(
             of("RespondActivityTaskCanceledById"),
             Rpc::Answer(Answer::Failed, Names::Ids)
@@ -272,9 +280,6 @@ mod tests {
         );
         assert_eq!(of("RecordActivityTaskHeartbeat"), Rpc::Other);
         assert_eq!(of("StartWorkflowExecution"), Rpc::Start(Eager::Start));
-        assert_eq!(
-            Rpc::of("/grpc.health.v1.Health/Check"),
-            Rpc::Other
-        );
+        assert_eq!(Rpc::of("/grpc.health.v1.Health/Check"), Rpc::Other);
     }
 }

@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::endpoint::forward;
 use crate::endpoint::shared::Shared;
+use crate::endpoint::{HeardBy, forward};
 
 /// Connections from the worker at most at once (an SDK opens one or a few).
 const MOST_CONNECTIONS: usize = 256;
@@ -33,11 +33,7 @@ pub enum Heard {
 }
 
 /// Serves connections on `listener` until dropped; `heard` learns what the owner must know.
-pub async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    heard: tokio::sync::mpsc::UnboundedSender<Heard>,
-) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, heard: Option<HeardBy>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -56,11 +52,7 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    shared: Arc<Shared>,
-    heard: tokio::sync::mpsc::UnboundedSender<Heard>,
-) {
+async fn connection(stream: TcpStream, shared: Arc<Shared>, heard: Option<HeardBy>) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(FIRST_BYTE, stream.peek(&mut first)).await {
         Ok(Ok(1)) => {}
@@ -68,7 +60,10 @@ async fn connection(
     }
     if first[0] == TLS_HANDSHAKE {
         if shared.first_tls_hello() {
-            let at = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let at = stream
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             warn!(
                 worker = %shared.label,
                 "the worker speaks TLS to its local endpoint ({at}), which is plaintext (the \
@@ -77,9 +72,13 @@ async fn connection(
                  instead of setting TLS in code, or turn the endpoint off (--endpoint=false)"
             );
         }
-        let _ = heard.send(Heard::TlsHello);
+        if let Some((tag, heard)) = heard {
+            let _ = heard.send((tag, Heard::TlsHello));
+        }
         return;
     }
+    let counted = shared.clone();
+    let _open = counted.opened();
     let service = service_fn(move |request| forward::handle(shared.clone(), request));
     let served = http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(STREAM_WINDOW)

@@ -2,7 +2,7 @@
 //! ledger, the phase (serving or draining) and the metrics.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::{Notify, watch};
 
@@ -30,6 +30,20 @@ pub struct Shared {
     changed: Notify,
     /// A TLS ClientHello was said once.
     tls_said: AtomicBool,
+    /// The worker's connections open now.
+    connections: AtomicUsize,
+}
+
+/// One of the worker's connections, counted while it is open.
+pub struct Open<'a>(&'a Shared);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if self.0.connections.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // No connection left: the worker process is gone, and what it held with it.
+            self.0.with_ledger(|l| l.worker_gone());
+        }
+    }
 }
 
 impl Shared {
@@ -42,7 +56,19 @@ impl Shared {
             metrics,
             changed: Notify::new(),
             tls_said: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a connection of the worker's while the guard lives.
+    pub fn opened(&self) -> Open<'_> {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        Open(self)
+    }
+
+    /// The worker's connections open now.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn metrics(&self) -> &EndpointMetrics {

@@ -296,15 +296,13 @@ mod tests {
     fn schedule(id: &str, eager: bool) -> Command {
         Command {
             command_type: 1,
-            attributes: Some(
-                command::Attributes::ScheduleActivityTaskCommandAttributes(
-                    ScheduleActivityTaskCommandAttributes {
-                        activity_id: id.into(),
-                        request_eager_execution: eager,
-                        ..Default::default()
-                    },
-                ),
-            ),
+            attributes: Some(command::Attributes::ScheduleActivityTaskCommandAttributes(
+                ScheduleActivityTaskCommandAttributes {
+                    activity_id: id.into(),
+                    request_eager_execution: eager,
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }
@@ -323,7 +321,12 @@ mod tests {
         };
         let request = RespondWorkflowTaskCompletedRequest {
             task_token: b"token".to_vec(),
-            commands: vec![schedule("a", true), timer, schedule("b", false), schedule("c", true)],
+            commands: vec![
+                schedule("a", true),
+                timer,
+                schedule("b", false),
+                schedule("c", true),
+            ],
             identity: "1@host".into(),
             return_new_workflow_task: true,
             ..Default::default()
@@ -359,9 +362,11 @@ mod tests {
         let mut padded = vec![0x88, 0x01, 0x81, 0x00];
         assert_eq!(clear_eager_requests(&mut padded, Eager::Start), Ok(1));
         assert_eq!(padded, [0x88, 0x01, 0x80, 0x00]);
-        assert!(!StartWorkflowExecutionRequest::decode(padded.as_slice())
-            .unwrap()
-            .request_eager_execution);
+        assert!(
+            !StartWorkflowExecutionRequest::decode(padded.as_slice())
+                .unwrap()
+                .request_eager_execution
+        );
     }
 
     #[test]

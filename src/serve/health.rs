@@ -5,6 +5,10 @@
 //! connection serves one request (no keep-alive). Idle and slow clients, however many, cannot
 //! keep a probe waiting: connections are accepted at once, within a descriptor budget, the
 //! oldest idle one shed when it is full, each under deadlines ([`crate::serve::connections`]).
+//!
+//! Where the supervisor drains workers on request (`watch` with an endpoint), `/drain` starts
+//! that drain and answers once it is over, for a worker container's `preStop` hook; its
+//! connection's deadline is then the drain's.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tracing::{debug, warn};
+
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::serve::connections::{self, Admit, CONNECTION_DEADLINE, Connections, HEADER_DEADLINE};
 use crate::serve::http::{self, Response, Unanswered};
@@ -39,8 +45,21 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// A drain asked for on `/drain` (`?worker=NAME` for one worker), answered once it is over.
+pub struct DrainAsk {
+    pub worker: Option<String>,
+    pub reply: oneshot::Sender<(StatusCode, String)>,
+}
+
+/// Where `/drain` asks, and the longest a drain takes (its connection's deadline).
+#[derive(Clone)]
+pub struct Drains {
+    pub asks: mpsc::Sender<DrainAsk>,
+    pub longest: Duration,
+}
+
 /// Serves the endpoints on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, status: Status) {
+pub async fn serve(listener: TcpListener, status: Status, drains: Option<Drains>) {
     let connections = Connections::new(connections::budget());
     debug!(
         budget = connections.budget(),
@@ -58,7 +77,13 @@ pub async fn serve(listener: TcpListener, status: Status) {
             }
         };
         let admitted = connections.admit(|id| {
-            let task = serve_one(stream, peer, id, status.clone(), connections.clone());
+            let task = serve_one(
+                stream,
+                peer,
+                (id, connections.clone()),
+                status.clone(),
+                drains.clone(),
+            );
             tokio::spawn(task).abort_handle()
         });
         let reason = match admitted {
@@ -88,9 +113,9 @@ pub async fn serve(listener: TcpListener, status: Status) {
 async fn serve_one(
     mut stream: TcpStream,
     peer: SocketAddr,
-    id: u64,
+    (id, connections): (u64, Connections),
     status: Status,
-    connections: Connections,
+    drains: Option<Drains>,
 ) {
     // Takes the connection off the books however it ends, shed (aborted) included.
     let _books = EndOnDrop(id, connections.clone());
@@ -98,12 +123,20 @@ async fn serve_one(
     // Up to half as long again, at random: a flood's connections, opened together, then do
     // not all time out (and come back) together.
     let head_by = accepted + HEADER_DEADLINE.mul_f64(1.0 + fastrand::f64() / 2.0);
+    // A drain moves the deadline out to its own.
+    let (deadline, mut deadline_rx) = watch::channel(accepted + CONNECTION_DEADLINE);
     let exchange = async {
         http::serve(
             &mut stream,
             head_by,
             || connections.busy(id),
-            |request| route(&status, request),
+            async |request| match (request.path, &drains) {
+                ("/drain", Some(drains)) => {
+                    deadline.send_replace(Instant::now() + drains.longest + CONNECTION_DEADLINE);
+                    drain(drains, request).await
+                }
+                _ => route(&status, request),
+            },
         )
         .await?;
         // Answered: while it closes, it may be shed again like an idle one.
@@ -111,13 +144,56 @@ async fn serve_one(
         http::close(&mut stream).await;
         Ok(())
     };
-    match tokio::time::timeout_at(accepted + CONNECTION_DEADLINE, exchange).await {
-        Ok(Ok(())) | Ok(Err(Unanswered::Closed)) => {}
-        Ok(Err(Unanswered::TooSlow)) | Err(_) => {
+    let expired = async {
+        loop {
+            let at = *deadline_rx.borrow_and_update();
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => return,
+                _ = deadline_rx.changed() => {}
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = exchange => result,
+        () = expired => Err(Unanswered::TooSlow),
+    };
+    match result {
+        Ok(()) | Err(Unanswered::Closed) => {}
+        Err(Unanswered::TooSlow) => {
             debug!(%peer, "health connection too slow: closed");
             status.metrics.health_connection_shed("deadline");
         }
     }
+}
+
+/// `/drain`: asks for the drain and answers with how it went.
+async fn drain(drains: &Drains, request: &http::Request<'_>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let ask = DrainAsk {
+        worker: worker_of(request).map(str::to_string),
+        reply,
+    };
+    if drains.asks.send(ask).await.is_err() {
+        return Response::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the supervisor is ending\n".into(),
+        );
+    }
+    match answer.await {
+        Ok((code, body)) => Response::new(code, "application/json", body),
+        Err(_) => Response::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the drain was not answered\n".into(),
+        ),
+    }
+}
+
+fn worker_of<'a>(request: &http::Request<'a>) -> Option<&'a str> {
+    request
+        .query
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("worker=")))
 }
 
 struct EndOnDrop(u64, Connections);
@@ -136,10 +212,7 @@ fn route(status: &Status, request: &http::Request<'_>) -> Response {
             status.metrics.encode(),
         );
     }
-    let worker = request
-        .query
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("worker=")));
-    match status.answer(request.path, worker) {
+    match status.answer(request.path, worker_of(request)) {
         Some((code, body)) => Response::new(code, "application/json", body),
         None => Response::new(
             StatusCode::NOT_FOUND,

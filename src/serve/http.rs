@@ -74,7 +74,7 @@ pub async fn serve(
     stream: &mut TcpStream,
     head_by: Instant,
     started: impl FnOnce(),
-    answer: impl FnOnce(&Request<'_>) -> Response,
+    answer: impl AsyncFnOnce(&Request<'_>) -> Response,
 ) -> Result<(), Unanswered> {
     // Until its first byte comes, a connection costs nothing but its task. (`readable` alone
     // is not enough: a new socket may report readiness before any byte has come.)
@@ -106,7 +106,7 @@ pub async fn serve(
             Parsed::Complete(request) => {
                 started();
                 break match request.method {
-                    "GET" | "HEAD" => answer(&request),
+                    "GET" | "HEAD" => answer(&request).await,
                     _ => Response::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
                 };
             }

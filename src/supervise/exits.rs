@@ -39,7 +39,8 @@ impl Replica {
             }
             State::Draining(_) => {
                 let from = self.state.reported();
-                let State::Draining(d) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+                let State::Draining(d) =
+                    std::mem::replace(&mut self.state, State::WaitingForTemporal)
                 else {
                     unreachable!("matched above");
                 };
@@ -139,6 +140,14 @@ impl Replica {
             StopReason::TemporalLost => (
                 State::WaitingForTemporal,
                 format!("worker stopped (code {code}); waiting for Temporal to come back"),
+            ),
+            // It could not reach Temporal through its endpoint, so it held nothing: again at once.
+            StopReason::SpeaksTls => (
+                State::BackingOff(Instant::now()),
+                format!(
+                    "worker stopped (code {code}); starting it again at once with the connection \
+                     handed over directly (as with --endpoint=false): it is not drained on stop"
+                ),
             ),
             // A wedged worker starts again, backing off like a crashing one (plus the spread,
             // as many may be found wedged at once after a return); like a stop for Temporal,

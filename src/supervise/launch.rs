@@ -12,12 +12,12 @@ use tracing::info;
 use crate::config::workers::{self, SINGLE};
 use crate::config::{Config, EnvChange, WorkerSpec};
 use crate::duration;
+use crate::endpoint::proof::ProofWatch;
+use crate::endpoint::{DrainReport, Endpoint, View};
 use crate::process::child;
 use crate::process::command::{self, SpawnError};
 use crate::process::output::Output;
 use crate::process::system::Processes;
-use crate::endpoint::proof::ProofWatch;
-use crate::endpoint::{DrainReport, Endpoint, View};
 use crate::serve::status::Status;
 use crate::supervise::polling::Proof;
 use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
@@ -126,11 +126,12 @@ impl<'a> Launch<'a> {
             "watching the worker's pollers"
         );
         let (well, monitor) = (self.well.clone(), self.config.monitor.clone());
+        let judge = (worker.pollers.clone(), check.clone());
         let server = move |reports| PollerWatch::start(check, pid, well, monitor, index, reports);
         Some(match endpoint {
             Some(view) => Proof::Endpoint(ProofWatch::start(
                 view,
-                worker.pollers.clone(),
+                judge,
                 Box::new(server),
                 (index, pid),
                 self.poller_reports.clone(),

@@ -30,21 +30,17 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
-use crate::config::Config;
+use crate::config::{Config, WorkerSpec};
 use crate::exit;
+use crate::host::Host;
 use crate::logging;
-use crate::process::signals::Signals;
 use crate::process::system::System;
 use crate::process::{child, terminal};
-use crate::serve::health;
-use crate::serve::status::Status;
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
-use crate::task::AbortOnDrop;
-use crate::temporal::probe::Prober;
-use crate::watcher::{TemporalEvent, Watcher};
+use crate::watcher::TemporalEvent;
 
 /// How long, at most, the workers' last output lines may take to come through at exit.
 const OUTPUT_FINISH: Duration = Duration::from_secs(2);
@@ -55,20 +51,15 @@ pub async fn run(config: &Config) -> u8 {
         !config.workers.is_empty(),
         "resolve refuses run without a worker"
     );
-    let status = Status::new();
-    let mut temporal = Watcher::new(
-        Prober::new(config.connection.clone()),
-        config.monitor.clone(),
-        status.clone(),
-    );
+    let mut host = Host::new(config);
     let (reports_tx, mut reports) = mpsc::channel(64);
     let (drains_tx, mut drains) = mpsc::channel(16);
     let single = config.workers.len() == 1 && config.workers[0].replicas == 1;
     let take_terminal = single && !config.workers[0].prefix_output && terminal::available();
     let launch = match Launch::prepare(
         config,
-        status.clone(),
-        temporal.well(),
+        host.status.clone(),
+        host.temporal.well(),
         (reports_tx, drains_tx),
         take_terminal,
         &System,
@@ -85,34 +76,26 @@ pub async fn run(config: &Config) -> u8 {
     if let Err(e) = child::become_subreaper() {
         warn!("cannot become a child subreaper ({e}); orphans of the workers go to init");
     }
-    let mut signals = match Signals::install() {
+    let mut signals = match host.serve(config, None) {
         Ok(signals) => signals,
-        Err(e) => {
-            error!("cannot install signal handlers: {e}");
-            return exit::OS_ERROR;
-        }
+        Err(code) => return code,
     };
-    let _server = match config.health.listen {
-        // Bound before waiting for Temporal, so the kubelet gets answers at once.
-        Some(addr) => match health::bind(addr) {
-            Ok(listener) => {
-                info!(%addr, "serving /livez, /readyz, /startupz and /metrics");
-                Some(AbortOnDrop::spawn(health::serve(listener, status.clone())))
-            }
-            Err(e) => {
-                error!("cannot listen on {addr} for health endpoints: {e}");
-                return exit::OS_ERROR;
-            }
-        },
-        None => None,
+    // With the connection handed over, each worker connects through an endpoint of its own.
+    let (heard_tx, mut heard) = mpsc::unbounded_channel();
+    let endpoint = |worker: &WorkerSpec, (label, index): (&str, usize)| match worker.endpoint {
+        Some(listen) if config.run.export_connection => host
+            .endpoint(config, listen, (label, index), Some(&heard_tx))
+            .map(Some),
+        _ => Ok(None),
     };
-    let mut runner = match Runner::new(launch) {
+    let mut runner = match Runner::new(launch, endpoint) {
         Ok(runner) => runner,
         Err(e) => {
             error!("{e}");
             return exit::OS_ERROR;
         }
     };
+    let temporal = &mut host.temporal;
     temporal.wait(config.wait.clone());
     loop {
         let timer = runner.timer();
@@ -136,6 +119,7 @@ pub async fn run(config: &Config) -> u8 {
             },
             Some(report) = reports.recv() => runner.on_pollers(report),
             Some((index, report)) = drains.recv() => runner.on_drained(index, report),
+            Some((index, what)) = heard.recv() => runner.on_heard(index, what),
             () = sleep_until_some(timer) => runner.on_timer(),
         };
         match next {

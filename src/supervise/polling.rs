@@ -8,28 +8,10 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+pub use crate::endpoint::proof::Proof;
 use crate::supervise::policy::{self, Quiet};
-use crate::endpoint::proof::ProofWatch;
-use crate::temporal::poller_watch::PollerWatch;
 use crate::temporal::pollers::PollerReport;
 use crate::temporal::probe::ProbeError;
-
-/// What proves that a worker process polls.
-pub enum Proof {
-    /// `DescribeTaskQueue`, on the monitor's connection.
-    Server(PollerWatch),
-    /// Its polls through its endpoint (and the server, should it not use the endpoint).
-    Endpoint(ProofWatch),
-}
-
-impl Proof {
-    fn count_polls_after(&self, since: SystemTime) {
-        match self {
-            Proof::Server(w) => w.count_polls_after(since),
-            Proof::Endpoint(w) => w.count_polls_after(since),
-        }
-    }
-}
 
 pub struct Polling {
     /// The background check; `None` without task queues, or once the process is gone.

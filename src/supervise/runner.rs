@@ -27,8 +27,8 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{OnDisconnect, workers};
-use crate::endpoint::{DrainReport, Endpoint};
+use crate::config::{OnDisconnect, WorkerSpec, workers};
+use crate::endpoint::{DrainReport, Endpoint, Heard};
 use crate::process::terminal;
 use crate::serve::status::RunState;
 use crate::supervise::launch::Launch;
@@ -83,30 +83,19 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     /// One replica per worker process of the configuration, each added to the status, with
-    /// its endpoint listening (so that a port in use fails before anything waits).
-    pub fn new(launch: Launch<'a>) -> Result<Runner<'a>, String> {
+    /// the local endpoint `endpoint` gives it (listening already, so that a port in use fails
+    /// before anything waits).
+    pub fn new(
+        launch: Launch<'a>,
+        mut endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
+    ) -> Result<Runner<'a>, String> {
         let mut replicas = Vec::new();
-        let config = launch.config;
-        for worker in &config.workers {
+        for worker in &launch.config.workers {
             let spec = Arc::new(worker.clone());
             for n in 1..=worker.replicas {
                 let index = launch.status.add_worker(&worker.name, n, worker.optional);
                 let label = workers::label(worker, n);
-                let endpoint = match worker.endpoint {
-                    Some(listen) if config.run.export_connection => {
-                        let metrics = launch
-                            .status
-                            .metrics
-                            .endpoint
-                            .for_worker(launch.status.worker_labels(index));
-                        let attempt = config.wait.attempt_timeout;
-                        let e = Endpoint::bind(listen, &config.connection, attempt, &label, metrics)
-                            .map_err(|e| format!("worker {label}: {e}"))?;
-                        info!(worker = %label, endpoint = %e.address(), "the worker's local Temporal endpoint listens");
-                        Some(e)
-                    }
-                    _ => None,
-                };
+                let endpoint = endpoint(worker, (&label, index))?;
                 replicas.push(Replica::new(spec.clone(), n, index, endpoint));
             }
         }
@@ -279,11 +268,24 @@ impl<'a> Runner<'a> {
         if first {
             let draining = self.replicas.iter().any(Replica::is_draining);
             let (state, words) = if draining {
-                (RunState::Draining, "draining the workers, then stopping them")
+                (
+                    RunState::Draining,
+                    "stopping every worker, each drained first",
+                )
             } else {
                 (RunState::Stopping, "stopping every worker")
             };
             self.set_state(state, "stop-requested", &format!("{why}: {words}"));
+        }
+        self.check_end()
+    }
+
+    /// A worker's endpoint heard something its replica must act on.
+    pub fn on_heard(&mut self, index: usize, heard: Heard) -> Next {
+        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
+            match heard {
+                Heard::TlsHello => replica.speaks_tls(&self.launch),
+            }
         }
         self.check_end()
     }

@@ -32,6 +32,8 @@ pub enum StopReason {
     TemporalLost,
     /// It does not poll its task queues while Temporal is fine: start again.
     NotPolling,
+    /// It speaks TLS to its plaintext endpoint: start again at once, connected directly.
+    SpeaksTls,
 }
 
 impl fmt::Display for StopReason {
@@ -40,6 +42,7 @@ impl fmt::Display for StopReason {
             StopReason::Shutdown(why) => f.write_str(why),
             StopReason::TemporalLost => f.write_str("Temporal lost"),
             StopReason::NotPolling => f.write_str("worker not polling"),
+            StopReason::SpeaksTls => f.write_str("worker speaks TLS to its endpoint"),
         }
     }
 }
@@ -48,7 +51,7 @@ impl StopReason {
     /// Whether the worker's work is drained first: not for one that does not poll (it holds
     /// nothing Temporal would wait for).
     pub fn drains(self) -> bool {
-        !matches!(self, StopReason::NotPolling)
+        !matches!(self, StopReason::NotPolling | StopReason::SpeaksTls)
     }
 }
 

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, advance};
 
 use crate::cli::{self, Command};
-use crate::config::{self, Config, Env, Workers};
+use crate::config::{self, Config, Env, WorkerSpec, Workers};
+use crate::endpoint::{DrainEnd, DrainReport, Endpoint};
 use crate::process::child::{Child, Pipes, Reaped, Spec};
 use crate::process::command::SpawnError;
 use crate::process::system::Processes;
@@ -121,7 +122,12 @@ fn config_file(toml: &str, extra: &[&str]) -> Config {
         fastrand::u64(..)
     ));
     std::fs::write(&path, toml).unwrap();
-    let mut args = vec!["run", "--config", path.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        "--endpoint=false",
+        "--config",
+        path.to_str().unwrap(),
+    ];
     args.extend(extra);
     let config = config(&args);
     std::fs::remove_file(&path).unwrap();
@@ -130,12 +136,36 @@ fn config_file(toml: &str, extra: &[&str]) -> Config {
 
 /// A runner for `config` on the fake system.
 fn runner<'a>(config: &'a Config, fake: &'a Fake) -> Runner<'a> {
+    runner_draining(config, fake).0
+}
+
+/// A runner whose workers have their endpoints (on loopback; Temporal is not there), and where
+/// their drains report.
+fn runner_draining<'a>(
+    config: &'a Config,
+    fake: &'a Fake,
+) -> (Runner<'a>, mpsc::Receiver<(usize, DrainReport)>) {
     let (_, well) = watch::channel(None);
     let (reports, _) = mpsc::channel(8);
-    let (drains, _) = mpsc::channel(8);
-    let launch = Launch::prepare(config, Status::new(), well, (reports, drains), false, fake)
+    let (drains, drained) = mpsc::channel(8);
+    let status = Status::new();
+    let launch = Launch::prepare(config, status.clone(), well, (reports, drains), false, fake)
         .expect("programs");
-    Runner::new(launch).expect("endpoints listen")
+    let endpoint = |worker: &WorkerSpec, (label, index): (&str, usize)| {
+        let Some(listen) = worker.endpoint else {
+            return Ok(None);
+        };
+        let metrics = status
+            .metrics
+            .endpoint
+            .for_worker(status.worker_labels(index));
+        let timing = (Duration::from_secs(1), label);
+        Endpoint::bind(listen, &config.connection, timing, metrics, None).map(Some)
+    };
+    (
+        Runner::new(launch, endpoint).expect("endpoints listen"),
+        drained,
+    )
 }
 
 /// Moves the paused clock to the runner's next timer and fires it.
@@ -149,9 +179,9 @@ fn state(runner: &Runner<'_>) -> RunState {
     runner.launch.status.report().state
 }
 
-/// `run` with these options and a worker.
+/// `run` with these options and a worker, without an endpoint (see the drain's tests for it).
 fn run(options: &[&str]) -> Config {
-    let mut args = vec!["run"];
+    let mut args = vec!["run", "--endpoint=false"];
     args.extend(options);
     args.extend(["--", "sh", "-c", "exit 0"]);
     config(&args)
@@ -415,4 +445,81 @@ async fn a_loss_while_stopping_ends_the_watch_and_changes_no_code() {
     assert_eq!(runner.temporal_lost(), Next::StopWatching);
     fake.exit(fake.started()[0], 0);
     assert_eq!(runner.reap(), Next::Exit(0), "the signal's rule, not 69");
+}
+
+/// `run` with its default endpoint and a worker.
+fn run_with_endpoint(options: &[&str]) -> Config {
+    let mut args = vec!["run"];
+    args.extend(options);
+    args.extend(["--", "sh", "-c", "exit 0"]);
+    config(&args)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_drains_first_then_signals_and_an_orderly_stop_exits_0() {
+    let fake = Fake::default();
+    let config = run_with_endpoint(&["--stop-timeout", "25s", "--stop-grace", "5s"]);
+    let (mut runner, mut drained) = runner_draining(&config, &fake);
+    runner.temporal_ready();
+    let worker = fake.started()[0];
+    assert_eq!(runner.stop_requested(Signal::SIGTERM), Next::Continue);
+    assert_eq!(state(&runner), RunState::Draining);
+    assert!(fake.group_signals().is_empty(), "no signal while draining");
+    // The worker held nothing: its drain ends at once.
+    let (index, report) = drained.recv().await.expect("a drain report");
+    assert_eq!(report.end, DrainEnd::Completed);
+    assert_eq!(runner.on_drained(index, report), Next::Continue);
+    let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(sent, SIGTERM_AND_CONT, "the stop signal after the drain");
+    // Killed by SIGTERM after a drain that left nothing: an orderly stop.
+    fake.exit(worker, 128 + Signal::SIGTERM as i32);
+    assert_eq!(runner.reap(), Next::Exit(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_that_abandons_work_keeps_the_signal_code_and_sigkill_comes_on_time() {
+    let fake = Fake::default();
+    let config = run_with_endpoint(&["--stop-timeout", "25s", "--stop-grace", "5s"]);
+    let (mut runner, _drained) = runner_draining(&config, &fake);
+    runner.temporal_ready();
+    let worker = fake.started()[0];
+    runner.stop_requested(Signal::SIGTERM);
+    // The drain ran to its deadline, 20 s in, with a task left.
+    advance(Duration::from_secs(20)).await;
+    let report = DrainReport {
+        end: DrainEnd::Deadline,
+        tally: Default::default(),
+        left: 1,
+        left_words: "1 activity".into(),
+        polls_open: 0,
+        took: Duration::from_secs(20),
+    };
+    runner.on_drained(0, report);
+    // SIGKILL at the end of the stop timeout, 5 s after the stop signal.
+    let kill_in = runner.timer().map(|t| t - Instant::now());
+    assert_eq!(kill_in, Some(Duration::from_secs(5)));
+    fake.exit(worker, 128 + Signal::SIGTERM as i32);
+    assert_eq!(runner.reap(), Next::Exit(143));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_exits_while_draining_ends_the_stop() {
+    let fake = Fake::default();
+    let config = run_with_endpoint(&[]);
+    let (mut runner, _drained) = runner_draining(&config, &fake);
+    runner.temporal_ready();
+    runner.stop_requested(Signal::SIGTERM);
+    fake.exit(fake.started()[0], 0);
+    assert_eq!(runner.reap(), Next::Exit(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wedged_worker_is_not_drained() {
+    let fake = Fake::default();
+    let config = run_with_endpoint(&[]);
+    let (mut runner, _drained) = runner_draining(&config, &fake);
+    runner.temporal_ready();
+    runner.replicas[0].speaks_tls(&runner.launch);
+    let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(sent, SIGTERM_AND_CONT, "stopped at once, not drained");
 }

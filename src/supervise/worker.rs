@@ -111,6 +111,8 @@ pub struct Replica {
     pub(super) started: Instant,
     /// Its local Temporal endpoint, the same for each of its processes.
     pub endpoint: Option<Endpoint>,
+    /// It speaks TLS itself: its processes get the connection directly, not the endpoint.
+    direct: bool,
 }
 
 impl Replica {
@@ -123,6 +125,7 @@ impl Replica {
         let label = workers::label(&spec, replica);
         Replica {
             endpoint,
+            direct: false,
             spec,
             replica,
             label,
@@ -201,8 +204,9 @@ impl Replica {
 
     /// Starts the worker process (Temporal is ready).
     pub fn start(&mut self, l: &Launch) -> Outcome {
-        let spec = l.child_spec(&self.spec, self.endpoint.as_ref());
-        if let Some(endpoint) = &self.endpoint {
+        let endpoint = self.endpoint.as_ref().filter(|_| !self.direct);
+        let spec = l.child_spec(&self.spec, endpoint);
+        if let Some(endpoint) = endpoint {
             endpoint.new_process();
         }
         let (child, pipes) = match l.os.spawn(&spec) {
@@ -230,7 +234,7 @@ impl Replica {
             );
         }
         self.started = Instant::now();
-        let view = self.endpoint.as_ref().map(Endpoint::view);
+        let view = endpoint.map(Endpoint::view);
         let proof = l.watch_pollers(&self.spec, (&self.label, pid, self.index), view);
         self.polling = Polling::new(proof);
         self.transition(State::Running(child), "started", "worker running", l);
@@ -241,7 +245,7 @@ impl Replica {
     /// simply done.
     pub fn stop(&mut self, why: StopReason, l: &Launch) {
         match &mut self.state {
-            State::Running(_) if why.drains() && self.endpoint.is_some() => {
+            State::Running(_) if why.drains() && self.endpoint.is_some() && !self.direct => {
                 self.begin_drain(why, l)
             }
             State::Running(_) => self.begin_stop(why, l),
@@ -281,6 +285,18 @@ impl Replica {
         }
     }
 
+    /// Its endpoint heard it speak TLS (its code turns TLS on itself): it starts again with the
+    /// connection handed over directly.
+    pub fn speaks_tls(&mut self, l: &Launch) {
+        if self.direct {
+            return;
+        }
+        self.direct = true;
+        if let State::Running(_) = self.state {
+            self.begin_stop(StopReason::SpeaksTls, l);
+        }
+    }
+
     fn begin_drain(&mut self, why: StopReason, l: &Launch) {
         let from = self.state.reported();
         let State::Running(child) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
@@ -288,7 +304,10 @@ impl Replica {
             unreachable!("begin_drain is only called while running");
         };
         self.polling.stop();
-        let endpoint = self.endpoint.as_ref().expect("a worker with an endpoint drains");
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .expect("a worker with an endpoint drains");
         let reports = (self.index, l.drain_reports.clone());
         let (draining, said) = Draining::begin(child, why, &self.spec.process, endpoint, reports);
         self.transition_from(from, State::Draining(draining), "stop-requested", said, l);
@@ -300,7 +319,8 @@ impl Replica {
             return; // a report for a drain cut short by the worker's exit
         }
         let from = self.state.reported();
-        let State::Draining(draining) = std::mem::replace(&mut self.state, State::WaitingForTemporal)
+        let State::Draining(draining) =
+            std::mem::replace(&mut self.state, State::WaitingForTemporal)
         else {
             unreachable!("matched above");
         };

@@ -153,6 +153,39 @@ impl PollerCheck {
         })
     }
 
+    /// As [`PollerCheck::new`], for pollers seen through the worker's endpoint, which are its
+    /// own whatever their pid: identities are checked only against a pattern given
+    /// (`--worker-identity`).
+    pub fn for_endpoint(self, settings: &PollerSettings) -> PollerCheck {
+        match &settings.worker_identity {
+            Some(_) => self,
+            None => PollerCheck {
+                identity: Identity::Pattern("*".into()),
+                ..self
+            },
+        }
+    }
+
+    /// Judges pollers seen polling `queue` right now (identity, deployment), as a check of the
+    /// server's pollers would: how many count, and what was seen instead when none does.
+    pub fn judge_now(
+        &self,
+        queue: &str,
+        live: &[(String, Option<(String, String)>)],
+    ) -> (u64, Option<String>) {
+        let now = SystemTime::now();
+        let pollers: Vec<Poller> = live
+            .iter()
+            .map(|(identity, deployment)| Poller {
+                identity: identity.clone(),
+                last_access: Some(now),
+                deployment: deployment.clone(),
+            })
+            .collect();
+        let verdict = self.judge(queue, &pollers, None, now);
+        (verdict.counted, verdict.finding)
+    }
+
     /// The identities that count, for this worker, as the log shows them.
     pub fn identity(&self) -> String {
         self.identity.shown()

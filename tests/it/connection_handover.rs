@@ -1,6 +1,8 @@
 //! The worker connects where the supervisor checked: the connection the supervisor resolved
 //! (flags, its file, Temporal's profile) is handed to the worker under Temporal's own
 //! environment-configuration names, wins over what the environment had, and can be turned off.
+//! By default the address handed over is the worker's local endpoint, which holds the
+//! connection itself (credentials and metadata included).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,14 @@ use crate::common::*;
 
 /// The worker's environment, as `env` prints it into a file, once the worker ran.
 fn worker_env(args: &[&str], env: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let server = DevServer::start_on(free_port(), &["orders"]);
+    worker_env_of(&DevServer::start_on(free_port(), &["orders"]), args, env)
+}
+
+fn worker_env_of(
+    server: &DevServer,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> BTreeMap<String, String> {
     let scratch = Scratch::new("handover");
     let dump = scratch.path("env");
     let mut cmd = supervisor();
@@ -35,14 +44,28 @@ fn worker_env(args: &[&str], env: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn the_resolved_connection_wins_over_the_environment_and_can_be_turned_off() {
-    let env = worker_env(
-        &["--namespace", "orders"],
-        &[
-            ("TEMPORAL_ADDRESS", "stale-host:7233"),
-            ("TEMPORAL_GRPC_META_X_TEAM", "documents"),
-        ],
+    let server = DevServer::start_on(free_port(), &["orders"]);
+    let stale = [
+        ("TEMPORAL_ADDRESS", "stale-host:7233"),
+        ("TEMPORAL_GRPC_META_X_TEAM", "documents"),
+    ];
+    // Through the endpoint: its address, plaintext, and the metadata left to the endpoint.
+    let env = worker_env_of(&server, &["--namespace", "orders"], &stale);
+    let endpoint = &env["TEMPORAL_ADDRESS"];
+    assert!(endpoint.starts_with("127.0.0.1:"), "{env:?}");
+    assert_ne!(*endpoint, server.address(), "the endpoint, not the server");
+    assert_eq!(env["TEMPORAL_NAMESPACE"], "orders");
+    assert_eq!(env["TEMPORAL_TLS"], "false");
+    assert!(!env.contains_key("TEMPORAL_GRPC_META_X_TEAM"), "{env:?}");
+    assert!(!env.contains_key("TEMPORAL_API_KEY"), "{env:?}");
+
+    // Without it: the server itself, and the metadata handed over.
+    let env = worker_env_of(
+        &server,
+        &["--namespace", "orders", "--endpoint=false"],
+        &stale,
     );
-    assert!(env["TEMPORAL_ADDRESS"].starts_with("127.0.0.1:"), "{env:?}");
+    assert_eq!(env["TEMPORAL_ADDRESS"], server.address(), "{env:?}");
     assert_eq!(env["TEMPORAL_NAMESPACE"], "orders");
     assert_eq!(env["TEMPORAL_TLS"], "false");
     assert_eq!(env["TEMPORAL_GRPC_META_X_TEAM"], "documents", "{env:?}");

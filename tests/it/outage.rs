@@ -194,7 +194,7 @@ fn a_worker_frozen_through_an_outage_is_replaced_after_its_poller_deadline() {
         PATIENCE,
     );
     assert!(
-        log.contains("no pollers at all on frozen"),
+        log.contains("this worker has not polled frozen since Temporal came back"),
         "the finding says what was seen: {log}"
     );
     // Stopped gracefully (the stop signal, then SIGCONT), and a new worker polls.

@@ -98,32 +98,47 @@ fn readiness_waits_for_the_first_poll_and_workflows_complete_across_a_restart() 
 
 #[test]
 fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
+    // Through its endpoint, the worker is seen sending no poll; without one, the server's
+    // pollers say what is there instead.
+    let endpoint_finding = "this worker has sent no poll through its endpoint";
+    never_polls(&[], &|_| endpoint_finding.to_string());
+    never_polls(&["--endpoint=false"], &|server| {
+        format!(
+            "no pollers at all on documents in default at {}",
+            server.address()
+        )
+    });
+}
+
+/// `run` with `extra` and a worker that never polls: replaced after its deadline, and the
+/// log and `/readyz` say what `finding` says was seen.
+fn never_polls(extra: &[&str], finding: &dyn Fn(&DevServer) -> String) {
     let server = DevServer::start();
     let health = free_port();
     let listen = format!("127.0.0.1:{health}");
-    let run = Supervised::start(
-        &[
-            "run",
-            "--address",
-            &server.address(),
-            "--health-listen",
-            &listen,
-            "--task-queue",
-            "documents",
-            "--poller-deadline",
-            "2s",
-            "--probe-interval",
-            "1s",
-        ],
-        POLITE_WORKER,
-    );
+    let address = server.address();
+    let mut args = vec![
+        "run",
+        "--address",
+        &address,
+        "--health-listen",
+        &listen,
+        "--task-queue",
+        "documents",
+        "--poller-deadline",
+        "2s",
+        "--probe-interval",
+        "1s",
+    ];
+    args.extend(extra);
+    let run = Supervised::start(&args, POLITE_WORKER);
     let log = run.wait_for_log("worker started", 2, PATIENCE);
     assert!(log.contains("worker not polling"), "{log}");
-    let finding = format!(
-        "not polling within 2s: no pollers at all on documents in default at {}",
-        server.address()
+    let finding = finding(&server);
+    assert!(
+        log.contains(&format!("not polling within 2s: {finding}")),
+        "the log says what was seen: {log}"
     );
-    assert!(log.contains(&finding), "the log says what was seen: {log}");
     let (_, metrics) = http_get(health, "/metrics");
     assert!(
         metrics.contains("temporal_supervisor_child_restarts_total{worker=\"worker\",replica=\"1\",reason=\"not-polling\"}"),
@@ -135,7 +150,7 @@ fn a_worker_that_never_polls_is_restarted_after_the_deadline() {
         "a worker that does not poll is never ready: {body}"
     );
     assert!(
-        body.contains("no pollers at all on documents in default"),
+        body.contains(&finding),
         "/readyz says what was seen: {body}"
     );
 }
