@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tonic::Code;
 
-use crate::endpoint::metrics::{EndpointMetrics, TaskKind};
+use crate::endpoint::metrics::{EndpointMetrics, TaskKind, Via};
 
 /// A poll Temporal kept open this long without an error was accepted: the frontend refuses a
 /// bad namespace, queue or credential at once.
@@ -28,6 +28,16 @@ pub const POLL_ACCEPTED_AFTER: Duration = Duration::from_millis(300);
 pub const POLL_GAP: Duration = Duration::from_secs(5);
 /// At most this many tasks are tracked; past it the oldest is forgotten (and said once).
 const MOST_HELD: usize = 100_000;
+
+/// A task that reaches the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub token: Bytes,
+    pub kind: TaskKind,
+    /// For an activity: what a `...ById` answer names it by.
+    pub activity: Option<ActivityKey>,
+    pub via: Via,
+}
 
 /// An activity as the `...ById` answers name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -152,7 +162,13 @@ impl Ledger {
     }
 
     /// A task reached the worker.
-    pub fn delivered(&mut self, token: Bytes, kind: TaskKind, activity: Option<ActivityKey>) {
+    pub fn delivered(&mut self, task: Task) {
+        let Task {
+            token,
+            kind,
+            activity,
+            via,
+        } = task;
         if token.is_empty() {
             return;
         }
@@ -168,7 +184,7 @@ impl Ledger {
             since: Instant::now(),
         };
         if self.held.insert(token, held).is_none() {
-            self.metrics.delivered(kind);
+            self.metrics.delivered(kind, via);
             if let Some(tally) = &mut self.drain {
                 tally.arrived += 1;
             }
@@ -420,6 +436,15 @@ mod tests {
         Ledger::new(EndpointMetrics::default())
     }
 
+    fn task(token: &'static [u8], kind: TaskKind, activity: Option<ActivityKey>) -> Task {
+        Task {
+            token: Bytes::from_static(token),
+            kind,
+            activity,
+            via: Via::Poll,
+        }
+    }
+
     fn instance(sticky: Option<&str>) -> Instance {
         Instance {
             namespace: "default".into(),
@@ -433,9 +458,9 @@ mod tests {
     #[test]
     fn a_task_is_held_until_temporal_takes_its_answer() {
         let mut l = ledger();
-        l.delivered(Bytes::from_static(b"a"), TaskKind::Activity, None);
-        l.delivered(Bytes::from_static(b"w"), TaskKind::Workflow, None);
-        l.delivered(Bytes::new(), TaskKind::Workflow, None);
+        l.delivered(task(b"a", TaskKind::Activity, None));
+        l.delivered(task(b"w", TaskKind::Workflow, None));
+        l.delivered(task(b"", TaskKind::Workflow, None));
         assert_eq!(l.in_flight(), 2);
         assert_eq!(l.in_flight_words(), "1 workflow, 1 activity");
         // Temporal unreachable: the SDK will retry, the task is still held.
@@ -455,11 +480,7 @@ mod tests {
             workflow_id: "wf".into(),
             activity_id: "1".into(),
         };
-        l.delivered(
-            Bytes::from_static(b"t"),
-            TaskKind::Activity,
-            Some(key.clone()),
-        );
+        l.delivered(task(b"t", TaskKind::Activity, Some(key.clone())));
         l.answered_by_id(&key, Answer::Failed, Code::Ok);
         assert_eq!(l.in_flight(), 0);
         assert!(l.activities.is_empty());
@@ -468,10 +489,10 @@ mod tests {
     #[test]
     fn a_drain_counts_what_was_held_what_arrived_and_what_finished() {
         let mut l = ledger();
-        l.delivered(Bytes::from_static(b"1"), TaskKind::Activity, None);
-        l.delivered(Bytes::from_static(b"2"), TaskKind::Activity, None);
+        l.delivered(task(b"1", TaskKind::Activity, None));
+        l.delivered(task(b"2", TaskKind::Activity, None));
         l.begin_drain();
-        l.delivered(Bytes::from_static(b"3"), TaskKind::Workflow, None);
+        l.delivered(task(b"3", TaskKind::Workflow, None));
         l.answered(b"1", Answer::Completed, Code::Ok);
         l.answered(b"3", Answer::Completed, Code::Ok);
         let tally = l.drain_tally().unwrap();

@@ -3,7 +3,7 @@
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
-//! | `temporal_supervisor_endpoint_tasks_delivered_total{kind}` | counter | tasks that reached the worker (`workflow`, `activity`, `nexus`) |
+//! | `temporal_supervisor_endpoint_tasks_delivered_total{kind,via}` | counter | tasks that reached the worker (`workflow`, `activity`, `nexus`), by the way they came: `poll`, `completion` (eager activities and new workflow tasks in a workflow task's completion), `start` (an eager workflow start) |
 //! | `temporal_supervisor_endpoint_tasks_completed_total{kind}` | counter | tasks it completed |
 //! | `temporal_supervisor_endpoint_tasks_failed_total{kind}` | counter | tasks it failed or cancelled, or that were gone when it answered |
 //! | `temporal_supervisor_endpoint_tasks_in_flight{kind}` | gauge | tasks it holds |
@@ -45,6 +45,27 @@ impl TaskKind {
             TaskKind::Workflow => 1,
             TaskKind::Activity => 2,
             TaskKind::Nexus => 3,
+        }
+    }
+}
+
+/// How a task reached the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A poll's response.
+    Poll,
+    /// `RespondWorkflowTaskCompleted`'s response: eager activities, a new workflow task.
+    Completion,
+    /// `StartWorkflowExecution`'s response: an eager workflow task.
+    Start,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Poll => "poll",
+            Via::Completion => "completion",
+            Via::Start => "start",
         }
     }
 }
@@ -147,8 +168,9 @@ impl EndpointMetrics {
         labels
     }
 
-    pub fn delivered(&self, kind: TaskKind) {
-        let labels = self.with("kind", kind.name());
+    pub fn delivered(&self, kind: TaskKind, via: Via) {
+        let mut labels = self.with("kind", kind.name());
+        labels.push(("via", via.name().to_string()));
         self.families.delivered.get_or_create(&labels).inc();
     }
 

@@ -107,7 +107,13 @@ impl Endpoint {
     /// A new worker process starts: nothing of the last one's counts.
     pub fn new_process(&self) {
         self.shared.with_ledger(|l| l.reset());
+        self.shared.forget_connected();
         self.shared.set_phase(Phase::Serving);
+    }
+
+    /// Whether the worker process connected to it at least once.
+    pub fn was_connected(&self) -> bool {
+        self.shared.connected()
     }
 
     /// What the worker's polls through it show, for the proof that it polls.

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use tonic::Code;
 
 use crate::endpoint::grpc::Inspector;
-use crate::endpoint::ledger::{ActivityKey, Answer, PollId};
-use crate::endpoint::metrics::TaskKind;
+use crate::endpoint::ledger::{ActivityKey, Answer, PollId, Task};
+use crate::endpoint::metrics::{TaskKind, Via};
 use crate::endpoint::shared::Shared;
 use crate::endpoint::wire::{self, Eager};
 
@@ -181,31 +181,37 @@ impl ResponseSide {
     /// One response message: the tasks it hands the worker.
     fn tasks(&mut self, message: &[u8]) {
         self.answered = true;
-        let mut tasks: Vec<(Bytes, TaskKind, Option<ActivityKey>)> = Vec::new();
+        let workflow = |t: wire::TaskResponse, via| Task {
+            token: t.task_token,
+            kind: TaskKind::Workflow,
+            activity: None,
+            via,
+        };
+        let mut tasks: Vec<Task> = Vec::new();
         match self.rpc {
             Rpc::Poll(TaskKind::Activity) => {
                 if let Ok(t) = wire::read::<wire::ActivityTaskResponse>(message) {
-                    tasks.push(activity_task(t));
+                    tasks.push(activity_task(t, Via::Poll));
                 }
             }
             Rpc::Poll(kind) => {
                 if let Ok(t) = wire::read::<wire::TaskResponse>(message) {
-                    tasks.push((t.task_token, kind, None));
+                    tasks.push(Task {
+                        kind,
+                        ..workflow(t, Via::Poll)
+                    });
                 }
             }
             Rpc::CompleteWorkflowTask => {
                 if let Ok(r) = wire::read::<wire::CompletedResponse>(message) {
-                    if let Some(t) = r.workflow_task {
-                        tasks.push((t.task_token, TaskKind::Workflow, None));
-                    }
-                    tasks.extend(r.activity_tasks.into_iter().map(activity_task));
+                    tasks.extend(r.workflow_task.map(|t| workflow(t, Via::Completion)));
+                    let eager = r.activity_tasks.into_iter();
+                    tasks.extend(eager.map(|t| activity_task(t, Via::Completion)));
                 }
             }
             Rpc::Start(_) => {
-                if let Ok(r) = wire::read::<wire::StartResponse>(message)
-                    && let Some(t) = r.eager_workflow_task
-                {
-                    tasks.push((t.task_token, TaskKind::Workflow, None));
+                if let Ok(r) = wire::read::<wire::StartResponse>(message) {
+                    tasks.extend(r.eager_workflow_task.map(|t| workflow(t, Via::Start)));
                 }
             }
             Rpc::Answer(..) | Rpc::Other => {}
@@ -213,11 +219,7 @@ impl ResponseSide {
         if tasks.is_empty() {
             return;
         }
-        self.shared.with_ledger(|l| {
-            for (token, kind, activity) in tasks {
-                l.delivered(token, kind, activity);
-            }
-        });
+        self.shared.with_ledger(|l| tasks.into_iter().for_each(|t| l.delivered(t)));
     }
 
     /// The RPC ended with `status` (`None`: no status came, the call broke).
@@ -250,12 +252,17 @@ impl ResponseSide {
     }
 }
 
-fn activity_task(t: wire::ActivityTaskResponse) -> (Bytes, TaskKind, Option<ActivityKey>) {
-    let key = t.workflow_execution.map(|e| ActivityKey {
+fn activity_task(t: wire::ActivityTaskResponse, via: Via) -> Task {
+    let activity = t.workflow_execution.map(|e| ActivityKey {
         workflow_id: e.workflow_id,
         activity_id: t.activity_id,
     });
-    (t.task_token, TaskKind::Activity, key)
+    Task {
+        token: t.task_token,
+        kind: TaskKind::Activity,
+        activity,
+        via,
+    }
 }
 
 #[cfg(test)]

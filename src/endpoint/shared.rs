@@ -32,6 +32,8 @@ pub struct Shared {
     tls_said: AtomicBool,
     /// The worker's connections open now.
     connections: AtomicUsize,
+    /// The worker process connected at least once.
+    connected: AtomicBool,
 }
 
 /// One of the worker's connections, counted while it is open.
@@ -57,13 +59,25 @@ impl Shared {
             changed: Notify::new(),
             tls_said: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            connected: AtomicBool::new(false),
         }
     }
 
     /// Counts a connection of the worker's while the guard lives.
     pub fn opened(&self) -> Open<'_> {
         self.connections.fetch_add(1, Ordering::SeqCst);
+        self.connected.store(true, Ordering::SeqCst);
         Open(self)
+    }
+
+    /// Whether the worker process connected at least once (since [`Shared::forget_connected`]).
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// A new worker process: it has not connected yet.
+    pub fn forget_connected(&self) {
+        self.connected.store(false, Ordering::SeqCst);
     }
 
     /// The worker's connections open now.

@@ -29,6 +29,9 @@ impl Replica {
                 if leftovers {
                     warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
                 }
+                if code != 0 {
+                    self.unconnected_exit();
+                }
                 self.after_exit(code, ran, temporal_up, l)
             }
             State::Stopping(stop) => {

@@ -113,6 +113,8 @@ pub struct Replica {
     pub endpoint: Option<Endpoint>,
     /// It speaks TLS itself: its processes get the connection directly, not the endpoint.
     direct: bool,
+    /// A failure before it ever connected to its endpoint was explained once.
+    explained: bool,
 }
 
 impl Replica {
@@ -126,6 +128,7 @@ impl Replica {
         Replica {
             endpoint,
             direct: false,
+            explained: false,
             spec,
             replica,
             label,
@@ -283,6 +286,26 @@ impl Replica {
             },
             State::Exited(_) => {}
         }
+    }
+
+    /// It failed without ever connecting to its endpoint: says once what that may mean (a
+    /// worker that reads the credentials itself finds none with the endpoint).
+    pub(super) fn unconnected_exit(&mut self) {
+        let Some(endpoint) = self.endpoint.as_ref().filter(|_| !self.direct) else {
+            return;
+        };
+        if self.explained || endpoint.was_connected() {
+            return;
+        }
+        self.explained = true;
+        warn!(
+            worker = %self.label,
+            endpoint = %endpoint.address(),
+            "the worker failed before connecting to its local endpoint: one that reads \
+             TEMPORAL_API_KEY or TLS files itself finds none there (the endpoint holds the \
+             credentials); have it read the connection from Temporal's environment \
+             configuration, or turn the endpoint off (--endpoint=false)"
+        );
     }
 
     /// Its endpoint heard it speak TLS (its code turns TLS on itself): it starts again with the
