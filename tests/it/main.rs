@@ -12,6 +12,7 @@ mod broken_log_pipe;
 mod cloud_api_key;
 mod commands_checked_first;
 mod connection_handover;
+mod drain;
 mod environment_not_utf8;
 mod example_workers;
 mod exec;

@@ -37,12 +37,19 @@ from temporalio.client import Client, TLSConfig
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-parser = argparse.ArgumentParser()
-parser.add_argument("task_queue")
-parser.add_argument("executions", nargs="?", default=os.devnull)
-parser.add_argument("--sdk-defaults", action="store_true")
-parser.add_argument("--connect", choices=["envconfig", "address", "tls-in-code"], default="envconfig")
-ARGS = parser.parse_args()
+# Set by main(); workflow code, which the SDK's sandbox imports again, never reads it.
+ARGS = argparse.Namespace(executions=os.devnull)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task_queue")
+    parser.add_argument("executions", nargs="?", default=os.devnull)
+    parser.add_argument("--sdk-defaults", action="store_true")
+    parser.add_argument(
+        "--connect", choices=["envconfig", "address", "tls-in-code"], default="envconfig"
+    )
+    return parser.parse_args()
 
 
 def record(what: str) -> None:
@@ -130,6 +137,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    ARGS = parse_args()
     asyncio.run(main())
     # As in examples/workers/common.py: skip interpreter finalisation after a clean stop.
     sys.stdout.flush()

@@ -198,6 +198,8 @@ pub struct DevServer {
     /// Where it keeps its state, when it must survive a kill (`--db-filename`); in memory
     /// otherwise, so that a kill forgets every workflow.
     db: Option<PathBuf>,
+    /// `--dynamic-config-value` settings.
+    dynamic: Vec<String>,
     /// The server's own output, shown when it fails to start.
     logs: Scratch,
 }
@@ -217,6 +219,7 @@ impl DevServer {
             child: None,
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
             db: None,
+            dynamic: Vec::new(),
             logs: Scratch::new("server"),
         };
         server.spawn();
@@ -226,6 +229,11 @@ impl DevServer {
     /// Starts a server that keeps its state in a database file, as a real cluster keeps it
     /// in its database: workflows, activities in flight and namespaces survive a kill.
     pub fn start_persistent() -> DevServer {
+        Self::start_persistent_with(&[])
+    }
+
+    /// As [`DevServer::start_persistent`], with these `--dynamic-config-value` settings.
+    pub fn start_persistent_with(dynamic: &[&str]) -> DevServer {
         let logs = Scratch::new("server");
         let mut server = DevServer {
             port: free_port(),
@@ -234,6 +242,7 @@ impl DevServer {
             child: None,
             namespaces: Vec::new(),
             db: Some(logs.path("temporal.db")),
+            dynamic: dynamic.iter().map(|s| s.to_string()).collect(),
             logs,
         };
         server.spawn();
@@ -249,6 +258,7 @@ impl DevServer {
             child: None,
             namespaces: Vec::new(),
             db: None,
+            dynamic: Vec::new(),
             logs: Scratch::new("server"),
         }
     }
@@ -262,6 +272,7 @@ impl DevServer {
             child: None,
             namespaces: Vec::new(),
             db: None,
+            dynamic: Vec::new(),
             logs: Scratch::new("server"),
         };
         server.spawn();
@@ -344,6 +355,9 @@ impl DevServer {
         }
         if let Some(db) = &self.db {
             cmd.arg("--db-filename").arg(db);
+        }
+        for value in &self.dynamic {
+            cmd.args(["--dynamic-config-value", value]);
         }
         let output = std::fs::OpenOptions::new()
             .create(true)
