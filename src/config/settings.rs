@@ -82,6 +82,8 @@ pub struct ProcessSettings {
     /// With the endpoint: how much of `stop_timeout` is kept for the stop signal (the drain
     /// ends this long before SIGKILL at the latest).
     pub stop_grace: Duration,
+    /// How long a drain lets open polls Temporal cannot complete end by themselves.
+    pub drain_poll_wait: Duration,
     pub restart: RestartPolicy,
     /// Delays between restarts of a failing worker (factor and jitter as for waiting).
     pub restart_backoff: Backoff,
@@ -211,6 +213,7 @@ pub fn resolve_process(
     let stop_signal = r.get(STOP_SIGNAL, worker)?.value;
     let stop_timeout = r.get(STOP_TIMEOUT, worker)?;
     let stop_grace = r.get(STOP_GRACE, worker)?;
+    let drain_poll_wait = r.get(DRAIN_POLL_WAIT, worker)?.value;
     let restart = r.get(RESTART, worker)?.value;
     let restart_delay = r.get(RESTART_DELAY, worker)?;
     let restart_max_delay = r.get(RESTART_MAX_DELAY, worker)?;
@@ -226,6 +229,7 @@ pub fn resolve_process(
         stop_signal,
         stop_timeout: stop_timeout.value,
         stop_grace: stop_grace.value,
+        drain_poll_wait,
         restart,
         restart_backoff: Backoff {
             initial_delay: restart_delay.value,

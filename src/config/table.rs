@@ -302,6 +302,7 @@ settings! {
     EXPORT_CONNECTION: Flag = set("export_connection", Supervising, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)").switch();
 
     ENDPOINT: Flag = set("endpoint", Endpoint, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker().switch();
+    DRAIN_POLL_WAIT: Dur = set("drain_poll_wait", Endpoint, "DURATION", "3s", "Where the namespace cannot complete a draining worker's open polls (worker_poll_complete_on_shutdown), how long they may end by themselves before they end with the worker's stop").worker();
     ENDPOINT_LISTEN: Loopback = unset("endpoint_listen", Endpoint, "ADDR", "run: a free loopback port per worker process; watch: off", "Where the endpoint listens (loopback only); watch: serve the pod's worker an endpoint there, e.g. :7233").worker();
 
     HEALTH_LISTEN: Listen = unset("health_listen", Pollers, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");

@@ -4,13 +4,16 @@
 //! 1. New polls are held (answered empty at their deadline) and no eager work is requested.
 //! 2. The polls already open are ended without losing a task: where the namespace advertises
 //!    `worker_poll_complete_on_shutdown`, `ShutdownWorker` (each SDK worker's instance key and
-//!    queue, as the SDKs call it) has Temporal complete them empty at once; elsewhere they are
-//!    left to end by themselves (Temporal answers an idle long poll empty within a minute).
-//!    They are never cancelled: a task that Temporal matched to a poll in the instant of its
-//!    cancellation would wait for its timeout (see docs/operations.md). A task that still
-//!    arrives reaches the worker and is counted.
-//! 3. It waits until nothing is held and no poll is open, or the deadline, or a second stop
-//!    signal.
+//!    queue, as the SDKs call it) has Temporal complete them empty at once. Elsewhere they are
+//!    left to end by themselves for `drain_poll_wait` (on a busy queue they end with tasks
+//!    soon, which the worker then finishes); the ones still open after that end with the
+//!    worker's stop, as the SDKs end theirs without that capability. A poll the endpoint
+//!    cancels could lose a task Temporal matched to it in that instant (it would wait for its
+//!    timeout; the window is measured in docs/operations.md): on an idle queue there is no
+//!    task to lose, on a busy one no poll stays open. A task that still arrives reaches the
+//!    worker and is counted.
+//! 3. It waits until nothing is held and no poll is open (or only polls past their wait), or
+//!    the deadline, or a second stop signal.
 //! 4. `ShutdownWorker` with the sticky queue: the workflows cached by the worker move to the
 //!    others at once instead of after the sticky schedule-to-start timeout.
 
@@ -47,11 +50,12 @@ pub struct DrainReport {
     pub took: Duration,
 }
 
-/// Drains the worker behind `shared` until `deadline`; `skip` turning true cuts it short.
+/// Drains the worker behind `shared` until `deadline`, letting open polls that Temporal cannot
+/// complete end by themselves for `poll_wait`; `skip` turning true cuts it short.
 pub async fn drain(
     shared: Arc<Shared>,
     namespace: String,
-    deadline: Instant,
+    (deadline, poll_wait): (Instant, Duration),
     mut skip: watch::Receiver<bool>,
 ) -> DrainReport {
     let started = Instant::now();
@@ -60,12 +64,19 @@ pub async fn drain(
         l.begin_drain();
         (l.instances(), l.in_flight_words(), l.polls_outstanding())
     });
-    let ends_polls = if polls == 0 {
-        "no poll open"
+    let (ends_polls, polls_by) = if polls == 0 {
+        ("no poll open".to_string(), deadline)
     } else if completes_polls(&shared, &namespace, &instances).await {
-        "open polls completed by Temporal (ShutdownWorker)"
+        (
+            "open polls completed by Temporal (ShutdownWorker)".into(),
+            deadline,
+        )
     } else {
-        "open polls left to end by themselves (the namespace cannot complete them)"
+        let wait = duration::format(poll_wait);
+        let said = format!(
+            "open polls left {wait} to end by themselves (the namespace cannot complete them)"
+        );
+        (said, (started + poll_wait).min(deadline))
     };
     info!(
         worker = %shared.label,
@@ -75,11 +86,14 @@ pub async fn drain(
     );
     let end = loop {
         let changed = shared.changed();
-        if shared.read_ledger(|l| l.in_flight() == 0 && l.polls_outstanding() == 0) {
+        let polls_over = Instant::now() >= polls_by;
+        if shared.read_ledger(|l| l.in_flight() == 0 && (polls_over || l.polls_outstanding() == 0))
+        {
             break DrainEnd::Completed;
         }
         tokio::select! {
             () = changed => {}
+            () = sleep_until(polls_by), if !polls_over => {}
             () = sleep_until(deadline) => break DrainEnd::Deadline,
             Ok(_) = skip.wait_for(|s| *s) => break DrainEnd::Skipped,
         }

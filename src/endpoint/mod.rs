@@ -124,10 +124,11 @@ impl Endpoint {
         }
     }
 
-    /// Starts a drain until `deadline`; its report goes to `done` with `tag`.
+    /// Starts a drain until `deadline` (open polls Temporal cannot complete get `poll_wait` to
+    /// end by themselves); its report goes to `done` with `tag`.
     pub fn drain<T: Send + 'static>(
         &self,
-        deadline: Instant,
+        times: (Instant, Duration),
         tag: T,
         done: mpsc::Sender<(T, DrainReport)>,
     ) -> Drain {
@@ -135,7 +136,7 @@ impl Endpoint {
         let shared = self.shared.clone();
         let namespace = self.namespace.clone();
         let task = AbortOnDrop::spawn(async move {
-            let report = drain::drain(shared, namespace, deadline, skipped).await;
+            let report = drain::drain(shared, namespace, times, skipped).await;
             let _ = done.send((tag, report)).await;
         });
         Drain { skip, _task: task }

@@ -219,7 +219,8 @@ impl ResponseSide {
         if tasks.is_empty() {
             return;
         }
-        self.shared.with_ledger(|l| tasks.into_iter().for_each(|t| l.delivered(t)));
+        self.shared
+            .with_ledger(|l| tasks.into_iter().for_each(|t| l.delivered(t)));
     }
 
     /// The RPC ended with `status` (`None`: no status came, the call broke).

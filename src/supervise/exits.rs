@@ -147,10 +147,7 @@ impl Replica {
             // It could not reach Temporal through its endpoint, so it held nothing: again at once.
             StopReason::SpeaksTls => (
                 State::BackingOff(Instant::now()),
-                format!(
-                    "worker stopped (code {code}); starting it again at once with the connection \
-                     handed over directly (as with --endpoint=false): it is not drained on stop"
-                ),
+                format!("worker stopped (code {code}); starting it again at once"),
             ),
             // A wedged worker starts again, backing off like a crashing one (plus the spread,
             // as many may be found wedged at once after a return); like a stop for Temporal,

@@ -166,6 +166,7 @@ mod tests {
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             stop_timeout: Duration::from_secs(25),
             stop_grace: Duration::from_secs(5),
+            drain_poll_wait: Duration::from_secs(3),
         }
     }
 

@@ -76,7 +76,7 @@ impl Draining {
     ) -> (Draining, String) {
         let began = Instant::now();
         let deadline = began + p.stop_timeout.saturating_sub(p.stop_grace);
-        let drain = endpoint.drain(deadline, index, done);
+        let drain = endpoint.drain((deadline, p.drain_poll_wait), index, done);
         let said = format!(
             "{why}: draining the worker (pid {}) through its endpoint: no new work, the work \
              it holds finished within {}, then {}",

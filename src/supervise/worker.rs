@@ -315,6 +315,11 @@ impl Replica {
             return;
         }
         self.direct = true;
+        info!(
+            worker = %self.label,
+            "from now on the worker gets the connection handed over directly (as with \
+             --endpoint=false): it is not drained on stop"
+        );
         if let State::Running(_) = self.state {
             self.begin_stop(StopReason::SpeaksTls, l);
         }
@@ -363,8 +368,8 @@ impl Replica {
         } else if report.polls_open > 0 {
             info!(
                 worker = %self.label,
-                "drain {end} after {took}: {counts}; {} polls were still open (the namespace \
-                 cannot complete them on shutdown: frontend.enableCancelWorkerPollsOnShutdown)",
+                "drain {end} after {took}: {counts}; {} polls still open end with the worker \
+                 (the namespace cannot complete them: frontend.enableCancelWorkerPollsOnShutdown)",
                 report.polls_open
             );
         } else {

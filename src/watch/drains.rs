@@ -88,7 +88,7 @@ impl DrainBook {
             return;
         }
         let deadline = Instant::now() + w.stop_timeout.saturating_sub(w.stop_grace);
-        w.drain = Some(endpoint.drain(deadline, i, self.done.clone()));
+        w.drain = Some(endpoint.drain((deadline, w.drain_poll_wait), i, self.done.clone()));
         self.reports.remove(&i);
         self.resume_at.remove(&i);
         status.set_worker_state(i, WorkerState::Draining);

@@ -25,6 +25,8 @@ pub struct Watched {
     pub stop_timeout: std::time::Duration,
     /// The part of `stop_timeout` kept for the worker's own stop after a drain.
     pub stop_grace: std::time::Duration,
+    /// How long open polls Temporal cannot complete may end by themselves.
+    pub drain_poll_wait: std::time::Duration,
     /// What the last check found, to log only the changes.
     polling: Option<bool>,
     /// Until when the last proof holds (its newest poller ages out then).
@@ -43,6 +45,7 @@ impl Watched {
             drained: false,
             stop_timeout: spec.process.stop_timeout,
             stop_grace: spec.process.stop_grace,
+            drain_poll_wait: spec.process.drain_poll_wait,
             polling: None,
             proven_until: None,
             error: None,

@@ -196,7 +196,10 @@ fn a_rollout_finishes_the_work_in_flight_once_and_the_new_work_goes_to_the_new_p
     for id in &first {
         let runs: Vec<_> = all.iter().filter(|e| &e.workflow == id).collect();
         assert_eq!(runs.len(), 2, "{id} started and done once: {all:?}");
-        assert!(runs.iter().all(|e| e.attempt == 1 && e.pid == old_pid), "{all:?}");
+        assert!(
+            runs.iter().all(|e| e.attempt == 1 && e.pid == old_pid),
+            "{all:?}"
+        );
     }
     for id in &second {
         assert!(
@@ -318,7 +321,10 @@ fn temporal_lost_during_a_drain_loses_no_count() {
     let (code, text) = run.wait_exit(PATIENCE);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("drain completed"), "{text}");
-    assert!(text.contains("3 finished"), "the SDK's retried completions counted: {text}");
+    assert!(
+        text.contains("3 finished"),
+        "the SDK's retried completions counted: {text}"
+    );
     let _next = Bare::start(&server, "outage", &log);
     results(&server, &work);
     assert!(
@@ -363,7 +369,10 @@ fn several_workers_drain_in_parallel() {
     let first_end = text.find("drain completed").expect("a drain completed");
     assert_eq!(text[..first_end].matches("draining:").count(), 2, "{text}");
     assert_eq!(text.matches("drain completed").count(), 2, "{text}");
-    let _next = (Bare::start(&server, "left", &log), Bare::start(&server, "right", &log));
+    let _next = (
+        Bare::start(&server, "left", &log),
+        Bare::start(&server, "right", &log),
+    );
     results(&server, &left);
     results(&server, &right);
 }
@@ -374,7 +383,10 @@ fn a_worker_that_ignores_its_endpoint_is_named_once_and_works_as_before() {
     let health = free_port();
     let listen = format!("127.0.0.1:{health}");
     // Its address written in its command: it connects to the server, not to the endpoint.
-    let mut worker = vec!["env".to_string(), format!("TEMPORAL_ADDRESS={}", server.address())];
+    let mut worker = vec![
+        "env".to_string(),
+        format!("TEMPORAL_ADDRESS={}", server.address()),
+    ];
     worker.extend(plain_worker("documents", &[]));
     let mut run = Supervised::start(
         &[
@@ -397,4 +409,35 @@ fn a_worker_that_ignores_its_endpoint_is_named_once_and_works_as_before() {
     let (code, text) = run.wait_exit(PATIENCE);
     assert_eq!(code, 0, "{text}");
     assert_eq!(text.matches("polls Temporal directly").count(), 1, "{text}");
+}
+
+#[test]
+fn without_the_capability_open_polls_get_a_moment_then_end_with_the_worker() {
+    let server = DevServer::start_persistent();
+    let scratch = Scratch::new("drain-no-capability");
+    let log = scratch.path("executions");
+    let mut run = supervised(
+        &server,
+        "plain",
+        &log,
+        &["--stop-timeout", "30s", "--drain-poll-wait", "1s"],
+    );
+    let work = ids("plain", 1);
+    start(&server, "plain", "SlowWork", 4, &work);
+    eventually("the activity in flight", PATIENCE, || {
+        count(&log, "start", &work) == 1
+    });
+    run.signal(Signal::SIGTERM);
+    let (code, text) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("open polls left 1s to end by themselves"),
+        "{text}"
+    );
+    assert!(text.contains("drain completed"), "{text}");
+    assert!(
+        text.contains("polls still open end with the worker"),
+        "{text}"
+    );
+    assert_eq!(count(&log, "done", &work), 1, "finished before the stop");
 }

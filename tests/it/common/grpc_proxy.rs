@@ -42,6 +42,8 @@ pub struct Call {
     pub path: String,
     /// Forwarded to the dev server (true) or refused (false).
     pub passed: bool,
+    /// Its metadata, as it came.
+    pub headers: HeaderMap,
 }
 
 /// What the proxy answers itself instead of forwarding.
@@ -220,6 +222,7 @@ where
             rules.calls.lock().unwrap().push(Call {
                 path,
                 passed: answer.is_none(),
+                headers: request.headers().clone(),
             });
             if let Some(answer) = answer {
                 return Ok::<_, Infallible>(answer);
