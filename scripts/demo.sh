@@ -10,7 +10,11 @@
 #  5. a scanned document is being processed (an 8 s activity) when the server is killed:
 #     every worker is kept (their SDKs reconnect); the server comes back on the same port
 #     and database: all five poll again with their pids unchanged, the document's workflow
-#     completes with its activity executed once, and workflows run through all five again.
+#     completes with its activity executed once, and workflows run through all five again;
+#  6. a rollout: SIGTERM to the supervisor while another scan is processed: each worker is
+#     drained through its local endpoint (no new work, the scan finished, then the stop
+#     signal) and the supervisor exits 0; the next supervisor finishes the workflow, the
+#     scan's activity executed once.
 #
 # Everything it starts is stopped when it ends, also on Ctrl-C. Needs only Rust, Python 3 and
 # Node.js (the set-up installs the rest into the project).
@@ -40,16 +44,7 @@ trap cleanup EXIT
 trap 'echo; echo "interrupted; stopping everything"; exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-readyz() { .venv/bin/python - "$health" <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2).status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-except OSError:
-    print("no answer")
-PY
-}
+readyz() { "$bin" status --health-listen "127.0.0.1:$health" >/dev/null 2>&1 && echo "ready" || echo "not ready"; }
 wait_log() { # wait_log TEXT COUNT
   for _ in $(seq 900); do
     [[ $(grep -c -- "$1" "$log" 2>/dev/null || true) -ge $2 ]] && return 0
@@ -58,10 +53,18 @@ wait_log() { # wait_log TEXT COUNT
   echo "demo: timed out waiting for '$1'; supervisor log:" >&2; cat "$log" >&2; exit 1
 }
 pid_of() { grep -o "worker started worker=$1 child_pid=[0-9]*" "$log" | tail -1 | cut -d= -f3; }
-start_server() { # state in a database file, as a real cluster keeps it: it survives a kill
+start_server() { # state in a database file, as a real cluster keeps it: it survives a kill;
+  # open polls completed on a worker's shutdown, as a cluster can be configured to
   setsid "$temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" --log-level error \
-    --db-filename "$work/temporal.db" >/dev/null 2>&1 &
+    --db-filename "$work/temporal.db" \
+    --dynamic-config-value frontend.enableCancelWorkerPollsOnShutdown=true >/dev/null 2>&1 &
   server_pid=$!
+}
+start_supervisor() {
+  # `python3` in the file is the project's virtualenv's, as it would be yours.
+  PATH=$PWD/.venv/bin:$PATH TEMPORAL_ADDRESS=$address "$bin" run --config examples/workers/supervisor.toml \
+    --health-listen "127.0.0.1:$health" >>"$out" 2>>"$log" &
+  supervisor_pid=$!
 }
 run_workflow() { # run_workflow QUEUE TYPE INPUT
   "$temporal" workflow execute --address "$address" --task-queue "$1" --type "$2" --input "\"$3\"" \
@@ -77,10 +80,7 @@ all_workflows() {
 workers=(documents chat s3 azure webhooks)
 
 say "1. five workers first, Temporal not there yet (log: $log, workers' output: $out)"
-# `python3` in the file is the project's virtualenv's, as it would be yours.
-PATH=$PWD/.venv/bin:$PATH TEMPORAL_ADDRESS=$address "$bin" run --config examples/workers/supervisor.toml \
-  --health-listen "127.0.0.1:$health" >"$out" 2>"$log" &
-supervisor_pid=$!
+start_supervisor
 sleep 2
 echo "supervisor: $(grep -c 'Temporal not ready' "$log") attempts so far, no worker started, /readyz says $(readyz)"
 
@@ -121,7 +121,21 @@ echo "  the scan's workflow completed through the outage: $result"
 echo "  its activity ran $(grep -c "extracting text from scan-1.pdf" "$out") time(s)"
 all_workflows 2
 
+say "6. a rollout: SIGTERM to the supervisor while another scan is processed"
+"$temporal" workflow start --address "$address" --task-queue documents --type ProcessDocument \
+  --workflow-id scan-2 --input '"scan-2.pdf"' >/dev/null
+for _ in $(seq 300); do grep -q "extracting text from scan-2.pdf" "$out" && break; sleep 0.1; done
+kill -TERM "$supervisor_pid"
+code=0; wait "$supervisor_pid" || code=$?; supervisor_pid=""
+grep -E "draining:|drain completed" "$log" | grep "worker=documents" | sed -E 's/^[0-9T:.-]+Z +/  /' | cut -c1-150
+echo "  the supervisor exited $code: each worker drained (no new work, the scan finished), then stopped"
+say "   ...and the next supervisor (the new pod) takes over"
+start_supervisor
+result=$("$temporal" workflow result --address "$address" --workflow-id scan-2 | sed -n 's/^ *Result  *\(".*"\)$/\1/p')
+echo "  the scan's workflow completed on the new supervisor's workers: $result"
+echo "  its activity ran $(grep -c "extracting text from scan-2.pdf" "$out") time(s)"
+
 say "what the supervisor said"
-grep -E 'running; watching Temporal|worker started|Temporal lost|Temporal is back|polling again|port is accepting' "$log" \
+grep -E 'running; watching Temporal|worker started|Temporal lost|Temporal is back|polling again|port is accepting|drain completed' "$log" \
   | sed -E 's/^[0-9T:.-]+Z +//' | cut -c1-150
 say "done: stopping the supervisor (it stops the workers) and the server"

@@ -16,6 +16,8 @@
 //!    the deadline, or a second stop signal.
 //! 4. `ShutdownWorker` with the sticky queue: the workflows cached by the worker move to the
 //!    others at once instead of after the sticky schedule-to-start timeout.
+//! 5. The held polls are answered with no task, for the SDKs that wait for their polls when
+//!    they shut down on the stop signal that follows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +109,8 @@ pub async fn drain(
             warn!(worker = %shared.label, "cannot release the worker's sticky queue: {e}");
         }
     }
+    // The stop signal follows: an SDK that waits for its polls on shutdown gets them back.
+    shared.set_phase(Phase::Released);
     let (tally, left, left_words, polls_open) = shared.read_ledger(|l| {
         (
             l.drain_tally().unwrap_or_default(),

@@ -28,6 +28,8 @@ const POLL_REQUEST_MOST: usize = 64 << 10;
 const HOLD_MARGIN: Duration = Duration::from_secs(2);
 /// ...and after this long at most, as Temporal ends an idle long poll.
 const HOLD_MOST: Duration = Duration::from_secs(60);
+/// Once the worker is being stopped, a new poll is answered with no task after this long.
+const RELEASED_POLL: Duration = Duration::from_secs(1);
 
 /// Serves one RPC.
 pub async fn handle(
@@ -151,16 +153,18 @@ fn read_poll(message: &[u8], kind: TaskKind) -> Option<(Instance, Option<(String
     Some((instance, deployment))
 }
 
-/// A poll while draining: held, then answered with no task, at its deadline or when the drain
-/// is called off.
+/// A poll while draining: held, then answered with no task, at its deadline, when the drain
+/// is called off, or once it is over (the worker is being stopped).
 async fn hold(shared: &Shared, headers: &HeaderMap) -> Response<Body> {
     let wait = grpc_timeout(headers)
         .map_or(HOLD_MOST, |t| t.saturating_sub(HOLD_MARGIN))
         .min(HOLD_MOST);
     let mut phase = shared.watch_phase();
+    let released = shared.phase() == Phase::Released;
+    let wait = if released { RELEASED_POLL } else { wait };
     tokio::select! {
         () = tokio::time::sleep(wait) => {}
-        _ = phase.wait_for(|p| *p == Phase::Serving) => {}
+        _ = phase.wait_for(|p| *p == Phase::Serving || (*p == Phase::Released && !released)) => {}
     }
     empty_response()
 }

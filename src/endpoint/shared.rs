@@ -17,6 +17,10 @@ pub enum Phase {
     Serving,
     /// New polls are held (answered empty at their deadline), no eager work is requested.
     Draining,
+    /// The drain is over and the worker is being stopped: held polls are answered empty at
+    /// once, so that an SDK that waits for its polls on shutdown can finish; new ones after a
+    /// moment (a worker that ignores its stop signal must not spin).
+    Released,
 }
 
 pub struct Shared {
@@ -120,7 +124,7 @@ impl Shared {
     }
 
     pub fn draining(&self) -> bool {
-        self.phase() == Phase::Draining
+        self.phase() != Phase::Serving
     }
 
     /// Whether this is the first TLS ClientHello (to say so once).

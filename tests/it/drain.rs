@@ -441,3 +441,40 @@ fn without_the_capability_open_polls_get_a_moment_then_end_with_the_worker() {
     );
     assert_eq!(count(&log, "done", &work), 1, "finished before the stop");
 }
+
+#[test]
+fn a_worker_that_shuts_down_as_the_docs_advise_gets_its_held_polls_back() {
+    // Its SIGTERM handler calls the SDK's shutdown, which waits for its polls to end where the
+    // namespace completes them on shutdown: the held ones are answered once the drain is over.
+    let server = DevServer::start_persistent_with(&[COMPLETE_POLLS]);
+    let scratch = Scratch::new("drain-graceful");
+    let log = scratch.path("executions");
+    let address = server.address();
+    let mut run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &address,
+            "--task-queue",
+            "graceful",
+            "--stop-timeout",
+            "60s",
+        ],
+        &words(&slow_worker("graceful", &log)),
+    );
+    run.wait_for_log("worker is polling", 1, PATIENCE);
+    let work = ids("graceful", 1);
+    start(&server, "graceful", "SlowWork", 3, &work);
+    eventually("the activity in flight", PATIENCE, || {
+        count(&log, "start", &work) == 1
+    });
+    run.signal(Signal::SIGTERM);
+    let (code, text) = run.wait_exit(PATIENCE);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("drain completed"), "{text}");
+    assert!(
+        !text.contains("SIGKILL to the worker"),
+        "it stopped by itself: {text}"
+    );
+    assert_eq!(count(&log, "done", &work), 1);
+}
