@@ -44,6 +44,12 @@ pub const PEM_FILE: Kind = Kind {
     cap: 2 * MIB,
 };
 
+/// An API key: Temporal Cloud's are a few hundred bytes.
+pub const API_KEY_FILE: Kind = Kind {
+    what: "API key file",
+    cap: 64 * 1024,
+};
+
 /// Why a file was not read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadError {

@@ -30,6 +30,7 @@
 mod backoff;
 mod cli;
 mod config;
+mod credentials;
 mod duration;
 mod endpoint;
 mod exit;

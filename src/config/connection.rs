@@ -7,7 +7,7 @@
 //! envconfig loader) uses the server, namespace and credentials the supervisor checked.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
@@ -19,9 +19,12 @@ use temporalio_common::envconfig::load_client_config_profile;
 use crate::config::address::{join_address, parse_address, shown_address};
 use crate::config::kinds::{Kind, Text};
 use crate::config::resolver::{Resolver, Source, invalid};
-use crate::config::table::{ADDRESS, API_KEY, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE};
+use crate::config::table::{
+    ADDRESS, API_KEY, API_KEY_FILE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE,
+};
 pub use crate::config::tls::{Pem, TlsSettings};
 use crate::config::{ConfigError, Env, profile, tls};
+use crate::files;
 
 /// How to reach Temporal and what "ready" requires.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct ConnectionSettings {
     pub api_key: Option<String>,
     /// Where the API key came from, so that a rejection can say what to check.
     pub api_key_from: Option<Source>,
+    /// The file the API key is read from (and read again when it changes), if any.
+    pub api_key_file: Option<PathBuf>,
     /// `Some` when TLS is on.
     pub tls: Option<TlsSettings>,
     /// Extra gRPC metadata from Temporal's profile or `TEMPORAL_GRPC_META_*`.
@@ -140,6 +145,28 @@ impl ConnectionSettings {
     }
 }
 
+/// Reads an API key from a file: bounded, the trailing newline trimmed, never shown.
+pub fn read_api_key(path: &Path, source: &Source) -> Result<String, ConfigError> {
+    let at = |e: &dyn std::fmt::Display| {
+        ConfigError(format!("{source}: cannot read the API key from '{}': {e}", path.display()))
+    };
+    let data = files::read(path, files::API_KEY_FILE).map_err(|e| at(&e))?;
+    api_key_of(&data).map_err(|e| at(&e))
+}
+
+/// The API key a file holds: UTF-8 with its trailing line break trimmed, one header value.
+pub fn api_key_of(data: &[u8]) -> Result<String, &'static str> {
+    let text = std::str::from_utf8(data).map_err(|_| "it is not UTF-8 text")?;
+    let key = text.trim_end_matches(['\n', '\r']);
+    if key.is_empty() {
+        return Err("it is empty");
+    }
+    if key.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err("it holds more than one word, or control characters");
+    }
+    Ok(key.to_string())
+}
+
 fn absolute(path: &Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_path_buf())
@@ -178,7 +205,24 @@ pub fn resolve(
     let namespace = Text::parse(&namespace, "").map_err(|e| invalid(&ns_source, &namespace, &e))?;
     r.record(NAMESPACE.def.key, namespace.clone(), ns_source);
 
-    let api_key = layered(r, API_KEY.def, &p.api_key)?;
+    let key_file = r.raw(API_KEY_FILE.def, None)?;
+    let api_key = match (layered(r, API_KEY.def, &p.api_key)?, &key_file) {
+        (Some((_, key_source)), Some((_, file_source))) => {
+            return Err(ConfigError(format!(
+                "the API key is given twice: {key_source} and as a file ({file_source}); give one"
+            )));
+        }
+        (None, Some((path, source))) => Some((read_api_key(Path::new(path), source)?, source.clone())),
+        (key, _) => key,
+    };
+    match &key_file {
+        Some((path, source)) => r.record(API_KEY_FILE.def.key, path.clone(), source.clone()),
+        None => r.record(
+            API_KEY_FILE.def.key,
+            format!("({})", API_KEY_FILE.def.unset),
+            Source::Default,
+        ),
+    }
     match &api_key {
         Some((_, source)) => r.record(API_KEY.def.key, "<redacted>".into(), source.clone()),
         None => r.record(
@@ -232,6 +276,7 @@ pub fn resolve(
         host,
         port,
         namespace,
+        api_key_file: key_file.map(|(path, _)| PathBuf::from(path)),
         api_key_from: api_key.as_ref().map(|(_, source)| source.clone()),
         api_key: api_key.map(|(key, _)| key),
         tls,

@@ -265,6 +265,7 @@ settings! {
     ADDRESS: Text = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)").env("TEMPORAL_ADDRESS");
     NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)").env("TEMPORAL_NAMESPACE");
     API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on").env("TEMPORAL_API_KEY").secret();
+    API_KEY_FILE: Text = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key").env("TEMPORAL_API_KEY_FILE").taking("a file name");
     TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it").env("TEMPORAL_TLS").switch();
     TLS_CA_PATH: Text = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)").env("TEMPORAL_TLS_SERVER_CA_CERT_PATH");
     TLS_CERT_PATH: Text = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)").env("TEMPORAL_TLS_CLIENT_CERT_PATH");

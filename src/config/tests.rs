@@ -297,6 +297,29 @@ fn api_key_implies_tls_and_is_redacted() {
 }
 
 #[test]
+fn an_api_key_file_is_read_trimmed_and_never_shown_and_not_given_twice() {
+    let path = temp_file("api-key", "sekrit-456\n");
+    let file = path.to_str().unwrap();
+    let c = resolve(&flags(&[("api_key_file", file)]), &env(&[])).unwrap();
+    assert_eq!(c.connection.api_key.as_deref(), Some("sekrit-456"));
+    assert!(c.connection.tls.is_some(), "a key turns TLS on");
+    let report = render_report(&c.report);
+    assert!(!report.contains("sekrit-456"), "{report}");
+    assert!(report.contains(file), "{report}");
+    let both = resolve(
+        &flags(&[("api_key_file", file)]),
+        &env(&[("TEMPORAL_API_KEY", "other")]),
+    )
+    .unwrap_err();
+    assert!(both.0.contains("given twice"), "{both}");
+    assert!(both.0.contains("TEMPORAL_API_KEY"), "{both}");
+    let empty = temp_file("api-key-empty", "\n");
+    let e = resolve(&flags(&[("api_key_file", empty.to_str().unwrap())]), &env(&[])).unwrap_err();
+    assert!(e.0.contains("it is empty"), "{e}");
+    assert!(e.0.contains("flag --api-key-file"), "{e}");
+}
+
+#[test]
 fn api_key_without_tls_warns() {
     let c = resolve(
         &flags(&[("tls", "false")]),

@@ -29,6 +29,7 @@
 //! A probe refused by the server's rate limiter (ResourceExhausted) shows the server is there:
 //! it counts neither way, and the next follows at `probe_interval`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_client::Connection;
@@ -43,6 +44,7 @@ use tracing::{debug, info};
 
 use crate::backoff::jittered;
 use crate::config::MonitorSettings;
+use crate::credentials::{Credentials, Live};
 use crate::task::AbortOnDrop;
 use crate::temporal::explain::describe_status;
 use crate::temporal::probe::{Bound, Kind, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
@@ -90,6 +92,8 @@ impl Monitor {
                 None => now,
             },
             connection: ready,
+            live: prober.live(),
+            credentials: prober.live().map(|l| l.borrow().clone()),
             watch: None,
             watch_refused: false,
             quick_watch_ends: 0,
@@ -124,6 +128,9 @@ struct Task {
     health: Health,
     /// The connection of the last good probe.
     connection: Option<Connection>,
+    /// The credentials as they rotate, and the ones the connection was made with.
+    live: Option<Live>,
+    credentials: Option<Arc<Credentials>>,
     watch: Option<Streaming<HealthCheckResponse>>,
     /// The server refuses the watch (outright, or it keeps cutting it): do not ask again.
     watch_refused: bool,
@@ -139,9 +146,19 @@ struct Task {
 
 /// What woke the monitor.
 enum Wake {
+    /// The credential files changed: the new ones are proved at once.
+    Credentials,
     WatchEnded(String),
     ProbeDue,
     ProbeDone(ProbeOutcome),
+}
+
+/// The next change of the live credentials (never, without them).
+async fn changed(live: &mut Option<Live>) -> Result<(), watch::error::RecvError> {
+    match live {
+        Some(live) => live.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The receiver is gone: the supervisor dropped the monitor.
@@ -157,6 +174,7 @@ impl Task {
         self.well.send_replace(self.connection.clone());
         loop {
             let wake = tokio::select! {
+                Ok(()) = changed(&mut self.live) => Wake::Credentials,
                 reason = watch_ends(&mut self.watch) => Wake::WatchEnded(reason),
                 () = sleep_until(self.next_probe), if self.may_start_probe() => Wake::ProbeDue,
                 Some(joined) = self.probes.join_next(), if !self.probes.is_empty() => {
@@ -171,6 +189,10 @@ impl Task {
                 }
             };
             let handled = match wake {
+                Wake::Credentials => {
+                    self.on_credentials();
+                    Ok(())
+                }
                 Wake::WatchEnded(reason) => self.on_watch_ended(reason).await,
                 Wake::ProbeDue => {
                     self.start_probe();
@@ -306,6 +328,26 @@ impl Task {
             self.next_probe = Instant::now() + self.probe_pause();
         }
         self.send_change(change).await
+    }
+
+    /// New credentials: a new API key goes on the connection for its next requests; new TLS
+    /// material needs a new connection (the watch on the old one ends with it). Either way the
+    /// next probe, at once, proves them.
+    fn on_credentials(&mut self) {
+        let Some(live) = &mut self.live else { return };
+        let next = live.borrow_and_update().clone();
+        let tls = self
+            .credentials
+            .as_ref()
+            .is_none_or(|current| next.tls_differs(current));
+        if tls {
+            self.connection = None;
+            self.watch = None;
+        } else if let Some(connection) = &self.connection {
+            connection.set_api_key(next.api_key.clone());
+        }
+        self.credentials = Some(next);
+        self.next_probe = Instant::now();
     }
 
     async fn on_watch_ended(&mut self, reason: String) -> Result<(), Closed> {

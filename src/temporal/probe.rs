@@ -37,6 +37,7 @@ use tokio::net::TcpStream;
 use tracing::info;
 
 use crate::config::ConnectionSettings;
+use crate::credentials::Live;
 pub use crate::temporal::bound::Bound;
 use crate::temporal::explain::{
     auth_rejection, describe_connect_error, describe_status, is_auth, looks_like_tls,
@@ -58,10 +59,13 @@ pub struct Ready {
     pub connection: Connection,
 }
 
-/// Makes readiness attempts against one configured server. Clones share what they learnt.
+/// Makes readiness attempts against one configured server, with its live credentials when
+/// they rotate. Clones share what they learnt.
 #[derive(Debug, Clone)]
 pub struct Prober {
     settings: ConnectionSettings,
+    /// The credentials as they rotate (the API key file, the TLS files).
+    live: Option<Live>,
     /// The server refuses the health service to our API key (Temporal Cloud): readiness rests
     /// on GetSystemInfo and DescribeNamespace.
     health_refused: Arc<AtomicBool>,
@@ -71,12 +75,30 @@ impl Prober {
     pub fn new(settings: ConnectionSettings) -> Self {
         Prober {
             settings,
+            live: None,
             health_refused: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    pub fn settings(&self) -> &ConnectionSettings {
-        &self.settings
+    /// Connects with the credentials `live` holds at each attempt.
+    pub fn with_live(self, live: Live) -> Self {
+        Prober {
+            live: Some(live),
+            ..self
+        }
+    }
+
+    /// The connection as it stands: the configured one, with the live credentials.
+    pub fn settings(&self) -> ConnectionSettings {
+        match &self.live {
+            Some(live) => live.borrow().apply(&self.settings),
+            None => self.settings.clone(),
+        }
+    }
+
+    /// The live credentials, when they rotate.
+    pub fn live(&self) -> Option<Live> {
+        self.live.clone()
     }
 
     /// Whether the health service may be used (a `Health/Watch` too).
@@ -110,7 +132,8 @@ impl Prober {
 
     /// The stages up to a gRPC connection: resolve, connect, grpc.
     pub async fn connect(&self, bound: &Bound) -> Result<(Connection, SocketAddr), ProbeError> {
-        let s = &self.settings;
+        let current = self.settings();
+        let s = &current;
         let addrs: Vec<SocketAddr> = bound
             .run(Stage::Resolve, async {
                 let addrs: Vec<_> = tokio::net::lookup_host((s.host.as_str(), s.port))
