@@ -34,6 +34,7 @@ mod signal_mask;
 mod status_answer_bounded;
 mod terminal;
 mod tls;
+mod unknown_options;
 mod version;
 mod watch;
 mod worker_versioning;
