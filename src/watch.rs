@@ -25,6 +25,45 @@ use crate::temporal::pollers::{PollerCheck, PollerReport};
 use crate::temporal::probe::Prober;
 use crate::watcher::{TemporalEvent, Watcher};
 
+/// One poller watch per configured worker, each added to the status.
+fn watched(
+    config: &Config,
+    status: &Status,
+    temporal: &Watcher,
+    reports_tx: &mpsc::Sender<PollerEvent>,
+) -> Vec<Watched> {
+    let mut workers = Vec::new();
+    for (index, spec) in config.workers.iter().enumerate() {
+        let check = PollerCheck::new(&spec.pollers, &config.connection, None)
+            .expect("resolve requires task queues for watch");
+        info!(
+            worker = %spec.name,
+            task_queues = %spec.pollers.task_queues.join(","),
+            identity = %check.identity(),
+            deployment = check.deployment().as_deref().unwrap_or("any"),
+            "watching the worker's pollers; starting nothing"
+        );
+        assert_eq!(status.add_watched(&spec.name, spec.optional), index);
+        // No process of ours: the pid that tags each report (0) is not looked at.
+        let watch = PollerWatch::start(
+            check,
+            0,
+            temporal.well(),
+            config.monitor.clone(),
+            index,
+            reports_tx.clone(),
+        );
+        workers.push(Watched {
+            name: spec.name.clone(),
+            watch,
+            polling: None,
+            proven_until: None,
+            error: None,
+        });
+    }
+    workers
+}
+
 /// Runs `watch` until SIGTERM or SIGINT; returns the exit code.
 pub async fn run(config: &Config) -> u8 {
     let status = Status::new();
@@ -55,35 +94,7 @@ pub async fn run(config: &Config) -> u8 {
         status.clone(),
     );
     let (reports_tx, mut reports) = mpsc::channel(64);
-    let mut workers = Vec::new();
-    for (index, spec) in config.workers.iter().enumerate() {
-        let check = PollerCheck::new(&spec.pollers, &config.connection, None)
-            .expect("resolve requires task queues for watch");
-        info!(
-            worker = %spec.name,
-            task_queues = %spec.pollers.task_queues.join(","),
-            identity = %check.identity(),
-            deployment = check.deployment().as_deref().unwrap_or("any"),
-            "watching the worker's pollers; starting nothing"
-        );
-        assert_eq!(status.add_watched(&spec.name, spec.optional), index);
-        // No process of ours: the pid that tags each report (0) is not looked at.
-        let watch = PollerWatch::start(
-            check,
-            0,
-            temporal.well(),
-            config.monitor.clone(),
-            index,
-            reports_tx.clone(),
-        );
-        workers.push(Watched {
-            name: spec.name.clone(),
-            watch,
-            polling: None,
-            proven_until: None,
-            error: None,
-        });
-    }
+    let mut workers = watched(config, &status, &temporal, &reports_tx);
     status.report().state = RunState::WaitingForTemporal;
     // A sidecar reports; it never gives up on Temporal.
     temporal.wait(config.wait.without_limits());
@@ -114,7 +125,12 @@ pub async fn run(config: &Config) -> u8 {
                     temporal.wait(config.wait.without_limits());
                 }
                 // Neither comes: there are no limits, and the watch stops at a loss.
-                TemporalEvent::GaveUp | TemporalEvent::Back => {}
+                // Neither of the first two comes (no limits, no watch after a loss); doubt
+                // holds starts, and a sidecar starts nothing.
+                TemporalEvent::GaveUp
+                | TemporalEvent::Back
+                | TemporalEvent::Suspect
+                | TemporalEvent::Confirmed { .. } => {}
             },
             Some(event) = reports.recv() => on_pollers(&status, &mut workers, event),
         }

@@ -7,8 +7,8 @@
 //!   ([`policy`], pure functions), its stop ([`stopping`]: signal, grace, SIGKILL) and its
 //!   pollers ([`polling`]); what its exits lead to is in [`exits`];
 //! - [`runner`]: one Temporal for all (one wait and one monitor, through
-//!   [`crate::watcher`]): Temporal's changes and the supervisor's signals fanned out to every
-//!   worker; when `run` ends is in [`ending`].
+//!   [`crate::watcher`]): Temporal's changes ([`outage`]) and the supervisor's signals fanned
+//!   out to every worker; when `run` ends is in [`ending`].
 //!
 //! This module is the loop: it turns signals, the wait's end, the monitor's reports, poller
 //! reports and timers into events for the runner.
@@ -16,6 +16,7 @@
 mod ending;
 mod exits;
 pub mod launch;
+mod outage;
 pub mod policy;
 pub mod polling;
 pub mod runner;
@@ -43,6 +44,7 @@ use crate::serve::status::Status;
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
 use crate::task::AbortOnDrop;
+use crate::temporal::poller_watch::PollerEvent;
 use crate::temporal::probe::Prober;
 use crate::watcher::{TemporalEvent, Watcher};
 
@@ -108,33 +110,13 @@ pub async fn run(config: &Config) -> u8 {
     let mut runner = Runner::new(launch);
     temporal.wait(config.wait.clone());
     loop {
-        let timer = runner.timer();
-        let next = tokio::select! {
-            signal = signals.recv() => match signal {
-                Signal::SIGCHLD => runner.reap(),
-                Signal::SIGTERM | Signal::SIGINT => runner.stop_requested(signal),
-                other => {
-                    runner.forward(other);
-                    Next::Continue
-                }
-            },
-            event = temporal.next() => match event {
-                TemporalEvent::Ready => runner.temporal_ready(),
-                TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
-                TemporalEvent::Lost => runner.temporal_lost(),
-                TemporalEvent::Back => {
-                    runner.temporal_back();
-                    Next::Continue
-                }
-            },
-            Some(report) = reports.recv() => runner.on_pollers(report),
-            () = sleep_until_some(timer) => runner.on_timer(),
-        };
+        let next = next_event(&mut runner, &mut signals, &mut temporal, &mut reports).await;
         match next {
             Next::Continue => {}
             // Once Temporal was ready, an outage never ends `run` by itself: no limit.
             Next::Wait => temporal.wait(config.wait.without_limits()),
             Next::StopWatching => temporal.stop_watching(),
+            Next::CheckTemporal => temporal.check(),
             Next::Exit(code) => {
                 if let Some(output) = &runner.launch.output {
                     output.finish(OUTPUT_FINISH).await;
@@ -142,6 +124,43 @@ pub async fn run(config: &Config) -> u8 {
                 return code;
             }
         }
+    }
+}
+
+/// Waits for the next signal, Temporal event, poller report or timer, and hands it to the
+/// runner.
+async fn next_event(
+    runner: &mut Runner<'_>,
+    signals: &mut Signals,
+    temporal: &mut Watcher,
+    reports: &mut mpsc::Receiver<PollerEvent>,
+) -> Next {
+    let timer = runner.timer();
+    // Biased: what happened (an exit, a doubt about Temporal) is handled before a timer
+    // that is due at the same moment, so no worker starts on news already out of date.
+    tokio::select! {
+        biased;
+        signal = signals.recv() => match signal {
+            Signal::SIGCHLD => runner.reap(),
+            Signal::SIGTERM | Signal::SIGINT => runner.stop_requested(signal),
+            other => {
+                runner.forward(other);
+                Next::Continue
+            }
+        },
+        event = temporal.next() => match event {
+            TemporalEvent::Ready => runner.temporal_ready(),
+            TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
+            TemporalEvent::Suspect => runner.temporal_suspect(),
+            TemporalEvent::Confirmed { since } => runner.temporal_confirmed(since),
+            TemporalEvent::Lost => runner.temporal_lost(),
+            TemporalEvent::Back => {
+                runner.temporal_back();
+                Next::Continue
+            }
+        },
+        Some(report) = reports.recv() => runner.on_pollers(report),
+        () = sleep_until_some(timer) => runner.on_timer(),
     }
 }
 
