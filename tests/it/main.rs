@@ -18,6 +18,7 @@ mod exec;
 mod fuzz_corpus;
 mod health;
 mod health_flood;
+mod job_control;
 mod late_namespace;
 mod orphaned_worker;
 mod outage;
