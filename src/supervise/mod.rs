@@ -86,7 +86,7 @@ pub async fn run(config: &Config) -> u8 {
     if let Err(e) = child::become_subreaper() {
         warn!("cannot become a child subreaper ({e}); orphans of the workers go to init");
     }
-    let mut signals = match Signals::install() {
+    let mut signals = match Signals::install(take_terminal) {
         Ok(signals) => signals,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
@@ -143,6 +143,7 @@ async fn next_event(
         signal = signals.recv() => match signal {
             Signal::SIGCHLD => runner.reap(),
             Signal::SIGTERM | Signal::SIGINT => runner.stop_requested(signal),
+            Signal::SIGTSTP => runner.job_stop(),
             other => {
                 runner.forward(other);
                 Next::Continue

@@ -206,6 +206,33 @@ impl<'a> Runner<'a> {
         info!(child_pid = pid.as_raw(), "continued; continuing the worker");
     }
 
+    /// SIGTSTP to the supervisor while its one worker holds the terminal: Ctrl-Z typed as the
+    /// worker was being given the terminal, or `kill -TSTP`. The worker's group is stopped as
+    /// the terminal would have stopped it, and its stop stops the supervisor too ([`reap`]),
+    /// so that the shell's job stops and continues as one; with no worker, the supervisor
+    /// stops itself, as the signal's default would.
+    ///
+    /// [`reap`]: Runner::reap
+    pub fn job_stop(&self) -> Next {
+        match self.replicas.iter().find_map(Replica::pid) {
+            Some(pid) => {
+                info!(
+                    child_pid = pid.as_raw(),
+                    "SIGTSTP received; stopping the worker's process group, which holds the \
+                     terminal"
+                );
+                self.launch.os.signal_group(pid, Signal::SIGTSTP);
+            }
+            None => {
+                info!("SIGTSTP received with no worker running; stopping until continued");
+                crate::logging::flush(std::time::Duration::from_millis(200));
+                self.launch.os.stop_self();
+                info!("continued");
+            }
+        }
+        Next::Continue
+    }
+
     pub fn on_timer(&mut self) -> Next {
         // Exits first: a stopping worker's timer asks whether its group is gone, and a zombie
         // still counts until reaped.

@@ -1,6 +1,10 @@
 //! Job control in an interactive shell: Ctrl-Z stops the worker (its group holds the
 //! terminal) and the supervisor, so that the shell's prompt comes back, and `fg` continues
-//! both, with the terminal the worker's again; also when Ctrl-Z comes as the worker starts.
+//! both, with the terminal the worker's again. Also when Ctrl-Z comes as the worker starts:
+//! before its group holds the terminal (the stop reaches the supervisor), or after, but before
+//! the worker's exec.
+
+use nix::sys::signal::Signal;
 
 use crate::common::terminal::*;
 use crate::common::*;
@@ -78,6 +82,115 @@ fn ctrl_z_as_the_worker_starts_gives_the_prompt_back_and_fg_continues() {
         let stopped = stopped_with_the_prompt_back(&term, prompts);
         fg_continues_both(&term, stopped, prompts + 1, trial);
     }
+    term.type_in("exit\n");
+    term.wait_exit();
+}
+
+/// A stop that reaches the supervisor instead of the worker (Ctrl-Z typed as the supervisor
+/// hands the worker the terminal, or `kill -TSTP` from elsewhere) stops the worker too, so
+/// that the shell's job is the worker and its supervisor, stopped and continued together.
+#[test]
+fn a_stop_signal_to_the_supervisor_stops_the_worker_too() {
+    let server = DevServer::start();
+    let mut term = interactive_shell();
+    term.type_in(&format!(
+        "{BIN} run --address {} -- {WORKER}\n",
+        server.address()
+    ));
+    term.wait_for("worker-42", 1);
+    let shell = term.child.as_ref().unwrap().id() as i32;
+    let supervisor = children_of(shell)[0];
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor), Signal::SIGTSTP).unwrap();
+    let stopped = stopped_with_the_prompt_back(&term, 2);
+    assert_eq!(stopped.0, supervisor);
+    fg_continues_both(&term, stopped, 3, 1);
+    term.type_in("exit\n");
+    term.wait_exit();
+}
+
+/// A library preloaded into the supervisor that makes one of the forked worker's last calls
+/// before its exec (PR_SET_PDEATHSIG) take a second: the moment between the worker's group
+/// taking the terminal and its exec, microseconds on an idle machine, is then long enough to
+/// type Ctrl-Z into, every time. Built with the C compiler that links Rust programs.
+const SLOW_EXEC: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+/* Looked up when loaded: nothing but system calls in the forked child. */
+static int (*real)(int, ...);
+__attribute__((constructor)) static void find_real(void) {
+    real = (int (*)(int, ...))dlsym(RTLD_NEXT, "prctl");
+}
+
+int prctl(int option, ...) {
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long),
+                  c = va_arg(ap, unsigned long), d = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_PDEATHSIG) {
+        struct timespec second = {1, 0};
+        nanosleep(&second, 0);
+    }
+    return real(option, a, b, c, d);
+}
+"#;
+
+fn slow_exec_library(scratch: &Scratch) -> std::path::PathBuf {
+    let (source, library) = (scratch.path("slow_exec.c"), scratch.path("slow_exec.so"));
+    std::fs::write(&source, SLOW_EXEC).unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .expect("cc, the C compiler that links Rust programs");
+    assert!(out.status.success(), "cc: {}", stderr(&out));
+    library
+}
+
+/// Ctrl-Z once the worker's group holds the terminal but before the worker's exec: the
+/// forked child is stopped before it is the worker, with the supervisor waiting for its exec.
+#[test]
+fn ctrl_z_before_the_workers_exec_gives_the_prompt_back_and_fg_continues() {
+    let server = DevServer::start();
+    let scratch = Scratch::new("slow-exec");
+    let library = slow_exec_library(&scratch);
+    let supervisor_exe = std::fs::canonicalize(BIN).unwrap();
+    let mut term = interactive_shell();
+    let shell = term.child.as_ref().unwrap().id() as i32;
+    term.type_in(&format!(
+        "LD_PRELOAD={} {BIN} run --address {} -- {WORKER}\n",
+        library.display(),
+        server.address()
+    ));
+    // The terminal's foreground is a new group, a child of the supervisor that still runs the
+    // supervisor's program: the forked worker before its exec.
+    eventually("the worker's group to take the terminal", PATIENCE, || {
+        let group = term.foreground_group();
+        let supervisor = children_of(shell).first().copied();
+        supervisor.is_some_and(|s| s != group && children_of(s).contains(&group))
+    });
+    let group = term.foreground_group();
+    let exe = std::fs::read_link(format!("/proc/{group}/exe")).unwrap_or_default();
+    assert_eq!(
+        exe,
+        supervisor_exe,
+        "still before the exec: {}",
+        term.seen()
+    );
+    term.type_in("\x1a");
+    let stopped = stopped_with_the_prompt_back(&term, 2);
+    fg_continues_both(&term, stopped, 3, 1);
+    assert!(
+        term.seen().contains("SIGTSTP before its exec"),
+        "{}",
+        term.seen()
+    );
     term.type_in("exit\n");
     term.wait_exit();
 }

@@ -21,6 +21,7 @@ use crate::supervise::runner::{Next, Runner};
 
 mod doubt;
 mod ending;
+mod job_control;
 mod outages;
 mod restarts;
 
@@ -36,6 +37,8 @@ struct Fake {
     signals: RefCell<Vec<(i32, Signal, bool)>>,
     /// Exits not reaped yet.
     exits: RefCell<Vec<(Pid, i32)>>,
+    /// How many times the supervisor stopped itself.
+    stopped_self: RefCell<u32>,
 }
 
 impl Fake {
@@ -102,6 +105,10 @@ impl Processes for Fake {
     fn take_terminal_back(&self) {}
 
     fn stop_with_worker(&self, _: Pid) {}
+
+    fn stop_self(&self) {
+        *self.stopped_self.borrow_mut() += 1;
+    }
 }
 
 /// The configuration of `run` with these arguments (`run` and a command included).

@@ -101,6 +101,14 @@ impl OnTerminal {
         (&self.master).write_all(keys.as_bytes()).unwrap();
     }
 
+    /// The terminal's foreground process group.
+    pub fn foreground_group(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TIOCGPGRP through tcgetpgrp on the master, which Linux answers for the
+        // slave.
+        unsafe { libc::tcgetpgrp(self.master.as_raw_fd()) }
+    }
+
     pub fn seen(&self) -> String {
         self.seen.lock().unwrap().clone()
     }
