@@ -94,9 +94,12 @@ static EARLY_STOP: AtomicI32 = AtomicI32::new(-1);
 /// SIGTSTP in the forked child before exec: noted instead of stopping there.
 extern "C" fn note_early_stop(_: libc::c_int) {
     let fd = EARLY_STOP.load(Ordering::Relaxed);
-    // SAFETY: write(2) is async-signal-safe; a failed write only loses the note.
+    // SAFETY: write(2) is async-signal-safe; a failed write only loses the note. errno is
+    // kept for the code the signal interrupted.
     unsafe {
+        let errno = *libc::__errno_location();
         libc::write(fd, b"z".as_ptr().cast(), 1);
+        *libc::__errno_location() = errno;
     }
 }
 
