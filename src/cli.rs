@@ -24,6 +24,10 @@ pub struct Cli {
 /// from when known (see build.rs).
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("TEMPORAL_SUPERVISOR_BUILD"));
 
+// The command of `exec` and `run` (CMD) takes every argument from its first one on as it is
+// (`trailing_var_arg`), so the worker's own options reach it untouched, after `--` or without
+// it. Its first argument may not start with `-` unless it comes after `--`: an unknown option
+// of ours (a typo) is then an error that names it, not a command to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Wait until Temporal is ready, then exit 0 (69 when attempts or --timeout run out).
@@ -33,13 +37,7 @@ pub enum Command {
     /// Wait until Temporal is ready, then replace this process with CMD (same PID).
     Exec {
         /// The command to run and its arguments, after `--`.
-        #[arg(
-            value_name = "CMD",
-            required = true,
-            num_args = 1..,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true)]
         command: Vec<OsString>,
     },
     /// Wait for Temporal, run the workers (CMD, or the config file's) as supervised children,
@@ -47,12 +45,7 @@ pub enum Command {
     Run {
         /// The worker's command and its arguments, after `--`; without it, the config file's
         /// `command` or its [workers.NAME] tables.
-        #[arg(
-            value_name = "CMD",
-            num_args = 0..,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "CMD", num_args = 0.., trailing_var_arg = true)]
         command: Vec<OsString>,
     },
     /// Start nothing: prove that this pod's workers poll their task queues, and serve health

@@ -59,7 +59,8 @@ impl Credentials {
     pub fn tls_differs(&self, other: &Credentials) -> bool {
         let pems = |c: &Credentials| {
             c.tls.as_ref().map(|t| {
-                [&t.ca_cert, &t.client_cert, &t.client_key].map(|p| p.as_ref().map(|p| p.data.clone()))
+                [&t.ca_cert, &t.client_cert, &t.client_key]
+                    .map(|p| p.as_ref().map(|p| p.data.clone()))
             })
         };
         pems(self) != pems(other)
@@ -101,7 +102,8 @@ struct Files {
 impl Files {
     fn of(c: &ConnectionSettings) -> Files {
         let tls = c.tls.clone().unwrap_or_default();
-        let path = |p: &Option<crate::config::connection::Pem>| p.as_ref().and_then(|p| p.path.clone());
+        let path =
+            |p: &Option<crate::config::connection::Pem>| p.as_ref().and_then(|p| p.path.clone());
         Files {
             api_key: c.api_key_file.clone(),
             ca: path(&tls.ca_cert),
@@ -121,8 +123,7 @@ impl Files {
         let one = |path: &Option<PathBuf>, kind: files::Kind, what: &str| {
             path.as_ref()
                 .map(|p| {
-                    files::read(p, kind)
-                        .map_err(|e| format!("the {what} '{}': {e}", p.display()))
+                    files::read(p, kind).map_err(|e| format!("the {what} '{}': {e}", p.display()))
                 })
                 .transpose()
         };
@@ -268,6 +269,9 @@ mod tests {
         let cut = check_tls(&tls(half, &key)).unwrap_err();
         assert!(cut.contains("no whole PEM certificate"), "{cut}");
         let cut_key = check_tls(&tls(&cert, &key[..key.len() / 2])).unwrap_err();
-        assert!(!cut_key.contains("PRIVATE"), "the key is never quoted: {cut_key}");
+        assert!(
+            !cut_key.contains("PRIVATE"),
+            "the key is never quoted: {cut_key}"
+        );
     }
 }

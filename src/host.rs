@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use tracing::{error, info};
 
 use crate::config::Config;
+use crate::credentials::CredentialWatch;
 use tokio::sync::mpsc;
 
 use crate::endpoint::{Endpoint, Heard};
@@ -26,28 +27,36 @@ use crate::watcher::Watcher;
 pub struct Host {
     pub status: Status,
     pub temporal: Watcher,
+    /// The connection's credentials as their files rotate.
+    credentials: CredentialWatch,
     _health: Option<AbortOnDrop<()>>,
 }
 
 impl Host {
+    /// Inside the runtime: the credential files are followed from now on.
     pub fn new(config: &Config) -> Host {
         let status = Status::new();
-        let temporal = Watcher::new(
-            Prober::new(config.connection.clone()),
-            config.monitor.clone(),
-            status.clone(),
-        );
+        let credentials = CredentialWatch::start(&config.connection);
+        let prober = Prober::new(config.connection.clone()).with_live(credentials.live());
+        let temporal = Watcher::new(prober, config.monitor.clone(), status.clone());
         Host {
             status,
             temporal,
+            credentials,
             _health: None,
         }
     }
 
-    /// Installs the signal handlers and serves the health endpoints (with `/drain` when
-    /// `drains` is given); on failure, says why and returns the exit code.
-    pub fn serve(&mut self, config: &Config, drains: Option<Drains>) -> Result<Signals, u8> {
-        let signals = Signals::install().map_err(|e| {
+    /// Installs the signal handlers (with job control for a worker that holds the terminal)
+    /// and serves the health endpoints (with `/drain` when `drains` is given); on failure, says
+    /// why and returns the exit code.
+    pub fn serve(
+        &mut self,
+        config: &Config,
+        drains: Option<Drains>,
+        terminal: bool,
+    ) -> Result<Signals, u8> {
+        let signals = Signals::install(terminal).map_err(|e| {
             error!("cannot install signal handlers: {e}");
             exit::OS_ERROR
         })?;
@@ -81,7 +90,8 @@ impl Host {
         let metrics = self.status.metrics.endpoint.for_worker(labels);
         let attempt = config.wait.attempt_timeout;
         let heard = heard.map(|tx| (index, tx.clone()));
-        let endpoint = Endpoint::bind(listen, &config.connection, (attempt, label), metrics, heard)
+        let connection = (&config.connection, Some(self.credentials.live()));
+        let endpoint = Endpoint::bind(listen, connection, (attempt, label), metrics, heard)
             .map_err(|e| format!("worker {label}: {e}"))?;
         info!(worker = %label, endpoint = %endpoint.address(), "the worker's local Temporal endpoint listens");
         Ok(endpoint)

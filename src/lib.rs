@@ -244,7 +244,8 @@ pub fn one_line(message: &str) -> String {
         .join(" ")
 }
 
-/// Help and version go to stdout with exit 0; usage errors become one line and exit 2.
+/// Help and version go to stdout with exit 0; usage errors become one line and exit 2, with
+/// clap's closest suggestion when it has one.
 fn usage_error(e: clap::Error) -> u8 {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -255,7 +256,30 @@ fn usage_error(e: clap::Error) -> u8 {
             let rendered = e.render().to_string();
             let message = one_line(&rendered);
             let message = message.trim_start_matches("error: ");
+            let message = match suggestion(&e) {
+                Some(tip) => format!("{message}; {tip}"),
+                None => message.to_string(),
+            };
             fatal(exit::USAGE, &format!("{message} (see --help)"))
         }
     }
+}
+
+/// What clap suggests instead of an unknown option, command or value: `a similar argument
+/// exists: '--task-queue'`.
+fn suggestion(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let kinds = [
+        (ContextKind::SuggestedArg, "argument"),
+        (ContextKind::SuggestedSubcommand, "command"),
+        (ContextKind::SuggestedValue, "value"),
+    ];
+    kinds.into_iter().find_map(|(kind, what)| {
+        let similar = match e.get(kind)? {
+            ContextValue::String(s) => s.clone(),
+            ContextValue::Strings(v) => v.first()?.clone(),
+            _ => return None,
+        };
+        Some(format!("a similar {what} exists: '{similar}'"))
+    })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use temporalio_client::Connection;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, info};
 
 use crate::config::{MonitorSettings, WaitSettings};
@@ -26,6 +27,11 @@ pub enum TemporalEvent {
     Ready,
     /// The wait ran out of attempts or time.
     GaveUp,
+    /// The monitor doubts it: its health watch ended or a probe failed. Probes follow, which
+    /// confirm it or find it lost.
+    Suspect,
+    /// A probe started at `since` found it well.
+    Confirmed { since: Instant },
     /// The monitor lost it.
     Lost,
     /// The monitor saw it come back (only while it goes on watching after a loss).
@@ -74,6 +80,14 @@ impl Watcher {
         }));
     }
 
+    /// Asks the monitor for a probe at once (see [`Monitor::check`]); nothing while it does
+    /// not watch, as the wait is looking for Temporal then.
+    pub fn check(&self) {
+        if let Some(monitor) = &self.monitor {
+            monitor.check();
+        }
+    }
+
     /// Stops the monitor (the wait is not touched).
     pub fn stop_watching(&mut self) {
         self.monitor = None;
@@ -97,6 +111,10 @@ impl Watcher {
                     Err(GaveUp) => TemporalEvent::GaveUp,
                 },
                 Some(event) = next_event(&mut self.monitor) => match event {
+                    MonitorEvent::Suspect => return TemporalEvent::Suspect,
+                    MonitorEvent::Confirmed { since } => {
+                        return TemporalEvent::Confirmed { since };
+                    }
                     MonitorEvent::Lost => return TemporalEvent::Lost,
                     MonitorEvent::Back => return TemporalEvent::Back,
                     MonitorEvent::WatchEnded(reason) => {

@@ -148,7 +148,10 @@ impl ConnectionSettings {
 /// Reads an API key from a file: bounded, the trailing newline trimmed, never shown.
 pub fn read_api_key(path: &Path, source: &Source) -> Result<String, ConfigError> {
     let at = |e: &dyn std::fmt::Display| {
-        ConfigError(format!("{source}: cannot read the API key from '{}': {e}", path.display()))
+        ConfigError(format!(
+            "{source}: cannot read the API key from '{}': {e}",
+            path.display()
+        ))
     };
     let data = files::read(path, files::API_KEY_FILE).map_err(|e| at(&e))?;
     api_key_of(&data).map_err(|e| at(&e))
@@ -212,7 +215,9 @@ pub fn resolve(
                 "the API key is given twice: {key_source} and as a file ({file_source}); give one"
             )));
         }
-        (None, Some((path, source))) => Some((read_api_key(Path::new(path), source)?, source.clone())),
+        (None, Some((path, source))) => {
+            Some((read_api_key(Path::new(path), source)?, source.clone()))
+        }
         (key, _) => key,
     };
     match &key_file {

@@ -314,7 +314,11 @@ fn an_api_key_file_is_read_trimmed_and_never_shown_and_not_given_twice() {
     assert!(both.0.contains("given twice"), "{both}");
     assert!(both.0.contains("TEMPORAL_API_KEY"), "{both}");
     let empty = temp_file("api-key-empty", "\n");
-    let e = resolve(&flags(&[("api_key_file", empty.to_str().unwrap())]), &env(&[])).unwrap_err();
+    let e = resolve(
+        &flags(&[("api_key_file", empty.to_str().unwrap())]),
+        &env(&[]),
+    )
+    .unwrap_err();
     assert!(e.0.contains("it is empty"), "{e}");
     assert!(e.0.contains("flag --api-key-file"), "{e}");
 }

@@ -37,6 +37,7 @@ pub use metrics::DrainEnd;
 pub use server::Heard;
 
 use crate::config::{ConnectionSettings, EnvChange};
+use crate::credentials::Live;
 use crate::endpoint::metrics::{EndpointMetrics, TaskKind};
 use crate::endpoint::shared::{Phase, Shared};
 use crate::endpoint::upstream::Upstream;
@@ -58,7 +59,7 @@ impl Endpoint {
     /// owner must know goes to `heard`.
     pub fn bind(
         listen: SocketAddr,
-        connection: &ConnectionSettings,
+        (connection, live): (&ConnectionSettings, Option<Live>),
         (connect_timeout, label): (Duration, &str),
         metrics: EndpointMetrics,
         heard: Option<HeardBy>,
@@ -68,7 +69,7 @@ impl Endpoint {
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| format!("cannot listen on {listen} for the worker's endpoint: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let upstream = Upstream::new(connection, connect_timeout)?;
+        let upstream = Upstream::new(connection, connect_timeout, live)?;
         let shared = Arc::new(Shared::new(upstream, label.to_string(), metrics));
         let server = AbortOnDrop::spawn(server::serve(listener, shared.clone(), heard));
         Ok(Endpoint {

@@ -63,6 +63,9 @@ pub type Pipes = (ChildStdout, ChildStderr);
 /// disposition, the descriptor limit it would have had without us, and the spec's environment
 /// changes. Returns the pipes when output is captured.
 ///
+/// With `take_terminal`, the worker's group takes the terminal before exec, and a Ctrl-Z that
+/// comes before the exec stops it once it runs (see [`terminal::Handover`]).
+///
 /// Should the supervisor die without stopping it (SIGKILL, the OOM killer), the worker gets
 /// `stop_signal` at once (`PR_SET_PDEATHSIG`) instead of running on unsupervised. The kernel
 /// ties that setting to the thread that forked, so this must be called from the main thread,
@@ -91,6 +94,11 @@ pub fn spawn(spec: &Spec) -> Result<(Child, Option<Pipes>), SpawnError> {
     if spec.capture_output {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
+    let handover = match take_terminal.then(terminal::Handover::new).transpose() {
+        Ok(handover) => handover,
+        Err(e) => return Err(spawn_error(&shown, e)),
+    };
+    let early_stop = handover.as_ref().map(terminal::Handover::child_end);
     let supervisor = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
     // (rt_sigaction, rt_sigprocmask, setrlimit, tcsetpgrp, prctl, getppid), which are
@@ -99,45 +107,45 @@ pub fn spawn(spec: &Spec) -> Result<(Child, Option<Pipes>), SpawnError> {
     // ignored in the new program.
     unsafe {
         cmd.pre_exec(move || {
-            if take_terminal {
-                terminal::take_in_child();
-            }
             reset_signal_dispositions()?;
+            if let Some(early_stop) = early_stop {
+                terminal::take_in_child(early_stop);
+            }
             // The standard library leaves the mask as the forking thread had it.
             signals::clear_mask();
             limits::restore_in_child();
             stop_with_parent(supervisor, stop_signal)
         });
     }
-    match cmd.spawn() {
-        // The std handle is dropped without waiting: `reap` collects the status.
-        Ok(mut child) => {
-            let pipes = match (child.stdout.take(), child.stderr.take()) {
-                (Some(out), Some(err)) => Some((out, err)),
-                _ => None,
-            };
-            Ok((
-                Child {
-                    pid: Pid::from_raw(child.id() as i32),
-                    started,
-                },
-                pipes,
-            ))
+    // The std handle is dropped without waiting: `reap` collects the status.
+    let mut child = cmd.spawn().map_err(|e| spawn_error(&shown, e))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    if let Some(handover) = handover {
+        handover.finish(pid);
+    }
+    let pipes = match (child.stdout.take(), child.stderr.take()) {
+        (Some(out), Some(err)) => Some((out, err)),
+        _ => None,
+    };
+    Ok((Child { pid, started }, pipes))
+}
+
+/// Why the worker `shown` could not be started.
+fn spawn_error(shown: &str, e: std::io::Error) -> SpawnError {
+    match e.kind() {
+        ErrorKind::NotFound => {
+            SpawnError::new(exit::NOT_FOUND, format!("{shown}: command not found"))
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(SpawnError::new(
-            exit::NOT_FOUND,
-            format!("{shown}: command not found"),
-        )),
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(SpawnError::new(
+        ErrorKind::PermissionDenied => SpawnError::new(
             exit::CANNOT_EXECUTE,
             format!("{shown}: permission denied (not executable)"),
-        )),
-        Err(e) => Err(SpawnError {
+        ),
+        _ => SpawnError {
             code: exit::CANNOT_EXECUTE,
             // Out of processes or memory for a moment: worth another try.
             transient: matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)),
             message: format!("{shown}: cannot execute: {e}"),
-        }),
+        },
     }
 }
 

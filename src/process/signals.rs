@@ -5,6 +5,7 @@
 //! | SIGTERM, SIGINT | graceful stop: `--stop-signal` to the worker's group, SIGKILL after `--stop-timeout` |
 //! | SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT | forwarded to the worker |
 //! | SIGCHLD | reap every exited child (the worker and adopted orphans) |
+//! | SIGTSTP (a single worker holding the terminal) | stop the worker's group, whose stop stops `run` too (see [`crate::process::terminal`]); with no worker, `run` stops |
 //!
 //! Handlers are installed before the worker is spawned, so no exit can be missed. The worker
 //! starts with default dispositions: exec resets handled signals.
@@ -36,11 +37,14 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers. Must be called inside the runtime.
-    pub fn install() -> std::io::Result<Signals> {
+    /// Installs the handlers; SIGTSTP's too with `job_control` (the worker takes the
+    /// terminal). Must be called inside the runtime.
+    pub fn install(job_control: bool) -> std::io::Result<Signals> {
+        let job_stop = job_control.then_some(Signal::SIGTSTP);
         let streams = OWN
             .into_iter()
             .chain(FORWARDED)
+            .chain(job_stop)
             .map(|s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
             .collect::<std::io::Result<_>>()?;
         Ok(Signals { streams })

@@ -28,6 +28,8 @@ pub trait Processes {
     /// The terminal stopped the worker `pid` that holds it: stops this process too, until
     /// continued (see [`terminal::stop_with_worker`]).
     fn stop_with_worker(&self, pid: Pid);
+    /// Stops this process until continued (SIGTSTP to it, with no worker to stop).
+    fn stop_self(&self);
 }
 
 /// The real processes of this machine.
@@ -60,5 +62,9 @@ impl Processes for System {
 
     fn stop_with_worker(&self, pid: Pid) {
         terminal::stop_with_worker(pid);
+    }
+
+    fn stop_self(&self) {
+        terminal::stop_self();
     }
 }

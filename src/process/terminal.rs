@@ -13,8 +13,23 @@
 //! job stopped and gives the prompt back. `fg` (or `bg`) continues the supervisor, which hands
 //! the terminal back to the worker when it is in the foreground again and continues the
 //! worker's group.
+//!
+//! Ctrl-Z typed as the worker starts finds one of two moments where it would have been lost
+//! or hung the shell:
+//!
+//! - the worker's new group exists but does not hold the terminal yet: SIGTSTP goes to the
+//!   supervisor alone. The supervisor takes it (`run` listens to SIGTSTP while its worker
+//!   holds the terminal) and stops the worker's group, whose stop then stops the supervisor
+//!   as above;
+//! - the worker's group holds the terminal but has not run the worker yet (between
+//!   `tcsetpgrp` and exec in the forked child): stopped there, the child would never exec,
+//!   and the supervisor, waiting for the exec, would never see the stop. Until exec the child
+//!   notes a SIGTSTP instead ([`Handover`]; exec resets the handler), and the supervisor stops
+//!   the worker's group as soon as the worker runs.
 
 use std::io::IsTerminal;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Whether the worker may take the terminal: stdin is one, and the supervisor is in the
 /// foreground of it.
@@ -36,14 +51,83 @@ pub fn prepare() {
     }
 }
 
-/// In the forked worker, before exec: its new process group takes the terminal. Only
-/// async-signal-safe calls; the signal dispositions are reset to defaults right after.
-pub fn take_in_child() {
-    // SAFETY: system calls on descriptor 0 with our own pid; SIGTTOU is ignored first, as the
-    // caller is still in the background.
+/// The terminal handed to a worker being started: a pipe through which the forked child notes
+/// a SIGTSTP that came before its exec, for the supervisor to act on once the worker runs.
+pub struct Handover {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Handover {
+    pub fn new() -> std::io::Result<Handover> {
+        use nix::fcntl::OFlag;
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        Ok(Handover { read, write })
+    }
+
+    /// The descriptor the forked child writes to ([`take_in_child`]); closed at exec.
+    pub fn child_end(&self) -> RawFd {
+        self.write.as_raw_fd()
+    }
+
+    /// The worker `pid` runs: a Ctrl-Z that came before its exec stops its group now, as it
+    /// would have had it come a moment later.
+    pub fn finish(self, pid: nix::unistd::Pid) {
+        drop(self.write);
+        let mut note = [0u8; 1];
+        // SAFETY: a read into a local buffer of its length, on a descriptor we own.
+        let noted = unsafe { libc::read(self.read.as_raw_fd(), note.as_mut_ptr().cast(), 1) };
+        if noted == 1 {
+            tracing::info!(
+                child_pid = pid.as_raw(),
+                "the terminal stopped the worker as it started (SIGTSTP before its exec); \
+                 stopping its process group now"
+            );
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGTSTP);
+        }
+    }
+}
+
+/// Where the forked child notes an early SIGTSTP: set in the child only, before its handler.
+static EARLY_STOP: AtomicI32 = AtomicI32::new(-1);
+
+/// SIGTSTP in the forked child before exec: noted instead of stopping there.
+extern "C" fn note_early_stop(_: libc::c_int) {
+    let fd = EARLY_STOP.load(Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; a failed write only loses the note. errno is
+    // kept for the code the signal interrupted.
     unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(fd, b"z".as_ptr().cast(), 1);
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// In the forked worker, before exec and after its signal dispositions were reset: its new
+/// process group takes the terminal, and a SIGTSTP from then until exec is noted on
+/// `early_stop` (exec resets the handler to the default). Only async-signal-safe calls.
+pub fn take_in_child(early_stop: RawFd) {
+    EARLY_STOP.store(early_stop, Ordering::Relaxed);
+    // SAFETY: sigaction with a zeroed struct (empty mask) and a handler that only calls
+    // write(2); then system calls on descriptor 0 with our own pid, SIGTTOU ignored around
+    // them, as the caller is still in the background.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = note_early_stop as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGTSTP, &action, std::ptr::null_mut());
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         libc::tcsetpgrp(0, libc::getpid());
+        libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+    }
+}
+
+/// SIGTSTP reached the supervisor with no worker holding the terminal: it stops, as the
+/// signal's default would have, until the shell continues it.
+pub fn stop_self() {
+    // SAFETY: a signal to our own process.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
     }
 }
 

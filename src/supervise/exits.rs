@@ -1,5 +1,6 @@
 //! What a worker process's exit leads to: by itself (its restart policy and crash-loop backoff
-//! decide, and no start goes into an outage) or after a stop (why it was stopped decides).
+//! decide, and no start goes into an outage, nor before a probe made since the exit found
+//! Temporal well) or after a stop (why it was stopped decides).
 
 use std::time::Duration;
 
@@ -9,13 +10,14 @@ use tracing::{info, warn};
 
 use crate::duration;
 use crate::supervise::launch::Launch;
+use crate::supervise::outage::Presence;
 use crate::supervise::policy::{self, Decision, History};
 use crate::supervise::stopping::{Stop, StopReason};
 use crate::supervise::worker::{Outcome, Replica, State};
 
 impl Replica {
     /// The worker process exited with `code` (its own, or 128+N for signal N).
-    pub fn on_exit(&mut self, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
+    pub fn on_exit(&mut self, code: i32, temporal: Presence, l: &Launch) -> Outcome {
         match &mut self.state {
             State::Running(child) => {
                 let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
@@ -32,13 +34,13 @@ impl Replica {
                 if code != 0 {
                     self.unconnected_exit();
                 }
-                self.after_exit(code, ran, temporal_up, l)
+                self.after_exit(code, ran, temporal, "child-exited", l)
             }
             State::Stopping(stop) => {
                 info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
                 stop.exited(code);
                 self.ended(l);
-                self.on_timer(temporal_up, l)
+                self.on_timer(temporal, l)
             }
             State::Draining(_) => {
                 let from = self.state.reported();
@@ -52,7 +54,7 @@ impl Replica {
                 let said = format!("worker (pid {pid}) exited with code {code} while draining");
                 self.transition_from(from, State::Stopping(stop), "child-exited", said, l);
                 self.ended(l);
-                self.on_timer(temporal_up, l)
+                self.on_timer(temporal, l)
             }
             _ => Outcome::Nothing,
         }
@@ -67,14 +69,16 @@ impl Replica {
         }
     }
 
-    /// The restart policy, for a worker that exited by itself. While Temporal is lost, a
-    /// restart waits for its return, and the exit does not grow the crash-loop delay: the
-    /// outage caused it.
+    /// The restart policy, for a worker that exited by itself. With Temporal up as far as we
+    /// know, a restart waits for a fresh check (the worker may have been the first to see it
+    /// go); while Temporal is lost or in doubt, a restart waits until it is there, and the exit
+    /// does not grow the crash-loop delay: the outage caused it.
     pub(super) fn after_exit(
         &mut self,
         code: i32,
         ran: Duration,
-        temporal_up: bool,
+        temporal: Presence,
+        event: &'static str,
         l: &Launch,
     ) -> Outcome {
         let p = &self.spec.process;
@@ -92,16 +96,31 @@ impl Replica {
                 let fatal = !self.spec.optional;
                 (done, Outcome::Ended { code, fatal })
             }
-            Decision::Restart { history, .. } if !temporal_up => {
+            Decision::Restart { history, .. } if temporal == Presence::Up => {
+                reason = format!(
+                    "worker exited with code {code} after {}; restart {} once a probe finds \
+                     Temporal there",
+                    duration::format(ran),
+                    history.restarts
+                );
+                let exited = Instant::now();
+                let next = State::Confirming { code, ran, exited };
+                (next, Outcome::CheckTemporal)
+            }
+            Decision::Restart { history, .. } if !temporal.allows_start() => {
                 self.history = History {
                     crash_streak: self.history.crash_streak,
                     ..history
                 };
                 l.status
                     .restarted(self.index, "exited", &format!("exited with code {code}"));
+                let (now, then) = match temporal {
+                    Presence::Doubted => ("in doubt", "a probe finds it there"),
+                    _ => ("lost", "it is back"),
+                };
                 reason = format!(
-                    "worker exited with code {code} while Temporal is lost; restart {} once it \
-                     is back",
+                    "worker exited with code {code} while Temporal is {now}; restart {} once \
+                     {then}",
                     history.restarts
                 );
                 (State::WaitingForTemporal, Outcome::Nothing)
@@ -113,7 +132,7 @@ impl Replica {
                 (State::BackingOff(Instant::now() + after), Outcome::Nothing)
             }
         };
-        self.transition(next, "child-exited", reason, l);
+        self.transition(next, event, reason, l);
         outcome
     }
 

@@ -7,8 +7,8 @@
 //!   ([`policy`], pure functions), its stop ([`stopping`]: signal, grace, SIGKILL) and its
 //!   pollers ([`polling`]); what its exits lead to is in [`exits`];
 //! - [`runner`]: one Temporal for all (one wait and one monitor, through
-//!   [`crate::watcher`]): Temporal's changes and the supervisor's signals fanned out to every
-//!   worker; when `run` ends is in [`ending`].
+//!   [`crate::watcher`]): Temporal's changes ([`outage`]) and the supervisor's signals fanned
+//!   out to every worker; when `run` ends is in [`ending`].
 //!
 //! This module is the loop: it turns signals, the wait's end, the monitor's reports, poller
 //! reports and timers into events for the runner.
@@ -16,6 +16,7 @@
 mod ending;
 mod exits;
 pub mod launch;
+mod outage;
 pub mod policy;
 pub mod polling;
 pub mod runner;
@@ -33,14 +34,17 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
 use crate::config::{Config, WorkerSpec};
+use crate::endpoint::{DrainReport, Heard};
 use crate::exit;
 use crate::host::Host;
 use crate::logging;
+use crate::process::signals::Signals;
 use crate::process::system::System;
 use crate::process::{child, terminal};
 use crate::supervise::launch::Launch;
 use crate::supervise::runner::{Next, Runner};
-use crate::watcher::TemporalEvent;
+use crate::temporal::poller_watch::PollerEvent;
+use crate::watcher::{TemporalEvent, Watcher};
 
 /// How long, at most, the workers' last output lines may take to come through at exit.
 const OUTPUT_FINISH: Duration = Duration::from_secs(2);
@@ -52,8 +56,8 @@ pub async fn run(config: &Config) -> u8 {
         "resolve refuses run without a worker"
     );
     let mut host = Host::new(config);
-    let (reports_tx, mut reports) = mpsc::channel(64);
-    let (drains_tx, mut drains) = mpsc::channel(16);
+    let (reports_tx, reports) = mpsc::channel(64);
+    let (drains_tx, drains) = mpsc::channel(16);
     let single = config.workers.len() == 1 && config.workers[0].replicas == 1;
     let take_terminal = single && !config.workers[0].prefix_output && terminal::available();
     let launch = match Launch::prepare(
@@ -76,12 +80,12 @@ pub async fn run(config: &Config) -> u8 {
     if let Err(e) = child::become_subreaper() {
         warn!("cannot become a child subreaper ({e}); orphans of the workers go to init");
     }
-    let mut signals = match host.serve(config, None) {
+    let mut signals = match host.serve(config, None, take_terminal) {
         Ok(signals) => signals,
         Err(code) => return code,
     };
     // With the connection handed over, each worker connects through an endpoint of its own.
-    let (heard_tx, mut heard) = mpsc::unbounded_channel();
+    let (heard_tx, heard) = mpsc::unbounded_channel();
     let endpoint = |worker: &WorkerSpec, (label, index): (&str, usize)| match worker.endpoint {
         Some(listen) if config.run.export_connection => host
             .endpoint(config, listen, (label, index), Some(&heard_tx))
@@ -95,38 +99,21 @@ pub async fn run(config: &Config) -> u8 {
             return exit::OS_ERROR;
         }
     };
+    let mut inbox = Inbox {
+        reports,
+        drains,
+        heard,
+    };
     let temporal = &mut host.temporal;
     temporal.wait(config.wait.clone());
     loop {
-        let timer = runner.timer();
-        let next = tokio::select! {
-            signal = signals.recv() => match signal {
-                Signal::SIGCHLD => runner.reap(),
-                Signal::SIGTERM | Signal::SIGINT => runner.stop_requested(signal),
-                other => {
-                    runner.forward(other);
-                    Next::Continue
-                }
-            },
-            event = temporal.next() => match event {
-                TemporalEvent::Ready => runner.temporal_ready(),
-                TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
-                TemporalEvent::Lost => runner.temporal_lost(),
-                TemporalEvent::Back => {
-                    runner.temporal_back();
-                    Next::Continue
-                }
-            },
-            Some(report) = reports.recv() => runner.on_pollers(report),
-            Some((index, report)) = drains.recv() => runner.on_drained(index, report),
-            Some((index, what)) = heard.recv() => runner.on_heard(index, what),
-            () = sleep_until_some(timer) => runner.on_timer(),
-        };
+        let next = next_event(&mut runner, &mut signals, temporal, &mut inbox).await;
         match next {
             Next::Continue => {}
             // Once Temporal was ready, an outage never ends `run` by itself: no limit.
             Next::Wait => temporal.wait(config.wait.without_limits()),
             Next::StopWatching => temporal.stop_watching(),
+            Next::CheckTemporal => temporal.check(),
             Next::Exit(code) => {
                 if let Some(output) = &runner.launch.output {
                     output.finish(OUTPUT_FINISH).await;
@@ -134,6 +121,53 @@ pub async fn run(config: &Config) -> u8 {
                 return code;
             }
         }
+    }
+}
+
+/// Waits for the next signal, Temporal event, poller report or timer, and hands it to the
+/// runner.
+/// What the workers' background tasks report to the loop.
+struct Inbox {
+    reports: mpsc::Receiver<PollerEvent>,
+    drains: mpsc::Receiver<(usize, DrainReport)>,
+    heard: mpsc::UnboundedReceiver<(usize, Heard)>,
+}
+
+async fn next_event(
+    runner: &mut Runner<'_>,
+    signals: &mut Signals,
+    temporal: &mut Watcher,
+    inbox: &mut Inbox,
+) -> Next {
+    let timer = runner.timer();
+    // Biased: what happened (an exit, a doubt about Temporal) is handled before a timer
+    // that is due at the same moment, so no worker starts on news already out of date.
+    tokio::select! {
+        biased;
+        signal = signals.recv() => match signal {
+            Signal::SIGCHLD => runner.reap(),
+            Signal::SIGTERM | Signal::SIGINT => runner.stop_requested(signal),
+            Signal::SIGTSTP => runner.job_stop(),
+            other => {
+                runner.forward(other);
+                Next::Continue
+            }
+        },
+        event = temporal.next() => match event {
+            TemporalEvent::Ready => runner.temporal_ready(),
+            TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
+            TemporalEvent::Suspect => runner.temporal_suspect(),
+            TemporalEvent::Confirmed { since } => runner.temporal_confirmed(since),
+            TemporalEvent::Lost => runner.temporal_lost(),
+            TemporalEvent::Back => {
+                runner.temporal_back();
+                Next::Continue
+            }
+        },
+        Some(report) = inbox.reports.recv() => runner.on_pollers(report),
+        Some((index, report)) = inbox.drains.recv() => runner.on_drained(index, report),
+        Some((index, what)) = inbox.heard.recv() => runner.on_heard(index, what),
+        () = sleep_until_some(timer) => runner.on_timer(),
     }
 }
 

@@ -10,6 +10,9 @@
 //!                          restart: workers stopped)   Lost ──┘
 //! ```
 //!
+//! While running, Temporal is up or in doubt ([`Temporal::Suspect`]); what Temporal's changes
+//! do to the workers is in [`super::outage`].
+//!
 //! Once Temporal was ready, an outage never ends `run` by itself: it waits for Temporal
 //! without a limit (`--max-retries` and `--timeout` bound the first wait only), unless
 //! `--on-disconnect exit` hands the loss to the orchestrator.
@@ -27,7 +30,7 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{OnDisconnect, WorkerSpec, workers};
+use crate::config::{WorkerSpec, workers};
 use crate::endpoint::{DrainReport, Endpoint, Heard};
 use crate::process::terminal;
 use crate::serve::status::RunState;
@@ -42,6 +45,9 @@ pub enum Temporal {
     Waiting,
     /// Ready; the monitor watches it.
     Up,
+    /// Ready, but the monitor doubts it (its health watch ended or a probe failed), and has
+    /// not yet found it lost: no worker starts again until a probe finds it well.
+    Suspect,
     /// Lost after it was ready, at this moment; the gate waits for it again, without limit.
     Lost { at: SystemTime, since: Instant },
 }
@@ -67,6 +73,8 @@ pub enum Next {
     Wait,
     /// Stop watching Temporal: it no longer matters (the workers are being stopped to end).
     StopWatching,
+    /// Ask the monitor for a probe at once: a worker's restart waits for it.
+    CheckTemporal,
     Exit(u8),
 }
 
@@ -78,7 +86,9 @@ pub struct Runner<'a> {
     /// `--on-disconnect restart` is stopping every worker for a loss (said once when done).
     pub(super) stopping_for_loss: bool,
     /// When Temporal was last lost with `--on-disconnect ignore` (the runner stays `Up`).
-    ignored_loss: Option<SystemTime>,
+    pub(super) ignored_loss: Option<SystemTime>,
+    /// A worker's restart waits for a fresh check of Temporal, not asked for yet.
+    check_wanted: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -107,7 +117,16 @@ impl<'a> Runner<'a> {
             ending: None,
             stopping_for_loss: false,
             ignored_loss: None,
+            check_wanted: false,
         })
+    }
+
+    /// After an event: is `run` over, should it wait for Temporal, or ask for a check?
+    pub(super) fn next(&mut self) -> Next {
+        match self.check_end() {
+            Next::Continue if std::mem::take(&mut self.check_wanted) => Next::CheckTemporal,
+            other => other,
+        }
     }
 
     pub(super) fn set_state(&self, state: RunState, event: &'static str, reason: &str) {
@@ -126,132 +145,6 @@ impl<'a> Runner<'a> {
     /// The earliest timer of any worker.
     pub fn timer(&self) -> Option<Instant> {
         self.replicas.iter().filter_map(Replica::timer).min()
-    }
-
-    /// The gate found Temporal ready: the first time, every worker starts; after an outage,
-    /// the workers kept must poll again and those that exited start, spread out.
-    pub fn temporal_ready(&mut self) -> Next {
-        let lost = match self.temporal {
-            Temporal::Lost { at, since } => Some((at, since)),
-            _ => None,
-        };
-        self.temporal = Temporal::Up;
-        self.stopping_for_loss = false;
-        self.launch.status.set_temporal_up(true);
-        self.launch.status.first_ready();
-        match lost {
-            None => {
-                self.set_state(
-                    RunState::Running,
-                    "temporal-ready",
-                    "running; watching Temporal",
-                );
-                for i in 0..self.replicas.len() {
-                    if self.replicas[i].is_waiting() {
-                        let outcome = self.replicas[i].start(&self.launch);
-                        self.on_outcome(i, outcome);
-                    }
-                }
-            }
-            Some((at, since)) => {
-                if self.ending.is_none() {
-                    let outage = crate::duration::format(since.elapsed());
-                    self.set_state(
-                        RunState::Running,
-                        "temporal-back",
-                        &format!("Temporal is back after {outage}; watching it again"),
-                    );
-                }
-                self.back(at);
-            }
-        }
-        self.check_end()
-    }
-
-    /// Every worker learns that Temporal is back after a loss at `lost_at`.
-    fn back(&mut self, lost_at: SystemTime) {
-        for replica in &mut self.replicas {
-            replica.temporal_back(lost_at, &self.launch);
-        }
-    }
-
-    /// The monitor lost Temporal. `--on-disconnect` decides: keep the workers and wait for
-    /// it (the default), stop them and wait, stop them and exit 69, or only say so.
-    pub fn temporal_lost(&mut self) -> Next {
-        self.launch.status.set_temporal_up(false);
-        let lost = Temporal::Lost {
-            at: SystemTime::now(),
-            since: Instant::now(),
-        };
-        if self.ending.is_some() {
-            // Ending anyway: the workers are already being stopped, and the code stands.
-            self.temporal = lost;
-            return match self.check_end() {
-                Next::Continue => Next::StopWatching,
-                other => other,
-            };
-        }
-        match self.launch.config.run.on_disconnect {
-            OnDisconnect::Ignore => {
-                warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
-                self.ignored_loss = Some(SystemTime::now());
-                return Next::Continue;
-            }
-            OnDisconnect::Keep => {
-                self.temporal = lost;
-                self.set_state(
-                    RunState::TemporalLost,
-                    "temporal-lost",
-                    "Temporal lost; keeping the workers (their SDKs reconnect by themselves) \
-                     and waiting for it without a limit",
-                );
-                return Next::Wait;
-            }
-            OnDisconnect::Exit => {
-                self.ending.get_or_insert(Ending::TemporalLost);
-                self.set_state(
-                    RunState::Stopping,
-                    "temporal-lost",
-                    "Temporal lost; stopping every worker, then exiting 69 (--on-disconnect exit)",
-                );
-            }
-            OnDisconnect::Restart => {
-                self.stopping_for_loss = true;
-                self.set_state(
-                    RunState::Stopping,
-                    "temporal-lost",
-                    "Temporal lost; stopping every worker until it is back (--on-disconnect \
-                     restart), waiting for it without a limit",
-                );
-                for replica in &self.replicas {
-                    if replica.has_process() {
-                        self.launch.status.restarted(
-                            replica.index,
-                            "temporal-lost",
-                            "Temporal lost",
-                        );
-                    }
-                }
-            }
-        }
-        self.temporal = lost;
-        for replica in &mut self.replicas {
-            replica.stop(StopReason::TemporalLost, &self.launch);
-        }
-        match self.check_end() {
-            Next::Continue if self.ending.is_none() => Next::Wait,
-            Next::Continue => Next::StopWatching,
-            other => other,
-        }
-    }
-
-    /// With `--on-disconnect ignore`, the monitor itself saw Temporal come back.
-    pub fn temporal_back(&mut self) {
-        self.launch.status.set_temporal_up(true);
-        info!("Temporal is back");
-        if let Some(at) = self.ignored_loss.take() {
-            self.back(at);
-        }
     }
 
     /// SIGTERM or SIGINT: stop every worker in parallel, then exit.
@@ -312,6 +205,11 @@ impl<'a> Runner<'a> {
 
     /// SIGCHLD: reap every exited process and hand each worker's exit to it.
     pub fn reap(&mut self) -> Next {
+        self.collect_exits();
+        self.next()
+    }
+
+    fn collect_exits(&mut self) {
         let pids: Vec<_> = self.replicas.iter().filter_map(Replica::pid).collect();
         let reaped = self.launch.os.reap(&pids);
         for &(pid, signal) in &reaped.stopped {
@@ -319,14 +217,13 @@ impl<'a> Runner<'a> {
                 self.stop_with_worker(pid, signal);
             }
         }
-        let up = self.temporal == Temporal::Up && self.ending.is_none();
         for (pid, code) in reaped.exits {
             if let Some(i) = self.replicas.iter().position(|r| r.pid() == Some(pid)) {
-                let outcome = self.replicas[i].on_exit(code, up, &self.launch);
+                let temporal = self.presence();
+                let outcome = self.replicas[i].on_exit(code, temporal, &self.launch);
                 self.on_outcome(i, outcome);
             }
         }
-        self.check_end()
     }
 
     /// The terminal stopped the worker that holds it (Ctrl-Z): the supervisor stops too, so
@@ -342,22 +239,50 @@ impl<'a> Runner<'a> {
         info!(child_pid = pid.as_raw(), "continued; continuing the worker");
     }
 
+    /// SIGTSTP to the supervisor while its one worker holds the terminal: Ctrl-Z typed as the
+    /// worker was being given the terminal, or `kill -TSTP`. The worker's group is stopped as
+    /// the terminal would have stopped it, and its stop stops the supervisor too ([`reap`]),
+    /// so that the shell's job stops and continues as one; with no worker, the supervisor
+    /// stops itself, as the signal's default would.
+    ///
+    /// [`reap`]: Runner::reap
+    pub fn job_stop(&self) -> Next {
+        match self.replicas.iter().find_map(Replica::pid) {
+            Some(pid) => {
+                info!(
+                    child_pid = pid.as_raw(),
+                    "SIGTSTP received; stopping the worker's process group, which holds the \
+                     terminal"
+                );
+                self.launch.os.signal_group(pid, Signal::SIGTSTP);
+            }
+            None => {
+                info!("SIGTSTP received with no worker running; stopping until continued");
+                crate::logging::flush(std::time::Duration::from_millis(200));
+                self.launch.os.stop_self();
+                info!("continued");
+            }
+        }
+        Next::Continue
+    }
+
     pub fn on_timer(&mut self) -> Next {
         // Exits first: a stopping worker's timer asks whether its group is gone, and a zombie
         // still counts until reaped.
-        match self.reap() {
+        self.collect_exits();
+        match self.check_end() {
             Next::Continue => {}
             other => return other,
         }
         let now = Instant::now();
         for i in 0..self.replicas.len() {
             if self.replicas[i].timer().is_some_and(|t| t <= now) {
-                let up = self.temporal == Temporal::Up && self.ending.is_none();
-                let outcome = self.replicas[i].on_timer(up, &self.launch);
+                let temporal = self.presence();
+                let outcome = self.replicas[i].on_timer(temporal, &self.launch);
                 self.on_outcome(i, outcome);
             }
         }
-        self.check_end()
+        self.next()
     }
 
     pub fn on_pollers(&mut self, (index, pid, report): PollerEvent) -> Next {
@@ -370,10 +295,14 @@ impl<'a> Runner<'a> {
         self.check_end()
     }
 
-    fn on_outcome(&mut self, i: usize, outcome: Outcome) {
+    pub(super) fn on_outcome(&mut self, i: usize, outcome: Outcome) {
         let optional = self.replicas[i].spec.optional;
         let code = match outcome {
             Outcome::Nothing => return,
+            Outcome::CheckTemporal => {
+                self.check_wanted = true;
+                return;
+            }
             Outcome::Ended { code, .. } | Outcome::CannotStart { code } if optional => {
                 if code != 0 {
                     warn!(worker = %self.replicas[i].label, code, "optional worker ended; run goes on");

@@ -1,22 +1,30 @@
 //! One worker process (one replica of a worker) as a state machine.
 //!
 //! ```text
-//!                    start (Temporal ready)          exits by itself, policy says restart
+//!                    start (Temporal ready)       exits by itself, policy says restart (below)
 //!  WaitingForTemporal ─────────────────▶ Running ──────────────────────────────▶ BackingOff
 //!    │  ▲                                 │  │                                      │
-//!    │  │ exits while Temporal is lost,   │  │ exits, no restart (policy, limit)    │ delay over:
-//!    │  │ or stopped for a loss           │  ▼                                      │ start, or wait
+//!    │  │ exits while Temporal is lost    │  │ exits, no restart (policy, limit)    │ delay over:
+//!    │  │ or in doubt, stopped for a loss │  ▼                                      │ start, or wait
 //!    │  └──────────────────── Stopping ◀──┘ Exited ◀── Stopping (shutdown)        │ for Temporal
 //!    │                          ▲                                                  │
 //!    │                          └──────────── stop (Temporal lost with restart, ───┘
 //!    │                                         not polling, shutdown)             ▲
-//!    └──── Temporal back: a start spread over --restart-spread ───────────────────┘
+//!    └──── Temporal back, or a good probe after a doubt: a start spread over ─────┘
+//!          --restart-spread
+//!
+//!  Running ── exits while Temporal seems up, policy says restart ──▶ Confirming
+//!  Confirming ── a probe made since the exit finds Temporal well ──▶ BackingOff
+//!  Confirming ── Temporal in doubt or lost ──▶ WaitingForTemporal
 //! ```
 //!
 //! While Temporal is lost, a running worker is left alone (its SDK reconnects) unless
 //! `--on-disconnect restart` stops it; one that exits meanwhile waits for Temporal's return
-//! instead of starting into the outage, and its crash-loop delay does not grow for it. After
-//! the return it must poll again within its poller deadline, or it is replaced.
+//! instead of starting into the outage, and its crash-loop delay does not grow for it. The
+//! same holds while Temporal is only in doubt (the monitor's health watch ended or a probe
+//! failed, and it is not yet counted lost), and a worker's exit is itself a sign: before
+//! its restart, a probe made after the exit must find Temporal well. After a return it must
+//! poll again within its poller deadline, or it is replaced.
 //!
 //! The runner ([`super::runner`]) tells it what happened to Temporal and to the supervisor;
 //! the replica handles its own child's exit with its own restart policy and crash-loop
@@ -27,7 +35,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -40,7 +48,8 @@ use crate::endpoint::{DrainEnd, DrainReport, Endpoint};
 use crate::process::child::{Child, SpawnError};
 use crate::serve::status::WorkerState;
 use crate::supervise::launch::Launch;
-use crate::supervise::policy::{self, History};
+use crate::supervise::outage::Presence;
+use crate::supervise::policy::History;
 use crate::supervise::polling::{Polling, Verdict};
 pub use crate::supervise::stopping::StopReason;
 use crate::supervise::stopping::{Draining, Progress, Stop};
@@ -55,6 +64,14 @@ pub(super) enum State {
     Draining(Draining),
     /// Asked to stop.
     Stopping(Stop),
+    /// Exited by itself at `exited`, after running `ran`, with `code`, and its policy restarts
+    /// it: waits for a probe made since to find Temporal well (the outage may be why it
+    /// exited) before its restart is decided.
+    Confirming {
+        code: i32,
+        ran: Duration,
+        exited: Instant,
+    },
     /// Exited by itself; starts again after the delay.
     BackingOff(Instant),
     /// Done for good, with the code it ended with (`None`: it never ran).
@@ -64,7 +81,7 @@ pub(super) enum State {
 impl State {
     pub(super) fn reported(&self) -> WorkerState {
         match self {
-            State::WaitingForTemporal => WorkerState::WaitingForTemporal,
+            State::WaitingForTemporal | State::Confirming { .. } => WorkerState::WaitingForTemporal,
             State::Running(_) => WorkerState::Running,
             State::Draining(_) => WorkerState::Draining,
             State::Stopping(_) => WorkerState::Stopping,
@@ -92,6 +109,8 @@ pub enum Outcome {
     CannotStart {
         code: i32,
     },
+    /// Its restart waits for a fresh check of Temporal: the runner asks the monitor for one.
+    CheckTemporal,
 }
 
 pub struct Replica {
@@ -216,7 +235,8 @@ impl Replica {
             Ok(started) => started,
             Err(e) if e.transient => {
                 error!(worker = %self.label, "{}; trying again", e.message);
-                return self.after_exit(e.code.into(), Duration::ZERO, true, l);
+                let code = e.code.into();
+                return self.after_exit(code, Duration::ZERO, Presence::There, "spawn-failed", l);
             }
             Err(SpawnError { code, message, .. }) => {
                 error!(worker = %self.label, "{message}");
@@ -269,21 +289,23 @@ impl Replica {
                     );
                 }
             }
-            State::WaitingForTemporal | State::BackingOff(_) => match why {
-                StopReason::Shutdown(_) => self.transition(
-                    State::Exited(None),
-                    "shutdown",
-                    format!("{why}; no worker process to stop"),
-                    l,
-                ),
-                _ if matches!(self.state, State::BackingOff(_)) => self.transition(
-                    State::WaitingForTemporal,
-                    "temporal-lost",
-                    "Temporal lost while backing off; waiting for it",
-                    l,
-                ),
-                _ => {}
-            },
+            State::WaitingForTemporal | State::BackingOff(_) | State::Confirming { .. } => {
+                match why {
+                    StopReason::Shutdown(_) => self.transition(
+                        State::Exited(None),
+                        "shutdown",
+                        format!("{why}; no worker process to stop"),
+                        l,
+                    ),
+                    _ if matches!(self.state, State::BackingOff(_)) => self.transition(
+                        State::WaitingForTemporal,
+                        "temporal-lost",
+                        "Temporal lost while backing off; waiting for it",
+                        l,
+                    ),
+                    _ => {}
+                }
+            }
             State::Exited(_) => {}
         }
     }
@@ -396,7 +418,8 @@ impl Replica {
     }
 
     /// A timer fired (or a stopping worker exited): backoff over, or the stop's progress.
-    pub fn on_timer(&mut self, temporal_up: bool, l: &Launch) -> Outcome {
+    pub fn on_timer(&mut self, temporal: Presence, l: &Launch) -> Outcome {
+        let temporal_up = temporal.allows_start();
         match &mut self.state {
             State::BackingOff(until) if Instant::now() >= *until => {
                 if temporal_up {
@@ -438,38 +461,6 @@ impl Replica {
             State::Stopping(Stop { child, .. }) | State::Draining(Draining { child, .. }) => {
                 l.os.signal(child.pid, signal);
                 debug!(worker = %self.label, child_pid = child.pid.as_raw(), "forwarded {} to the worker while it stops", signal.as_str());
-            }
-            _ => {}
-        }
-    }
-
-    /// Temporal is back after a loss at `lost_at`: a running worker must poll again within
-    /// its deadline (only polls since the loss count); one waiting for Temporal (it exited,
-    /// or was stopped, during the outage) starts at a random moment of the restart spread.
-    pub fn temporal_back(&mut self, lost_at: SystemTime, l: &Launch) {
-        match self.state {
-            State::Running(_) => {
-                self.polling.temporal_back(lost_at);
-                if self.polling.checked() {
-                    l.status.set_polling(
-                        self.index,
-                        false,
-                        0,
-                        &["not seen polling since Temporal came back".into()],
-                    );
-                }
-            }
-            State::WaitingForTemporal => {
-                let after = policy::spread(l.config.run.restart_spread, fastrand::f64());
-                self.transition(
-                    State::BackingOff(Instant::now() + after),
-                    "temporal-back",
-                    format!(
-                        "Temporal is back; starting the worker in {}",
-                        duration::format(after)
-                    ),
-                    l,
-                );
             }
             _ => {}
         }

@@ -7,6 +7,7 @@ pub mod bound;
 pub mod explain;
 pub mod failure;
 pub mod gate;
+pub mod health_watch;
 pub mod identity;
 pub mod monitor;
 pub mod poller_watch;

@@ -28,16 +28,17 @@
 //!
 //! A probe refused by the server's rate limiter (ResourceExhausted) shows the server is there:
 //! it counts neither way, and the next follows at `probe_interval`.
+//!
+//! The supervisor hears of every doubt ([`MonitorEvent::Suspect`]) and of every probe that
+//! found Temporal well ([`MonitorEvent::Confirmed`]), and may ask for a probe at once
+//! ([`Monitor::check`]): a worker that exits may have been the first to see Temporal go, and
+//! is not started again before a probe made after its exit found Temporal there.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_client::Connection;
-use temporalio_client::tonic::codec::Streaming;
-use temporalio_client::tonic::{Code, IntoRequest};
-use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
-use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
@@ -46,8 +47,8 @@ use crate::backoff::jittered;
 use crate::config::MonitorSettings;
 use crate::credentials::{Credentials, Live};
 use crate::task::AbortOnDrop;
-use crate::temporal::explain::describe_status;
-use crate::temporal::probe::{Bound, Kind, ProbeError, Prober, Stage, WORKFLOW_SERVICE};
+use crate::temporal::health_watch::{self, Watch};
+use crate::temporal::probe::{Bound, ProbeError, Prober, Stage};
 use crate::temporal::thresholds::{Change, Health, Phase};
 
 /// What the monitor saw.
@@ -60,6 +61,10 @@ pub enum MonitorEvent {
     },
     /// The health watch ended; probes follow at once.
     WatchEnded(String),
+    /// Well no more: the watch ended or a probe failed; probes follow.
+    Suspect,
+    /// A probe started at `since` found Temporal well.
+    Confirmed { since: Instant },
     /// `failure_threshold` probes failed in a row.
     Lost,
     /// `success_threshold` probes succeeded in a row after a loss.
@@ -69,6 +74,7 @@ pub enum MonitorEvent {
 /// The running monitor; stops when dropped.
 pub struct Monitor {
     events: mpsc::Receiver<MonitorEvent>,
+    check: Arc<Notify>,
     _task: AbortOnDrop<()>,
 }
 
@@ -85,6 +91,11 @@ impl Monitor {
     ) -> Monitor {
         let (tx, events) = mpsc::channel(16);
         let now = Instant::now();
+        // The readiness check just proved it: well from the start.
+        if ready.is_some() {
+            well.send_replace(ready.clone());
+        }
+        let check = Arc::new(Notify::new());
         let task = Task {
             health: Health::new(settings.failure_threshold, settings.success_threshold),
             next_probe: match &ready {
@@ -99,6 +110,7 @@ impl Monitor {
             quick_watch_ends: 0,
             watch_opened: now,
             probes: JoinSet::new(),
+            check: check.clone(),
             well,
             prober,
             settings,
@@ -106,6 +118,7 @@ impl Monitor {
         };
         Monitor {
             events,
+            check,
             _task: AbortOnDrop::spawn(task.run()),
         }
     }
@@ -113,13 +126,20 @@ impl Monitor {
     pub async fn recv(&mut self) -> Option<MonitorEvent> {
         self.events.recv().await
     }
+
+    /// Asks for a probe at once while Temporal is well (one is under way otherwise): it ends
+    /// in [`MonitorEvent::Confirmed`], or in a failure that makes Temporal suspect or lost.
+    pub fn check(&self) {
+        self.check.notify_one();
+    }
 }
 
 /// Watches in a row that end as soon as they open before the watch is given up.
 const QUICK_WATCH_ENDS: u32 = 3;
 
-/// A finished probe: the connection it proved, or why it failed; and how long it took.
-type ProbeOutcome = (Result<Connection, ProbeError>, Duration);
+/// A finished probe: the connection it proved, or why it failed; how long it took, and when
+/// it started.
+type ProbeOutcome = (Result<Connection, ProbeError>, Duration, Instant);
 
 struct Task {
     prober: Prober,
@@ -131,7 +151,7 @@ struct Task {
     /// The credentials as they rotate, and the ones the connection was made with.
     live: Option<Live>,
     credentials: Option<Arc<Credentials>>,
-    watch: Option<Streaming<HealthCheckResponse>>,
+    watch: Option<Watch>,
     /// The server refuses the watch (outright, or it keeps cutting it): do not ask again.
     watch_refused: bool,
     /// Watches in a row that ended as soon as they opened.
@@ -140,6 +160,8 @@ struct Task {
     watch_opened: Instant,
     probes: JoinSet<ProbeOutcome>,
     next_probe: Instant,
+    /// Asks for a probe at once.
+    check: Arc<Notify>,
     /// The connection while Temporal is well, for the workers' poller checks.
     well: watch::Sender<Option<Connection>>,
 }
@@ -150,6 +172,7 @@ enum Wake {
     Credentials,
     WatchEnded(String),
     ProbeDue,
+    CheckAsked,
     ProbeDone(ProbeOutcome),
 }
 
@@ -173,10 +196,12 @@ impl Task {
         }
         self.well.send_replace(self.connection.clone());
         loop {
+            let check = self.check.clone();
             let wake = tokio::select! {
                 Ok(()) = changed(&mut self.live) => Wake::Credentials,
-                reason = watch_ends(&mut self.watch) => Wake::WatchEnded(reason),
+                reason = health_watch::ends(&mut self.watch) => Wake::WatchEnded(reason),
                 () = sleep_until(self.next_probe), if self.may_start_probe() => Wake::ProbeDue,
+                () = check.notified() => Wake::CheckAsked,
                 Some(joined) = self.probes.join_next(), if !self.probes.is_empty() => {
                     match joined {
                         Ok(done) => Wake::ProbeDone(done),
@@ -184,6 +209,7 @@ impl Task {
                         Err(_) => Wake::ProbeDone((
                             Err(ProbeError::other(Stage::Grpc, "the probe ended unexpectedly")),
                             Duration::ZERO,
+                            Instant::now(),
                         )),
                     }
                 }
@@ -198,7 +224,16 @@ impl Task {
                     self.start_probe();
                     Ok(())
                 }
-                Wake::ProbeDone((result, latency)) => self.on_probe_done(result, latency).await,
+                // While suspect or lost, probes are under way: their results answer.
+                Wake::CheckAsked => {
+                    if self.health.phase() == Phase::Well {
+                        self.start_probe();
+                    }
+                    Ok(())
+                }
+                Wake::ProbeDone((result, latency, started)) => {
+                    self.on_probe_done(result, latency, started).await
+                }
             };
             let well = (self.health.phase() == Phase::Well)
                 .then(|| self.connection.clone())
@@ -241,6 +276,7 @@ impl Task {
         let namespace_only = self.watch.is_some();
         let existing = self.connection.clone();
         self.probes.spawn(async move {
+            let started = Instant::now();
             let result = async {
                 let connection = match existing {
                     Some(connection) => connection,
@@ -254,7 +290,7 @@ impl Task {
                 Ok(connection)
             }
             .await;
-            (result, bound.elapsed())
+            (result, bound.elapsed(), started)
         });
         self.next_probe = Instant::now() + self.probe_pause();
     }
@@ -263,6 +299,7 @@ impl Task {
         &mut self,
         result: Result<Connection, ProbeError>,
         latency: Duration,
+        started: Instant,
     ) -> Result<(), Closed> {
         let change = match result {
             Ok(connection) => {
@@ -300,11 +337,17 @@ impl Task {
             }
             Err(e) => return self.failed(e).await,
         };
-        self.send_change(change).await
+        self.send_change(change).await?;
+        if self.health.phase() == Phase::Well {
+            self.send(MonitorEvent::Confirmed { since: started })
+                .await?;
+        }
+        Ok(())
     }
 
     async fn send_change(&self, change: Option<Change>) -> Result<(), Closed> {
         match change {
+            Some(Change::Suspect) => self.send(MonitorEvent::Suspect).await,
             Some(Change::Lost) => self.send(MonitorEvent::Lost).await,
             Some(Change::Back) => self.send(MonitorEvent::Back).await,
             None => Ok(()),
@@ -368,16 +411,15 @@ impl Task {
             );
         }
         self.send(MonitorEvent::WatchEnded(reason)).await?;
-        if self.health.phase() == Phase::Well {
-            self.health.suspect();
+        let change = self.health.suspect();
+        if change.is_some() {
             self.next_probe = Instant::now();
         }
-        Ok(())
+        self.send_change(change).await
     }
 
-    /// Opens the health watch on the connection. A server that refuses it outright (an API
-    /// key on Temporal Cloud, a proxy without streams) leaves the probes on the interval; one
-    /// that does not answer fails like a probe.
+    /// Opens the health watch on the connection. A server that refuses it outright leaves the
+    /// probes on the interval; one that does not answer fails like a probe.
     async fn open_watch(&mut self) -> Result<(), ProbeError> {
         if self.watch_refused || !self.prober.health_allowed() {
             return Ok(());
@@ -385,36 +427,7 @@ impl Task {
         let Some(connection) = &self.connection else {
             return Ok(());
         };
-        let mut request = HealthCheckRequest {
-            service: WORKFLOW_SERVICE.to_string(),
-        }
-        .into_request();
-        // The stream lives as long as the connection; without this the client's 30 s default
-        // deadline would end it.
-        request.set_timeout(Duration::from_secs(24 * 3600));
-        let bound = Bound::new(self.settings.probe_timeout, "probe timeout");
-        let opened = bound
-            .run(Stage::Health, async {
-                match connection.health_service().watch(request).await {
-                    Ok(response) => Ok(Some(response.into_inner())),
-                    Err(status)
-                        if matches!(
-                            status.code(),
-                            Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied
-                        ) =>
-                    {
-                        debug!(code = ?status.code(), "health watch not available; probing on the interval only");
-                        Ok(None)
-                    }
-                    Err(status) => Err(ProbeError::new(
-                        Stage::Health,
-                        Kind::Status(status.code()),
-                        describe_status(&status, Some(&bound)),
-                    )),
-                }
-            })
-            .await?;
-        match opened {
+        match health_watch::open(connection, self.settings.probe_timeout).await? {
             Some(stream) => {
                 debug!("health watch open");
                 self.watch = Some(stream);
@@ -423,25 +436,5 @@ impl Task {
             None => self.watch_refused = true,
         }
         Ok(())
-    }
-}
-
-/// Resolves when the watch stream ends or reports anything but SERVING; never without one.
-async fn watch_ends(watch: &mut Option<Streaming<HealthCheckResponse>>) -> String {
-    let Some(stream) = watch else {
-        return std::future::pending().await;
-    };
-    loop {
-        match stream.message().await {
-            Ok(Some(update)) if update.status == ServingStatus::Serving as i32 => continue,
-            Ok(Some(update)) => {
-                let status = ServingStatus::try_from(update.status)
-                    .map(|s| s.as_str_name())
-                    .unwrap_or("UNKNOWN");
-                return format!("the server reports WorkflowService {status}");
-            }
-            Ok(None) => return "the server closed the health watch".into(),
-            Err(status) => return format!("connection lost: {}", status.message()),
-        }
     }
 }

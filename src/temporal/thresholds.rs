@@ -1,7 +1,8 @@
 //! The monitor's view of Temporal as a small state machine: well, suspect (the health watch
 //! broke or a probe failed), or lost. `failure_threshold` failures in a row make Temporal
 //! lost, `success_threshold` successes in a row make it back, so a blip shorter than the
-//! failure window changes nothing.
+//! failure window does not count as a loss. Suspicion is a change too: no worker is started
+//! again while Temporal is suspect.
 //!
 //! ```text
 //!   Well ── watch broke / probe failed ──▶ Suspect ── failure_threshold failures ──▶ Lost
@@ -23,6 +24,8 @@ pub enum Phase {
 /// A change of Temporal's state as the supervisor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// Well no more: the watch broke or a probe failed (below the failure threshold).
+    Suspect,
     Lost,
     Back,
 }
@@ -59,10 +62,12 @@ impl Health {
     }
 
     /// Something other than a probe (the watch ending) casts doubt: well becomes suspect.
-    pub fn suspect(&mut self) {
-        if self.phase == Phase::Well {
-            self.phase = Phase::Suspect;
+    pub fn suspect(&mut self) -> Option<Change> {
+        if self.phase != Phase::Well {
+            return None;
         }
+        self.phase = Phase::Suspect;
+        Some(Change::Suspect)
     }
 
     /// Records one probe result; returns the change it causes, if any.
@@ -90,9 +95,10 @@ impl Health {
                     self.phase = Phase::Lost;
                     Some(Change::Lost)
                 }
-                _ => {
+                Phase::Suspect => None,
+                Phase::Well => {
                     self.phase = Phase::Suspect;
-                    None
+                    Some(Change::Suspect)
                 }
             }
         }
@@ -116,10 +122,10 @@ mod tests {
         assert_eq!(
             seen,
             [
-                (None, Suspect),
+                (Some(Change::Suspect), Suspect),
                 (None, Suspect),
                 (None, Well),
-                (None, Suspect),
+                (Some(Change::Suspect), Suspect),
                 (None, Suspect),
                 (Some(Change::Lost), Lost),
                 (None, Lost),
@@ -144,14 +150,15 @@ mod tests {
     #[test]
     fn a_broken_watch_makes_well_suspect_but_not_lost() {
         let mut h = Health::new(3, 1);
-        h.suspect();
+        assert_eq!(h.suspect(), Some(Change::Suspect));
         assert_eq!(h.phase(), Phase::Suspect);
+        assert_eq!(h.suspect(), None, "suspect once");
         assert_eq!(h.record(true), None);
         assert_eq!(h.phase(), Phase::Well);
         for _ in 0..3 {
             h.record(false);
         }
-        h.suspect();
+        assert_eq!(h.suspect(), None);
         assert_eq!(h.phase(), Phase::Lost, "suspicion never undoes a loss");
     }
 }

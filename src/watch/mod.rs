@@ -51,7 +51,7 @@ pub async fn run(config: &Config) -> u8 {
         asks: asks_tx,
         longest,
     });
-    let mut signals = match host.serve(config, drains) {
+    let mut signals = match host.serve(config, drains, false) {
         Ok(signals) => signals,
         Err(code) => return code,
     };
@@ -141,8 +141,12 @@ pub async fn run(config: &Config) -> u8 {
                     warn!("Temporal lost; not ready until it is back and the workers poll again");
                     temporal.wait(config.wait.without_limits());
                 }
-                // Neither comes: there are no limits, and the watch stops at a loss.
-                TemporalEvent::GaveUp | TemporalEvent::Back => {}
+                // Neither of the first two comes (no limits, no watch after a loss); doubt
+                // holds starts, and a sidecar starts nothing.
+                TemporalEvent::GaveUp
+                | TemporalEvent::Back
+                | TemporalEvent::Suspect
+                | TemporalEvent::Confirmed { .. } => {}
             },
             Some(event) = reports.recv() => watched::on_pollers(&status, &mut workers, event),
             Some(ask) = asks.recv() => book.ask(ask, &mut workers, &status),

@@ -164,6 +164,81 @@ fn a_worker_that_exits_during_an_outage_starts_only_once_temporal_is_back() {
     );
 }
 
+/// A worker whose client gives up as soon as Temporal's port refuses: it checks the port
+/// every 50 ms and exits 1 at the first refusal (also when started into an outage).
+fn quitter(port: u16) -> Vec<String> {
+    let script =
+        format!("while : 3<>/dev/tcp/127.0.0.1/{port}; do sleep 0.05; done 2>/dev/null; exit 1");
+    vec!["bash".into(), "-c".into(), script]
+}
+
+/// The delay a `restart N in DELAY` line of the log gives, in milliseconds.
+fn restart_delay_ms(log: &str, n: u32) -> f64 {
+    let marker = format!("restart {n} in ");
+    let line = log.lines().find(|l| l.contains(&marker)).unwrap();
+    let delay = line
+        .split(&marker)
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next();
+    let delay = delay.unwrap();
+    match delay.strip_suffix("ms") {
+        Some(ms) => ms.parse().unwrap(),
+        None => delay.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
+    }
+}
+
+#[test]
+fn a_worker_that_exits_as_temporal_goes_is_not_restarted_into_the_outage() {
+    let mut server = DevServer::start();
+    let worker = quitter(server.port);
+    let run = Supervised::start(
+        &[
+            "run",
+            "--address",
+            &server.address(),
+            "--restart-delay",
+            "0.2s",
+            "--restart-max-delay",
+            "0.5s",
+            "--initial-delay",
+            "100ms",
+            "--max-delay",
+            "100ms",
+        ],
+        &words(&worker),
+    );
+    run.wait_for_log("worker running", 1, PATIENCE);
+    server.kill();
+    // The worker is first to go, seconds before Temporal counts as lost; its exit waits for
+    // a probe, which fails: Temporal is in doubt, and nothing starts until it is there.
+    let log = run.wait_for_log("Temporal lost", 1, PATIENCE);
+    assert_eq!(log.matches("worker started").count(), 1, "{log}");
+    run.wait_for_log(
+        "worker exited with code 1 while Temporal is in doubt; restart 1 once a probe finds it \
+         there",
+        1,
+        PATIENCE,
+    );
+    let log = run.wait_for_log("Temporal not ready attempt=3", 1, PATIENCE);
+    assert_eq!(log.matches("worker started").count(), 1, "{log}");
+    assert!(run.children().is_empty(), "{log}");
+
+    server.spawn();
+    let log = run.wait_for_log("worker running", 2, PATIENCE);
+    let back = log.find("Temporal is back").expect("the return is logged");
+    assert!(back < log.rfind("worker started").unwrap(), "{log}");
+
+    // The exit the outage caused did not grow the crash-loop delay: a crash with Temporal
+    // there backs off from --restart-delay (jitter only shortens it), not from twice that.
+    let second = *run.worker_pids().last().unwrap();
+    kill(Pid::from_raw(second), Signal::SIGKILL).unwrap();
+    let log = run.wait_for_log("restart 2 in", 1, PATIENCE);
+    let delay = restart_delay_ms(&log, 2);
+    assert!(delay <= 200.0, "restart 2 after {delay} ms: {log}");
+}
+
 #[test]
 fn a_worker_frozen_through_an_outage_is_replaced_after_its_poller_deadline() {
     let mut server = DevServer::start();

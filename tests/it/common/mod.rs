@@ -4,6 +4,7 @@ pub mod certs;
 pub mod grpc_proxy;
 pub mod measured;
 pub mod pod;
+pub mod terminal;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
