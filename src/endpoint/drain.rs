@@ -5,9 +5,10 @@
 //! 2. The polls already open are ended without losing a task: where the namespace advertises
 //!    `worker_poll_complete_on_shutdown`, `ShutdownWorker` (each SDK worker's instance key and
 //!    queue, as the SDKs call it) has Temporal complete them empty at once. Elsewhere they are
-//!    left to end by themselves for `drain_poll_wait` (on a busy queue they end with tasks
-//!    soon, which the worker then finishes); the ones still open after that end with the
-//!    worker's stop, as the SDKs end theirs without that capability. A poll the endpoint
+//!    left to end by themselves for `drain_poll_wait`, again after each task the worker
+//!    finishes (on a busy queue they end with tasks soon, which the worker then finishes; the
+//!    workflow task that follows an activity comes at once); the ones still open after that
+//!    end with the worker's stop, as the SDKs end theirs without that capability. A poll the endpoint
 //!    cancels could lose a task Temporal matched to it in that instant (it would wait for its
 //!    timeout; the window is measured in docs/operations.md): on an idle queue there is no
 //!    task to lose, on a busy one no poll stays open. A task that still arrives reaches the
@@ -86,8 +87,18 @@ pub async fn drain(
         deadline = %duration::format(deadline.saturating_duration_since(started)),
         "draining: {words} in flight; new polls held, {ends_polls}"
     );
+    let mut polls_by = polls_by;
+    let mut finished = 0;
     let end = loop {
         let changed = shared.changed();
+        // Open polls may bring the next task of what the worker just finished (the workflow
+        // task after an activity comes at once, on its sticky queue): they get their wait
+        // again after each answer.
+        let now_finished = shared.read_ledger(|l| l.drain_tally().map_or(0, |t| t.finished));
+        if now_finished > finished && polls_by < deadline {
+            finished = now_finished;
+            polls_by = (Instant::now() + poll_wait).min(deadline);
+        }
         let polls_over = Instant::now() >= polls_by;
         if shared.read_ledger(|l| l.in_flight() == 0 && (polls_over || l.polls_outstanding() == 0))
         {

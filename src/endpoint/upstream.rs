@@ -63,7 +63,9 @@ impl Upstream {
         connect_timeout: Duration,
         live: Option<Live>,
     ) -> Result<Upstream, String> {
-        let first = live.as_ref().map_or_else(|| Credentials::of(c), |l| (**l.borrow()).clone());
+        let first = live
+            .as_ref()
+            .map_or_else(|| Credentials::of(c), |l| (**l.borrow()).clone());
         let settings = first.apply(c);
         let link = Link {
             channel: channel(&settings, connect_timeout)?,
@@ -87,7 +89,10 @@ impl Upstream {
     }
 
     fn link(&self) -> Link {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -111,18 +116,26 @@ async fn follow(
         let built = if next.tls_differs(&credentials) {
             channel(&applied, connect_timeout).and_then(link)
         } else {
-            let channel = current.read().unwrap_or_else(|e| e.into_inner()).channel.clone();
+            let channel = current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .channel
+                .clone();
             link(channel)
         };
         match built {
             Ok(link) => {
                 *current.write().unwrap_or_else(|e| e.into_inner()) = link;
                 if next.tls_differs(&credentials) {
-                    debug!("new requests go on a connection with the new TLS material; those in flight finish on the old one");
+                    debug!(
+                        "new requests go on a connection with the new TLS material; those in flight finish on the old one"
+                    );
                 }
                 credentials = next;
             }
-            Err(e) => warn!("cannot use the new credentials for the endpoints ({e}); keeping the last ones"),
+            Err(e) => warn!(
+                "cannot use the new credentials for the endpoints ({e}); keeping the last ones"
+            ),
         }
     }
 }

@@ -26,6 +26,7 @@ mod orphaned_worker;
 mod outage;
 mod pollers;
 mod readiness;
+mod rotation;
 mod run_detection;
 mod run_disconnect;
 mod run_pid1;

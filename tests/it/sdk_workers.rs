@@ -67,9 +67,12 @@ fn a_typescript_worker_polls_completes_and_comes_back_after_a_server_restart() {
 fn a_worker_with_the_go_sdk_identity_counts_as_polling() {
     let server = DevServer::start();
     let worker = plain_worker("documents-go", &["--go-identity"]);
+    // The identity rule is the server's check's (through an endpoint the polls are the
+    // worker's own whatever their identity).
     let run = Supervised::start(
         &[
             "run",
+            "--endpoint=false",
             "--address",
             &server.address(),
             "--task-queue",

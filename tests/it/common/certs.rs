@@ -60,20 +60,28 @@ pub fn leaf(ca: &Authority, names: &[&str], purpose: ExtendedKeyUsagePurpose) ->
 /// A TLS acceptor for `server` that offers HTTP/2; with `client_ca`, it demands client
 /// certificates issued by it.
 pub fn acceptor(server: &Leaf, client_ca: Option<&Authority>) -> TlsAcceptor {
+    acceptor_for(server, &client_ca.into_iter().collect::<Vec<_>>())
+}
+
+/// As [`acceptor`], demanding client certificates issued by one of `client_cas` (none: no
+/// client certificate asked for).
+pub fn acceptor_for(server: &Leaf, client_cas: &[&Authority]) -> TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap();
-    let builder = match client_ca {
-        Some(ca) => {
+    let builder = match client_cas {
+        [] => builder.with_no_client_auth(),
+        cas => {
             let mut roots = RootCertStore::empty();
-            roots.add(ca.cert_der.clone()).unwrap();
+            for ca in cas {
+                roots.add(ca.cert_der.clone()).unwrap();
+            }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .unwrap();
             builder.with_client_cert_verifier(verifier)
         }
-        None => builder.with_no_client_auth(),
     };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_der.clone()));
     let mut config = builder

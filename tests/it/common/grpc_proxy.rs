@@ -15,7 +15,12 @@
 //!   server just back that reports NOT_SERVING for a moment, or a proxy that cuts streams),
 //!   and a network blip: every connection cut and new ones refused for a chosen time.
 //!
-//! It records each call's method and whether it was let through, for the tests to check.
+//! - [`GrpcProxy::mtls`]: a server that demands client certificates issued by chosen CAs.
+//!
+//! For credentials that rotate, the keys accepted ([`GrpcProxy::accept_keys`]) and the client
+//! CAs trusted for new connections ([`GrpcProxy::trust_client_cas`]) can change while it runs.
+//! It records each call's method, whether it was let through, its metadata, when it came and
+//! the client certificate of its connection, for the tests to check.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -33,7 +38,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rcgen::ExtendedKeyUsagePurpose;
 use tokio::net::TcpStream;
 
-use super::certs::{Authority, acceptor, authority, leaf};
+use tokio_rustls::TlsAcceptor;
+
+use super::certs::{Authority, Leaf, acceptor_for, authority, leaf};
 
 /// One call as the stand-in saw it.
 #[derive(Debug, Clone)]
@@ -44,13 +51,17 @@ pub struct Call {
     pub passed: bool,
     /// Its metadata, as it came.
     pub headers: HeaderMap,
+    /// When it came.
+    pub at: Instant,
+    /// The client certificate (DER) its connection presented, if any.
+    pub client_cert: Option<Vec<u8>>,
 }
 
 /// What the proxy answers itself instead of forwarding.
 #[derive(Default)]
 struct Rules {
-    /// `Bearer <key>` every call must carry.
-    bearer: Option<String>,
+    /// `Bearer <key>` every call must carry one of (none: no key asked for).
+    bearers: Mutex<Vec<String>>,
     /// Refuse every `grpc.health.v1.Health` call with `Unauthenticated`.
     refuse_health: bool,
     /// Answer the WorkflowService health check NOT_SERVING.
@@ -79,6 +90,8 @@ pub struct GrpcProxy {
     pub port: u16,
     /// With TLS: the CA that signed the proxy's certificate (for 127.0.0.1).
     pub ca: Option<Authority>,
+    /// With TLS: its certificate, and the acceptor new connections get.
+    tls: Option<(Leaf, Arc<Mutex<TlsAcceptor>>)>,
     rules: Arc<Rules>,
 }
 
@@ -87,32 +100,40 @@ impl GrpcProxy {
     /// server on `upstream`.
     pub fn cloud(upstream: u16, key: &str) -> GrpcProxy {
         let rules = Rules {
-            bearer: Some(format!("Bearer {key}")),
+            bearers: Mutex::new(vec![format!("Bearer {key}")]),
             refuse_health: true,
             ..Rules::default()
         };
-        Self::start(upstream, rules, true)
+        Self::start(upstream, rules, Some(&[]))
     }
 
     /// The dev server on `upstream` as it is, until a switch is turned (no TLS).
     pub fn plain(upstream: u16) -> GrpcProxy {
-        Self::start(upstream, Rules::default(), false)
+        Self::start(upstream, Rules::default(), None)
     }
 
-    fn start(upstream: u16, rules: Rules, tls: bool) -> GrpcProxy {
-        let ca = tls.then(|| authority("proxy CA"));
-        let acceptor = ca.as_ref().map(|ca| {
+    /// A server over TLS that demands client certificates issued by one of `client_cas`.
+    pub fn mtls(upstream: u16, client_cas: &[&Authority]) -> GrpcProxy {
+        Self::start(upstream, Rules::default(), Some(client_cas))
+    }
+
+    fn start(upstream: u16, rules: Rules, client_cas: Option<&[&Authority]>) -> GrpcProxy {
+        let ca = client_cas.map(|_| authority("proxy CA"));
+        let tls = ca.as_ref().zip(client_cas).map(|(ca, client_cas)| {
             let server = leaf(
                 ca,
                 &["127.0.0.1", "localhost"],
                 ExtendedKeyUsagePurpose::ServerAuth,
             );
-            acceptor(&server, None)
+            let acceptor = Arc::new(Mutex::new(acceptor_for(&server, client_cas)));
+            (server, acceptor)
         });
         let rules = Arc::new(rules);
         let shared = rules.clone();
+        let acceptor = tls.as_ref().map(|(_, a)| a.clone());
         let port = super::serve_tcp(move |client| {
-            let (acceptor, rules) = (acceptor.clone(), shared.clone());
+            let rules = shared.clone();
+            let acceptor = acceptor.as_ref().map(|a| a.lock().unwrap().clone());
             async move {
                 if rules.cutting() {
                     return; // dropped: the client sees its connection closed at once
@@ -120,14 +141,37 @@ impl GrpcProxy {
                 match acceptor {
                     Some(acceptor) => {
                         if let Ok(tls) = acceptor.accept(client).await {
-                            serve_connection(tls, upstream, rules).await;
+                            let cert = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| c.to_vec());
+                            serve_connection(tls, upstream, rules, cert).await;
                         }
                     }
-                    None => serve_connection(client, upstream, rules).await,
+                    None => serve_connection(client, upstream, rules, None).await,
                 }
             }
         });
-        GrpcProxy { port, ca, rules }
+        GrpcProxy {
+            port,
+            ca,
+            tls,
+            rules,
+        }
+    }
+
+    /// From now on calls must carry one of these API keys (an overlap while a key rotates,
+    /// then the new one alone).
+    pub fn accept_keys(&self, keys: &[&str]) {
+        *self.rules.bearers.lock().unwrap() = keys.iter().map(|k| format!("Bearer {k}")).collect();
+    }
+
+    /// From now on new connections must present a client certificate issued by one of these.
+    pub fn trust_client_cas(&self, cas: &[&Authority]) {
+        let (server, acceptor) = self.tls.as_ref().expect("a proxy with TLS");
+        *acceptor.lock().unwrap() = acceptor_for(server, cas);
     }
 
     pub fn address(&self) -> String {
@@ -171,7 +215,7 @@ impl GrpcProxy {
 type Body = BoxBody<Bytes, hyper::Error>;
 
 /// One client connection: HTTP/2 in, one HTTP/2 connection to the dev server out.
-async fn serve_connection<S>(io: S, upstream: u16, rules: Arc<Rules>)
+async fn serve_connection<S>(io: S, upstream: u16, rules: Arc<Rules>, cert: Option<Vec<u8>>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,16 +232,17 @@ where
     tokio::spawn(connection);
     let mut cut = rules.cut.subscribe();
     let service = service_fn(move |request: Request<Incoming>| {
-        let (mut sender, rules) = (sender.clone(), rules.clone());
+        let (mut sender, rules, cert) = (sender.clone(), rules.clone(), cert.clone());
         async move {
             let path = request.uri().path().to_string();
             let health = path.starts_with("/grpc.health.v1.Health/");
-            let authorized = match &rules.bearer {
-                Some(expected) => request
-                    .headers()
-                    .get("authorization")
-                    .is_some_and(|v| v.as_bytes() == expected.as_bytes()),
-                None => true,
+            let authorized = {
+                let bearers = rules.bearers.lock().unwrap();
+                bearers.is_empty()
+                    || request
+                        .headers()
+                        .get("authorization")
+                        .is_some_and(|v| bearers.iter().any(|b| v.as_bytes() == b.as_bytes()))
             };
             let exhausted = rules
                 .exhausted_calls
@@ -223,6 +268,8 @@ where
                 path,
                 passed: answer.is_none(),
                 headers: request.headers().clone(),
+                at: Instant::now(),
+                client_cert: cert,
             });
             if let Some(answer) = answer {
                 return Ok::<_, Infallible>(answer);

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod grpc_proxy;
 pub mod measured;
 pub mod pod;
+pub mod secret_volume;
 pub mod terminal;
 
 use std::collections::BTreeSet;
