@@ -31,6 +31,8 @@ crate = tomllib.loads(Path("Cargo.toml").read_text())["package"]
 stage = Path("dist/npm")
 for name in ("temporal-supervisor", "linux-x64"):
     shutil.copytree(Path("npm") / name, stage / name)
+    for licence in ("LICENSE-MIT", "LICENSE-APACHE"):
+        shutil.copy(licence, stage / name)
 
 main = json.loads((stage / "temporal-supervisor/package.json").read_text())
 platform = json.loads((stage / "linux-x64/package.json").read_text())

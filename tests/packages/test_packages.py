@@ -158,9 +158,11 @@ class ReleaseWheel(unittest.TestCase, Installed):
         self.assertIn(f"\nSummary: {CRATE['description']}\n", headers)
         self.assertIn("Description-Content-Type: text/markdown", headers)
         self.assertIn("# temporal-supervisor", metadata.split("\n\n", 1)[1])
-        # No licence chosen, none claimed; no upload until there is one.
-        self.assertNotRegex(headers, r"(?m)^License")
-        self.assertIn("\nClassifier: Private :: Do Not Upload\n", headers)
+        # The licence, as an SPDX expression (PEP 639), with both texts; nothing that stops an upload.
+        self.assertIn("\nLicense-Expression: MIT OR Apache-2.0\n", headers)
+        self.assertIn("\nLicense-File: LICENSE-MIT\n", headers)
+        self.assertIn("\nLicense-File: LICENSE-APACHE\n", headers)
+        self.assertNotIn("Private ::", headers)
 
     def test_pip_install_of_the_wheel_into_a_fresh_venv_runs(self):
         venv = fresh_venv("venv-release-wheel")
@@ -213,10 +215,11 @@ class NpmPackages(unittest.TestCase, Installed):
     def test_the_tarballs_hold_the_launcher_and_the_binary(self):
         main, main_files = package_json(self.MAIN)
         platform, platform_files = package_json(self.PLATFORM)
+        licences = ["package/LICENSE-APACHE", "package/LICENSE-MIT"]
         self.assertEqual(sorted(m.name for m in main_files),
-                         ["package/bin/temporal-supervisor.js", "package/package.json"])
+                         [*licences, "package/bin/temporal-supervisor.js", "package/package.json"])
         self.assertEqual(sorted(m.name for m in platform_files),
-                         ["package/bin/temporal-supervisor", "package/package.json"])
+                         [*licences, "package/bin/temporal-supervisor", "package/package.json"])
         [binary] = [m for m in platform_files if m.name == "package/bin/temporal-supervisor"]
         self.assertEqual(binary.mode & 0o777, 0o755)
         self.assertLess(binary.size, 10 * MIB)
@@ -228,8 +231,8 @@ class NpmPackages(unittest.TestCase, Installed):
         self.assertEqual((platform["os"], platform["cpu"], platform["libc"]),
                          (["linux"], ["x64"], ["glibc"]))
         for package in (main, platform):
-            self.assertNotIn("license", package)  # none chosen, none claimed
-            self.assertIs(package["private"], True)
+            self.assertEqual(package["license"], "MIT OR Apache-2.0")
+            self.assertNotIn("private", package)
             self.assertNotIn("scripts", package)  # nothing runs, nothing downloads at install
         self.assertLess(self.PLATFORM.stat().st_size, 10 * MIB)
 
