@@ -39,12 +39,14 @@ def git(*args):
                           text=True).stdout.strip()
 
 
+SOURCES = ("src", "build.rs", "Cargo.toml", "Cargo.lock")
+
+
 def expected_version():
-    """What --version of a build of this checkout says (build.rs): crate version and HEAD."""
-    commit = git("log", "-1", "--format=%h", "--abbrev=12")
-    date = git("log", "-1", "--format=%cs")
-    dirty = "-dirty" if git("status", "--porcelain", "--", "src", "build.rs", "Cargo.toml",
-                            "Cargo.lock") else ""
+    """What --version of a build of this checkout says (build.rs): the crate's version and the
+    last commit that changed the sources."""
+    commit, date = git("log", "-1", "--format=%h %cs", "--abbrev=12", "--", *SOURCES).split()
+    dirty = "-dirty" if git("status", "--porcelain", "--", *SOURCES) else ""
     return f"temporal-supervisor {VERSION} ({commit}{dirty} {date})\n"
 
 
