@@ -227,13 +227,16 @@ class NpmPackages(unittest.TestCase, Installed):
         self.assertNotIn("private", package)
         self.assertNotIn("scripts", package)  # nothing runs, nothing downloads at install
 
-    def test_npm_refuses_the_arm64_package_here_unless_asked_for_arm64(self):
+    def test_npm_refuses_the_arm64_package_here_unless_forced(self):
+        env = {**os.environ, "npm_config_cache": str(SCRATCH / "npm-refused-npm-cache")}
         refused = run(["npm", "install", "--offline", "--no-audit", "--no-fund", self.MAIN,
-                       npm_tarball("aarch64")], cwd=SCRATCH)
+                       npm_tarball("aarch64")], cwd=SCRATCH, env=env)
         self.assertNotEqual(refused.returncode, 0)
         self.assertIn("EBADPLATFORM", refused.stdout + refused.stderr)
+        self.assertIn('wanted {"os":"linux","cpu":"arm64","libc":"glibc"}', refused.stderr)
+        # As for an arm64 image's files made on an x86_64 machine.
         folder = self.npm_install("npm-arm64", self.MAIN, npm_tarball("aarch64"),
-                                  options=["--cpu=arm64"])
+                                  options=["--force"])
         installed = folder / "node_modules/@temporal-supervisor/linux-arm64/bin/temporal-supervisor"
         self.assertEqual(sha256(installed.read_bytes()), sha256(binary("aarch64").read_bytes()))
 
