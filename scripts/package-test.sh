@@ -22,7 +22,7 @@ missing=()
 [[ -x /usr/bin/qemu-aarch64-static ]] || missing+=(qemu-user-static)
 dpkg-query -W -f '${Status}\n' libc6:arm64 2>/dev/null | grep -q 'ok installed' || missing+=(libc6:arm64)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
-[[ -x /usr/bin/dockerd && -x /usr/bin/docker ]] || missing+=(docker.io)
+[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || missing+=(docker.io)
 if ((${#missing[@]})); then
   echo "package-test: installing ${missing[*]} with apt"
   dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
