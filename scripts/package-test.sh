@@ -56,7 +56,7 @@ dirty=()
 [[ -z $(git status --porcelain) ]] || dirty=(--allow-dirty)
 export CARGO_TARGET_DIR
 CARGO_TARGET_DIR=$(scripts/cache-dir.sh)/crate-target
-step "cargo package --locked ${dirty[*]}, cargo publish --dry-run --locked ${dirty[*]}"
+step "cargo package --locked${dirty:+ ${dirty[*]}}, cargo publish --dry-run --locked${dirty:+ ${dirty[*]}}"
 cargo package --locked --quiet "${dirty[@]}"
 cargo publish --dry-run --locked --quiet "${dirty[@]}"
 crate=$CARGO_TARGET_DIR/package/temporal-supervisor-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1).crate
