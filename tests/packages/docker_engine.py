@@ -45,7 +45,11 @@ class Engine:
                 self.stop()
                 raise RuntimeError(f"dockerd did not start: {self.log_path.read_text()}")
             time.sleep(0.2)
-        self.check_networks()
+        try:
+            self.check_networks()
+        except AssertionError:
+            self.stop()
+            raise
 
     def docker(self, *args, check=True, timeout=600, **kw):
         out = subprocess.run([DOCKER, *map(str, args)], env=self.env, capture_output=True,
@@ -75,11 +79,15 @@ class Engine:
     def stop(self):
         """Removes the containers, stops dockerd (which stops its containerd), and with it
         the flock holding the lock; nothing of this run stays under /run."""
+        problem = None
         if self.socket.exists() and self.docker("version", check=False).returncode == 0:
             ids = self.docker("ps", "-aq").stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, check=False)
-            self.check_networks()
+            try:
+                self.check_networks()
+            except AssertionError as e:
+                problem = e  # said once the engine is stopped
         pid = self.dockerd_pid()
         if pid:
             os.kill(pid, signal.SIGTERM)
@@ -90,6 +98,8 @@ class Engine:
                 os.kill(pid, signal.SIGKILL)
             self.proc.wait(30)
         self.remove_run_dir()
+        if problem:
+            raise problem
 
     def stop_stale(self):
         """What a killed earlier run of these tests may have left: its dockerd, its folder."""
