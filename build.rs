@@ -1,6 +1,9 @@
-//! Puts the commit the binary is built from into `--version`, so that a bug report says what
-//! runs: `temporal-supervisor 0.1.0 (576f63f5a2b1 2026-12-01)`, with `-dirty` after the commit
-//! when the build's sources (src/, build.rs, Cargo.toml, Cargo.lock) differ from it.
+//! Puts the commit of the sources the binary is built from into `--version`, so that a bug
+//! report says what runs: `temporal-supervisor 0.1.0 (576f63f5a2b1 2026-12-01)`, the last commit
+//! that changed the build's sources (src/, build.rs, Cargo.toml, Cargo.lock), with `-dirty` after
+//! it when they differ from it. A commit that changes nothing else (docs, tests, scripts) does
+//! not change the binary, so a build cached by the sources' content (the packaging's cross
+//! builds, scripts/cross-build.sh) is the binary this checkout would build.
 //!
 //! Outside a git checkout of this crate (a wheel or package built from a source archive, git
 //! missing, the sources inside some other repository) there is no commit to name, and the
@@ -33,13 +36,14 @@ fn main() {
 }
 
 struct Build {
-    /// The first 12 hex digits of HEAD.
+    /// The first 12 hex digits of the last commit that changed the sources.
     commit: String,
-    /// HEAD's commit date, YYYY-MM-DD.
+    /// That commit's date, YYYY-MM-DD.
     date: String,
     /// Whether the sources differ from HEAD (untracked files in src/ included).
     dirty: bool,
-    /// What changes when HEAD moves: HEAD itself and the branch's ref.
+    /// What changes when HEAD moves (and with it, maybe, the sources' commit): HEAD itself
+    /// and the branch's ref.
     watch: Vec<PathBuf>,
 }
 
@@ -61,7 +65,9 @@ fn describe(dir: &Path) -> Option<Build> {
     if top.canonicalize().ok()? != dir.canonicalize().ok()? {
         return None;
     }
-    let (commit, date) = git(&["log", "-1", "--format=%h %cs", "--abbrev=12"])?
+    let mut log = vec!["log", "-1", "--format=%h %cs", "--abbrev=12", "--"];
+    log.extend(SOURCES);
+    let (commit, date) = git(&log)?
         .split_once(' ')
         .map(|(c, d)| (c.to_owned(), d.to_owned()))?;
     let mut status = vec!["status", "--porcelain", "--"];

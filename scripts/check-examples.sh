@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Validates the shipped examples so they cannot rot (the example workers themselves run in
 # tests/example_workers.rs):
-# - hadolint on the Dockerfiles: the project's, the example worker's and the real-engine test's
-#   dev-server image (exceptions are justified inline);
+# - hadolint on the Dockerfiles: the project's, the example worker's, the real-engine test's
+#   dev-server image and the package tests' runtime base (exceptions are justified inline);
 # - kubernetes-validate --strict on every Kubernetes manifest (a worker-controller
 #   WorkerDeployment's pod template as the Deployment the controller makes of it, its custom
 #   resources against the fields their CRDs require), every --stop-timeout shorter than its
@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-.venv/bin/hadolint Dockerfile examples/compose/Dockerfile.worker tests/docker/Dockerfile.temporal
+.venv/bin/hadolint Dockerfile examples/compose/Dockerfile.worker tests/docker/Dockerfile.temporal \
+  tests/packages/Dockerfile.runtime-base
 manifests=$(mktemp -d)
 trap 'rm -rf "$manifests"' EXIT
 .venv/bin/python - "$manifests" examples/kubernetes/*.yaml <<'PY'

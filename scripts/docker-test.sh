@@ -351,11 +351,11 @@ compose() { docker-compose -p "$project" "${compose_files[@]}" "$@"; }
 # builds it: the supervisor installed with pip from the wheel in dist/ (scripts/test.sh has
 # just built and tested it with scripts/package-test.sh; built here when missing or older
 # than the sources).
-wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' 2>/dev/null | head -1 || true)   # (no dist/ yet: none)
+wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*_x86_64.whl' 2>/dev/null | head -1 || true)   # (no dist/ yet: none)
 if [[ -z $wheel || -n $(find src build.rs Cargo.toml Cargo.lock pyproject.toml -newer "$wheel" -print -quit) ]]; then
   note "building the wheel (scripts/package.sh: a release build, minutes when cold)"
   quietly "building the wheel" ./scripts/package.sh
-  wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*.whl' | head -1)
+  wheel=$(find dist -maxdepth 1 -name 'temporal_supervisor-*_x86_64.whl' | head -1)
 fi
 project=tsbuild
 quietly "building the worker image" compose build document-worker

@@ -1,6 +1,7 @@
-//! `--version` says what runs: the crate's version and, built in this checkout, the commit of
-//! HEAD (`-dirty` when the sources differ from it). Built anywhere else (a source archive, no
-//! git, the crate inside another repository), the crate's version alone, never a wrong commit.
+//! `--version` says what runs: the crate's version and, built in this checkout, the last commit
+//! that changed the sources (`-dirty` when they differ from it), whatever commit came after it.
+//! Built anywhere else (a source archive, no git, the crate inside another repository), the
+//! crate's version alone, never a wrong commit.
 
 use std::path::Path;
 use std::process::Command;
@@ -20,11 +21,19 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The last commit that changed the sources: its short hash, and its date.
+fn sources_commit(repo: &Path) -> (String, String) {
+    let mut log = vec!["log", "-1", "--format=%h %cs", "--abbrev=12", "--"];
+    log.extend(SOURCES);
+    let line = git(repo, &log);
+    let (commit, date) = line.split_once(' ').expect("a commit and a date");
+    (commit.to_owned(), date.to_owned())
+}
+
 #[test]
-fn version_names_the_crate_version_and_the_commit_of_head() {
+fn version_names_the_crate_version_and_the_commit_of_the_sources() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let commit = git(repo, &["log", "-1", "--format=%h", "--abbrev=12"]);
-    let date = git(repo, &["log", "-1", "--format=%cs"]);
+    let (commit, date) = sources_commit(repo);
     let mut status = vec!["status", "--porcelain", "--"];
     status.extend(SOURCES);
     let dirty = if git(repo, &status).is_empty() {
@@ -109,9 +118,9 @@ fn without_a_checkout_of_its_own_the_version_is_the_crates_alone() {
         unknown
     );
 
-    // And with git, this checkout's commit, with HEAD and the sources watched.
+    // And with git, the commit of this checkout's sources, with HEAD and the sources watched.
     let here = build_script_output(&scratch, repo, &path);
-    let commit = git(repo, &["log", "-1", "--format=%h", "--abbrev=12"]);
+    let (commit, _) = sources_commit(repo);
     assert!(
         here.contains(&format!(
             "cargo:rustc-env=TEMPORAL_SUPERVISOR_BUILD= ({commit}"

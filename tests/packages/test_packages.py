@@ -1,14 +1,17 @@
 """The packages, installed the way worker authors install things (scripts/package-test.sh).
 
-What scripts/package.sh built into dist/ (the release wheel and the two npm tarballs) and what
-`pip install .` / `pip wheel .` make from the checkout are each installed into a fresh folder,
-and the binary is run from where the installer put it: `--version`, and `check` against a real
-Temporal dev server on free loopback ports (exit 0) and against a port where nothing listens
-(exit 1). The npm launcher is also checked for what a container entrypoint needs from it: exit
-codes, signals passed on, death by the binary's signal.
+What scripts/package.sh built into dist/ (the release wheels, the npm tarballs, the bare
+binaries and their sums) and what `pip install .` / `pip wheel .` make from the checkout are
+each installed into a fresh folder, and the x86_64 binary is run from where the installer put
+it: `--version`, and `check` against a real Temporal dev server on free loopback ports (exit 0)
+and against a port where nothing listens (exit 1). The npm launcher is also checked for what a
+container entrypoint needs from it: exit codes, signals passed on, death by the binary's
+signal. The aarch64 artifacts are installed here as their installers allow it (pip's and npm's
+platform options); they run under qemu in test_aarch64.py.
 
-    .venv/bin/python tests/packages/test_packages.py [-v]
+    .venv/bin/python tests/packages/test_packages.py -v
 """
+import hashlib
 import json
 import os
 import re
@@ -17,47 +20,18 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
-import tomllib
 import unittest
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "dist"
-sys.path.insert(0, str(ROOT / "scripts"))
-from free_ports import free_port  # noqa: E402
-
-CRATE = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
-VERSION = CRATE["version"]
-MIB = 1024 * 1024
-PATIENCE = 60  # seconds, for anything that should take one or two
+from support import (ARCHES, CRATE, DIST, LICENCE, MIB, PATIENCE, ROOT, VERSION, DevServer,
+                     binary, closed_address, expected_version, npm_tarball, ok, run, wait_for,
+                     wheel)
 
 
-def git(*args):
-    return subprocess.run(["git", "-C", ROOT, *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def expected_version():
-    """What --version of a build of this checkout says (build.rs): crate version and HEAD."""
-    commit = git("log", "-1", "--format=%h", "--abbrev=12")
-    date = git("log", "-1", "--format=%cs")
-    dirty = "-dirty" if git("status", "--porcelain", "--", "src", "build.rs", "Cargo.toml",
-                            "Cargo.lock") else ""
-    return f"temporal-supervisor {VERSION} ({commit}{dirty} {date})\n"
-
-
-def run(cmd, **kw):
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          timeout=kw.pop("timeout", 600), **kw)
-
-
-def ok(cmd, **kw):
-    out = run(cmd, **kw)
-    if out.returncode != 0:
-        raise AssertionError(f"{cmd} exited {out.returncode}:\n{out.stdout}{out.stderr}")
-    return out
+# `pip install .` in a fresh clone makes a release build (fat LTO): 4 minutes on an idle
+# machine, over 10 when the two cores are shared with other builds.
+RELEASE_BUILD = 30 * 60
 
 
 def fresh_venv(name):
@@ -66,39 +40,11 @@ def fresh_venv(name):
     return venv
 
 
-class DevServer:
-    """A real Temporal dev server (the `temporal` CLI of .venv) on free loopback ports."""
-
-    def __init__(self):
-        ports = []
-        for _ in range(3):
-            ports.append(free_port(set(ports)))
-        self.address = f"127.0.0.1:{ports[0]}"
-        self.cli = ROOT / ".venv/bin/temporal"
-        self.log = open(SCRATCH / "dev-server.log", "w")
-        self.proc = subprocess.Popen(
-            [self.cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-             "--port", str(ports[0]), "--http-port", str(ports[1]),
-             "--metrics-port", str(ports[2]), "--log-level", "error"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + PATIENCE
-        while run([self.cli, "operator", "cluster", "health", "--address", self.address],
-                  timeout=PATIENCE).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dev server did not start: {(SCRATCH / 'dev-server.log').read_text()}")
-            time.sleep(0.2)
-
-    def stop(self):
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.log.close()
-
-
 def setUpModule():
     global SCRATCH, SERVER, CLOSED
     SCRATCH = Path(tempfile.mkdtemp(prefix="ts-packages-"))
-    SERVER = DevServer()
-    CLOSED = f"127.0.0.1:{free_port()}"  # nothing listens there
+    SERVER = DevServer(SCRATCH)
+    CLOSED = closed_address()
 
 
 def tearDownModule():
@@ -126,48 +72,89 @@ class Installed:
         self.assertEqual(found.stdout.strip(), str(bin_dir / "temporal-supervisor"))
 
 
-def wheel_tag(wheel_file):
+def wheel_tags(wheel_file):
     with zipfile.ZipFile(wheel_file) as z:
         text = z.read(f"temporal_supervisor-{VERSION}.dist-info/WHEEL").decode()
-    return re.search(r"^Tag: (.+)$", text, re.M).group(1)
+    return re.findall(r"^Tag: (.+)$", text, re.M)
 
 
-class ReleaseWheel(unittest.TestCase, Installed):
-    """dist/'s wheel: `maturin build --release`, manylinux after maturin's own check."""
+def wheel_binary(wheel_file):
+    """The binary in the wheel: its zip entry and its bytes."""
+    with zipfile.ZipFile(wheel_file) as z:
+        info = z.getinfo(f"temporal_supervisor-{VERSION}.data/scripts/temporal-supervisor")
+        return info, z.read(info)
 
-    def setUp(self):
-        wheels = sorted(DIST.glob("temporal_supervisor-*.whl"))
-        self.assertEqual(len(wheels), 1, f"one wheel in dist/: {wheels}")
-        self.wheel = wheels[0]
 
-    def test_the_wheel_is_manylinux_small_and_says_what_it_is(self):
-        name = re.fullmatch(r"temporal_supervisor-(.+)-py3-none-(manylinux_2_\d+_x86_64)\.whl",
-                            self.wheel.name)
-        self.assertIsNotNone(name, f"{self.wheel.name}: not a manylinux x86_64 wheel")
-        self.assertEqual(name.group(1), VERSION)
-        self.assertEqual(wheel_tag(self.wheel), f"py3-none-{name.group(2)}")
-        self.assertLess(self.wheel.stat().st_size, 10 * MIB)
-        with zipfile.ZipFile(self.wheel) as z:
-            binary = z.getinfo(f"temporal_supervisor-{VERSION}.data/scripts/temporal-supervisor")
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class ReleaseWheels(unittest.TestCase, Installed):
+    """dist/'s wheels (scripts/cross-build.sh): manylinux2014, x86_64 and aarch64."""
+
+    def test_the_wheels_are_manylinux2014_small_and_say_what_they_are(self):
+        for arch in ARCHES:
+            with self.subTest(arch):
+                tags = [f"manylinux2014_{arch}", f"manylinux_2_17_{arch}"]  # one tag, two names
+                self.assertEqual(wheel(arch).name,
+                                 f"temporal_supervisor-{VERSION}-py3-none-{'.'.join(tags)}.whl")
+                self.assertEqual(wheel_tags(wheel(arch)), [f"py3-none-{tag}" for tag in tags])
+                self.assertLess(wheel(arch).stat().st_size, 10 * MIB)
+                info, data = wheel_binary(wheel(arch))
+                self.assertEqual(info.external_attr >> 16 & 0o777, 0o755)
+                # The release profile's binary (stripped, fat LTO), not a debug build's 100+ MiB.
+                self.assertLess(info.file_size, 10 * MIB)
+                # The same bytes as dist/'s bare binary, which the npm package and image carry.
+                self.assertEqual(sha256(data), sha256(binary(arch).read_bytes()))
+                self.check_metadata(wheel(arch))
+
+    def check_metadata(self, wheel_file):
+        with zipfile.ZipFile(wheel_file) as z:
             metadata = z.read(f"temporal_supervisor-{VERSION}.dist-info/METADATA").decode()
-        self.assertEqual(binary.external_attr >> 16 & 0o777, 0o755)
-        # The release profile's binary (stripped, fat LTO), not the debug build's 100+ MiB.
-        self.assertLess(binary.file_size, 10 * MIB)
+            names = z.namelist()
         headers = metadata.split("\n\n", 1)[0]
         self.assertIn(f"\nVersion: {VERSION}\n", headers)
         self.assertIn(f"\nSummary: {CRATE['description']}\n", headers)
         self.assertIn("Description-Content-Type: text/markdown", headers)
         self.assertIn("# temporal-supervisor", metadata.split("\n\n", 1)[1])
-        # No licence chosen, none claimed; no upload until there is one.
-        self.assertNotRegex(headers, r"(?m)^License")
-        self.assertIn("\nClassifier: Private :: Do Not Upload\n", headers)
+        # The licence, as an SPDX expression (PEP 639), with both texts; nothing that stops an
+        # upload.
+        self.assertIn(f"\nLicense-Expression: {LICENCE}\n", headers)
+        for text in ("LICENSE-MIT", "LICENSE-APACHE"):
+            self.assertIn(f"\nLicense-File: {text}\n", headers)
+            self.assertIn(f"temporal_supervisor-{VERSION}.dist-info/licenses/{text}", names)
+        self.assertNotIn("Private ::", headers)
 
-    def test_pip_install_of_the_wheel_into_a_fresh_venv_runs(self):
+    def test_pip_install_of_the_x86_64_wheel_into_a_fresh_venv_runs(self):
         venv = fresh_venv("venv-release-wheel")
         ok([venv / "bin/pip", "install", "--no-index", "--disable-pip-version-check",
-            self.wheel])
+            wheel("x86_64")])
         self.check_on_path(venv / "bin")
         self.check_binary(venv / "bin/temporal-supervisor")
+
+    def test_pip_takes_the_aarch64_wheel_for_aarch64_only(self):
+        venv = fresh_venv("venv-aarch64-wheel")
+        refused = run([venv / "bin/pip", "install", "--no-index", "--disable-pip-version-check",
+                       wheel("aarch64")])
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("is not a supported wheel on this platform", refused.stderr)
+        # From the folder, pip picks this machine's wheel of the two.
+        ok([venv / "bin/pip", "install", "--no-index", "--disable-pip-version-check",
+            "--find-links", DIST, "temporal-supervisor"])
+        self.check_binary(venv / "bin/temporal-supervisor")
+
+
+class Sums(unittest.TestCase):
+    """dist/SHA256SUMS: one line per artifact, `sha256sum -c` checks them all."""
+
+    def test_the_sums_cover_every_artifact_and_match(self):
+        artifacts = sorted([*(wheel(arch).name for arch in ARCHES),
+                            *(str(binary(arch).relative_to(DIST)) for arch in ARCHES),
+                            npm_tarball().name, *(npm_tarball(arch).name for arch in ARCHES)])
+        lines = (DIST / "SHA256SUMS").read_text().splitlines()
+        self.assertEqual(sorted(line.split("  ", 1)[1] for line in lines), artifacts)
+        checked = ok(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=DIST)
+        self.assertEqual(checked.stdout.count(": OK\n"), len(artifacts), checked.stdout)
 
 
 class FromTheCheckout(unittest.TestCase, Installed):
@@ -176,14 +163,14 @@ class FromTheCheckout(unittest.TestCase, Installed):
     def test_pip_wheel_builds_a_local_wheel(self):
         out = SCRATCH / "pip-wheel"
         ok([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-            "-w", out, ROOT])
+            "-w", out, ROOT], timeout=RELEASE_BUILD)
         [wheel] = out.glob("*.whl")
         # Tagged for this machine only: the release wheel comes from `maturin build`.
         self.assertEqual(wheel.name, f"temporal_supervisor-{VERSION}-py3-none-linux_x86_64.whl")
 
     def test_pip_install_from_the_checkout_into_a_fresh_venv_runs(self):
         venv = fresh_venv("venv-checkout")
-        ok([venv / "bin/pip", "install", "--disable-pip-version-check", ROOT])
+        ok([venv / "bin/pip", "install", "--disable-pip-version-check", ROOT], timeout=RELEASE_BUILD)
         [info] = (venv / "lib").glob(f"python3*/site-packages/temporal_supervisor-{VERSION}.dist-info")
         self.assertIn("Tag: py3-none-linux_x86_64", (info / "WHEEL").read_text())
         self.check_on_path(venv / "bin")
@@ -196,42 +183,67 @@ def package_json(tarball):
 
 
 class NpmPackages(unittest.TestCase, Installed):
-    """dist/'s npm tarballs: a main package with the launcher, a linux-x64 package with the binary."""
+    """dist/'s npm tarballs: a main package with the launcher, and one package per platform
+    (linux-x64, linux-arm64) with the binary."""
 
-    MAIN = DIST / f"temporal-supervisor-{VERSION}.tgz"
-    PLATFORM = DIST / f"temporal-supervisor-linux-x64-{VERSION}.tgz"
+    MAIN = npm_tarball()
+    PLATFORM = npm_tarball("x86_64")
 
-    def npm_install(self, name, *tarballs):
+    def npm_install(self, name, *tarballs, options=()):
         """`npm install` of local tarballs into a fresh folder, offline, with an empty cache:
         anything npm tried to fetch from a registry would fail."""
         folder = SCRATCH / name
         folder.mkdir()
-        ok(["npm", "install", "--offline", "--no-audit", "--no-fund", *tarballs], cwd=folder,
-           env={**os.environ, "npm_config_cache": str(SCRATCH / f"{name}-npm-cache")})
+        ok(["npm", "install", "--offline", "--no-audit", "--no-fund", *options, *tarballs],
+           cwd=folder, env={**os.environ, "npm_config_cache": str(SCRATCH / f"{name}-npm-cache")})
         return folder
 
-    def test_the_tarballs_hold_the_launcher_and_the_binary(self):
+    def test_the_tarballs_hold_the_launcher_and_the_binaries(self):
         main, main_files = package_json(self.MAIN)
-        platform, platform_files = package_json(self.PLATFORM)
+        licences = ["package/LICENSE-APACHE", "package/LICENSE-MIT"]
         self.assertEqual(sorted(m.name for m in main_files),
-                         ["package/bin/temporal-supervisor.js", "package/package.json"])
-        self.assertEqual(sorted(m.name for m in platform_files),
-                         ["package/bin/temporal-supervisor", "package/package.json"])
-        [binary] = [m for m in platform_files if m.name == "package/bin/temporal-supervisor"]
-        self.assertEqual(binary.mode & 0o777, 0o755)
-        self.assertLess(binary.size, 10 * MIB)
+                         [*licences, "package/bin/temporal-supervisor.js", "package/package.json"])
         self.assertEqual((main["name"], main["version"]), ("temporal-supervisor", VERSION))
         self.assertEqual(main["description"], CRATE["description"])
         self.assertEqual(main["bin"], {"temporal-supervisor": "bin/temporal-supervisor.js"})
-        self.assertEqual(main["optionalDependencies"], {platform["name"]: VERSION})
-        self.assertEqual(platform["version"], VERSION)
-        self.assertEqual((platform["os"], platform["cpu"], platform["libc"]),
-                         (["linux"], ["x64"], ["glibc"]))
-        for package in (main, platform):
-            self.assertNotIn("license", package)  # none chosen, none claimed
-            self.assertIs(package["private"], True)
-            self.assertNotIn("scripts", package)  # nothing runs, nothing downloads at install
-        self.assertLess(self.PLATFORM.stat().st_size, 10 * MIB)
+        self.assertEqual(main["optionalDependencies"],
+                         {f"@temporal-supervisor/linux-{a['npm']}": VERSION for a in ARCHES.values()})
+        for package in [main]:
+            self.check_publishable(package)
+        for arch, names in ARCHES.items():
+            with self.subTest(arch):
+                platform, platform_files = package_json(npm_tarball(arch))
+                self.check_publishable(platform)
+                self.assertEqual(sorted(m.name for m in platform_files),
+                                 [*licences, "package/bin/temporal-supervisor", "package/package.json"])
+                self.assertEqual((platform["name"], platform["version"]),
+                                 (f"@temporal-supervisor/linux-{names['npm']}", VERSION))
+                self.assertEqual((platform["os"], platform["cpu"], platform["libc"]),
+                                 (["linux"], [names["npm"]], ["glibc"]))
+                with tarfile.open(npm_tarball(arch)) as t:
+                    member = t.getmember("package/bin/temporal-supervisor")
+                    data = t.extractfile(member).read()
+                self.assertEqual(member.mode & 0o777, 0o755)
+                self.assertEqual(sha256(data), sha256(binary(arch).read_bytes()))
+                self.assertLess(npm_tarball(arch).stat().st_size, 10 * MIB)
+
+    def check_publishable(self, package):
+        self.assertEqual(package["license"], LICENCE)
+        self.assertNotIn("private", package)
+        self.assertNotIn("scripts", package)  # nothing runs, nothing downloads at install
+
+    def test_npm_refuses_the_arm64_package_here_unless_forced(self):
+        env = {**os.environ, "npm_config_cache": str(SCRATCH / "npm-refused-npm-cache")}
+        refused = run(["npm", "install", "--offline", "--no-audit", "--no-fund", self.MAIN,
+                       npm_tarball("aarch64")], cwd=SCRATCH, env=env)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("EBADPLATFORM", refused.stdout + refused.stderr)
+        self.assertIn('wanted {"os":"linux","cpu":"arm64","libc":"glibc"}', refused.stderr)
+        # As for an arm64 image's files made on an x86_64 machine.
+        folder = self.npm_install("npm-arm64", self.MAIN, npm_tarball("aarch64"),
+                                  options=["--force"])
+        installed = folder / "node_modules/@temporal-supervisor/linux-arm64/bin/temporal-supervisor"
+        self.assertEqual(sha256(installed.read_bytes()), sha256(binary("aarch64").read_bytes()))
 
     def test_npm_install_of_both_tarballs_runs_through_node_modules_bin(self):
         folder = self.npm_install("npm-both", self.MAIN, self.PLATFORM)
@@ -255,40 +267,33 @@ class NpmPackages(unittest.TestCase, Installed):
             with open(log, "w") as stderr:
                 proc = subprocess.Popen([launcher, *args], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=stderr)
-            binary = wait_for(lambda: children(proc.pid), "the launcher to start the binary")[0]
-            self.addCleanup(kill, proc, binary)  # when the test fails half-way
-            return proc, binary
-
-        def wait_for(cond, what):
-            deadline = time.monotonic() + PATIENCE
-            while not (value := cond()):
-                self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}: {log.read_text()}")
-                time.sleep(0.05)
-            return value
+            child = wait_for(lambda: children(proc.pid), "the launcher to start the binary", log)[0]
+            self.addCleanup(kill, proc, child)  # when the test fails half-way
+            return proc, child
 
         # SIGUSR1 and SIGTERM to the launcher reach the supervisor: it logs the first, and
         # stops on the second (0: no worker had started).
-        proc, binary = start("run", "--address", CLOSED, "--max-retries", "0", "--", "sleep", "60")
-        wait_for(lambda: "waiting for Temporal" in log.read_text(), "the supervisor to wait")
+        proc, child = start("run", "--address", CLOSED, "--max-retries", "0", "--", "sleep", "60")
+        wait_for(lambda: "waiting for Temporal" in log.read_text(), "the supervisor to wait", log)
         proc.send_signal(signal.SIGUSR1)
-        wait_for(lambda: "SIGUSR1 received with no worker running" in log.read_text(), "SIGUSR1")
+        wait_for(lambda: "SIGUSR1 received with no worker running" in log.read_text(), "SIGUSR1", log)
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(PATIENCE), 0, log.read_text())
         self.assertIn("SIGTERM received", log.read_text())
-        self.assertFalse(Path(f"/proc/{binary}").exists(), "the binary outlived the launcher")
+        self.assertFalse(Path(f"/proc/{child}").exists(), "the binary outlived the launcher")
 
         # The binary killed by a signal: the launcher dies of the same signal.
-        proc, binary = start("wait", "--address", CLOSED, "--max-retries", "0")
-        os.kill(binary, signal.SIGKILL)
+        proc, child = start("wait", "--address", CLOSED, "--max-retries", "0")
+        os.kill(child, signal.SIGKILL)
         self.assertEqual(proc.wait(PATIENCE), -signal.SIGKILL)
 
 
-def kill(proc, binary):
+def kill(proc, child):
     if proc.poll() is None:
         proc.kill()
         proc.wait()
     try:
-        os.kill(binary, signal.SIGKILL)
+        os.kill(child, signal.SIGKILL)
     except ProcessLookupError:
         pass
 

@@ -12,6 +12,7 @@ const { constants } = require("node:os");
 // "<process.platform>-<process.arch>": the package holding that platform's binary.
 const PACKAGES = {
   "linux-x64": "@temporal-supervisor/linux-x64",
+  "linux-arm64": "@temporal-supervisor/linux-arm64",
 };
 // What the supervisor stops on (SIGTERM, SIGINT) or passes on to its workers.
 const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"];
