@@ -37,12 +37,20 @@ from temporalio.client import Client, TLSConfig
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-parser = argparse.ArgumentParser()
-parser.add_argument("task_queue")
-parser.add_argument("executions", nargs="?", default=os.devnull)
-parser.add_argument("--sdk-defaults", action="store_true")
-parser.add_argument("--connect", choices=["envconfig", "address", "tls-in-code"], default="envconfig")
-ARGS = parser.parse_args()
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task_queue")
+    parser.add_argument("executions", nargs="?", default=os.devnull)
+    parser.add_argument("--sdk-defaults", action="store_true")
+    parser.add_argument("--connect", choices=["envconfig", "address", "tls-in-code"],
+                        default="envconfig")
+    return parser.parse_args()
+
+
+# Read in the program only: the workflow sandbox imports this file again to validate the
+# workflows, and argparse (gettext, locale) is not allowed there.
+ARGS = arguments() if __name__ == "__main__" else None
 
 
 def record(what: str) -> None:
