@@ -1,7 +1,7 @@
 """What the local endpoint costs, side by side with a worker connected directly, in one run on
 loopback.
 
-    ./bench/endpoint.sh [--workflows 500] [--rounds 3] [--concurrency 20] [--sequential 100]
+    ./bench/endpoint.sh [--workflows 400] [--rounds 4] [--concurrency 20] [--sequential 100]
                         [--rpcs 2000] [--connections 200] [--big-runs 3]
 
 One dev server. Two `run --task-queue` supervisors, each with the same Python SDK worker
@@ -11,7 +11,8 @@ one through its local endpoint (the default). Then a `watch --endpoint-listen` s
    bytes: four 1.5 MiB RespondActivityTaskCompleted requests in flight, then 6 MiB of results
    back in the workflow task that follows), then a query on the closed workflow (Temporal hands
    the worker the whole 6 MiB history in one poll response); --big-runs times for each
-   supervisor, alternating; each supervisor's RSS and peak RSS (VmHWM) before and after.
+   supervisor, alternating; each supervisor's RSS before and after, its highest RSS during
+   the workflows and during the queries (sampled every 2 ms), and its VmHWM at the end.
 2. Short workflows per second: the workflow `Short` (one activity that returns at once),
    --workflows per round at --concurrency, from a client connected to the server directly;
    rounds alternate direct, endpoint, endpoint, direct, ... (--rounds each); the supervisor's
@@ -39,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -142,24 +144,57 @@ class Supervised(Process):
         return proc_status(self.pid, "VmRSS") / 1024, proc_status(self.pid, "VmHWM") / 1024
 
 
+class PeakRss:
+    """The highest RSS of a process while the block runs (MiB), sampled every 2 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = proc_status(pid, "VmRSS") / 1024
+        self.peak = self.start
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, proc_status(self.pid, "VmRSS") / 1024)
+            if self._done.wait(0.002):
+                return
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def workflow_id(*parts) -> str:
     return "-".join(str(p) for p in parts)
 
 
 async def payloads(client: Client, supervisors: list[Supervised], runs: int) -> list[dict]:
-    rows = {s.name: {"name": s.name, "before": s.rss(), "workflow": [], "query": []}
-            for s in supervisors}
+    rows = {s.name: {"name": s.name, "before": s.rss(), "workflow": [], "query": [],
+                     "workflow_peak": 0.0, "query_peak": 0.0, "workflow_rise": 0.0,
+                     "query_rise": 0.0} for s in supervisors}
     for i in range(runs):
         for s in supervisors:
+            row = rows[s.name]
             handle_id = workflow_id("big", s.name, i)
             started = time.perf_counter()
-            total = await client.execute_workflow("Big", args=[4, BLOB], id=handle_id,
-                                                  task_queue=s.queue)
-            rows[s.name]["workflow"].append(time.perf_counter() - started)
+            with PeakRss(s.pid) as peak:
+                total = await client.execute_workflow("Big", args=[4, BLOB], id=handle_id,
+                                                      task_queue=s.queue)
+            row["workflow"].append(time.perf_counter() - started)
+            row["workflow_peak"] = max(row["workflow_peak"], peak.peak)
+            row["workflow_rise"] = max(row["workflow_rise"], peak.peak - peak.start)
             assert total == 4 * BLOB, total
             started = time.perf_counter()
-            answered = await client.get_workflow_handle(handle_id).query("received_bytes")
-            rows[s.name]["query"].append(time.perf_counter() - started)
+            with PeakRss(s.pid) as peak:
+                answered = await client.get_workflow_handle(handle_id).query("received_bytes")
+            row["query"].append(time.perf_counter() - started)
+            row["query_peak"] = max(row["query_peak"], peak.peak)
+            row["query_rise"] = max(row["query_rise"], peak.peak - peak.start)
             assert answered == 4 * BLOB, answered
     for s in supervisors:
         rows[s.name]["after"] = s.rss()
@@ -379,20 +414,24 @@ def report(r: dict, args) -> None:
 
     print("\n#### Payloads: `Big` (four activities at once returning 1.5 MiB each) and a query "
           f"of its 6 MiB history, {args.big_runs} times each\n")
-    print("| supervisor | RSS before | peak RSS before | RSS after | peak RSS after "
-          "| workflow p50 | query p50 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| supervisor | RSS before | highest RSS during a workflow (most above its start) "
+          "| during a query (most above its start) "
+          "| peak RSS (VmHWM) after | RSS after | workflow p50 | query p50 |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in r["big"]:
-        (rss0, hwm0), (rss1, hwm1) = row["before"], row["after"]
-        print(f"| {row['name']} | {rss0:.1f} MiB | {hwm0:.1f} MiB | {rss1:.1f} MiB "
-              f"| {hwm1:.1f} MiB | {statistics.median(row['workflow']):.2f} s "
+        (rss0, _), (rss1, hwm1) = row["before"], row["after"]
+        print(f"| {row['name']} | {rss0:.1f} MiB "
+              f"| {row['workflow_peak']:.1f} MiB ({row['workflow_rise']:+.1f}) "
+              f"| {row['query_peak']:.1f} MiB ({row['query_rise']:+.1f}) "
+              f"| {hwm1:.1f} MiB | {rss1:.1f} MiB "
+              f"| {statistics.median(row['workflow']):.2f} s "
               f"| {statistics.median(row['query']):.2f} s |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workflows", type=int, default=500, help="short workflows per round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each configuration")
+    parser.add_argument("--workflows", type=int, default=400, help="short workflows per round")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of each configuration")
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--sequential", type=int, default=100,
                         help="workflows one at a time, each configuration")
