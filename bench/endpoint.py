@@ -1,7 +1,7 @@
 """What the local endpoint costs, side by side with a worker connected directly, in one run on
 loopback.
 
-    ./bench/endpoint.sh [--workflows 400] [--rounds 4] [--concurrency 20] [--sequential 100]
+    ./bench/endpoint.sh [--seconds 90] [--warm-up 10] [--concurrency 10] [--sequential 100]
                         [--rpcs 2000] [--connections 200] [--big-runs 3]
 
 One dev server. Two `run --task-queue` supervisors, each with the same Python SDK worker
@@ -13,11 +13,12 @@ one through its local endpoint (the default). Then a `watch --endpoint-listen` s
    the worker the whole 6 MiB history in one poll response); --big-runs times for each
    supervisor, alternating; each supervisor's RSS before and after, its highest RSS during
    the workflows and during the queries (sampled every 2 ms), and its VmHWM at the end.
-2. Short workflows per second: the workflow `Short` (one activity that returns at once),
-   --workflows per round at --concurrency, from a client connected to the server directly;
-   rounds alternate direct, endpoint, endpoint, direct, ... (--rounds each); the supervisor's
-   and the worker's CPU per workflow (/proc). Then --sequential workflows one at a time,
-   alternating, for the latency of one workflow.
+2. Short workflows per second: the workflow `Short` (one activity that returns at once) on
+   both queues at once, --concurrency at a time on each, from a client connected to the server
+   directly (both under the same conditions at every moment, whatever else the machine runs);
+   the workflows that ended in --seconds after --warm-up, and in each third of that window;
+   the supervisor's and the worker's CPU per workflow (/proc). Then --sequential workflows
+   one at a time, alternating, for the latency of one workflow.
 3. The memory per worker connection: the sidecar's RSS and its sockets with 0, 1, 10, 50, 100
    and --connections Python SDK clients (a client is one HTTP/2 connection; each made its
    GetSystemInfo at connect) connected to its endpoint.
@@ -201,45 +202,49 @@ async def payloads(client: Client, supervisors: list[Supervised], runs: int) -> 
     return list(rows.values())
 
 
-async def short_round(client: Client, queue: str, tag: str, n: int, concurrency: int) -> float:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            assert await client.execute_workflow("Short", i, id=workflow_id(tag, i),
-                                                 task_queue=queue) == i
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - started
+async def load(client: Client, s: Supervised, concurrency: int, stop: asyncio.Event,
+               done: list[float]) -> None:
+    """Short workflows on `s`'s queue, `concurrency` at a time, until `stop`; each one's end
+    goes into `done`."""
+    async def one_after_another(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            assert await client.execute_workflow("Short", i, id=workflow_id("short", s.name, k, i),
+                                                 task_queue=s.queue) == i
+            done.append(time.perf_counter())
+            i += 1
+    await asyncio.gather(*(one_after_another(k) for k in range(concurrency)))
 
 
 async def throughput(client: Client, supervisors: list[Supervised], args) -> list[dict]:
-    rows = {s.name: {"name": s.name, "seconds": 0.0, "rounds": [], "cpu": 0.0,
-                     "worker_cpu": 0.0, "latency": []} for s in supervisors}
-    await short_round(client, supervisors[0].queue, "warm-a", 50, args.concurrency)
-    await short_round(client, supervisors[1].queue, "warm-b", 50, args.concurrency)
-    order = []
-    for i in range(args.rounds):
-        order += supervisors if i % 2 == 0 else supervisors[::-1]
-    for i, s in enumerate(order):
-        cpu, worker_cpu = cpu_seconds(s.pid), cpu_seconds(s.worker_pid())
-        seconds = await short_round(client, s.queue, workflow_id("short", s.name, i),
-                                    args.workflows, args.concurrency)
-        row = rows[s.name]
-        row["cpu"] += cpu_seconds(s.pid) - cpu
-        row["worker_cpu"] += cpu_seconds(s.worker_pid()) - worker_cpu
-        row["seconds"] += seconds
-        row["rounds"].append(args.workflows / seconds)
+    stop = asyncio.Event()
+    done: dict[str, list[float]] = {s.name: [] for s in supervisors}
+    loads = [asyncio.create_task(load(client, s, args.concurrency, stop, done[s.name]))
+             for s in supervisors]
+    await asyncio.sleep(args.warm_up)
+    start = time.perf_counter()
+    cpu = {s.name: (cpu_seconds(s.pid), cpu_seconds(s.worker_pid())) for s in supervisors}
+    await asyncio.sleep(args.seconds)
+    end = time.perf_counter()
+    cpu = {s.name: (cpu_seconds(s.pid) - cpu[s.name][0],
+                    cpu_seconds(s.worker_pid()) - cpu[s.name][1]) for s in supervisors}
+    stop.set()
+    await asyncio.gather(*loads)
+    rows = {}
+    third = (end - start) / 3
+    for s in supervisors:
+        ends = [t for t in done[s.name] if start <= t < end]
+        thirds = [sum(1 for t in ends if start + k * third <= t < start + (k + 1) * third) / third
+                  for k in range(3)]
+        rows[s.name] = {"name": s.name, "workflows": len(ends), "rate": len(ends) / (end - start),
+                        "thirds": thirds, "cpu": cpu[s.name][0], "worker_cpu": cpu[s.name][1],
+                        "latency": []}
     for i in range(args.sequential):
         for s in (supervisors if i % 2 == 0 else supervisors[::-1]):
             started = time.perf_counter()
             await client.execute_workflow("Short", i, id=workflow_id("one", s.name, i),
                                           task_queue=s.queue)
             rows[s.name]["latency"].append(time.perf_counter() - started)
-    for row in rows.values():
-        row["workflows"] = args.workflows * args.rounds
-        row["rate"] = row["workflows"] / row["seconds"]
     return list(rows.values())
 
 
@@ -377,15 +382,15 @@ async def measure(args, work: Path) -> dict:
 
 def report(r: dict, args) -> None:
     direct, endpoint = r["short"]
-    print(f"\n#### Short workflows (one activity each): {args.workflows} per round, "
-          f"{args.rounds} rounds each, {args.concurrency} at a time; then {args.sequential} "
-          "one at a time\n")
-    print("| worker | workflows/s | per round | vs direct | supervisor CPU per workflow "
-          "| worker CPU per workflow | one at a time: p50 | p99 |")
+    print(f"\n#### Short workflows (one activity each) on both queues at once, "
+          f"{args.concurrency} at a time on each, counted over {args.seconds:g} s after "
+          f"{args.warm_up:g} s; then {args.sequential} one at a time, alternating\n")
+    print("| worker | workflows/s | in each third of the window | vs direct "
+          "| supervisor CPU per workflow | worker CPU per workflow | one at a time: p50 | p99 |")
     print("|---|---|---|---|---|---|---|---|")
     for row in (direct, endpoint):
-        rounds = ", ".join(f"{x:.1f}" for x in row["rounds"])
-        print(f"| {row['name']} | {row['rate']:.1f} | {rounds} "
+        thirds = ", ".join(f"{x:.1f}" for x in row["thirds"])
+        print(f"| {row['name']} | {row['rate']:.1f} | {thirds} "
               f"| {row['rate'] / direct['rate']:.3f}x "
               f"| {row['cpu'] / row['workflows'] * 1000:.3f} ms "
               f"| {row['worker_cpu'] / row['workflows'] * 1000:.2f} ms "
@@ -430,9 +435,11 @@ def report(r: dict, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workflows", type=int, default=400, help="short workflows per round")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of each configuration")
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=90.0,
+                        help="seconds over which short workflows are counted")
+    parser.add_argument("--warm-up", type=float, default=10.0,
+                        help="seconds of load before the count")
+    parser.add_argument("--concurrency", type=int, default=10, help="workflows at once, each")
     parser.add_argument("--sequential", type=int, default=100,
                         help="workflows one at a time, each configuration")
     parser.add_argument("--rpcs", type=int, default=2000, help="calls of each RPC, each path")

@@ -3,7 +3,7 @@
 # against a worker connected directly, the latency it adds to an RPC, its memory per
 # connection and under large payloads; see bench/endpoint.py.
 #
-#   ./bench/endpoint.sh [--workflows 400] [--rounds 4] [--concurrency 20] [--sequential 100]
+#   ./bench/endpoint.sh [--seconds 90] [--warm-up 10] [--concurrency 10] [--sequential 100]
 #                       [--rpcs 2000] [--connections 200] [--big-runs 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
