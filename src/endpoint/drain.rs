@@ -15,8 +15,9 @@
 //!    worker and is counted.
 //! 3. It waits until nothing is held and no poll is open (or only polls past their wait), or
 //!    the deadline, or a second stop signal.
-//! 4. `ShutdownWorker` with the sticky queue: the workflows cached by the worker move to the
-//!    others at once instead of after the sticky schedule-to-start timeout.
+//! 4. `ShutdownWorker` with the sticky queue, first thing and again at the end: the workflows
+//!    cached by the worker move to the others at once instead of after the sticky
+//!    schedule-to-start timeout, and Temporal ends the polls waiting on it.
 //! 5. The held polls are answered with no task, for the SDKs that wait for their polls when
 //!    they shut down on the stop signal that follows.
 
@@ -67,9 +68,15 @@ pub async fn drain(
         l.begin_drain();
         (l.instances(), l.in_flight_words(), l.polls_outstanding())
     });
+    let capable = polls > 0 && completes_polls(&shared, &namespace, &instances).await;
+    // One ShutdownWorker per SDK worker, first thing: its sticky queue released (workflow
+    // tasks for what it caches go to the others at once, not after the queue's
+    // schedule-to-start timeout; Temporal ends the polls waiting on it), and, where the
+    // namespace can, its other open polls completed.
+    shutdown_workers(&shared, &instances).await;
     let (ends_polls, polls_by) = if polls == 0 {
         ("no poll open".to_string(), deadline)
-    } else if completes_polls(&shared, &namespace, &instances).await {
+    } else if capable {
         (
             "open polls completed by Temporal (ShutdownWorker)".into(),
             deadline,
@@ -111,15 +118,8 @@ pub async fn drain(
             Ok(_) = skip.wait_for(|s| *s) => break DrainEnd::Skipped,
         }
     };
-    for instance in shared.read_ledger(|l| l.instances()) {
-        let Some(sticky) = &instance.sticky_queue else {
-            continue;
-        };
-        let request = shutdown_request(&instance, sticky);
-        if let Err(e) = call(shared.upstream.client().shutdown_worker(request)).await {
-            warn!(worker = %shared.label, "cannot release the worker's sticky queue: {e}");
-        }
-    }
+    // Once more, for a sticky queue first polled during the drain.
+    shutdown_workers(&shared, &shared.read_ledger(|l| l.instances())).await;
     // The stop signal follows: an SDK that waits for its polls on shutdown gets them back.
     shared.set_phase(Phase::Released);
     let (tally, left, left_words, polls_open) = shared.read_ledger(|l| {
@@ -141,8 +141,20 @@ pub async fn drain(
     }
 }
 
-/// Has Temporal complete the open polls of every SDK worker empty, where the namespace can:
-/// whether it did.
+/// `ShutdownWorker` for each SDK worker: its sticky queue released, its waiting polls ended
+/// empty by Temporal (all of them where the namespace can, else those on the sticky queue).
+async fn shutdown_workers(shared: &Shared, instances: &[Instance]) {
+    for instance in instances {
+        let sticky = instance.sticky_queue.as_deref().unwrap_or_default();
+        let request = shutdown_request(instance, sticky);
+        if let Err(e) = call(shared.upstream.client().shutdown_worker(request)).await {
+            warn!(worker = %shared.label, "ShutdownWorker failed: {e}");
+        }
+    }
+}
+
+/// Whether Temporal completes the open polls of every SDK worker on `ShutdownWorker`: the
+/// namespace advertises it, and each sends its instance key.
 async fn completes_polls(shared: &Shared, configured: &str, instances: &[Instance]) -> bool {
     if instances.is_empty() || instances.iter().any(|i| i.key.is_empty()) {
         return false;
@@ -167,18 +179,7 @@ async fn completes_polls(shared: &Shared, configured: &str, instances: &[Instanc
             false
         }
     };
-    if !capable {
-        return false;
-    }
-    let mut all = true;
-    for instance in instances {
-        let request = shutdown_request(instance, "");
-        if let Err(e) = call(shared.upstream.client().shutdown_worker(request)).await {
-            warn!(worker = %shared.label, "ShutdownWorker failed: {e}");
-            all = false;
-        }
-    }
-    all
+    capable
 }
 
 /// `ShutdownWorker` for one SDK worker: its polls of every type (Temporal's default leaves

@@ -31,6 +31,11 @@ pub trait Inspector: Send + 'static {
     fn reads(&self) -> bool {
         true
     }
+    /// The most of each message it needs to see: a compressed one is decompressed only that
+    /// far (a poll's task token comes first; its history, megabytes, need not be inflated).
+    fn prefix(&self) -> usize {
+        MOST_INSPECTED
+    }
     /// One whole message, decompressed. It may change the bytes in place (never their length);
     /// returns whether it did, and then the message goes on uncompressed.
     fn message(&mut self, message: &mut [u8]) -> bool;
@@ -70,7 +75,7 @@ pub fn first_message(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
     let message = body.get(PREFIX..PREFIX.checked_add(len)?)?;
     match (prefix[0], encoding) {
         (0, _) => Some(message.to_vec()),
-        (1, Encoding::Gzip) => gunzip(message),
+        (1, Encoding::Gzip) => gunzip(message, MOST_INSPECTED),
         _ => None,
     }
 }
@@ -167,10 +172,11 @@ impl<B, I: Inspector> Inspected<B, I> {
             return Some(frame.freeze());
         };
         if !compressed {
-            inspector.message(&mut frame[PREFIX..]);
+            let seen = PREFIX + len.min(inspector.prefix());
+            inspector.message(&mut frame[PREFIX..seen]);
             return Some(frame.freeze());
         }
-        match gunzip(&frame[PREFIX..]) {
+        match gunzip(&frame[PREFIX..], inspector.prefix()) {
             Some(mut message) => {
                 if inspector.message(&mut message) {
                     Some(frame_of(&message))
@@ -192,13 +198,22 @@ fn frame_of(message: &[u8]) -> Bytes {
     frame.freeze()
 }
 
-fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
+/// Decompresses `data`, up to `most` bytes of it (a message over [`MOST_INSPECTED`] whole is
+/// not read at all).
+fn gunzip(data: &[u8], most: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
+    let most = most.min(MOST_INSPECTED);
     flate2::read::GzDecoder::new(data)
-        .take(MOST_INSPECTED as u64 + 1)
+        .take(most as u64 + 1)
         .read_to_end(&mut out)
         .ok()?;
-    (out.len() <= MOST_INSPECTED).then_some(out)
+    if out.len() > most {
+        if most == MOST_INSPECTED {
+            return None;
+        }
+        out.truncate(most);
+    }
+    Some(out)
 }
 
 impl<B, I> Body for Inspected<B, I>

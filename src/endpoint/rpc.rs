@@ -162,9 +162,19 @@ impl Inspector for RequestSide {
     }
 }
 
+/// How much of a poll's response is read: its task token and an activity's ids come first.
+const POLL_PREFIX: usize = 64 << 10;
+
 impl Inspector for ResponseSide {
     fn reads(&self) -> bool {
         !matches!(self.rpc, Rpc::Other | Rpc::Answer(..))
+    }
+
+    fn prefix(&self) -> usize {
+        match self.rpc {
+            Rpc::Poll(_) => POLL_PREFIX,
+            _ => crate::endpoint::grpc::MOST_INSPECTED,
+        }
     }
 
     fn message(&mut self, message: &mut [u8]) -> bool {
@@ -190,12 +200,12 @@ impl ResponseSide {
         let mut tasks: Vec<Task> = Vec::new();
         match self.rpc {
             Rpc::Poll(TaskKind::Activity) => {
-                if let Ok(t) = wire::read::<wire::ActivityTaskResponse>(message) {
+                if let Ok(t) = wire::read_prefix::<wire::ActivityTaskResponse>(message) {
                     tasks.push(activity_task(t, Via::Poll));
                 }
             }
             Rpc::Poll(kind) => {
-                if let Ok(t) = wire::read::<wire::TaskResponse>(message) {
+                if let Ok(t) = wire::read_prefix::<wire::TaskResponse>(message) {
                     tasks.push(Task {
                         kind,
                         ..workflow(t, Via::Poll)

@@ -77,6 +77,11 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, heard: Option<HeardB
         }
         return;
     }
+    // Each part of a response goes out as it comes: with Nagle's algorithm a response's body
+    // would wait behind its headers for the worker's delayed ACK (about 40 ms).
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!("endpoint connection: cannot set TCP_NODELAY: {e}");
+    }
     let counted = shared.clone();
     let _open = counted.opened();
     let service = service_fn(move |request| forward::handle(shared.clone(), request));

@@ -282,6 +282,41 @@ pub fn read<M: Message + Default>(message: &[u8]) -> Result<M, prost::DecodeErro
     M::decode(message)
 }
 
+/// Decodes the fields `M` declares from the first part of a message: the fields that are whole
+/// in `prefix` (a field cut by its end is left out, with all after it).
+pub fn read_prefix<M: Message + Default>(prefix: &[u8]) -> Result<M, prost::DecodeError> {
+    M::decode(&prefix[..whole_fields(prefix)])
+}
+
+/// The length of the whole top-level fields at the start of `bytes`.
+fn whole_fields(bytes: &[u8]) -> usize {
+    let mut buf = bytes;
+    let mut whole = 0;
+    while !buf.is_empty() {
+        let Ok((_, wire_type)) = decode_key(&mut buf) else {
+            break;
+        };
+        let ok = match wire_type {
+            WireType::Varint => decode_varint(&mut buf).is_ok(),
+            WireType::LengthDelimited => match decode_varint(&mut buf) {
+                Ok(len) if (len as usize) <= buf.len() => {
+                    buf = &buf[len as usize..];
+                    true
+                }
+                _ => false,
+            },
+            WireType::SixtyFourBit => skip(&mut buf, 8).is_ok(),
+            WireType::ThirtyTwoBit => skip(&mut buf, 4).is_ok(),
+            WireType::StartGroup | WireType::EndGroup => false,
+        };
+        if !ok {
+            break;
+        }
+        whole = bytes.len() - buf.len();
+    }
+    whole
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +412,26 @@ mod tests {
         let before = request.clone();
         assert!(clear_eager_requests(&mut request, Eager::Activities).is_err());
         assert_eq!(request, before);
+    }
+
+    #[test]
+    fn a_prefix_gives_the_fields_that_are_whole_in_it() {
+        let full = PollActivityTaskQueueResponse {
+            task_token: b"tok".to_vec(),
+            activity_id: "7".into(),
+            input: Some(temporalio_common::protos::temporal::api::common::v1::Payloads {
+                payloads: vec![Default::default(); 3],
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        for cut in [full.len(), full.len() - 1, 12] {
+            let task: ActivityTaskResponse = read_prefix(&full[..cut]).unwrap();
+            assert_eq!(&task.task_token[..], b"tok", "cut at {cut}");
+            assert_eq!(task.activity_id, "7", "cut at {cut}");
+        }
+        let cut_token: ActivityTaskResponse = read_prefix(&full[..3]).unwrap();
+        assert!(cut_token.task_token.is_empty(), "a token cut short is not read");
     }
 
     #[test]
