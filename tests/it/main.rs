@@ -13,6 +13,7 @@ mod cloud_api_key;
 mod commands_checked_first;
 mod connection_handover;
 mod drain;
+mod drain_typescript;
 mod endpoint;
 mod environment_not_utf8;
 mod example_workers;
