@@ -42,4 +42,5 @@ mod tls;
 mod unknown_options;
 mod version;
 mod watch;
+mod watch_drain;
 mod worker_versioning;
