@@ -8,7 +8,8 @@
 #   resources against the fields their CRDs require), every --stop-timeout shorter than its
 #   pod's terminationGracePeriodSeconds, and each `watch` sidecar wired as its pod needs (the
 #   workers' startup and readiness probes on its --health-listen port, task queues, no liveness
-#   probe on readiness: the list is in the Python below);
+#   probe on readiness; with an endpoint, the workers connected to it and drained by a preStop
+#   hook on /drain: the list is in the Python below);
 # - docker-compose's own validation of the Compose file, alone and with the real-engine
 #   test's overrides (Debian's docker-compose, installed here when missing: no Docker engine is
 #   needed to validate; scripts/docker-test.sh runs them in one).
@@ -30,6 +31,11 @@ controller makes of its pod template). The checks:
   starts nothing; the other containers of its pod (the workers) have their startup and
   readiness probes on that port (/startupz, /readyz); no liveness probe asks /readyz or
   /startupz (liveness is the worker's own process's), and the sidecar's own one asks /livez;
+- a sidecar with an endpoint (--endpoint-listen) has its workers connect to it
+  (TEMPORAL_ADDRESS=localhost:PORT, in their env or, under the worker controller, whose
+  variables win over the template's, in an `env` wrapper of their command) with no API key of
+  their own, drained by a preStop httpGet on /drain of its health port, and its stop timeout
+  (the default 25s too) under the pod's terminationGracePeriodSeconds;
 - a native sidecar (an init container with restartPolicy: Always) holds the workers with a
   startup probe on /startupz and is given TEMPORAL_ADDRESS itself (an init container gets no
   one's environment);
@@ -48,6 +54,7 @@ import yaml
 out, paths = sys.argv[1], sys.argv[2:]
 # Each of these files has one watch sidecar of this kind: the checks cannot pass by its loss.
 SIDECARS = {"native-sidecar.yaml": "native", "worker-controller-sidecar.yaml": "controller"}
+# ...and serves its worker an endpoint: the endpoint's checks cannot pass by its loss either.
 # What the worker controller sets in every container of spec.containers.
 CONTROLLER_ENV = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_DEPLOYMENT_NAME",
                   "TEMPORAL_WORKER_BUILD_ID", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME",
@@ -81,6 +88,34 @@ def option(args, name):
         if a.startswith(name + "="):
             return a.split("=", 1)[1]
     return None
+
+
+def worker_address(c, controller):
+    """The TEMPORAL_ADDRESS a container's program gets: its env's last, unless the worker
+    controller's (appended after the template's) wins, unless its command is an `env` wrapper
+    that sets one."""
+    address = None
+    for e in c.get("env", []):
+        if e["name"] == "TEMPORAL_ADDRESS":
+            address = e.get("value", "(from valueFrom)")
+    if controller:
+        address = "(the worker controller's Connection)"
+    args = argv(c)
+    if args and os.path.basename(args[0]) == "env":
+        i = 1
+        while i < len(args) and (args[i] == "-u" or "=" in args[i]):
+            if args[i].startswith("TEMPORAL_ADDRESS="):
+                address = args[i].split("=", 1)[1]
+            i += 2 if args[i] == "-u" else 1
+    return address
+
+
+def unsets(c):
+    """What an `env` wrapper of a container's command unsets (`-u NAME`)."""
+    args = argv(c)
+    if not args or os.path.basename(args[0]) != "env":
+        return set()
+    return {args[i + 1] for i, a in enumerate(args[:-1]) if a == "-u"}
 
 
 def probe(c, which):
@@ -145,11 +180,32 @@ def check_sidecar(where, pod, sidecar, native, controller):
     workers = [c for c in pod.get("containers", []) if c is not sidecar]
     if not workers:
         errors.append(f"{where}: no worker container beside the sidecar")
+    endpoint = option(args, "--endpoint-listen")
+    # A --stop-timeout given is checked with every container's; the default is checked here.
+    if endpoint and not option(args, "--stop-timeout"):
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        if grace <= 25:
+            errors.append(f"{name}: its default stop timeout, 25s (the drain, then the worker's stop), "
+                          f"is not under terminationGracePeriodSeconds {grace}")
     for c in workers:
         for which, path in (("startupProbe", "/startupz"), ("readinessProbe", "/readyz")):
             if probe(c, which) != (path, port):
                 errors.append(f"{where}: {c['name']}: its {which} must ask the sidecar's {path} on port {port}, "
                               f"asks {probe(c, which)}")
+        if not endpoint:
+            continue
+        wanted = {f"localhost:{endpoint.rsplit(':', 1)[1]}", f"127.0.0.1:{endpoint.rsplit(':', 1)[1]}"}
+        address = worker_address(c, controller)
+        if address not in wanted:
+            errors.append(f"{where}: {c['name']}: connects to {address}, not to the sidecar's endpoint "
+                          f"({' or '.join(sorted(wanted))})")
+        keyed = any(e["name"] == "TEMPORAL_API_KEY" for e in c.get("env", [])) or controller
+        if keyed and "TEMPORAL_API_KEY" not in unsets(c):
+            errors.append(f"{where}: {c['name']}: an API key turns TLS on toward the plaintext endpoint: "
+                          "the sidecar holds the credentials")
+        if probe(c, "lifecycle.preStop") != ("/drain", port):
+            errors.append(f"{where}: {c['name']}: its preStop hook must ask the sidecar's /drain on port {port}, "
+                          f"asks {probe(c, 'lifecycle.preStop')}")
     if controller:
         if not any(c is sidecar for c in pod.get("containers", [])):
             errors.append(f"{name}: the worker controller sets TEMPORAL_* in spec.containers only: put the sidecar there")
@@ -209,6 +265,8 @@ for path in paths:
             found = "controller" if controller else "native" if native else "regular"
             if base in SIDECARS and found != SIDECARS[base]:
                 errors.append(f"{where}: {c['name']}: expected a {SIDECARS[base]} sidecar, found a {found} one")
+            if base in SIDECARS and not option(args, "--endpoint-listen"):
+                errors.append(f"{where}: {c['name']}: expected --endpoint-listen (the worker's endpoint, drained on /drain)")
     if base in SIDECARS and sidecars != 1:
         errors.append(f"{path}: expected one watch sidecar, found {sidecars}")
 if errors:

@@ -5,6 +5,7 @@ pub mod grpc_proxy;
 pub mod measured;
 pub mod pod;
 pub mod secret_volume;
+pub mod slow_ts;
 pub mod terminal;
 
 use std::collections::BTreeSet;
