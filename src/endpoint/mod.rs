@@ -178,6 +178,11 @@ impl View {
     pub fn address(&self) -> SocketAddr {
         self.address
     }
+
+    /// The worker's connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections()
+    }
 }
 
 /// A drain under way; dropping it abandons it.

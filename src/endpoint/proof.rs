@@ -192,6 +192,17 @@ fn kinds(t: QueueType) -> &'static [TaskKind] {
 impl Judge {
     /// What the endpoint saw, as a poller check reports it.
     fn report(&self, view: &View, since: Option<Instant>) -> PollerReport {
+        if view.connections() == 0 {
+            return PollerReport {
+                polling: false,
+                seen: 0,
+                findings: vec![format!(
+                    "no worker process is connected to its endpoint ({})",
+                    view.address()
+                )],
+                fresh_for: None,
+            };
+        }
         let mut seen = 0;
         let mut findings = Vec::new();
         for queue in &self.settings.task_queues {
@@ -219,7 +230,7 @@ impl Judge {
         }
     }
 
-    /// Before the worker's first poll through the endpoint.
+    /// Before the worker's first poll through the endpoint, or with no worker connected.
     fn not_yet(&self, view: &View) -> PollerReport {
         PollerReport {
             polling: false,

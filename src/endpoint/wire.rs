@@ -419,9 +419,11 @@ mod tests {
         let full = PollActivityTaskQueueResponse {
             task_token: b"tok".to_vec(),
             activity_id: "7".into(),
-            input: Some(temporalio_common::protos::temporal::api::common::v1::Payloads {
-                payloads: vec![Default::default(); 3],
-            }),
+            input: Some(
+                temporalio_common::protos::temporal::api::common::v1::Payloads {
+                    payloads: vec![Default::default(); 3],
+                },
+            ),
             ..Default::default()
         }
         .encode_to_vec();
@@ -431,7 +433,10 @@ mod tests {
             assert_eq!(task.activity_id, "7", "cut at {cut}");
         }
         let cut_token: ActivityTaskResponse = read_prefix(&full[..3]).unwrap();
-        assert!(cut_token.task_token.is_empty(), "a token cut short is not read");
+        assert!(
+            cut_token.task_token.is_empty(),
+            "a token cut short is not read"
+        );
     }
 
     #[test]

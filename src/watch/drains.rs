@@ -77,7 +77,7 @@ impl DrainBook {
             self.begin(i, workers, status, "asked on /drain");
         }
         self.waiting.push((targets, ask.reply));
-        self.answer_ready();
+        self.answer_ready(workers);
     }
 
     /// Starts the drain of worker `i` unless it is drained or draining already.
@@ -116,12 +116,12 @@ impl DrainBook {
         }
         self.resume_at.insert(i, Instant::now() + w.stop_timeout);
         self.reports.insert(i, report);
-        self.answer_ready();
+        self.answer_ready(workers);
         self.ending.is_some() && self.all_gone(workers)
     }
 
     /// Replies to every ask whose drains are all over.
-    fn answer_ready(&mut self) {
+    fn answer_ready(&mut self, workers: &[Watched]) {
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
             .into_iter()
             .partition(|(targets, _)| targets.iter().all(|i| self.reports.contains_key(i)));
@@ -132,7 +132,7 @@ impl DrainBook {
                 .map(|i| {
                     let r = &self.reports[i];
                     json!({
-                        "index": i,
+                        "worker": workers[*i].name,
                         "outcome": r.end.name(),
                         "finished": r.tally.finished,
                         "abandoned": r.left,
