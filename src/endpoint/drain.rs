@@ -168,7 +168,7 @@ async fn completes_polls(shared: &Shared, configured: &str, instances: &[Instanc
         namespace: namespace.to_string(),
         ..Default::default()
     };
-    let capable = match call(shared.upstream.client().describe_namespace(describe)).await {
+    match call(shared.upstream.client().describe_namespace(describe)).await {
         Ok(r) => r
             .into_inner()
             .namespace_info
@@ -178,8 +178,7 @@ async fn completes_polls(shared: &Shared, configured: &str, instances: &[Instanc
             warn!(worker = %shared.label, "cannot read the namespace's capabilities: {e}");
             false
         }
-    };
-    capable
+    }
 }
 
 /// `ShutdownWorker` for one SDK worker: its polls of every type (Temporal's default leaves
