@@ -48,17 +48,18 @@ step "the packages (scripts/package.sh)"
 took
 
 # The crate as crates.io would take it. A checkout with uncommitted changes (a developer's)
-# is packaged as it is; CI's clean clone is packaged as committed. Their verifying builds
-# (the crate alone, without the dev-dependencies' features, so none of cargo test's
-# artifacts fit) use a target directory in the cache outside the clone: every clone after the
-# first compiles only the crate.
+# is packaged as it is; CI's clean clone is packaged as committed. `cargo package` verifies
+# the tarball by building it (the crate alone, without the dev-dependencies' features, so
+# none of cargo test's artifacts fit) in a target directory in the cache outside the clone:
+# every clone after the first compiles only the crate. `cargo publish --dry-run` then checks
+# what an upload checks of the same tarball, without building it a second time.
 dirty=()
 [[ -z $(git status --porcelain) ]] || dirty=(--allow-dirty)
 export CARGO_TARGET_DIR
 CARGO_TARGET_DIR=$(scripts/cache-dir.sh)/crate-target
-step "cargo package --locked${dirty:+ ${dirty[*]}}, cargo publish --dry-run --locked${dirty:+ ${dirty[*]}}"
+step "cargo package --locked${dirty:+ ${dirty[*]}}, cargo publish --dry-run --no-verify --locked${dirty:+ ${dirty[*]}}"
 cargo package --locked --quiet "${dirty[@]}"
-cargo publish --dry-run --locked --quiet "${dirty[@]}"
+cargo publish --dry-run --no-verify --locked --quiet "${dirty[@]}"
 crate=$CARGO_TARGET_DIR/package/temporal-supervisor-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1).crate
 tar -tzf "$crate" | grep -x 'temporal-supervisor-[0-9.]*/LICENSE-APACHE' >/dev/null \
   || { echo "package-test: $crate has no LICENSE-APACHE" >&2; exit 1; }
