@@ -70,6 +70,14 @@ impl Credentials {
 /// The live credentials: the latest good ones.
 pub type Live = watch::Receiver<Arc<Credentials>>;
 
+/// The next change of the live credentials (never, without them).
+pub async fn changed(live: &mut Option<Live>) -> Result<(), watch::error::RecvError> {
+    match live {
+        Some(live) => live.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reads the credential files again and again; stops when dropped.
 pub struct CredentialWatch {
     live: Live,

@@ -78,12 +78,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
         Err(e) => return fatal(exit::USAGE, &e.0),
     };
     if let Command::Config = cli.command {
-        let mut report = config::render_report(&config.report);
-        for warning in &config.warnings {
-            report.push_str(&format!("# warning: {warning}\n"));
-        }
-        logging::print_stdout(&report);
-        return exit::OK;
+        return print_config(&config);
     }
     if let Err(e) = logging::init(&config.log, env.get("RUST_LOG").map(String::as_str)) {
         return fatal(exit::USAGE, &e.0);
@@ -106,27 +101,40 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     let code = match cli.command {
         Command::Check => runtime.block_on(check(&config)),
         Command::Wait => runtime.block_on(wait(&config)),
-        Command::Exec { command } => {
-            // A command that cannot run fails now, not after the wait.
-            let path = config.path.as_deref().map(std::ffi::OsStr::new);
-            if let Err(e) = process::command::resolve(&command[0], path, None) {
-                return fatal(e.code, &e.message);
-            }
-            match runtime.block_on(wait(&config)) {
-                exit::OK => {
-                    // Nothing of ours may outlive the exec: stop the runtime's threads first.
-                    runtime.shutdown_background();
-                    return exec(&command);
-                }
-                code => code,
-            }
-        }
+        Command::Exec { command } => return wait_and_exec(runtime, &config, &command),
         Command::Run { .. } => runtime.block_on(supervise::run(&config)),
         Command::Watch => runtime.block_on(watch::run(&config)),
         Command::Status { worker } => runtime.block_on(status(&config, worker.as_deref())),
         Command::Config => unreachable!("handled above"),
     };
     runtime.shutdown_background();
+    logging::flush(LOG_FLUSH_LIMIT);
+    code
+}
+
+/// `config`: the settings and where each came from, with the warnings.
+fn print_config(config: &Config) -> u8 {
+    let mut report = config::render_report(&config.report);
+    for warning in &config.warnings {
+        report.push_str(&format!("# warning: {warning}\n"));
+    }
+    logging::print_stdout(&report);
+    exit::OK
+}
+
+/// `exec`: the wait, then the worker in place of this process.
+fn wait_and_exec(runtime: tokio::runtime::Runtime, config: &Config, command: &[OsString]) -> u8 {
+    // A command that cannot run fails now, not after the wait.
+    let path = config.path.as_deref().map(std::ffi::OsStr::new);
+    if let Err(e) = process::command::resolve(&command[0], path, None) {
+        return fatal(e.code, &e.message);
+    }
+    let code = runtime.block_on(wait(config));
+    // Nothing of ours may outlive the exec: stop the runtime's threads first.
+    runtime.shutdown_background();
+    if code == exit::OK {
+        return exec(command);
+    }
     logging::flush(LOG_FLUSH_LIMIT);
     code
 }

@@ -54,6 +54,42 @@ pub struct DrainReport {
     pub took: Duration,
 }
 
+/// How the polls open when a drain begins are to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenPolls {
+    /// None is open.
+    None,
+    /// Temporal completes them on `ShutdownWorker`: the namespace can.
+    CompletedByTemporal,
+    /// They are left this long to end by themselves, again after each task the worker
+    /// finishes.
+    LeftToEnd(Duration),
+}
+
+impl OpenPolls {
+    /// Until when the polls may stay open, waiting from `from`.
+    fn wait_until(self, from: Instant, deadline: Instant) -> Instant {
+        match self {
+            OpenPolls::None | OpenPolls::CompletedByTemporal => deadline,
+            OpenPolls::LeftToEnd(wait) => (from + wait).min(deadline),
+        }
+    }
+
+    /// As the log says it.
+    fn words(self) -> String {
+        match self {
+            OpenPolls::None => "no poll open".into(),
+            OpenPolls::CompletedByTemporal => {
+                "open polls completed by Temporal (ShutdownWorker)".into()
+            }
+            OpenPolls::LeftToEnd(wait) => format!(
+                "open polls left {} to end by themselves (the namespace cannot complete them)",
+                duration::format(wait)
+            ),
+        }
+    }
+}
+
 /// Drains the worker behind `shared` until `deadline`, letting open polls that Temporal cannot
 /// complete end by themselves for `poll_wait`; `skip` turning true cuts it short.
 pub async fn drain(
@@ -63,61 +99,8 @@ pub async fn drain(
     mut skip: watch::Receiver<bool>,
 ) -> DrainReport {
     let started = Instant::now();
-    shared.set_phase(Phase::Draining);
-    let (instances, words, polls) = shared.with_ledger(|l| {
-        l.begin_drain();
-        (l.instances(), l.in_flight_words(), l.polls_outstanding())
-    });
-    let capable = polls > 0 && completes_polls(&shared, &namespace, &instances).await;
-    // One ShutdownWorker per SDK worker, first thing: its sticky queue released (workflow
-    // tasks for what it caches go to the others at once, not after the queue's
-    // schedule-to-start timeout; Temporal ends the polls waiting on it), and, where the
-    // namespace can, its other open polls completed.
-    shutdown_workers(&shared, &instances).await;
-    let (ends_polls, polls_by) = if polls == 0 {
-        ("no poll open".to_string(), deadline)
-    } else if capable {
-        (
-            "open polls completed by Temporal (ShutdownWorker)".into(),
-            deadline,
-        )
-    } else {
-        let wait = duration::format(poll_wait);
-        let said = format!(
-            "open polls left {wait} to end by themselves (the namespace cannot complete them)"
-        );
-        (said, (started + poll_wait).min(deadline))
-    };
-    info!(
-        worker = %shared.label,
-        in_flight = %words,
-        deadline = %duration::format(deadline.saturating_duration_since(started)),
-        "draining: {words} in flight; new polls held, {ends_polls}"
-    );
-    let mut polls_by = polls_by;
-    let mut finished = 0;
-    let end = loop {
-        let changed = shared.changed();
-        // Open polls may bring the next task of what the worker just finished (the workflow
-        // task after an activity comes at once, on its sticky queue): they get their wait
-        // again after each answer.
-        let now_finished = shared.read_ledger(|l| l.drain_tally().map_or(0, |t| t.finished));
-        if now_finished > finished && polls_by < deadline {
-            finished = now_finished;
-            polls_by = (Instant::now() + poll_wait).min(deadline);
-        }
-        let polls_over = Instant::now() >= polls_by;
-        if shared.read_ledger(|l| l.in_flight() == 0 && (polls_over || l.polls_outstanding() == 0))
-        {
-            break DrainEnd::Completed;
-        }
-        tokio::select! {
-            () = changed => {}
-            () = sleep_until(polls_by), if !polls_over => {}
-            () = sleep_until(deadline) => break DrainEnd::Deadline,
-            Ok(_) = skip.wait_for(|s| *s) => break DrainEnd::Skipped,
-        }
-    };
+    let open = begin(&shared, &namespace, (started, deadline), poll_wait).await;
+    let end = wait(&shared, open, (started, deadline), &mut skip).await;
     // Once more, for a sticky queue first polled during the drain.
     shutdown_workers(&shared, &shared.read_ledger(|l| l.instances())).await;
     // The stop signal follows: an SDK that waits for its polls on shutdown gets them back.
@@ -138,6 +121,74 @@ pub async fn drain(
         left_words,
         polls_open,
         took: started.elapsed(),
+    }
+}
+
+/// Holds new polls, releases the sticky queues and has Temporal complete the open polls where
+/// it can; returns how the open polls are to end.
+async fn begin(
+    shared: &Shared,
+    namespace: &str,
+    (started, deadline): (Instant, Instant),
+    poll_wait: Duration,
+) -> OpenPolls {
+    shared.set_phase(Phase::Draining);
+    let (instances, words, polls) = shared.with_ledger(|l| {
+        l.begin_drain();
+        (l.instances(), l.in_flight_words(), l.polls_outstanding())
+    });
+    let capable = polls > 0 && completes_polls(shared, namespace, &instances).await;
+    // One ShutdownWorker per SDK worker, first thing: its sticky queue released (workflow
+    // tasks for what it caches go to the others at once, not after the queue's
+    // schedule-to-start timeout; Temporal ends the polls waiting on it), and, where the
+    // namespace can, its other open polls completed.
+    shutdown_workers(shared, &instances).await;
+    let open = match (polls, capable) {
+        (0, _) => OpenPolls::None,
+        (_, true) => OpenPolls::CompletedByTemporal,
+        (_, false) => OpenPolls::LeftToEnd(poll_wait),
+    };
+    info!(
+        worker = %shared.label,
+        in_flight = %words,
+        deadline = %duration::format(deadline.saturating_duration_since(started)),
+        "draining: {words} in flight; new polls held, {}",
+        open.words()
+    );
+    open
+}
+
+/// Waits until nothing is held and no poll is open (or only polls past their wait), the
+/// deadline, or `skip`.
+async fn wait(
+    shared: &Shared,
+    open: OpenPolls,
+    (started, deadline): (Instant, Instant),
+    skip: &mut watch::Receiver<bool>,
+) -> DrainEnd {
+    let mut polls_by = open.wait_until(started, deadline);
+    let mut finished = 0;
+    loop {
+        let changed = shared.changed();
+        // Open polls may bring the next task of what the worker just finished (the workflow
+        // task after an activity comes at once, on its sticky queue): they get their wait
+        // again after each answer.
+        let now_finished = shared.read_ledger(|l| l.drain_tally().map_or(0, |t| t.finished));
+        if now_finished > finished && polls_by < deadline {
+            finished = now_finished;
+            polls_by = open.wait_until(Instant::now(), deadline);
+        }
+        let polls_over = Instant::now() >= polls_by;
+        if shared.read_ledger(|l| l.in_flight() == 0 && (polls_over || l.polls_outstanding() == 0))
+        {
+            return DrainEnd::Completed;
+        }
+        tokio::select! {
+            () = changed => {}
+            () = sleep_until(polls_by), if !polls_over => {}
+            () = sleep_until(deadline) => return DrainEnd::Deadline,
+            Ok(_) = skip.wait_for(|s| *s) => return DrainEnd::Skipped,
+        }
     }
 }
 

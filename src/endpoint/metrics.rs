@@ -8,7 +8,7 @@
 //! | `temporal_supervisor_endpoint_tasks_failed_total{kind}` | counter | tasks it failed or cancelled, or that were gone when it answered |
 //! | `temporal_supervisor_endpoint_tasks_in_flight{kind}` | gauge | tasks it holds |
 //! | `temporal_supervisor_endpoint_polls_outstanding{kind}` | gauge | its polls open at Temporal |
-//! | `temporal_supervisor_endpoint_rpc_errors_total{code}` | counter | its RPCs that failed, by gRPC code (`unavailable` for ones that never reached Temporal) |
+//! | `temporal_supervisor_endpoint_rpc_errors_total{code}` | counter | its RPCs that failed, by gRPC code in snake case (`deadline_exceeded`; `unavailable` for ones that never reached Temporal) |
 //! | `temporal_supervisor_drains_total{outcome}` | counter | drains: `completed` (nothing left), `deadline`, `skipped` (a second stop signal) |
 //! | `temporal_supervisor_drain_tasks_total{outcome}` | counter | tasks of drains: `finished` (answered during the drain), `abandoned` (held when the worker was stopped) |
 
@@ -195,8 +195,7 @@ impl EndpointMetrics {
     }
 
     pub fn rpc_error(&self, code: tonic::Code) {
-        let name = format!("{code:?}").to_lowercase();
-        let labels = self.with("code", &name);
+        let labels = self.with("code", code_label(code));
         self.families.rpc_errors.get_or_create(&labels).inc();
     }
 
@@ -207,5 +206,67 @@ impl EndpointMetrics {
             let labels = self.with("outcome", outcome);
             self.families.drain_tasks.get_or_create(&labels).inc_by(n);
         }
+    }
+}
+
+/// A gRPC status code as Prometheus labels write it: snake case (`deadline_exceeded`).
+fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_error_codes_are_labelled_in_snake_case() {
+        // Every code, by its number: the label is its CamelCase name with words split by `_`.
+        for n in 0..=16 {
+            let code = tonic::Code::from_i32(n);
+            let camel = format!("{code:?}");
+            let mut snake = String::new();
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(code_label(code), snake);
+        }
+        assert_eq!(
+            code_label(tonic::Code::DeadlineExceeded),
+            "deadline_exceeded"
+        );
+    }
+
+    #[test]
+    fn an_rpc_error_counts_under_its_code() {
+        let families = Families::default();
+        let metrics = families.for_worker(vec![("worker", "docs".into())]);
+        metrics.rpc_error(tonic::Code::ResourceExhausted);
+        let labels = vec![
+            ("worker", "docs".to_string()),
+            ("code", "resource_exhausted".to_string()),
+        ];
+        assert_eq!(families.rpc_errors.get_or_create(&labels).get(), 1);
     }
 }

@@ -19,6 +19,7 @@ use crate::endpoint::metrics::TaskKind;
 use crate::task::AbortOnDrop;
 use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
 use crate::temporal::pollers::{PollerCheck, PollerReport};
+use crate::temporal::probe::ProbeError;
 
 /// How often the endpoint's view is looked at (nothing leaves the process).
 const LOOK: Duration = Duration::from_secs(1);
@@ -95,58 +96,29 @@ async fn follow(
     reports: mpsc::Sender<PollerEvent>,
     mut after: watch::Receiver<Option<SystemTime>>,
 ) {
-    let started = Instant::now();
-    let mut fallback = Some(fallback);
-    let mut server: Option<(PollerWatch, mpsc::Receiver<PollerEvent>)> = None;
+    let mut follower = Follower {
+        view,
+        judge,
+        started: Instant::now(),
+        fallback: Some(fallback),
+        server: None,
+        said_direct: false,
+        pid,
+    };
     let mut last: Option<PollerReport> = None;
-    let mut said_direct = false;
     let mut look = tokio::time::interval(LOOK);
     loop {
         let report = tokio::select! {
-            _ = look.tick() => {
-                if view.used() {
-                    server = None;
-                    let since = (*after.borrow()).map(instant_of);
-                    Some(judge.report(&view, since))
-                } else if server.is_none() && started.elapsed() >= UNUSED_AFTER {
-                    if let Some(start) = fallback.take() {
-                        let (tx, rx) = mpsc::channel(4);
-                        let watch = start(tx);
-                        if let Some(since) = *after.borrow() {
-                            watch.count_polls_after(since);
-                        }
-                        server = Some((watch, rx));
-                    }
-                    None
-                } else if server.is_none() {
-                    Some(judge.not_yet(&view))
-                } else {
-                    None
-                }
-            }
-            Some((_, _, checked)) = next(&mut server) => {
-                if let Ok(r) = &checked
-                    && r.polling
-                    && !said_direct
-                {
-                    said_direct = true;
-                    warn!(
-                        child_pid = pid,
-                        endpoint = %view.address(),
-                        "the worker polls Temporal directly, not through its endpoint \
-                         (TEMPORAL_ADDRESS={}): it works as before, but it cannot be drained \
-                         on stop; have it read the connection from Temporal's environment \
-                         configuration",
-                        view.address()
-                    );
-                }
+            _ = look.tick() => follower.look(*after.borrow()),
+            Some((_, _, checked)) = next(&mut follower.server) => {
+                follower.heard_server(&checked);
                 if reports.send((index, pid, checked)).await.is_err() {
                     return;
                 }
                 continue;
             }
             Ok(()) = after.changed() => {
-                if let (Some((watch, _)), Some(since)) = (&server, *after.borrow()) {
+                if let (Some((watch, _)), Some(since)) = (&follower.server, *after.borrow()) {
                     watch.count_polls_after(since);
                 }
                 last = None;
@@ -162,6 +134,65 @@ async fn follow(
         last = Some(report.clone());
         if reports.send((index, pid, Ok(report))).await.is_err() {
             return;
+        }
+    }
+}
+
+/// What [`follow`] keeps between looks.
+struct Follower {
+    view: View,
+    judge: Judge,
+    started: Instant,
+    /// Starts the server's check, until it is started.
+    fallback: Option<Fallback>,
+    /// The server's check, while the worker sends no poll through its endpoint.
+    server: Option<(PollerWatch, mpsc::Receiver<PollerEvent>)>,
+    /// The worker was said to poll Temporal directly.
+    said_direct: bool,
+    pid: i32,
+}
+
+impl Follower {
+    /// A look at the endpoint (counting only polls after `after`, when given): its report, or
+    /// none while the server's check reports instead.
+    fn look(&mut self, after: Option<SystemTime>) -> Option<PollerReport> {
+        if self.view.used() {
+            self.server = None;
+            Some(self.judge.report(&self.view, after.map(instant_of)))
+        } else if self.server.is_some() {
+            None
+        } else if self.started.elapsed() >= UNUSED_AFTER {
+            if let Some(start) = self.fallback.take() {
+                let (tx, rx) = mpsc::channel(4);
+                let watch = start(tx);
+                if let Some(since) = after {
+                    watch.count_polls_after(since);
+                }
+                self.server = Some((watch, rx));
+            }
+            None
+        } else {
+            Some(self.judge.not_yet(&self.view))
+        }
+    }
+
+    /// The server's check reported: the first time it finds the worker polling, one warning
+    /// says that it does so past its endpoint.
+    fn heard_server(&mut self, checked: &Result<PollerReport, ProbeError>) {
+        if let Ok(r) = checked
+            && r.polling
+            && !self.said_direct
+        {
+            self.said_direct = true;
+            warn!(
+                child_pid = self.pid,
+                endpoint = %self.view.address(),
+                "the worker polls Temporal directly, not through its endpoint \
+                 (TEMPORAL_ADDRESS={}): it works as before, but it cannot be drained \
+                 on stop; have it read the connection from Temporal's environment \
+                 configuration",
+                self.view.address()
+            );
         }
     }
 }

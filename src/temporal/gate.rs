@@ -37,6 +37,69 @@ pub struct GaveUp;
 /// Told of every attempt: how long it took to succeed, or why it failed.
 pub type Attempted<'a> = &'a mut (dyn FnMut(Result<Duration, &ProbeError>) + Send);
 
+/// Why waiting gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exhausted {
+    /// `max_retries` attempts failed.
+    Attempts,
+    /// The overall timeout passed.
+    Time,
+}
+
+/// Where the wait stands: the attempts made, and the failures since the schedule last
+/// started over.
+struct Schedule<'a> {
+    wait: &'a WaitSettings,
+    start: Instant,
+    deadline: Option<Instant>,
+    attempt: u32,
+    streak: u32,
+    was_unreachable: bool,
+}
+
+impl Schedule<'_> {
+    /// The time the next attempt may take.
+    fn budget(&self) -> Duration {
+        match self.deadline {
+            Some(d) => self
+                .wait
+                .attempt_timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => self.wait.attempt_timeout,
+        }
+    }
+
+    /// Whether the attempts or the time ran out, after a failed attempt.
+    fn exhausted(&self) -> Option<Exhausted> {
+        if self.wait.max_retries != 0 && self.attempt >= self.wait.max_retries {
+            Some(Exhausted::Attempts)
+        } else {
+            self.out_of_time()
+        }
+    }
+
+    fn out_of_time(&self) -> Option<Exhausted> {
+        self.deadline
+            .is_some_and(|d| Instant::now() >= d)
+            .then_some(Exhausted::Time)
+    }
+
+    /// The delay after `failure`: the schedule starts over when the server first becomes
+    /// reachable; never past the overall timeout.
+    fn delay_after(&mut self, failure: &ProbeError) -> Duration {
+        if self.was_unreachable && !failure.unreachable() {
+            self.streak = 0;
+        }
+        self.was_unreachable = failure.unreachable();
+        self.streak += 1;
+        let delay = self.wait.backoff.next_delay(self.streak);
+        match self.deadline {
+            Some(d) => delay.min(d.saturating_duration_since(Instant::now())),
+            None => delay,
+        }
+    }
+}
+
 /// Makes attempts until one succeeds, the attempts run out, or the overall timeout passes.
 /// `attempted` hears of each (the supervisor counts them for its endpoints and metrics).
 pub async fn wait_until_ready(
@@ -45,69 +108,40 @@ pub async fn wait_until_ready(
     attempted: Attempted<'_>,
 ) -> Result<Ready, GaveUp> {
     let start = Instant::now();
-    let deadline = wait.timeout.map(|t| start + t);
     let target = prober.settings().address();
-    let max = wait.max_retries;
     info!(
         address = %target,
         namespace = %prober.settings().namespace,
-        max_attempts = max,
+        max_attempts = wait.max_retries,
         timeout = %wait.timeout.map_or("none".into(), duration::format),
         "waiting for Temporal"
     );
-
-    let mut attempt: u32 = 0;
-    // Failures since the schedule last started over.
-    let mut streak: u32 = 0;
-    let mut was_unreachable = false;
-    let ready = |ready: Ready, attempt: u32| {
-        info!(
-            address = %target,
-            peer = %ready.addr,
-            attempt,
-            elapsed = %duration::format(start.elapsed()),
-            latency = %duration::format(ready.latency),
-            "Temporal is ready"
-        );
-        Ok(ready)
+    let mut schedule = Schedule {
+        wait,
+        start,
+        deadline: wait.timeout.map(|t| start + t),
+        attempt: 0,
+        streak: 0,
+        was_unreachable: false,
     };
     loop {
-        attempt += 1;
-        let budget = match deadline {
-            Some(d) => wait
-                .attempt_timeout
-                .min(d.saturating_duration_since(Instant::now())),
-            None => wait.attempt_timeout,
-        };
-        let result = prober.attempt_keeping(budget).await;
+        schedule.attempt += 1;
+        let result = prober.attempt_keeping(schedule.budget()).await;
         attempted(result.as_ref().map(|r| r.latency).map_err(|(e, _)| e));
         let (failure, open) = match result {
-            Ok(r) => return ready(r, attempt),
+            Ok(r) => return Ok(ready(&target, r, &schedule)),
             Err(failed) => failed,
         };
-
-        let out_of_attempts = max != 0 && attempt >= max;
-        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-        if out_of_attempts || out_of_time {
-            give_up(&target, &failure, out_of_attempts, attempt, wait, start);
+        if let Some(why) = schedule.exhausted() {
+            give_up(&target, &failure, why, &schedule);
             return Err(GaveUp);
         }
-
-        if was_unreachable && !failure.unreachable() {
-            streak = 0;
-        }
-        was_unreachable = failure.unreachable();
-        streak += 1;
-        let mut delay = wait.backoff.next_delay(streak);
-        if let Some(d) = deadline {
-            delay = delay.min(d.saturating_duration_since(Instant::now()));
-        }
-        log_not_ready(attempt, max, &failure, delay);
-
+        let delay = schedule.delay_after(&failure);
+        log_not_ready(schedule.attempt, wait.max_retries, &failure, delay);
         let wake = Instant::now() + delay;
         if let Some((connection, addr)) = open {
             if let Some(r) = watch_readiness(prober, connection, addr, wake, wait).await {
-                return ready(r, attempt);
+                return Ok(ready(&target, r, &schedule));
             }
         } else if !failure.refused() {
             sleep_until(wake).await;
@@ -116,35 +150,39 @@ pub async fn wait_until_ready(
         }
         // The overall timeout ran out while waiting: give up with what was last seen, rather
         // than make an attempt without time for it.
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            give_up(&target, &failure, false, attempt, wait, start);
+        if let Some(why) = schedule.out_of_time() {
+            give_up(&target, &failure, why, &schedule);
             return Err(GaveUp);
         }
     }
 }
 
-fn give_up(
-    target: &str,
-    failure: &ProbeError,
-    out_of_attempts: bool,
-    attempt: u32,
-    wait: &WaitSettings,
-    start: Instant,
-) {
-    let why = if out_of_attempts {
-        format!("{attempt} attempts")
-    } else {
-        format!(
+fn ready(target: &str, ready: Ready, schedule: &Schedule) -> Ready {
+    info!(
+        address = %target,
+        peer = %ready.addr,
+        attempt = schedule.attempt,
+        elapsed = %duration::format(schedule.start.elapsed()),
+        latency = %duration::format(ready.latency),
+        "Temporal is ready"
+    );
+    ready
+}
+
+fn give_up(target: &str, failure: &ProbeError, why: Exhausted, schedule: &Schedule) {
+    let why = match why {
+        Exhausted::Attempts => format!("{} attempts", schedule.attempt),
+        Exhausted::Time => format!(
             "the {} timeout",
-            duration::format(wait.timeout.unwrap_or_default())
-        )
+            duration::format(schedule.wait.timeout.unwrap_or_default())
+        ),
     };
     error!(
         address = %target,
         stage = %failure.stage,
         reason = %failure.reason,
         "giving up on Temporal after {why} over {}",
-        duration::format(start.elapsed()),
+        duration::format(schedule.start.elapsed()),
     );
 }
 

@@ -41,13 +41,12 @@ use temporalio_client::Connection;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info};
 
 use crate::backoff::jittered;
 use crate::config::MonitorSettings;
-use crate::credentials::{Credentials, Live};
+use crate::credentials::{self, Credentials, Live};
 use crate::task::AbortOnDrop;
-use crate::temporal::health_watch::{self, Watch};
+use crate::temporal::health_watch::HealthWatch;
 use crate::temporal::probe::{Bound, ProbeError, Prober, Stage};
 use crate::temporal::thresholds::{Change, Health, Phase};
 
@@ -105,10 +104,7 @@ impl Monitor {
             connection: ready,
             live: prober.live(),
             credentials: prober.live().map(|l| l.borrow().clone()),
-            watch: None,
-            watch_refused: false,
-            quick_watch_ends: 0,
-            watch_opened: now,
+            watch: HealthWatch::new(),
             probes: JoinSet::new(),
             check: check.clone(),
             well,
@@ -134,9 +130,6 @@ impl Monitor {
     }
 }
 
-/// Watches in a row that end as soon as they open before the watch is given up.
-const QUICK_WATCH_ENDS: u32 = 3;
-
 /// A finished probe: the connection it proved, or why it failed; how long it took, and when
 /// it started.
 type ProbeOutcome = (Result<Connection, ProbeError>, Duration, Instant);
@@ -151,13 +144,7 @@ struct Task {
     /// The credentials as they rotate, and the ones the connection was made with.
     live: Option<Live>,
     credentials: Option<Arc<Credentials>>,
-    watch: Option<Watch>,
-    /// The server refuses the watch (outright, or it keeps cutting it): do not ask again.
-    watch_refused: bool,
-    /// Watches in a row that ended as soon as they opened.
-    quick_watch_ends: u32,
-    /// When the current watch opened.
-    watch_opened: Instant,
+    watch: HealthWatch,
     probes: JoinSet<ProbeOutcome>,
     next_probe: Instant,
     /// Asks for a probe at once.
@@ -176,14 +163,6 @@ enum Wake {
     ProbeDone(ProbeOutcome),
 }
 
-/// The next change of the live credentials (never, without them).
-async fn changed(live: &mut Option<Live>) -> Result<(), watch::error::RecvError> {
-    match live {
-        Some(live) => live.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The receiver is gone: the supervisor dropped the monitor.
 struct Closed;
 
@@ -198,8 +177,8 @@ impl Task {
         loop {
             let check = self.check.clone();
             let wake = tokio::select! {
-                Ok(()) = changed(&mut self.live) => Wake::Credentials,
-                reason = health_watch::ends(&mut self.watch) => Wake::WatchEnded(reason),
+                Ok(()) = credentials::changed(&mut self.live) => Wake::Credentials,
+                reason = self.watch.ends() => Wake::WatchEnded(reason),
                 () = sleep_until(self.next_probe), if self.may_start_probe() => Wake::ProbeDue,
                 () = check.notified() => Wake::CheckAsked,
                 Some(joined) = self.probes.join_next(), if !self.probes.is_empty() => {
@@ -273,7 +252,7 @@ impl Task {
         // A well connection with its watch open only needs the namespace proved; anything
         // else gets the whole readiness check, on the connection we have if any (a channel
         // that lost its server reconnects by itself), else on a fresh one.
-        let namespace_only = self.watch.is_some();
+        let namespace_only = self.watch.is_open();
         let existing = self.connection.clone();
         self.probes.spawn(async move {
             let started = Instant::now();
@@ -317,7 +296,7 @@ impl Task {
                     self.next_probe = Instant::now() + self.probe_pause();
                 }
                 self.connection = Some(connection);
-                if self.watch.is_none()
+                if !self.watch.is_open()
                     && let Err(e) = self.open_watch().await
                 {
                     self.send_change(change).await?;
@@ -366,7 +345,7 @@ impl Task {
         .await?;
         // From the first failure on, probes make fresh connections from DNS up.
         self.connection = None;
-        self.watch = None;
+        self.watch.close();
         if was_well {
             self.next_probe = Instant::now() + self.probe_pause();
         }
@@ -385,7 +364,7 @@ impl Task {
             .is_none_or(|current| next.tls_differs(current));
         if tls {
             self.connection = None;
-            self.watch = None;
+            self.watch.close();
         } else if let Some(connection) = &self.connection {
             connection.set_api_key(next.api_key.clone());
         }
@@ -394,22 +373,7 @@ impl Task {
     }
 
     async fn on_watch_ended(&mut self, reason: String) -> Result<(), Closed> {
-        self.watch = None;
-        // A watch that keeps ending as soon as it opens (a proxy that cuts streams) would
-        // have us probe and reopen it in a tight loop: probe on the interval instead. Once is
-        // not enough: a server just back may report NOT_SERVING for a moment.
-        if self.watch_opened.elapsed() < self.settings.recheck_interval {
-            self.quick_watch_ends += 1;
-        } else {
-            self.quick_watch_ends = 0;
-        }
-        if self.quick_watch_ends >= QUICK_WATCH_ENDS {
-            self.watch_refused = true;
-            info!(
-                "the health watch ended at once {QUICK_WATCH_ENDS} times in a row ({reason}); \
-                 probing on the interval instead"
-            );
-        }
+        self.watch.ended(&reason, self.settings.recheck_interval);
         self.send(MonitorEvent::WatchEnded(reason)).await?;
         let change = self.health.suspect();
         if change.is_some() {
@@ -418,23 +382,15 @@ impl Task {
         self.send_change(change).await
     }
 
-    /// Opens the health watch on the connection. A server that refuses it outright leaves the
-    /// probes on the interval; one that does not answer fails like a probe.
+    /// Opens the health watch on the connection, where the credentials allow it (see
+    /// [`HealthWatch::open`]).
     async fn open_watch(&mut self) -> Result<(), ProbeError> {
-        if self.watch_refused || !self.prober.health_allowed() {
-            return Ok(());
-        }
-        let Some(connection) = &self.connection else {
-            return Ok(());
-        };
-        match health_watch::open(connection, self.settings.probe_timeout).await? {
-            Some(stream) => {
-                debug!("health watch open");
-                self.watch = Some(stream);
-                self.watch_opened = Instant::now();
+        match &self.connection {
+            Some(connection) if self.prober.health_allowed() => {
+                let timeout = self.settings.probe_timeout;
+                self.watch.open(connection, timeout).await
             }
-            None => self.watch_refused = true,
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
