@@ -1,7 +1,6 @@
 //! docs/configuration.md, rendered from the settings table: a test fails when the committed
 //! file differs from what the table gives (`TS_WRITE_DOCS=1 cargo test --lib` writes it).
 
-use crate::config::file::WORKER_KEYS;
 use crate::config::table::{ALL, Section};
 
 /// The reference, as Markdown.
@@ -65,6 +64,32 @@ fraction of at most `jitter`: with the defaults 1, 2, 4, 8, 16, 32, 60, 60, 60 s
 attempts, about four minutes in all; jitter only shortens, so `max_delay` is a true bound.
 A worker's restarts back off the same way from `restart_delay` to `restart_max_delay`.
 ";
+
+/// The keys of a `[workers.NAME]` table that are the worker's own (not settings), and what
+/// they mean: the fields of [`crate::config::file::WorkerKeys`].
+const WORKER_KEYS: &[(&str, &str)] = &[
+    (
+        "command",
+        "the program and its arguments, such as [\"python\", \"worker.py\"] (required)",
+    ),
+    (
+        "replicas",
+        "how many processes of it to run (1); each is proven by its own pid's pollers",
+    ),
+    ("env", "variables added to its environment, as a table"),
+    (
+        "working_dir",
+        "where it runs; relative to the file's directory",
+    ),
+    (
+        "optional",
+        "true: its failing is only logged, it does not end run, and readiness does not count it",
+    ),
+    (
+        "output",
+        "prefix (each line with its name; the default with several workers) or inherit",
+    ),
+];
 
 const WORKERS: &str = "
 ## A worker's own keys

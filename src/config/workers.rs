@@ -1,7 +1,7 @@
 //! The workers: one from `-- CMD` or the file's `command`, or several named ones from the
 //! file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`]. A worker's table sets
-//! the worker's own keys ([`WORKER_KEYS`]: `command`, `replicas`, `env`, `working_dir`,
-//! `optional`, `output`) and overrides the settings a worker may set (stop and restart, task
+//! the worker's own keys ([`WorkerKeys`](crate::config::file::WorkerKeys): `command`,
+//! `replicas`, `env`, `working_dir`, `optional`, `output`) and overrides the settings a worker may set (stop and restart, task
 //! queues and pollers). Layering stays flag > environment > file > default; inside the file,
 //! a worker's table comes before the top level. For `watch`, workers name task queues and no
 //! command: the sidecar starts nothing.
@@ -9,9 +9,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::config::file::{Raw, WORKER_KEYS, WorkerTable};
-use crate::config::kinds::{AtLeastOne, Flag, Kind};
-use crate::config::resolver::{Resolver, Source, invalid};
+use crate::config::file::Output;
+use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{
     PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
 };
@@ -176,7 +175,7 @@ fn resolve_named(
 ) -> Result<WorkerSpec, ConfigError> {
     let file = r.file().expect("named workers come from the file");
     let path = file.path.clone();
-    let table: WorkerTable = file.workers[name].clone();
+    let own = file.workers[name].own.clone();
     let at = |key: &str| Source::File {
         path: path.clone(),
         key: format!("workers.{name}.{key}"),
@@ -187,120 +186,73 @@ fn resolve_named(
             at("")
         )));
     }
-    let own = |key: &str| table.own.get(key);
-    let text = |key: &str| -> Result<Option<(String, Source)>, ConfigError> {
-        match own(key) {
-            Some(Raw::Text(t)) => Ok(Some((t.clone(), at(key)))),
-            Some(Raw::List(_)) => Err(ConfigError(format!(
-                "{}: expected a single value, found a list",
-                at(key)
-            ))),
-            None => Ok(None),
-        }
-    };
-    let command: Vec<OsString> = match (own("command"), purpose) {
-        (Some(Raw::List(words)), Workers::Watch) if !words.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: watch starts nothing: a worker of watch names its task queues, no command",
-                at("command")
-            )));
-        }
-        (Some(Raw::List(words)), _) if words.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments, found an empty list",
-                at("command")
-            )));
-        }
-        (Some(Raw::List(words)), _) => words.iter().map(OsString::from).collect(),
-        (Some(Raw::Text(_)), _) => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments as a list, such as [\"python\", \
-                 \"worker.py\"]",
-                at("command")
-            )));
-        }
-        (None, Workers::Watch) => Vec::new(),
-        (None, _) => {
-            return Err(ConfigError(format!(
-                "{}: missing: every worker needs a command, such as command = [\"python\", \
-                 \"worker.py\"]",
-                at("command")
-            )));
-        }
-    };
-    let parsed = |key: &str, parse: fn(&str, &str) -> Result<u32, String>| match text(key)? {
-        Some((t, source)) => parse(&t, "")
-            .map(Some)
-            .map_err(|e| invalid(&source, &t, &e)),
-        None => Ok(None),
-    };
-    let replicas = parsed("replicas", AtLeastOne::parse)?.unwrap_or(1);
-    let optional = match text("optional")? {
-        Some((t, source)) => Flag::parse(&t, "").map_err(|e| invalid(&source, &t, &e))?,
-        None => false,
-    };
-    let prefix_output = match text("output")? {
-        None => workers > 1 || replicas > 1,
-        Some((t, _)) if t == "prefix" => true,
-        Some((t, _)) if t == "inherit" => false,
-        Some((t, source)) => return Err(invalid(&source, &t, "expected prefix or inherit")),
-    };
-    if let Some(variable) = table.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+    let command = named_command(own.command.as_deref(), purpose, &at("command"))?;
+    let replicas = own.replicas.map_or(1, |n| n.get());
+    let prefix_output = own
+        .output
+        .map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
+    if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         return Err(ConfigError(format!(
             "{}: invalid variable name '{variable}'",
             at("env")
         )));
     }
     // Absolute, so that where the worker starts does not depend on where we were started.
-    let working_dir = text("working_dir")?.map(|(dir, _)| {
+    let working_dir = own.working_dir.as_ref().map(|dir| {
         let dir = path
             .parent()
-            .map_or_else(|| PathBuf::from(&dir), |base| base.join(&dir));
+            .map_or_else(|| dir.clone(), |base| base.join(dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    let env: Vec<(String, String)> = table
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let shown_command = command
         .iter()
         .map(|w| w.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let source_of = |key: &str| own(key).map_or(Source::Default, |_| at(key));
-    let mut recorded = vec![
-        ("replicas", replicas.to_string()),
+        .collect::<Vec<_>>();
+    let output = if prefix_output { "prefix" } else { "inherit" };
+    // The env's names only: its values may be secrets.
+    let env_names = own.env.keys().map(String::as_str).collect::<Vec<_>>();
+    let recorded = [
         (
-            "output",
-            if prefix_output { "prefix" } else { "inherit" }.into(),
+            "command",
+            own.command.is_some(),
+            Some(shown_command.join(" ")),
         ),
-        ("optional", optional.to_string()),
+        (
+            "replicas",
+            own.replicas.is_some(),
+            Some(replicas.to_string()),
+        ),
+        ("output", own.output.is_some(), Some(output.to_string())),
+        (
+            "optional",
+            own.optional.is_some(),
+            Some(own.optional.unwrap_or(false).to_string()),
+        ),
+        (
+            "working_dir",
+            true,
+            working_dir.as_ref().map(|d| d.display().to_string()),
+        ),
+        (
+            "env",
+            true,
+            (!env_names.is_empty()).then(|| env_names.join(",")),
+        ),
     ];
-    if !command.is_empty() {
-        recorded.insert(0, ("command", shown_command));
-    }
-    if let Some(dir) = &working_dir {
-        recorded.push(("working_dir", dir.display().to_string()));
-    }
-    if !env.is_empty() {
-        // Names only: values may be secrets.
-        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        recorded.push(("env", names.join(",")));
-    }
-    debug_assert!(
-        recorded
-            .iter()
-            .all(|(k, _)| WORKER_KEYS.iter().any(|(w, _)| w == k))
-    );
-    for (key, value) in recorded {
-        let source = source_of(key);
-        r.record(&format!("workers.{name}.{key}"), value, source);
+    for (key, given, value) in recorded {
+        if let Some(value) = value.filter(|_| key != "command" || !command.is_empty()) {
+            let source = if given { at(key) } else { Source::Default };
+            r.record(&format!("workers.{name}.{key}"), value, source);
+        }
     }
     if purpose == Workers::Watch {
-        let started = ["replicas", "working_dir", "output"];
-        let given = started.into_iter().find(|key| own(key).is_some());
-        if let Some(key) = given.or((!table.env.is_empty()).then_some("env")) {
+        let started = [
+            ("replicas", own.replicas.is_some()),
+            ("working_dir", own.working_dir.is_some()),
+            ("output", own.output.is_some()),
+            ("env", !own.env.is_empty()),
+        ];
+        if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
             return Err(ConfigError(format!(
                 "{}: watch starts nothing, so its workers take no {key}",
                 at(key)
@@ -326,12 +278,32 @@ fn resolve_named(
         name: name.to_string(),
         command,
         replicas,
-        env,
+        env: own.env.into_iter().collect(),
         working_dir,
-        optional,
+        optional: own.optional.unwrap_or(false),
         prefix_output,
         process,
         pollers,
         endpoint,
     })
+}
+
+/// A named worker's command: required under `run`, refused under `watch`.
+fn named_command(
+    words: Option<&[String]>,
+    purpose: Workers<'_>,
+    at: &Source,
+) -> Result<Vec<OsString>, ConfigError> {
+    let problem = match (words, purpose) {
+        (Some([_, ..]), Workers::Watch) => {
+            "watch starts nothing: a worker of watch names its task queues, no command"
+        }
+        (Some([]), _) => "expected a program and its arguments, found an empty list",
+        (Some(words), _) => return Ok(words.iter().map(OsString::from).collect()),
+        (None, Workers::Watch) => return Ok(Vec::new()),
+        (None, _) => {
+            "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
+        }
+    };
+    Err(ConfigError(format!("{at}: {problem}")))
 }

@@ -236,14 +236,14 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         case(
             &["run", "--config", &zero],
             &[],
-            &["key workers.docs.replicas: invalid value '0'"],
+            &["line 3, key workers.docs.replicas: invalid value: integer `0`"],
         ),
         case(
             &["run", "--config", &loud],
             &[],
             &[
-                "key workers.docs.output: invalid value 'loud'",
-                "prefix or inherit",
+                "line 3, key workers.docs.output: unknown variant `loud`",
+                "`prefix` or `inherit`",
             ],
         ),
         case(
