@@ -11,9 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{
-    ClientKeepAliveOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
-};
 use temporalio_common::envconfig::load_client_config_profile;
 
 use crate::config::address::{join_address, parse_address, shown_address};
@@ -62,44 +59,6 @@ impl ConnectionSettings {
     /// `host:port` as people write it.
     pub fn address(&self) -> String {
         join_address(&self.host, self.port)
-    }
-
-    /// Options for the Temporal client. The connection is made for probing: no DNS
-    /// load-balancing task, and TCP connect bounded by `connect_timeout`.
-    pub fn connection_options(&self, connect_timeout: Duration) -> ConnectionOptions {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let target = Url::parse(&format!("{scheme}://{}", self.address()))
-            .expect("host and port were validated");
-        let tls_options = self.tls.as_ref().map(|tls| {
-            let client = match (&tls.client_cert, &tls.client_key) {
-                (Some(cert), Some(key)) => Some(
-                    ClientTlsOptions::builder()
-                        .client_cert(cert.data.clone())
-                        .client_private_key(key.data.clone())
-                        .build(),
-                ),
-                _ => None,
-            };
-            TlsOptions::builder()
-                .maybe_server_root_ca_cert(tls.ca_cert.as_ref().map(|c| c.data.clone()))
-                .maybe_domain(tls.server_name.clone())
-                .maybe_client_tls_options(client)
-                .build()
-        });
-        ConnectionOptions::new(target)
-            .identity(format!("temporal-supervisor@{}", std::process::id()))
-            .maybe_api_key(self.api_key.clone())
-            .maybe_tls_options(tls_options)
-            .maybe_headers((!self.headers.is_empty()).then(|| self.headers.clone()))
-            .connect_timeout(connect_timeout)
-            .keep_alive(Some(
-                ClientKeepAliveOptions::builder()
-                    .interval(self.keepalive.interval)
-                    .timeout(self.keepalive.timeout)
-                    .build(),
-            ))
-            .dns_load_balancing(None)
-            .build()
     }
 
     /// The worker's environment for this connection, under Temporal's envconfig names: what
