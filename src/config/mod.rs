@@ -43,7 +43,7 @@ pub mod workers;
 mod tests;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use choices::{LogFormat, OnDisconnect, QueueType, RestartPolicy};
 pub use connection::{ConnectionSettings, EnvChange};
@@ -101,7 +101,7 @@ pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config,
     env.check_text()?;
     let mut r = Resolver::new(flags.clone(), env);
     let file = match r.get_opt(table::CONFIG, None)? {
-        Some(path) => Some(file::load(Path::new(&path.value), &path.source)?),
+        Some(path) => Some(file::load(&path.value, &path.source)?),
         None => None,
     };
     let profile_file = profile::read(env)?;
