@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::config::file::Output;
+use crate::config::file::{Output, WorkerKeys};
 use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{
     PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
@@ -113,30 +113,7 @@ pub fn resolve(
             .map(|name| resolve_named(r, name, purpose, wait, warnings, named.len()))
             .collect();
     }
-    let command: Vec<OsString> = match (cli.is_empty(), top_command) {
-        (false, _) => cli.to_vec(),
-        (true, Some(file)) if file.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments, found an empty list",
-                at("command")
-            )));
-        }
-        (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
-        (true, None) => Vec::new(),
-    };
-    if purpose == Workers::Watch && !command.is_empty() {
-        return Err(ConfigError(format!(
-            "{}: watch starts nothing: it proves a worker by its task queues, with no command",
-            at("command")
-        )));
-    }
-    if command.is_empty() && matches!(purpose, Workers::Run(_)) {
-        return Err(ConfigError(
-            "run needs a command: CMD after --, `command` in the config file, or \
-             [workers.NAME] tables"
-                .into(),
-        ));
-    }
+    let command = single_command(cli, top_command, purpose, &at("command"))?;
     let process = resolve_process(r, None, wait)?;
     let pollers = resolve_pollers(r, None, warnings)?;
     if purpose == Workers::None {
@@ -165,6 +142,39 @@ pub fn resolve(
     }])
 }
 
+/// The one worker's command: `-- CMD`, else the file's `command`; required under `run`,
+/// refused under `watch`.
+fn single_command(
+    cli: &[OsString],
+    file: Option<Vec<String>>,
+    purpose: Workers<'_>,
+    at: &Source,
+) -> Result<Vec<OsString>, ConfigError> {
+    let command: Vec<OsString> = match (cli.is_empty(), file) {
+        (false, _) => cli.to_vec(),
+        (true, Some(file)) if file.is_empty() => {
+            return Err(ConfigError(format!(
+                "{at}: expected a program and its arguments, found an empty list"
+            )));
+        }
+        (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
+        (true, None) => Vec::new(),
+    };
+    if purpose == Workers::Watch && !command.is_empty() {
+        return Err(ConfigError(format!(
+            "{at}: watch starts nothing: it proves a worker by its task queues, with no command"
+        )));
+    }
+    if command.is_empty() && matches!(purpose, Workers::Run(_)) {
+        return Err(ConfigError(
+            "run needs a command: CMD after --, `command` in the config file, or \
+             [workers.NAME] tables"
+                .into(),
+        ));
+    }
+    Ok(command)
+}
+
 fn resolve_named(
     r: &mut Resolver<'_>,
     name: &str,
@@ -180,23 +190,12 @@ fn resolve_named(
         path: path.clone(),
         key: format!("workers.{name}.{key}"),
     };
-    if !valid_name(name) {
-        return Err(ConfigError(format!(
-            "{}: invalid worker name '{name}': use letters, digits, '-' and '_'",
-            at("")
-        )));
-    }
+    check_own(name, &own, purpose, &at)?;
     let command = named_command(own.command.as_deref(), purpose, &at("command"))?;
     let replicas = own.replicas.map_or(1, |n| n.get());
     let prefix_output = own
         .output
         .map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
-    if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        return Err(ConfigError(format!(
-            "{}: invalid variable name '{variable}'",
-            at("env")
-        )));
-    }
     // Absolute, so that where the worker starts does not depend on where we were started.
     let working_dir = own.working_dir.as_ref().map(|dir| {
         let dir = path
@@ -204,61 +203,14 @@ fn resolve_named(
             .map_or_else(|| dir.clone(), |base| base.join(dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    let shown_command = command
-        .iter()
-        .map(|w| w.to_string_lossy())
-        .collect::<Vec<_>>();
-    let output = if prefix_output { "prefix" } else { "inherit" };
-    // The env's names only: its values may be secrets.
-    let env_names = own.env.keys().map(String::as_str).collect::<Vec<_>>();
-    let recorded = [
-        (
-            "command",
-            own.command.is_some(),
-            Some(shown_command.join(" ")),
-        ),
-        (
-            "replicas",
-            own.replicas.is_some(),
-            Some(replicas.to_string()),
-        ),
-        ("output", own.output.is_some(), Some(output.to_string())),
-        (
-            "optional",
-            own.optional.is_some(),
-            Some(own.optional.unwrap_or(false).to_string()),
-        ),
-        (
-            "working_dir",
-            true,
-            working_dir.as_ref().map(|d| d.display().to_string()),
-        ),
-        (
-            "env",
-            true,
-            (!env_names.is_empty()).then(|| env_names.join(",")),
-        ),
-    ];
-    for (key, given, value) in recorded {
-        if let Some(value) = value.filter(|_| key != "command" || !command.is_empty()) {
-            let source = if given { at(key) } else { Source::Default };
-            r.record(&format!("workers.{name}.{key}"), value, source);
-        }
-    }
-    if purpose == Workers::Watch {
-        let started = [
-            ("replicas", own.replicas.is_some()),
-            ("working_dir", own.working_dir.is_some()),
-            ("output", own.output.is_some()),
-            ("env", !own.env.is_empty()),
-        ];
-        if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
-            return Err(ConfigError(format!(
-                "{}: watch starts nothing, so its workers take no {key}",
-                at(key)
-            )));
-        }
-    }
+    record_own(
+        r,
+        name,
+        &own,
+        &command,
+        prefix_output,
+        working_dir.as_deref(),
+    );
     let process = resolve_process(r, Some(name), wait)?;
     let pollers = resolve_pollers(r, Some(name), warnings)?;
     let endpoint = resolve_endpoint(r, Some(name), purpose != Workers::Watch)?;
@@ -286,6 +238,83 @@ fn resolve_named(
         pollers,
         endpoint,
     })
+}
+
+/// A named worker's name and own keys are valid, and under `watch` it starts nothing.
+fn check_own(
+    name: &str,
+    own: &WorkerKeys,
+    purpose: Workers<'_>,
+    at: &dyn Fn(&str) -> Source,
+) -> Result<(), ConfigError> {
+    if !valid_name(name) {
+        return Err(ConfigError(format!(
+            "{}: invalid worker name '{name}': use letters, digits, '-' and '_'",
+            at("")
+        )));
+    }
+    if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+        return Err(ConfigError(format!(
+            "{}: invalid variable name '{variable}'",
+            at("env")
+        )));
+    }
+    if purpose == Workers::Watch {
+        let started = [
+            ("replicas", own.replicas.is_some()),
+            ("working_dir", own.working_dir.is_some()),
+            ("output", own.output.is_some()),
+            ("env", !own.env.is_empty()),
+        ];
+        if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
+            return Err(ConfigError(format!(
+                "{}: watch starts nothing, so its workers take no {key}",
+                at(key)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records a named worker's own keys for the report: of its env, the names only (the values
+/// may be secrets).
+fn record_own(
+    r: &mut Resolver<'_>,
+    name: &str,
+    own: &WorkerKeys,
+    command: &[OsString],
+    prefix_output: bool,
+    working_dir: Option<&std::path::Path>,
+) {
+    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
+    let mut record = |key: &str, given: bool, value: String| {
+        let key = format!("workers.{name}.{key}");
+        let source = match given {
+            true => Source::File {
+                path: path.clone(),
+                key: key.clone(),
+            },
+            false => Source::Default,
+        };
+        r.record(&key, value, source);
+    };
+    if !command.is_empty() {
+        let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+        record("command", true, words.join(" "));
+    }
+    let replicas = own.replicas.map_or(1, |n| n.get());
+    record("replicas", own.replicas.is_some(), replicas.to_string());
+    let output = if prefix_output { "prefix" } else { "inherit" };
+    record("output", own.output.is_some(), output.into());
+    let optional = own.optional.unwrap_or(false).to_string();
+    record("optional", own.optional.is_some(), optional);
+    if let Some(dir) = working_dir {
+        record("working_dir", true, dir.display().to_string());
+    }
+    if !own.env.is_empty() {
+        let names: Vec<&str> = own.env.keys().map(String::as_str).collect();
+        record("env", true, names.join(","));
+    }
 }
 
 /// A named worker's command: required under `run`, refused under `watch`.
