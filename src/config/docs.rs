@@ -103,6 +103,19 @@ In a `[workers.NAME]` table (`NAME`: letters, digits, `-` and `_`), besides the 
 
 #[cfg(test)]
 mod tests {
+    /// The keys the reference lists are the typed table's fields, as serde names them.
+    #[test]
+    fn the_reference_lists_every_key_of_a_workers_own() {
+        let error = toml::from_str::<crate::config::file::WorkerKeys>("unknown_key = 1")
+            .unwrap_err()
+            .to_string();
+        let fields: Vec<String> = super::WORKER_KEYS
+            .iter()
+            .map(|(key, _)| format!("`{key}`"))
+            .collect();
+        assert!(error.contains(&fields.join(", ")), "{error}");
+    }
+
     #[test]
     fn the_committed_reference_is_what_the_table_gives() {
         let rendered = super::configuration();
