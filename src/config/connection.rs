@@ -153,10 +153,11 @@ pub fn resolve(
     };
     let (tls, tls_source) = tls::resolve(r, env, implied)?;
     if address.value.https && tls.is_none() {
-        return Err(ConfigError(format!(
-            "{}: address '{}' asks for https but TLS is off ({tls_source})",
-            address.source, address.value.text
-        )));
+        let problem = format!(
+            "address '{}' asks for https but TLS is off ({tls_source})",
+            address.value.text
+        );
+        return Err(ConfigError::at(address.source, problem));
     }
     if let (None, Some(key)) = (&tls, &api_key) {
         warnings.push(format!(

@@ -70,6 +70,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// `<where>: <problem>`, the shape of every error about a value: `at` names its source.
+    pub fn at(at: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{at}: {problem}"))
+    }
+}
+
 /// Reads the process environment (see [`Env`] for values that are not UTF-8).
 pub fn process_env() -> Env {
     Env::from_process()

@@ -37,7 +37,7 @@ pub struct Resolver<'a> {
 
 /// `<source>: invalid value '<text>': <reason>`, the shape of every bad-value error.
 pub fn invalid(source: &Source, text: &str, reason: &str) -> ConfigError {
-    ConfigError(format!("{source}: invalid value '{text}': {reason}"))
+    ConfigError::at(source, format!("invalid value '{text}': {reason}"))
 }
 
 impl<'a> Resolver<'a> {
@@ -128,9 +128,10 @@ impl<'a> Resolver<'a> {
             Raw::Text(text) => text.clone(),
             Raw::List(items) if def.shape == Shape::List => items.join(","),
             Raw::List(_) => {
-                return Err(ConfigError(format!(
-                    "{source}: expected a single value, found a list"
-                )));
+                return Err(ConfigError::at(
+                    source,
+                    "expected a single value, found a list",
+                ));
             }
         };
         Ok(Some((text, source)))

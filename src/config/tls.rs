@@ -66,7 +66,7 @@ fn input(
 ) -> Result<Option<PemInput>, ConfigError> {
     let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
         let data = files::read(Path::new(path), files::PEM_FILE)
-            .map_err(|e| ConfigError(format!("{source}: cannot read '{path}': {e}")))?;
+            .map_err(|e| ConfigError::at(&source, format!("cannot read '{path}': {e}")))?;
         let path = Some(PathBuf::from(path));
         let shown = path
             .as_ref()
@@ -104,14 +104,15 @@ fn check_certificates(input: &PemInput, what: &str) -> Result<(), ConfigError> {
     let mut count = 0;
     for cert in CertificateDer::pem_slice_iter(&input.pem.data) {
         if cert.is_err() {
-            return Err(ConfigError(format!("{at}: {what} is not valid PEM")));
+            return Err(ConfigError::at(at, format!("{what} is not valid PEM")));
         }
         count += 1;
     }
     if count == 0 {
-        return Err(ConfigError(format!(
-            "{at}: no PEM certificate found in the {what}"
-        )));
+        return Err(ConfigError::at(
+            at,
+            format!("no PEM certificate found in the {what}"),
+        ));
     }
     Ok(())
 }
@@ -121,10 +122,8 @@ fn check_private_key(input: &PemInput) -> Result<(), ConfigError> {
     PrivateKeyDer::from_pem_slice(&input.pem.data)
         .map(|_| ())
         .map_err(|_| {
-            ConfigError(format!(
-                "{} ({}): no PEM private key found in the TLS client key",
-                input.shown, input.source
-            ))
+            let at = format!("{} ({})", input.shown, input.source);
+            ConfigError::at(at, "no PEM private key found in the TLS client key")
         })
 }
 
@@ -147,13 +146,11 @@ pub fn resolve(
     };
     let refused = "disabling TLS host verification is not supported";
     if p_tls.disable_host_verification {
-        return Err(ConfigError(format!("{profile}: {refused}")));
+        return Err(ConfigError::at(profile, refused));
     }
     let variable = "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION";
     if env.get(variable).and_then(|v| Flag::parse(v).ok()) == Some(true) {
-        return Err(ConfigError(format!(
-            "environment variable {variable}: {refused}"
-        )));
+        return Err(ConfigError::at(Source::Env(variable.into()), refused));
     }
     let mut pem = |def: &Def, var, from: &Option<DataSource>| {
         let found = input(r, env, def, var, from, &profile)?;
@@ -221,14 +218,14 @@ fn check(
             check_certificates(cert, "TLS client certificate")?;
             check_private_key(key)
         }
-        (Some(only), None) => Err(ConfigError(format!(
-            "{}: a client certificate needs a client key too (--tls-key-path)",
-            only.source
-        ))),
-        (None, Some(only)) => Err(ConfigError(format!(
-            "{}: a client key needs a client certificate too (--tls-cert-path)",
-            only.source
-        ))),
+        (Some(only), None) => Err(ConfigError::at(
+            &only.source,
+            "a client certificate needs a client key too (--tls-key-path)",
+        )),
+        (None, Some(only)) => Err(ConfigError::at(
+            &only.source,
+            "a client key needs a client certificate too (--tls-cert-path)",
+        )),
         (None, None) => Ok(()),
     }
 }

@@ -94,19 +94,20 @@ pub fn resolve(
     };
     if !named.is_empty() {
         if !cli.is_empty() {
-            return Err(ConfigError(format!(
-                "{}: the file names workers ([workers.{}]); give no command after -- or \
-                 remove the [workers] tables",
+            return Err(ConfigError::at(
                 at("workers"),
-                named[0]
-            )));
+                format!(
+                    "the file names workers ([workers.{}]); give no command after -- or \
+                     remove the [workers] tables",
+                    named[0]
+                ),
+            ));
         }
         if top_command.is_some() {
-            return Err(ConfigError(format!(
-                "{}: the file has a top-level command and [workers] tables; use one or the \
-                 other",
-                at("command")
-            )));
+            return Err(ConfigError::at(
+                at("command"),
+                "the file has a top-level command and [workers] tables; use one or the other",
+            ));
         }
         return named
             .iter()
@@ -153,17 +154,16 @@ fn single_command(
     let command: Vec<OsString> = match (cli.is_empty(), file) {
         (false, _) => cli.to_vec(),
         (true, Some(file)) if file.is_empty() => {
-            return Err(ConfigError(format!(
-                "{at}: expected a program and its arguments, found an empty list"
-            )));
+            let problem = "expected a program and its arguments, found an empty list";
+            return Err(ConfigError::at(at, problem));
         }
         (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
         (true, None) => Vec::new(),
     };
     if purpose == Workers::Watch && !command.is_empty() {
-        return Err(ConfigError(format!(
-            "{at}: watch starts nothing: it proves a worker by its task queues, with no command"
-        )));
+        let problem =
+            "watch starts nothing: it proves a worker by its task queues, with no command";
+        return Err(ConfigError::at(at, problem));
     }
     if command.is_empty() && matches!(purpose, Workers::Run(_)) {
         return Err(ConfigError(
@@ -221,10 +221,8 @@ fn resolve_named(
         )));
     }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        return Err(ConfigError(format!(
-            "{}: missing: watch proves a worker by its pollers; give it task_queues",
-            at("task_queues")
-        )));
+        let problem = "missing: watch proves a worker by its pollers; give it task_queues";
+        return Err(ConfigError::at(at("task_queues"), problem));
     }
     Ok(WorkerSpec {
         name: name.to_string(),
@@ -248,16 +246,12 @@ fn check_own(
     at: &dyn Fn(&str) -> Source,
 ) -> Result<(), ConfigError> {
     if !valid_name(name) {
-        return Err(ConfigError(format!(
-            "{}: invalid worker name '{name}': use letters, digits, '-' and '_'",
-            at("")
-        )));
+        let problem = format!("invalid worker name '{name}': use letters, digits, '-' and '_'");
+        return Err(ConfigError::at(at(""), problem));
     }
     if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        return Err(ConfigError(format!(
-            "{}: invalid variable name '{variable}'",
-            at("env")
-        )));
+        let problem = format!("invalid variable name '{variable}'");
+        return Err(ConfigError::at(at("env"), problem));
     }
     if purpose == Workers::Watch {
         let started = [
@@ -267,10 +261,8 @@ fn check_own(
             ("env", !own.env.is_empty()),
         ];
         if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
-            return Err(ConfigError(format!(
-                "{}: watch starts nothing, so its workers take no {key}",
-                at(key)
-            )));
+            let problem = format!("watch starts nothing, so its workers take no {key}");
+            return Err(ConfigError::at(at(key), problem));
         }
     }
     Ok(())
@@ -334,5 +326,5 @@ fn named_command(
             "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
         }
     };
-    Err(ConfigError(format!("{at}: {problem}")))
+    Err(ConfigError::at(at, problem))
 }
