@@ -85,7 +85,7 @@ pub fn command() -> clap::Command {
 
 fn option(def: &Def) -> Arg {
     let mut help = def.help.to_string();
-    if def.choice {
+    if def.kind.choice {
         help.push_str(&format!(": {}", def.takes()));
     }
     help.push_str(&format!(
@@ -99,7 +99,7 @@ fn option(def: &Def) -> Arg {
         .help(help)
         .help_heading(def.section.heading())
         .global(true)
-        .allow_hyphen_values(def.hyphen_values);
+        .allow_hyphen_values(def.kind.hyphen_values);
     match def.shape {
         Shape::Value => arg,
         Shape::Switch => arg

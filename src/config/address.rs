@@ -3,6 +3,41 @@
 
 use temporalio_client::Url;
 
+use crate::config::kinds::{Kind, Refusal};
+
+/// Temporal's address, as a kind of setting value.
+pub struct Address;
+
+/// An address, parsed: whether its scheme asks for TLS, its host and port, and the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub text: String,
+}
+
+impl Kind for Address {
+    type Value = Target;
+    const TAKES: &'static str = "host:port, [v6]:port or an http(s):// URL";
+    fn parse(text: &str) -> Result<Target, Refusal> {
+        let (https, host, port) = parse_address(text)?;
+        let text = text.to_string();
+        Ok(Target {
+            https,
+            host,
+            port,
+            text,
+        })
+    }
+    fn show(target: &Target) -> String {
+        target.text.clone()
+    }
+    fn redact(text: &str) -> String {
+        shown_address(text)
+    }
+}
+
 /// `text`, an address, as it may be shown: credentials in it (`https://user:secret@host`),
 /// which `parse_address` refuses, replaced by `<redacted>`.
 pub fn shown_address(text: &str) -> String {

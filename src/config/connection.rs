@@ -11,14 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{
-    ClientKeepAliveOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
-};
 use temporalio_common::envconfig::load_client_config_profile;
 
-use crate::config::address::{join_address, parse_address, shown_address};
-use crate::config::kinds::{Kind, Text};
-use crate::config::resolver::{Resolver, Source, invalid};
+use crate::config::address::join_address;
+use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::{
     ADDRESS, API_KEY, API_KEY_FILE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE,
 };
@@ -62,44 +58,6 @@ impl ConnectionSettings {
     /// `host:port` as people write it.
     pub fn address(&self) -> String {
         join_address(&self.host, self.port)
-    }
-
-    /// Options for the Temporal client. The connection is made for probing: no DNS
-    /// load-balancing task, and TCP connect bounded by `connect_timeout`.
-    pub fn connection_options(&self, connect_timeout: Duration) -> ConnectionOptions {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let target = Url::parse(&format!("{scheme}://{}", self.address()))
-            .expect("host and port were validated");
-        let tls_options = self.tls.as_ref().map(|tls| {
-            let client = match (&tls.client_cert, &tls.client_key) {
-                (Some(cert), Some(key)) => Some(
-                    ClientTlsOptions::builder()
-                        .client_cert(cert.data.clone())
-                        .client_private_key(key.data.clone())
-                        .build(),
-                ),
-                _ => None,
-            };
-            TlsOptions::builder()
-                .maybe_server_root_ca_cert(tls.ca_cert.as_ref().map(|c| c.data.clone()))
-                .maybe_domain(tls.server_name.clone())
-                .maybe_client_tls_options(client)
-                .build()
-        });
-        ConnectionOptions::new(target)
-            .identity(format!("temporal-supervisor@{}", std::process::id()))
-            .maybe_api_key(self.api_key.clone())
-            .maybe_tls_options(tls_options)
-            .maybe_headers((!self.headers.is_empty()).then(|| self.headers.clone()))
-            .connect_timeout(connect_timeout)
-            .keep_alive(Some(
-                ClientKeepAliveOptions::builder()
-                    .interval(self.keepalive.interval)
-                    .timeout(self.keepalive.timeout)
-                    .build(),
-            ))
-            .dns_load_balancing(None)
-            .build()
     }
 
     /// The worker's environment for this connection, under Temporal's envconfig names: what
@@ -177,85 +135,40 @@ fn absolute(path: &Path) -> String {
         .into_owned()
 }
 
+/// The connection: Temporal's profile is read first, the layer under our file.
 pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
     profile_file: Option<&profile::ProfileFile>,
     warnings: &mut Vec<String>,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let profile = profile::load(r, profile_file)?;
-    let p = &profile.profile;
-    // A setting from flag, environment or our file, else Temporal's profile.
-    let layered = |r: &Resolver<'_>, def, from_profile: &Option<String>| {
-        Ok::<_, ConfigError>(
-            r.raw(def, None)?
-                .or_else(|| from_profile.clone().map(|v| (v, profile.source.clone()))),
-        )
-    };
-
-    let (address_text, address_source) = layered(r, ADDRESS.def, &p.address)?
-        .unwrap_or_else(|| (ADDRESS.def.shown_default().into(), Source::Default));
-    let (scheme_tls, host, port) = parse_address(&address_text)
-        .map_err(|e| invalid(&address_source, &shown_address(&address_text), &e))?;
-    r.record(
-        ADDRESS.def.key,
-        address_text.clone(),
-        address_source.clone(),
-    );
-
-    let (namespace, ns_source) = layered(r, NAMESPACE.def, &p.namespace)?
-        .unwrap_or_else(|| (NAMESPACE.def.shown_default().into(), Source::Default));
-    let namespace = Text::parse(&namespace, "").map_err(|e| invalid(&ns_source, &namespace, &e))?;
-    r.record(NAMESPACE.def.key, namespace.clone(), ns_source);
-
-    let key_file = r.raw(API_KEY_FILE.def, None)?;
-    let api_key = match (layered(r, API_KEY.def, &p.api_key)?, &key_file) {
-        (Some((_, key_source)), Some((_, file_source))) => {
-            return Err(ConfigError(format!(
-                "the API key is given twice: {key_source} and as a file ({file_source}); give one"
-            )));
-        }
-        (None, Some((path, source))) => {
-            Some((read_api_key(Path::new(path), source)?, source.clone()))
-        }
-        (key, _) => key,
-    };
-    match &key_file {
-        Some((path, source)) => r.record(API_KEY_FILE.def.key, path.clone(), source.clone()),
-        None => r.record(
-            API_KEY_FILE.def.key,
-            format!("({})", API_KEY_FILE.def.unset),
-            Source::Default,
-        ),
-    }
-    match &api_key {
-        Some((_, source)) => r.record(API_KEY.def.key, "<redacted>".into(), source.clone()),
-        None => r.record(
-            API_KEY.def.key,
-            format!("({})", API_KEY.def.unset),
-            Source::Default,
-        ),
-    }
-
+    let layer = profile::load(r, profile_file)?;
+    r.set_profile(layer);
+    let address = r.get(ADDRESS, None)?;
+    let namespace = r.get(NAMESPACE, None)?.value;
+    let (api_key, api_key_file) = api_key(r)?;
     let implied = tls::Implied {
-        https: scheme_tls.then_some(&address_source),
-        api_key: api_key.as_ref().map(|(_, source)| source),
+        https: address.value.https.then_some(&address.source),
+        api_key: api_key.as_ref().map(|key| &key.source),
     };
-    let (tls, tls_source) = tls::resolve(r, env, &profile, implied)?;
-    if scheme_tls && tls.is_none() {
-        return Err(ConfigError(format!(
-            "{address_source}: address '{address_text}' asks for https but TLS is off ({tls_source})"
-        )));
+    let (tls, tls_source) = tls::resolve(r, env, implied)?;
+    if address.value.https && tls.is_none() {
+        let problem = format!(
+            "address '{}' asks for https but TLS is off ({tls_source})",
+            address.value.text
+        );
+        return Err(ConfigError::at(address.source, problem));
     }
-    if tls.is_none()
-        && let Some((_, source)) = &api_key
-    {
+    if let (None, Some(key)) = (&tls, &api_key) {
         warnings.push(format!(
-            "the API key ({source}) will be sent in clear text: TLS is off ({tls_source})"
+            "the API key ({}) will be sent in clear text: TLS is off ({tls_source})",
+            key.source
         ));
     }
-
-    let mut headers = p.grpc_meta.clone();
+    let mut headers = r
+        .profile()
+        .map(|p| p.profile.grpc_meta.clone())
+        .unwrap_or_default();
     let env_meta = load_client_config_profile(
         LoadClientConfigProfileOptions::builder()
             .disable_file(true)
@@ -264,7 +177,6 @@ pub fn resolve(
     )
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);
-
     let keepalive = Keepalive {
         interval: r.get(KEEPALIVE_INTERVAL, None)?.value,
         timeout: r.get(KEEPALIVE_TIMEOUT, None)?.value,
@@ -276,16 +188,38 @@ pub fn resolve(
             crate::duration::format(keepalive.interval)
         ));
     }
-
     Ok(ConnectionSettings {
-        host,
-        port,
+        host: address.value.host,
+        port: address.value.port,
         namespace,
-        api_key_file: key_file.map(|(path, _)| PathBuf::from(path)),
-        api_key_from: api_key.as_ref().map(|(_, source)| source.clone()),
-        api_key: api_key.map(|(key, _)| key),
+        api_key_file,
+        api_key_from: api_key.as_ref().map(|key| key.source.clone()),
+        api_key: api_key.map(|key| key.value),
         tls,
         headers,
         keepalive,
     })
+}
+
+/// The API key, given (flag, variable, our file, the profile) or read from its file, and
+/// the file; not both.
+fn api_key(
+    r: &mut Resolver<'_>,
+) -> Result<(Option<Sourced<String>>, Option<PathBuf>), ConfigError> {
+    let Some(file) = r.get_opt(API_KEY_FILE, None)? else {
+        return Ok((r.get_opt(API_KEY, None)?, None));
+    };
+    if let Some((_, given)) = r.raw(API_KEY.def, None)? {
+        return Err(ConfigError(format!(
+            "the API key is given twice: {given} and as a file ({}); give one",
+            file.source
+        )));
+    }
+    let key = read_api_key(&file.value, &file.source)?;
+    r.record(API_KEY.def.key, "<redacted>".into(), file.source.clone());
+    let key = Sourced {
+        value: key,
+        source: file.source,
+    };
+    Ok((Some(key), Some(file.value)))
 }

@@ -1,7 +1,6 @@
 //! docs/configuration.md, rendered from the settings table: a test fails when the committed
 //! file differs from what the table gives (`TS_WRITE_DOCS=1 cargo test --lib` writes it).
 
-use crate::config::file::WORKER_KEYS;
 use crate::config::table::{ALL, Section};
 
 /// The reference, as Markdown.
@@ -66,6 +65,32 @@ attempts, about four minutes in all; jitter only shortens, so `max_delay` is a t
 A worker's restarts back off the same way from `restart_delay` to `restart_max_delay`.
 ";
 
+/// The keys of a `[workers.NAME]` table that are the worker's own (not settings), and what
+/// they mean: the fields of [`crate::config::file::WorkerKeys`].
+const WORKER_KEYS: &[(&str, &str)] = &[
+    (
+        "command",
+        "the program and its arguments, such as [\"python\", \"worker.py\"] (required)",
+    ),
+    (
+        "replicas",
+        "how many processes of it to run (1); each is proven by its own pid's pollers",
+    ),
+    ("env", "variables added to its environment, as a table"),
+    (
+        "working_dir",
+        "where it runs; relative to the file's directory",
+    ),
+    (
+        "optional",
+        "true: its failing is only logged, it does not end run, and readiness does not count it",
+    ),
+    (
+        "output",
+        "prefix (each line with its name; the default with several workers) or inherit",
+    ),
+];
+
 const WORKERS: &str = "
 ## A worker's own keys
 
@@ -78,6 +103,19 @@ In a `[workers.NAME]` table (`NAME`: letters, digits, `-` and `_`), besides the 
 
 #[cfg(test)]
 mod tests {
+    /// The keys the reference lists are the typed table's fields, as serde names them.
+    #[test]
+    fn the_reference_lists_every_key_of_a_workers_own() {
+        let error = toml::from_str::<crate::config::file::WorkerKeys>("unknown_key = 1")
+            .unwrap_err()
+            .to_string();
+        let fields: Vec<String> = super::WORKER_KEYS
+            .iter()
+            .map(|(key, _)| format!("`{key}`"))
+            .collect();
+        assert!(error.contains(&fields.join(", ")), "{error}");
+    }
+
     #[test]
     fn the_committed_reference_is_what_the_table_gives() {
         let rendered = super::configuration();

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 
 use crate::config::ConfigError;
+use crate::config::source::Source;
 use crate::config::table::ALL;
 
 /// Variables read besides the settings' own (the table's): Temporal's environment
@@ -90,9 +91,10 @@ impl Env {
     /// shown: it could be a secret (`TEMPORAL_API_KEY`).
     pub fn check_text(&self) -> Result<(), ConfigError> {
         match self.not_utf8.iter().find(|name| read_by_us(name)) {
-            Some(name) => Err(ConfigError(format!(
-                "environment variable {name}: the value is not valid UTF-8 text"
-            ))),
+            Some(name) => Err(ConfigError::at(
+                Source::Env(name.clone()),
+                "the value is not valid UTF-8 text",
+            )),
             None => Ok(()),
         }
     }

@@ -1,14 +1,18 @@
 //! Our TOML file, read through the bounded reader and checked against the settings table: a
 //! top-level key is a setting's key, `command` (the one worker's program and arguments) or
-//! `workers` (`[workers.NAME]` tables, whose keys are [`WORKER_KEYS`] and the settings a worker
-//! may set). An unknown key, a table where a value belongs, or a TOML error names the file, the
+//! `workers` (`[workers.NAME]` tables, whose keys are the settings a worker may set and its own
+//! keys, [`WorkerKeys`], a typed table). An unknown key, a table where a value belongs, or a TOML error names the file, the
 //! line and the key (`config file ts.toml: line 3, key max_retriez: unknown key`). Values stay
 //! text here: the settings' own parsers check them, so an error reads the same whatever the
 //! source.
 
 use std::path::{Path, PathBuf};
 
+use std::num::NonZeroU32;
+
 use indexmap::IndexMap;
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -16,32 +20,6 @@ use crate::config::ConfigError;
 use crate::config::source::Source;
 use crate::config::table::{self, Def};
 use crate::files;
-
-/// The keys of a `[workers.NAME]` table that are the worker's own (not settings), and what
-/// they mean: the file's checks and the reference both take them from here.
-pub const WORKER_KEYS: &[(&str, &str)] = &[
-    (
-        "command",
-        "the program and its arguments, such as [\"python\", \"worker.py\"] (required)",
-    ),
-    (
-        "replicas",
-        "how many processes of it to run (1); each is proven by its own pid's pollers",
-    ),
-    ("env", "variables added to its environment, as a table"),
-    (
-        "working_dir",
-        "where it runs; relative to the file's directory",
-    ),
-    (
-        "optional",
-        "true: its failing is only logged, it does not end run, and readiness does not count it",
-    ),
-    (
-        "output",
-        "prefix (each line with its name; the default with several workers) or inherit",
-    ),
-];
 
 /// A setting's value as the file wrote it: one value as text, or a list of strings.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,9 +45,35 @@ pub struct ConfigFile {
 pub struct WorkerTable {
     /// The settings it overrides, by their top-level key.
     pub settings: IndexMap<String, Raw>,
-    /// Its own keys ([`WORKER_KEYS`]), as written.
-    pub own: IndexMap<String, Raw>,
+    /// Its own keys.
+    pub own: WorkerKeys,
+}
+
+/// A worker's own keys (besides the settings a worker may set), typed: an unknown key or a
+/// value of the wrong type is an error that names its line and key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerKeys {
+    /// The program and its arguments.
+    pub command: Option<Vec<String>>,
+    pub replicas: Option<NonZeroU32>,
+    /// Added to its environment.
+    #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// Relative to the file's directory.
+    pub working_dir: Option<PathBuf>,
+    pub optional: Option<bool>,
+    pub output: Option<Output>,
+}
+
+/// What becomes of a worker's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// Each line prefixed with the worker's name.
+    Prefix,
+    /// Passed through.
+    Inherit,
 }
 
 /// Reads our file, `path` from `source`.
@@ -147,41 +151,39 @@ fn worker_table(
         return Err(located(text, Some(table.span()), path, "expected a table"));
     };
     let mut worker = WorkerTable::default();
+    let mut own = toml::map::Map::new();
     for (key, value) in keys {
         let name = key.get_ref().as_ref();
-        let at = format!("{path}.{name}");
-        if name == "env" {
-            let DeValue::Table(vars) = value.get_ref() else {
-                return Err(located(
-                    text,
-                    Some(value.span()),
-                    &at,
-                    "expected a table of variables",
-                ));
-            };
-            for (var, v) in vars {
-                let DeValue::String(v) = v.get_ref() else {
-                    // The value is not shown: it may be a secret.
-                    let at = format!("{at}.{}", var.get_ref());
-                    let message = "expected a string (in quotes)";
-                    return Err(located(text, Some(v.span()), &at, message));
-                };
-                worker.env.insert(var.get_ref().to_string(), v.to_string());
+        match table::by_worker_key(name) {
+            Some(def) => {
+                let at = format!("{path}.{name}");
+                let raw = raw(text, &at, value, def)?;
+                worker.settings.insert(def.key.into(), raw);
             }
-        } else if WORKER_KEYS.iter().any(|(k, _)| *k == name) {
-            let value = match value.get_ref() {
-                DeValue::Array(_) => Raw::List(strings(text, &at, value)?),
-                _ => Raw::Text(scalar(text, &at, value)?),
-            };
-            worker.own.insert(name.into(), value);
-        } else if let Some(def) = table::by_worker_key(name) {
-            worker
-                .settings
-                .insert(def.key.into(), raw(text, &at, value, def)?);
-        } else {
-            return Err(located(text, Some(key.span()), &at, "unknown key"));
+            None => {
+                own.insert(key.clone(), value.clone());
+            }
         }
     }
+    let own = Spanned::new(table.span(), DeValue::Table(own));
+    worker.own = serde_path_to_error::deserialize(own.into_deserializer()).map_err(|e| {
+        let inner = e.inner();
+        let key = match e.path().to_string() {
+            at if at == "." => inner
+                .span()
+                .and_then(|s| text.get(s))
+                .unwrap_or_default()
+                .into(),
+            at => at,
+        };
+        // An environment variable's value is never shown: it may be a secret.
+        let message = match inner.message() {
+            _ if key.starts_with("env.") => "expected a string (in quotes)",
+            m if m.starts_with("unknown field") => "unknown key",
+            m => m,
+        };
+        located(text, inner.span(), &format!("{path}.{key}"), message)
+    })?;
     Ok(worker)
 }
 

@@ -43,7 +43,7 @@ pub mod workers;
 mod tests;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use choices::{LogFormat, OnDisconnect, QueueType, RestartPolicy};
 pub use connection::{ConnectionSettings, EnvChange};
@@ -69,6 +69,13 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// `<where>: <problem>`, the shape of every error about a value: `at` names its source.
+    pub fn at(at: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{at}: {problem}"))
+    }
+}
 
 /// Reads the process environment (see [`Env`] for values that are not UTF-8).
 pub fn process_env() -> Env {
@@ -101,7 +108,7 @@ pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config,
     env.check_text()?;
     let mut r = Resolver::new(flags.clone(), env);
     let file = match r.get_opt(table::CONFIG, None)? {
-        Some(path) => Some(file::load(Path::new(&path.value), &path.source)?),
+        Some(path) => Some(file::load(&path.value, &path.source)?),
         None => None,
     };
     let profile_file = profile::read(env)?;

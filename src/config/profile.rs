@@ -56,43 +56,31 @@ pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
 }
 
 /// The profile chosen (`--profile`, `TEMPORAL_PROFILE`, else `default`) from the file's data.
-pub fn load(
-    resolver: &mut Resolver<'_>,
-    file: Option<&ProfileFile>,
-) -> Result<ProfileLayer, ConfigError> {
-    let chosen = resolver.raw(PROFILE.def, None)?;
+pub fn load(r: &mut Resolver<'_>, file: Option<&ProfileFile>) -> Result<ProfileLayer, ConfigError> {
+    let chosen = r.get(PROFILE, None)?;
     let file_path = file.map_or_else(|| "(no profile file)".into(), |f| f.path.clone());
-    let (name, name_source) = match &chosen {
-        Some((name, source)) => (name.clone(), source.clone()),
-        None => ("default".to_string(), Source::Default),
-    };
-    resolver.record(PROFILE.def.key, name.clone(), name_source.clone());
     let data = file.and_then(|f| f.data.clone()).unwrap_or_default();
     let options = LoadClientConfigProfileOptions::builder()
         .config_source(DataSource::Data(data))
         // Naming the default profile is the same as naming none: no error when it is absent.
-        .maybe_config_file_profile(
-            chosen
-                .as_ref()
-                .map(|(name, _)| name.clone())
-                .filter(|name| name != "default"),
-        )
+        .maybe_config_file_profile(Some(chosen.value.clone()).filter(|name| name != "default"))
         .disable_env(true)
         .build();
     let profile = load_client_config_profile(options, Some(&Default::default())).map_err(|e| {
         use temporalio_client::envconfig::ConfigError as E;
-        match e {
-            E::ProfileNotFound(name) => ConfigError(format!(
-                "Temporal profile '{name}' (from {name_source}) not found in {file_path}"
-            )),
-            other => ConfigError(format!("Temporal profile file {file_path}: {other}")),
-        }
+        ConfigError(match e {
+            E::ProfileNotFound(name) => format!(
+                "Temporal profile '{name}' (from {}) not found in {file_path}",
+                chosen.source
+            ),
+            other => format!("Temporal profile file {file_path}: {other}"),
+        })
     })?;
     Ok(ProfileLayer {
         profile,
         source: Source::Profile {
             path: file_path,
-            profile: name,
+            profile: chosen.value,
         },
     })
 }

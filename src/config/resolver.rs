@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::config::file::{ConfigFile, Raw};
 use crate::config::kinds::Kind;
+use crate::config::profile::ProfileLayer;
 pub use crate::config::source::{Source, Sourced};
 use crate::config::table::{Def, Key, Shape};
 use crate::config::{ConfigError, Env};
@@ -29,12 +30,14 @@ pub struct Resolver<'a> {
     flags: Flags,
     env: &'a Env,
     file: Option<ConfigFile>,
+    /// Temporal's profile, once read: the layer under our file for the settings it holds.
+    profile: Option<ProfileLayer>,
     report: Vec<Setting>,
 }
 
 /// `<source>: invalid value '<text>': <reason>`, the shape of every bad-value error.
 pub fn invalid(source: &Source, text: &str, reason: &str) -> ConfigError {
-    ConfigError(format!("{source}: invalid value '{text}': {reason}"))
+    ConfigError::at(source, format!("invalid value '{text}': {reason}"))
 }
 
 impl<'a> Resolver<'a> {
@@ -43,6 +46,7 @@ impl<'a> Resolver<'a> {
             flags,
             env,
             file: None,
+            profile: None,
             report: Vec::new(),
         }
     }
@@ -54,6 +58,15 @@ impl<'a> Resolver<'a> {
 
     pub fn file(&self) -> Option<&ConfigFile> {
         self.file.as_ref()
+    }
+
+    /// Temporal's profile, the layer under our file.
+    pub fn set_profile(&mut self, profile: ProfileLayer) {
+        self.profile = Some(profile);
+    }
+
+    pub fn profile(&self) -> Option<&ProfileLayer> {
+        self.profile.as_ref()
     }
 
     pub fn into_report(self) -> Vec<Setting> {
@@ -68,8 +81,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The raw text of a setting from flag, environment, `worker`'s table or our file, with
-    /// its source.
+    /// The raw text of a setting from flag, environment, `worker`'s table, our file or
+    /// Temporal's profile, with its source.
     pub fn raw(
         &self,
         def: &Def,
@@ -81,6 +94,19 @@ impl<'a> Resolver<'a> {
         if let Some(value) = self.env.get(def.env).filter(|v| !v.is_empty()) {
             return Ok(Some((value.clone(), Source::Env(def.env.to_string()))));
         }
+        if let Some(found) = self.in_file(def, worker)? {
+            return Ok(Some(found));
+        }
+        let profile = self.profile.as_ref().zip(def.profile);
+        Ok(profile.and_then(|(p, get)| Some((get(&p.profile)?, p.source.clone()))))
+    }
+
+    /// The raw text of a setting in `worker`'s table, else our file's top level.
+    fn in_file(
+        &self,
+        def: &Def,
+        worker: Option<&str>,
+    ) -> Result<Option<(String, Source)>, ConfigError> {
         let Some(file) = &self.file else {
             return Ok(None);
         };
@@ -90,13 +116,9 @@ impl<'a> Resolver<'a> {
                 format!("workers.{w}.{key}"),
             ))
         });
-        let (value, key) = match in_worker {
-            Some(found) => found,
-            None if def.in_file => match file.settings.get(def.key) {
-                Some(value) => (value, def.key.to_string()),
-                None => return Ok(None),
-            },
-            None => return Ok(None),
+        let top = || Some((file.settings.get(def.key)?, def.key.to_string()));
+        let Some((value, key)) = in_worker.or_else(|| top().filter(|_| def.in_file)) else {
+            return Ok(None);
         };
         let source = Source::File {
             path: file.path.clone(),
@@ -106,9 +128,10 @@ impl<'a> Resolver<'a> {
             Raw::Text(text) => text.clone(),
             Raw::List(items) if def.shape == Shape::List => items.join(","),
             Raw::List(_) => {
-                return Err(ConfigError(format!(
-                    "{source}: expected a single value, found a list"
-                )));
+                return Err(ConfigError::at(
+                    source,
+                    "expected a single value, found a list",
+                ));
             }
         };
         Ok(Some((text, source)))
@@ -134,6 +157,37 @@ impl<'a> Resolver<'a> {
         Ok(found.expect("a default is always found"))
     }
 
+    /// The setting from the layers, parsed by its kind, not recorded.
+    pub fn find<K: Kind>(
+        &self,
+        key: Key<K>,
+        worker: Option<&str>,
+    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+        self.parsed(key, self.raw(key.def, worker)?)
+    }
+
+    /// `found`, parsed by the setting's kind; a bad value names its source, redacted.
+    fn parsed<K: Kind>(
+        &self,
+        key: Key<K>,
+        found: Option<(String, Source)>,
+    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+        let def = key.def;
+        let Some((text, source)) = found else {
+            return Ok(None);
+        };
+        let refusal = match K::parse(&text) {
+            Ok(value) => return Ok(Some(Sourced { value, source })),
+            Err(refusal) => def.refusal(refusal),
+        };
+        let shown = if def.secret {
+            "<redacted>".into()
+        } else {
+            K::redact(&text)
+        };
+        Err(invalid(&source, &shown, &refusal))
+    }
+
     /// The setting's text from the layers, else `default`, parsed by its kind and recorded.
     fn lookup<K: Kind>(
         &mut self,
@@ -145,16 +199,7 @@ impl<'a> Resolver<'a> {
         let found = self
             .raw(def, worker)?
             .or_else(|| default.map(|d| (d.to_string(), Source::Default)));
-        let found = match found {
-            Some((text, source)) => {
-                let value = K::parse(&text, def.takes).map_err(|e| {
-                    let shown = if def.secret { "<redacted>" } else { &text };
-                    invalid(&source, shown, &e)
-                })?;
-                Some(Sourced { value, source })
-            }
-            None => None,
-        };
+        let found = self.parsed(key, found)?;
         let shown = match &found {
             Some(_) if def.secret => "<redacted>".to_string(),
             Some(s) => K::show(&s.value),

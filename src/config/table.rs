@@ -8,6 +8,9 @@
 use std::marker::PhantomData;
 
 use crate::config::choices::{LogFormat, LogLevel, OnDisconnect, QueueType, RestartPolicy};
+use temporalio_client::envconfig::ClientConfigProfile;
+
+use crate::config::address::Address;
 use crate::config::kinds::*;
 
 /// Where a setting stands in `--help` and in the reference.
@@ -80,19 +83,18 @@ pub struct Def {
     /// What it takes, in words, for errors and the reference, when the setting says it
     /// itself (else its kind's words, [`Def::takes`]).
     pub takes: &'static str,
-    /// Its kind's words.
-    pub kind_takes: fn() -> String,
-    /// One of a few named values.
-    pub choice: bool,
+    /// What its kind tells: its words, whether values may start with `-` (numbers and
+    /// durations: so that `-1` reaches its parser and gets a clear error instead of clap's),
+    /// whether it is a choice.
+    pub kind: Traits,
+    /// Its value in Temporal's profile, for the connection settings the profile holds.
+    pub profile: Option<fn(&ClientConfigProfile) -> Option<String>>,
     pub section: Section,
     pub shape: Shape,
     /// Shown as `<redacted>`, never as its value.
     pub secret: bool,
     /// A key of our file too (all but `config`, which names the file).
     pub in_file: bool,
-    /// Values may start with `-` (numbers and durations: so that `-1` reaches its parser and
-    /// gets a clear error instead of clap's).
-    pub hyphen_values: bool,
 }
 
 /// A setting whose values are of kind `K`.
@@ -129,11 +131,20 @@ impl Def {
         self.default.unwrap_or(self.unset)
     }
 
-    /// What it takes, in words.
+    /// What it takes, in words: its own, else its kind's.
     pub fn takes(&self) -> String {
         match self.takes {
-            "" => (self.kind_takes)(),
+            "" => (self.kind.takes)(),
             own => own.to_string(),
+        }
+    }
+
+    /// Why `text` was refused, in words.
+    pub fn refusal(&self, refusal: Refusal) -> String {
+        match refusal {
+            Refusal::Expected => format!("expected {}", self.takes()),
+            Refusal::ExpectedBecause(why) => format!("expected {}: {why}", self.takes()),
+            Refusal::Reason(reason) => reason,
         }
     }
 }
@@ -155,13 +166,12 @@ const fn set(
         value_name,
         help,
         takes: "",
-        kind_takes: String::new,
-        choice: false,
+        kind: Text::TRAITS,
+        profile: None,
         section,
         shape: Shape::Value,
         secret: false,
         in_file: true,
-        hyphen_values: false,
     }
 }
 
@@ -223,19 +233,17 @@ impl Def {
     const fn taking(self, takes: &'static str) -> Def {
         Def { takes, ..self }
     }
-    /// Fills in what the macro knows: the kind's words and whether values may start with
-    /// `-`, and `TEMPORAL_SUPERVISOR_<KEY>` unless a variable was named.
-    const fn of_kind(
-        self,
-        kind_takes: fn() -> String,
-        hyphen_values: bool,
-        choice: bool,
-        env: &'static str,
-    ) -> Def {
+    const fn profile(self, get: fn(&ClientConfigProfile) -> Option<String>) -> Def {
         Def {
-            kind_takes,
-            hyphen_values,
-            choice,
+            profile: Some(get),
+            ..self
+        }
+    }
+    /// Fills in what the macro knows: the kind's traits, and `TEMPORAL_SUPERVISOR_<KEY>`
+    /// unless a variable was named.
+    const fn of_kind(self, kind: Traits, env: &'static str) -> Def {
+        Def {
+            kind,
             env: if self.env.is_empty() { env } else { self.env },
             ..self
         }
@@ -246,9 +254,7 @@ macro_rules! settings {
     ($($konst:ident: $kind:ty = $def:expr;)*) => {
         $(
             pub const $konst: Key<$kind> = Key::new(&$def.of_kind(
-                <$kind as Kind>::describe,
-                <$kind as Kind>::HYPHEN_VALUES,
-                <$kind as Kind>::CHOICE,
+                <$kind as Kind>::TRAITS,
                 concat!("TEMPORAL_SUPERVISOR_", stringify!($konst)),
             ));
         )*
@@ -260,17 +266,17 @@ macro_rules! settings {
 use Section::*;
 
 settings! {
-    CONFIG: Text = unset("config", Configuration, "FILE", "none", "TOML file with supervisor settings").not_in_file();
+    CONFIG: File = unset("config", Configuration, "FILE", "none", "TOML file with supervisor settings").not_in_file();
 
-    ADDRESS: Text = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)").env("TEMPORAL_ADDRESS");
-    NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)").env("TEMPORAL_NAMESPACE");
-    API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on").env("TEMPORAL_API_KEY").secret();
-    API_KEY_FILE: Text = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key").env("TEMPORAL_API_KEY_FILE").taking("a file name");
-    TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it").env("TEMPORAL_TLS").switch();
-    TLS_CA_PATH: Text = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)").env("TEMPORAL_TLS_SERVER_CA_CERT_PATH");
-    TLS_CERT_PATH: Text = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)").env("TEMPORAL_TLS_CLIENT_CERT_PATH");
-    TLS_KEY_PATH: Text = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)").env("TEMPORAL_TLS_CLIENT_KEY_PATH");
-    TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI").env("TEMPORAL_TLS_SERVER_NAME");
+    ADDRESS: Address = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)").env("TEMPORAL_ADDRESS").profile(|p| p.address.clone());
+    NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)").env("TEMPORAL_NAMESPACE").profile(|p| p.namespace.clone());
+    API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on").env("TEMPORAL_API_KEY").secret().profile(|p| p.api_key.clone());
+    API_KEY_FILE: File = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key").env("TEMPORAL_API_KEY_FILE");
+    TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it").env("TEMPORAL_TLS").switch().profile(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string()));
+    TLS_CA_PATH: File = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)").env("TEMPORAL_TLS_SERVER_CA_CERT_PATH");
+    TLS_CERT_PATH: File = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)").env("TEMPORAL_TLS_CLIENT_CERT_PATH");
+    TLS_KEY_PATH: File = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)").env("TEMPORAL_TLS_CLIENT_KEY_PATH");
+    TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI").env("TEMPORAL_TLS_SERVER_NAME").profile(|p| p.tls.as_ref()?.server_name.clone());
     PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)").env("TEMPORAL_PROFILE");
     KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
     KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Connection, "DURATION", "3s", "run, watch: a keepalive ping not answered within this closes the connection");

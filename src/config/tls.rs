@@ -11,8 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use temporalio_client::envconfig::DataSource;
 
 use crate::config::kinds::{Flag, Kind};
-use crate::config::profile::ProfileLayer;
-use crate::config::resolver::{Resolver, Source, invalid};
+use crate::config::resolver::{Resolver, Source};
 use crate::config::table::{Def, TLS, TLS_CA_PATH, TLS_CERT_PATH, TLS_KEY_PATH, TLS_SERVER_NAME};
 use crate::config::{ConfigError, Env};
 use crate::files;
@@ -67,7 +66,7 @@ fn input(
 ) -> Result<Option<PemInput>, ConfigError> {
     let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
         let data = files::read(Path::new(path), files::PEM_FILE)
-            .map_err(|e| ConfigError(format!("{source}: cannot read '{path}': {e}")))?;
+            .map_err(|e| ConfigError::at(&source, format!("cannot read '{path}': {e}")))?;
         let path = Some(PathBuf::from(path));
         let shown = path
             .as_ref()
@@ -105,14 +104,15 @@ fn check_certificates(input: &PemInput, what: &str) -> Result<(), ConfigError> {
     let mut count = 0;
     for cert in CertificateDer::pem_slice_iter(&input.pem.data) {
         if cert.is_err() {
-            return Err(ConfigError(format!("{at}: {what} is not valid PEM")));
+            return Err(ConfigError::at(at, format!("{what} is not valid PEM")));
         }
         count += 1;
     }
     if count == 0 {
-        return Err(ConfigError(format!(
-            "{at}: no PEM certificate found in the {what}"
-        )));
+        return Err(ConfigError::at(
+            at,
+            format!("no PEM certificate found in the {what}"),
+        ));
     }
     Ok(())
 }
@@ -122,10 +122,8 @@ fn check_private_key(input: &PemInput) -> Result<(), ConfigError> {
     PrivateKeyDer::from_pem_slice(&input.pem.data)
         .map(|_| ())
         .map_err(|_| {
-            ConfigError(format!(
-                "{} ({}): no PEM private key found in the TLS client key",
-                input.shown, input.source
-            ))
+            let at = format!("{} ({})", input.shown, input.source);
+            ConfigError::at(at, "no PEM private key found in the TLS client key")
         })
 }
 
@@ -140,103 +138,46 @@ pub struct Implied<'a> {
 pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
-    profile: &ProfileLayer,
     implied: Implied<'_>,
 ) -> Result<(Option<TlsSettings>, Source), ConfigError> {
-    let p_tls = profile.profile.tls.clone().unwrap_or_default();
-    let explicit = match r.raw(TLS.def, None)? {
-        Some((text, source)) => Some((
-            Flag::parse(&text, "").map_err(|e| invalid(&source, &text, &e))?,
-            source,
-        )),
-        None => profile
-            .profile
-            .tls
-            .as_ref()
-            .map(|t| (t.disabled != Some(true), profile.source.clone())),
+    let (p_tls, profile) = match r.profile() {
+        Some(p) => (p.profile.tls.clone().unwrap_or_default(), p.source.clone()),
+        None => (Default::default(), Source::Default),
     };
     let refused = "disabling TLS host verification is not supported";
     if p_tls.disable_host_verification {
-        return Err(ConfigError(format!("{}: {refused}", profile.source)));
+        return Err(ConfigError::at(profile, refused));
     }
     let variable = "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION";
-    if env.get(variable).and_then(|v| Flag::parse(v, "").ok()) == Some(true) {
-        return Err(ConfigError(format!(
-            "environment variable {variable}: {refused}"
-        )));
+    if env.get(variable).and_then(|v| Flag::parse(v).ok()) == Some(true) {
+        return Err(ConfigError::at(Source::Env(variable.into()), refused));
     }
-
-    let source = &profile.source;
-    let ca = input(
-        r,
-        env,
-        TLS_CA_PATH.def,
-        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-        &p_tls.server_ca_cert,
-        source,
-    )?;
-    let cert = input(
-        r,
-        env,
-        TLS_CERT_PATH.def,
-        "TEMPORAL_TLS_CLIENT_CERT_DATA",
-        &p_tls.client_cert,
-        source,
-    )?;
-    let key = input(
-        r,
-        env,
-        TLS_KEY_PATH.def,
-        "TEMPORAL_TLS_CLIENT_KEY_DATA",
-        &p_tls.client_key,
-        source,
-    )?;
-    let server_name = r
-        .raw(TLS_SERVER_NAME.def, None)?
-        .or_else(|| p_tls.server_name.clone().map(|v| (v, source.clone())));
-    for (found, def) in [
-        (&ca, TLS_CA_PATH.def),
-        (&cert, TLS_CERT_PATH.def),
-        (&key, TLS_KEY_PATH.def),
-    ] {
-        let (shown, source) = match found {
+    let mut pem = |def: &Def, var, from: &Option<DataSource>| {
+        let found = input(r, env, def, var, from, &profile)?;
+        let (shown, source) = match &found {
             Some(i) => (i.shown.clone(), i.source.clone()),
             None => (format!("({})", def.unset), Source::Default),
         };
         r.record(def.key, shown, source);
-    }
-    match &server_name {
-        Some((name, source)) => r.record(TLS_SERVER_NAME.def.key, name.clone(), source.clone()),
-        None => r.record(
-            TLS_SERVER_NAME.def.key,
-            format!("({})", TLS_SERVER_NAME.def.unset),
-            Source::Default,
-        ),
-    }
-
-    if let Some(ca) = &ca {
-        check_certificates(ca, "TLS CA certificate")?;
-    }
-    match (&cert, &key) {
-        (Some(cert), Some(key)) => {
-            check_certificates(cert, "TLS client certificate")?;
-            check_private_key(key)?;
-        }
-        (Some(only), None) => {
-            return Err(ConfigError(format!(
-                "{}: a client certificate needs a client key too (--tls-key-path)",
-                only.source
-            )));
-        }
-        (None, Some(only)) => {
-            return Err(ConfigError(format!(
-                "{}: a client key needs a client certificate too (--tls-cert-path)",
-                only.source
-            )));
-        }
-        (None, None) => {}
-    }
-
+        Ok::<_, ConfigError>(found)
+    };
+    let ca = pem(
+        TLS_CA_PATH.def,
+        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+        &p_tls.server_ca_cert,
+    )?;
+    let cert = pem(
+        TLS_CERT_PATH.def,
+        "TEMPORAL_TLS_CLIENT_CERT_DATA",
+        &p_tls.client_cert,
+    )?;
+    let key = pem(
+        TLS_KEY_PATH.def,
+        "TEMPORAL_TLS_CLIENT_KEY_DATA",
+        &p_tls.client_key,
+    )?;
+    let server_name = r.get_opt(TLS_SERVER_NAME, None)?;
+    check(&ca, &cert, &key)?;
     let implied_by = match (implied.https, implied.api_key) {
         (Some(_), _) => Some("an https:// address".to_string()),
         (None, Some(source)) => Some(format!("the API key ({source})")),
@@ -244,23 +185,47 @@ pub fn resolve(
             .into_iter()
             .flatten()
             .map(|i| &i.source)
-            .chain(server_name.as_ref().map(|(_, s)| s))
+            .chain(server_name.as_ref().map(|s| &s.source))
             .next()
             .map(|s| format!("TLS settings ({s})")),
     };
-    let (on, tls_source) = match explicit {
-        Some((on, source)) => (on, source),
-        None => match implied_by {
-            Some(why) => (true, Source::Implied(why)),
-            None => (false, Source::Default),
-        },
+    let (on, tls_source) = match (r.find(TLS, None)?, implied_by) {
+        (Some(explicit), _) => (explicit.value, explicit.source),
+        (None, Some(why)) => (true, Source::Implied(why)),
+        (None, None) => (false, Source::Default),
     };
     r.record(TLS.def.key, on.to_string(), tls_source.clone());
     let tls = on.then(|| TlsSettings {
         ca_cert: ca.map(|i| i.pem),
         client_cert: cert.map(|i| i.pem),
         client_key: key.map(|i| i.pem),
-        server_name: server_name.map(|(name, _)| name),
+        server_name: server_name.map(|s| s.value),
     });
     Ok((tls, tls_source))
+}
+
+/// The material parses, and a client certificate comes with its key.
+fn check(
+    ca: &Option<PemInput>,
+    cert: &Option<PemInput>,
+    key: &Option<PemInput>,
+) -> Result<(), ConfigError> {
+    if let Some(ca) = ca {
+        check_certificates(ca, "TLS CA certificate")?;
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            check_certificates(cert, "TLS client certificate")?;
+            check_private_key(key)
+        }
+        (Some(only), None) => Err(ConfigError::at(
+            &only.source,
+            "a client certificate needs a client key too (--tls-key-path)",
+        )),
+        (None, Some(only)) => Err(ConfigError::at(
+            &only.source,
+            "a client key needs a client certificate too (--tls-cert-path)",
+        )),
+        (None, None) => Ok(()),
+    }
 }

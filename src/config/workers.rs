@@ -1,7 +1,7 @@
 //! The workers: one from `-- CMD` or the file's `command`, or several named ones from the
 //! file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`]. A worker's table sets
-//! the worker's own keys ([`WORKER_KEYS`]: `command`, `replicas`, `env`, `working_dir`,
-//! `optional`, `output`) and overrides the settings a worker may set (stop and restart, task
+//! the worker's own keys ([`WorkerKeys`](crate::config::file::WorkerKeys): `command`,
+//! `replicas`, `env`, `working_dir`, `optional`, `output`) and overrides the settings a worker may set (stop and restart, task
 //! queues and pollers). Layering stays flag > environment > file > default; inside the file,
 //! a worker's table comes before the top level. For `watch`, workers name task queues and no
 //! command: the sidecar starts nothing.
@@ -9,9 +9,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::config::file::{Raw, WORKER_KEYS, WorkerTable};
-use crate::config::kinds::{AtLeastOne, Flag, Kind};
-use crate::config::resolver::{Resolver, Source, invalid};
+use crate::config::file::{Output, WorkerKeys};
+use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{
     PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
 };
@@ -95,49 +94,27 @@ pub fn resolve(
     };
     if !named.is_empty() {
         if !cli.is_empty() {
-            return Err(ConfigError(format!(
-                "{}: the file names workers ([workers.{}]); give no command after -- or \
-                 remove the [workers] tables",
+            return Err(ConfigError::at(
                 at("workers"),
-                named[0]
-            )));
+                format!(
+                    "the file names workers ([workers.{}]); give no command after -- or \
+                     remove the [workers] tables",
+                    named[0]
+                ),
+            ));
         }
         if top_command.is_some() {
-            return Err(ConfigError(format!(
-                "{}: the file has a top-level command and [workers] tables; use one or the \
-                 other",
-                at("command")
-            )));
+            return Err(ConfigError::at(
+                at("command"),
+                "the file has a top-level command and [workers] tables; use one or the other",
+            ));
         }
         return named
             .iter()
             .map(|name| resolve_named(r, name, purpose, wait, warnings, named.len()))
             .collect();
     }
-    let command: Vec<OsString> = match (cli.is_empty(), top_command) {
-        (false, _) => cli.to_vec(),
-        (true, Some(file)) if file.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments, found an empty list",
-                at("command")
-            )));
-        }
-        (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
-        (true, None) => Vec::new(),
-    };
-    if purpose == Workers::Watch && !command.is_empty() {
-        return Err(ConfigError(format!(
-            "{}: watch starts nothing: it proves a worker by its task queues, with no command",
-            at("command")
-        )));
-    }
-    if command.is_empty() && matches!(purpose, Workers::Run(_)) {
-        return Err(ConfigError(
-            "run needs a command: CMD after --, `command` in the config file, or \
-             [workers.NAME] tables"
-                .into(),
-        ));
-    }
+    let command = single_command(cli, top_command, purpose, &at("command"))?;
     let process = resolve_process(r, None, wait)?;
     let pollers = resolve_pollers(r, None, warnings)?;
     if purpose == Workers::None {
@@ -166,6 +143,38 @@ pub fn resolve(
     }])
 }
 
+/// The one worker's command: `-- CMD`, else the file's `command`; required under `run`,
+/// refused under `watch`.
+fn single_command(
+    cli: &[OsString],
+    file: Option<Vec<String>>,
+    purpose: Workers<'_>,
+    at: &Source,
+) -> Result<Vec<OsString>, ConfigError> {
+    let command: Vec<OsString> = match (cli.is_empty(), file) {
+        (false, _) => cli.to_vec(),
+        (true, Some(file)) if file.is_empty() => {
+            let problem = "expected a program and its arguments, found an empty list";
+            return Err(ConfigError::at(at, problem));
+        }
+        (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
+        (true, None) => Vec::new(),
+    };
+    if purpose == Workers::Watch && !command.is_empty() {
+        let problem =
+            "watch starts nothing: it proves a worker by its task queues, with no command";
+        return Err(ConfigError::at(at, problem));
+    }
+    if command.is_empty() && matches!(purpose, Workers::Run(_)) {
+        return Err(ConfigError(
+            "run needs a command: CMD after --, `command` in the config file, or \
+             [workers.NAME] tables"
+                .into(),
+        ));
+    }
+    Ok(command)
+}
+
 fn resolve_named(
     r: &mut Resolver<'_>,
     name: &str,
@@ -176,137 +185,32 @@ fn resolve_named(
 ) -> Result<WorkerSpec, ConfigError> {
     let file = r.file().expect("named workers come from the file");
     let path = file.path.clone();
-    let table: WorkerTable = file.workers[name].clone();
+    let own = file.workers[name].own.clone();
     let at = |key: &str| Source::File {
         path: path.clone(),
         key: format!("workers.{name}.{key}"),
     };
-    if !valid_name(name) {
-        return Err(ConfigError(format!(
-            "{}: invalid worker name '{name}': use letters, digits, '-' and '_'",
-            at("")
-        )));
-    }
-    let own = |key: &str| table.own.get(key);
-    let text = |key: &str| -> Result<Option<(String, Source)>, ConfigError> {
-        match own(key) {
-            Some(Raw::Text(t)) => Ok(Some((t.clone(), at(key)))),
-            Some(Raw::List(_)) => Err(ConfigError(format!(
-                "{}: expected a single value, found a list",
-                at(key)
-            ))),
-            None => Ok(None),
-        }
-    };
-    let command: Vec<OsString> = match (own("command"), purpose) {
-        (Some(Raw::List(words)), Workers::Watch) if !words.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: watch starts nothing: a worker of watch names its task queues, no command",
-                at("command")
-            )));
-        }
-        (Some(Raw::List(words)), _) if words.is_empty() => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments, found an empty list",
-                at("command")
-            )));
-        }
-        (Some(Raw::List(words)), _) => words.iter().map(OsString::from).collect(),
-        (Some(Raw::Text(_)), _) => {
-            return Err(ConfigError(format!(
-                "{}: expected a program and its arguments as a list, such as [\"python\", \
-                 \"worker.py\"]",
-                at("command")
-            )));
-        }
-        (None, Workers::Watch) => Vec::new(),
-        (None, _) => {
-            return Err(ConfigError(format!(
-                "{}: missing: every worker needs a command, such as command = [\"python\", \
-                 \"worker.py\"]",
-                at("command")
-            )));
-        }
-    };
-    let parsed = |key: &str, parse: fn(&str, &str) -> Result<u32, String>| match text(key)? {
-        Some((t, source)) => parse(&t, "")
-            .map(Some)
-            .map_err(|e| invalid(&source, &t, &e)),
-        None => Ok(None),
-    };
-    let replicas = parsed("replicas", AtLeastOne::parse)?.unwrap_or(1);
-    let optional = match text("optional")? {
-        Some((t, source)) => Flag::parse(&t, "").map_err(|e| invalid(&source, &t, &e))?,
-        None => false,
-    };
-    let prefix_output = match text("output")? {
-        None => workers > 1 || replicas > 1,
-        Some((t, _)) if t == "prefix" => true,
-        Some((t, _)) if t == "inherit" => false,
-        Some((t, source)) => return Err(invalid(&source, &t, "expected prefix or inherit")),
-    };
-    if let Some(variable) = table.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        return Err(ConfigError(format!(
-            "{}: invalid variable name '{variable}'",
-            at("env")
-        )));
-    }
+    check_own(name, &own, purpose, &at)?;
+    let command = named_command(own.command.as_deref(), purpose, &at("command"))?;
+    let replicas = own.replicas.map_or(1, |n| n.get());
+    let prefix_output = own
+        .output
+        .map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
     // Absolute, so that where the worker starts does not depend on where we were started.
-    let working_dir = text("working_dir")?.map(|(dir, _)| {
+    let working_dir = own.working_dir.as_ref().map(|dir| {
         let dir = path
             .parent()
-            .map_or_else(|| PathBuf::from(&dir), |base| base.join(&dir));
+            .map_or_else(|| dir.clone(), |base| base.join(dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    let env: Vec<(String, String)> = table
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let shown_command = command
-        .iter()
-        .map(|w| w.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let source_of = |key: &str| own(key).map_or(Source::Default, |_| at(key));
-    let mut recorded = vec![
-        ("replicas", replicas.to_string()),
-        (
-            "output",
-            if prefix_output { "prefix" } else { "inherit" }.into(),
-        ),
-        ("optional", optional.to_string()),
-    ];
-    if !command.is_empty() {
-        recorded.insert(0, ("command", shown_command));
-    }
-    if let Some(dir) = &working_dir {
-        recorded.push(("working_dir", dir.display().to_string()));
-    }
-    if !env.is_empty() {
-        // Names only: values may be secrets.
-        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        recorded.push(("env", names.join(",")));
-    }
-    debug_assert!(
-        recorded
-            .iter()
-            .all(|(k, _)| WORKER_KEYS.iter().any(|(w, _)| w == k))
+    record_own(
+        r,
+        name,
+        &own,
+        &command,
+        prefix_output,
+        working_dir.as_deref(),
     );
-    for (key, value) in recorded {
-        let source = source_of(key);
-        r.record(&format!("workers.{name}.{key}"), value, source);
-    }
-    if purpose == Workers::Watch {
-        let started = ["replicas", "working_dir", "output"];
-        let given = started.into_iter().find(|key| own(key).is_some());
-        if let Some(key) = given.or((!table.env.is_empty()).then_some("env")) {
-            return Err(ConfigError(format!(
-                "{}: watch starts nothing, so its workers take no {key}",
-                at(key)
-            )));
-        }
-    }
     let process = resolve_process(r, Some(name), wait)?;
     let pollers = resolve_pollers(r, Some(name), warnings)?;
     let endpoint = resolve_endpoint(r, Some(name), purpose != Workers::Watch)?;
@@ -317,21 +221,110 @@ fn resolve_named(
         )));
     }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        return Err(ConfigError(format!(
-            "{}: missing: watch proves a worker by its pollers; give it task_queues",
-            at("task_queues")
-        )));
+        let problem = "missing: watch proves a worker by its pollers; give it task_queues";
+        return Err(ConfigError::at(at("task_queues"), problem));
     }
     Ok(WorkerSpec {
         name: name.to_string(),
         command,
         replicas,
-        env,
+        env: own.env.into_iter().collect(),
         working_dir,
-        optional,
+        optional: own.optional.unwrap_or(false),
         prefix_output,
         process,
         pollers,
         endpoint,
     })
+}
+
+/// A named worker's name and own keys are valid, and under `watch` it starts nothing.
+fn check_own(
+    name: &str,
+    own: &WorkerKeys,
+    purpose: Workers<'_>,
+    at: &dyn Fn(&str) -> Source,
+) -> Result<(), ConfigError> {
+    if !valid_name(name) {
+        let problem = format!("invalid worker name '{name}': use letters, digits, '-' and '_'");
+        return Err(ConfigError::at(at(""), problem));
+    }
+    if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+        let problem = format!("invalid variable name '{variable}'");
+        return Err(ConfigError::at(at("env"), problem));
+    }
+    if purpose == Workers::Watch {
+        let started = [
+            ("replicas", own.replicas.is_some()),
+            ("working_dir", own.working_dir.is_some()),
+            ("output", own.output.is_some()),
+            ("env", !own.env.is_empty()),
+        ];
+        if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
+            let problem = format!("watch starts nothing, so its workers take no {key}");
+            return Err(ConfigError::at(at(key), problem));
+        }
+    }
+    Ok(())
+}
+
+/// Records a named worker's own keys for the report: of its env, the names only (the values
+/// may be secrets).
+fn record_own(
+    r: &mut Resolver<'_>,
+    name: &str,
+    own: &WorkerKeys,
+    command: &[OsString],
+    prefix_output: bool,
+    working_dir: Option<&std::path::Path>,
+) {
+    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
+    let mut record = |key: &str, given: bool, value: String| {
+        let key = format!("workers.{name}.{key}");
+        let source = match given {
+            true => Source::File {
+                path: path.clone(),
+                key: key.clone(),
+            },
+            false => Source::Default,
+        };
+        r.record(&key, value, source);
+    };
+    if !command.is_empty() {
+        let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+        record("command", true, words.join(" "));
+    }
+    let replicas = own.replicas.map_or(1, |n| n.get());
+    record("replicas", own.replicas.is_some(), replicas.to_string());
+    let output = if prefix_output { "prefix" } else { "inherit" };
+    record("output", own.output.is_some(), output.into());
+    let optional = own.optional.unwrap_or(false).to_string();
+    record("optional", own.optional.is_some(), optional);
+    if let Some(dir) = working_dir {
+        record("working_dir", true, dir.display().to_string());
+    }
+    if !own.env.is_empty() {
+        let names: Vec<&str> = own.env.keys().map(String::as_str).collect();
+        record("env", true, names.join(","));
+    }
+}
+
+/// A named worker's command: required under `run`, refused under `watch`.
+fn named_command(
+    words: Option<&[String]>,
+    purpose: Workers<'_>,
+    at: &Source,
+) -> Result<Vec<OsString>, ConfigError> {
+    let problem = match (words, purpose) {
+        (Some([_, ..]), Workers::Watch) => {
+            "watch starts nothing: a worker of watch names its task queues, no command"
+        }
+        (Some([]), _) => "expected a program and its arguments, found an empty list",
+        (Some(words), _) => return Ok(words.iter().map(OsString::from).collect()),
+        (None, Workers::Watch) => return Ok(Vec::new()),
+        (None, _) => {
+            "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
+        }
+    };
+    Err(ConfigError::at(at, problem))
 }

@@ -4,6 +4,7 @@
 //! [`identity`] and whose schedule is in [`poller_watch`]).
 
 pub mod bound;
+pub mod client;
 pub mod explain;
 pub mod failure;
 pub mod gate;

@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::address::parse_address;
-use super::resolver::Source;
-use super::table::ALL;
-use super::*;
+mod bad_input;
+
+use crate::config::address::parse_address;
+use crate::config::resolver::Source;
+use crate::config::table::ALL;
+use crate::config::*;
 
 /// Resolves as every command but `run` and `exec` does: without a worker's command.
 fn resolve(flags: &Flags, env: &Env) -> Result<Config, ConfigError> {
-    super::resolve(flags, Workers::None, env)
+    crate::config::resolve(flags, Workers::None, env)
 }
 
 /// Flags as the command line gives them, by setting key.
@@ -145,113 +147,6 @@ fn empty_environment_variables_count_as_unset() {
 }
 
 #[test]
-fn bad_values_name_value_and_source() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (
-            &[("TEMPORAL_SUPERVISOR_MAX_RETRIES", "ten")],
-            "environment variable TEMPORAL_SUPERVISOR_MAX_RETRIES: invalid value 'ten'",
-        ),
-        (
-            &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "5x")],
-            "TEMPORAL_SUPERVISOR_INITIAL_DELAY: invalid value '5x'",
-        ),
-        (
-            &[("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "0")],
-            "must be longer than zero",
-        ),
-        (&[("TEMPORAL_SUPERVISOR_BACKOFF_FACTOR", "0.5")], "'0.5'"),
-        (&[("TEMPORAL_SUPERVISOR_JITTER", "2")], "'2'"),
-        (
-            &[("TEMPORAL_ADDRESS", "localhost")],
-            "TEMPORAL_ADDRESS: invalid value 'localhost': missing port",
-        ),
-        (&[("TEMPORAL_ADDRESS", "ftp://x:1")], "unsupported scheme"),
-        (
-            &[("TEMPORAL_TLS", "maybe")],
-            "TEMPORAL_TLS: invalid value 'maybe'",
-        ),
-        (
-            &[
-                ("TEMPORAL_SUPERVISOR_MAX_DELAY", "1s"),
-                ("TEMPORAL_SUPERVISOR_INITIAL_DELAY", "2s"),
-            ],
-            "max_delay 1s (environment variable TEMPORAL_SUPERVISOR_MAX_DELAY) is shorter than \
-             initial_delay 2s (environment variable TEMPORAL_SUPERVISOR_INITIAL_DELAY)",
-        ),
-        (&[("TEMPORAL_SUPERVISOR_LOG_FORMAT", "xml")], "'xml'"),
-        (
-            &[("TEMPORAL_SUPERVISOR_CONFIG", "/nonexistent/ts.toml")],
-            "config file /nonexistent/ts.toml (from environment variable TEMPORAL_SUPERVISOR_CONFIG): no such file",
-        ),
-        (
-            &[("TEMPORAL_TLS_CLIENT_CERT_PATH", "/nonexistent/c.pem")],
-            "cannot read '/nonexistent/c.pem'",
-        ),
-        (
-            &[("TEMPORAL_PROFILE", "nope")],
-            "Temporal profile 'nope' (from environment variable TEMPORAL_PROFILE) not found",
-        ),
-    ];
-    for (pairs, expected) in cases {
-        let err = resolve(&Flags::new(), &env(pairs)).unwrap_err();
-        assert!(
-            err.0.contains(expected),
-            "{pairs:?}: got {err}, want {expected}"
-        );
-        assert!(!err.0.contains('\n'), "one line: {err}");
-    }
-}
-
-#[test]
-fn config_file_errors() {
-    let cases = [
-        (
-            "unknown.toml",
-            "max_retriez = 3\n",
-            "line 1, key max_retriez: unknown key",
-        ),
-        ("malformed.toml", "max_retries = 3\naddress = \n", "line 2:"),
-        (
-            "wrongtype.toml",
-            "max_retries = \"ten\"\n",
-            "key max_retries: invalid value 'ten'",
-        ),
-        (
-            "table.toml",
-            "[address]\nhost = \"x\"\n",
-            "expected a single value, found a table",
-        ),
-        ("float.toml", "max_retries = 1.5\n", "invalid value '1.5'"),
-        (
-            "listitem.toml",
-            "task_queue = [\"a\", 3]\n",
-            "line 1, key task_queue[1]: expected a string, found 3",
-        ),
-        (
-            "envvalue.toml",
-            "[workers.a]\ncommand = [\"x\"]\nenv = { TOKEN = 1234 }\n",
-            "line 3, key workers.a.env.TOKEN: expected a string (in quotes)",
-        ),
-    ];
-    for (name, text, expected) in cases {
-        let path = temp_file(name, text);
-        let err = resolve(&flags(&[("config", path.to_str().unwrap())]), &env(&[])).unwrap_err();
-        assert!(
-            err.0.contains(expected),
-            "{name}: got {err}, want {expected}"
-        );
-        assert!(
-            err.0.contains(path.to_str().unwrap()),
-            "{name}: {err} names the file"
-        );
-        assert!(
-            !err.0.contains("1234"),
-            "{name}: a variable's value is not shown"
-        );
-    }
-}
-
-#[test]
 fn addresses() {
     let ok = [
         ("localhost:7233", (false, "localhost", 7233)),
@@ -346,7 +241,7 @@ fn zero_timeout_means_none() {
 
 #[test]
 fn example_file_documents_every_key_with_its_default() {
-    let example = include_str!("../../config/temporal-supervisor.toml");
+    let example = include_str!("../../../config/temporal-supervisor.toml");
     for key in ALL.iter().filter(|d| d.in_file) {
         assert!(
             example.contains(&format!("\n# {} = ", key.key)),
@@ -466,7 +361,7 @@ fn watch_says_which_settings_it_does_not_use() {
         ("stop_timeout", "3s"),
         ("poller_deadline", "10s"),
     ]);
-    let config = super::resolve(&given, Workers::Watch, &env(&[])).unwrap();
+    let config = crate::config::resolve(&given, Workers::Watch, &env(&[])).unwrap();
     assert_eq!(
         config.warnings,
         [
