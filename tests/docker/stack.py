@@ -136,11 +136,22 @@ class Stack:
     def __init__(self):
         self.engine = None
         self.background = Processes()
+        self.started = None  # True once made, False when that failed
         self.stopped = False
 
     # --- the engine ---------------------------------------------------------------------------
 
     def start(self):
+        """Once per run: the first scenario starts it, the others find it started (or fail
+        as it did)."""
+        if self.started is None:
+            self.started = False
+            self.make()
+            self.started = True
+        if not self.started:
+            raise RuntimeError("the engine or its images could not be made (see the first error)")
+
+    def make(self):
         self.lock = take_lock()
         atexit.register(self.stop)
         # SIGTERM ends the run as Ctrl-C does (unittest lets KeyboardInterrupt through).
@@ -159,9 +170,11 @@ class Stack:
         self.make_images()
 
     def stop(self):
+        """At exit: the figures, then everything the run started is stopped."""
         if self.stopped or self.engine is None:
             return
         self.stopped = True
+        print_figures()
         self.background.end()
         print("\ndocker-test: stopping the containers and the dockerd it started", flush=True)
         self.remove_all()
