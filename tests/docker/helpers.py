@@ -14,6 +14,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def get(port, path):
@@ -81,7 +82,7 @@ def log_values(log, message, name):
 def apt_source(suite):
     """The archive apt is configured with for SUITE: deb822 .sources files, then one-line lists."""
     for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for stanza in re.split(r"\n\s*\n", open(path).read()):
+        for stanza in re.split(r"\n\s*\n", Path(path).read_text()):
             fields, key = {}, None
             for line in stanza.splitlines():
                 if line.startswith("#") or not line.strip():
@@ -102,7 +103,7 @@ def apt_source(suite):
     for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
         if not os.path.exists(path):
             continue
-        for line in open(path):
+        for line in Path(path).read_text().splitlines():
             m = re.match(r"\s*deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)", line)
             if m and m.group(3) == suite:
                 signed = re.search(r"signed-by=(\S+)", m.group(1) or "")

@@ -247,7 +247,7 @@ class Stack:
         self.temporal_image = self.dev_server_image()
         self.compose_env = {
             **self.env, "TS_PYTHON_IMAGE": self.base, "TS_TEMPORAL_IMAGE": self.temporal_image,
-            **{f"TS_{k.upper()}": str(getattr(self, f"{k}_port")) for k in (
+            **{f"TS_{k.upper()}_PORT": str(getattr(self, f"{k}_port")) for k in (
                 "temporal", "temporal_http", "temporal_metrics")},
             **{f"TS_HEALTH_{k.upper()}": str(getattr(self, f"{k}_port")) for k in (
                 "document", "chat", "s3", "azure", "webhook")}}
