@@ -157,7 +157,8 @@ class Stack:
         # SIGTERM ends the run as Ctrl-C does (unittest lets KeyboardInterrupt through).
         signal.signal(signal.SIGTERM, interrupted)
         self.links_before = links()
-        say(f"engine: dockerd of our own (/run/{NAME}/docker.sock)")
+        say(f"engine: dockerd of our own (/run/{NAME}/docker.sock; it waits for "
+            "/tmp/docker-engine.lock while the package tests' engine runs)")
         CACHE.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(CACHE / "docker", name=NAME)
         self.env = {**self.engine.env, "COMPOSE_DOCKER_CLI_BUILD": "0",
@@ -190,9 +191,9 @@ class Stack:
     def docker(self, *args, check=True, timeout=600):
         return self.engine.docker(*args, check=check, timeout=timeout)
 
-    def docker_input(self, data, *args, **env):
-        """docker ARGS with DATA on its standard input (a tar archive), ENV added."""
-        out = subprocess.run([DOCKER, *args], input=data, env={**self.env, **env},
+    def docker_input(self, data, *args):
+        """docker ARGS with DATA (a tar archive) on its standard input."""
+        out = subprocess.run([DOCKER, *args], input=data, env=self.env,
                              capture_output=True, timeout=600)
         if out.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {out.returncode}:\n"
