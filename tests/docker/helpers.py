@@ -1,18 +1,11 @@
-"""Small helpers for scripts/docker-test.sh: the supervisor's /readyz and its JSON log lines.
+"""What the container tests read: the supervisor's /readyz, its JSON log lines, the poller
+identities Temporal lists, and the Debian archive apt is configured with.
 
-    helpers.py readyz PORT FIELD...      prints each field of /readyz's JSON document (dotted
-                                         paths, e.g. restarts_by_reason.temporal-lost), one a
-                                         line; "none" for a missing field; "no-answer" when
-                                         nothing answers
-    helpers.py code PORT PATH            prints the HTTP status of GET PATH at 127.0.0.1:PORT
-                                         ("no-answer" when nothing answers)
-    helpers.py identities                reads `temporal task-queue describe -o json` on
-                                         stdin, prints each poller identity once
-    helpers.py log-count PREFIX          reads `docker logs` on stdin, prints how many of the
-                                         supervisor's JSON lines have a message starting so
-    helpers.py log-values MESSAGE FIELD  prints FIELD of each line whose message is MESSAGE
-    helpers.py apt-source SUITE          prints "URI KEYRING" of the first enabled Debian
-                                         archive apt has for SUITE (KEYRING "-" when none)
+One command is kept for the shell (tests/packages/debian11-root.sh makes its root from the
+same archive):
+
+    helpers.py apt-source SUITE    prints "URI KEYRING" of the first enabled Debian archive apt
+                                   has for SUITE (KEYRING "-" when none)
 """
 import glob
 import json
@@ -21,46 +14,50 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
-def readyz(port, fields):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as r:
-            doc = json.load(r)
-    except urllib.error.HTTPError as e:
-        doc = json.load(e)
-    except (OSError, ValueError):
-        print("\n".join("no-answer" for _ in fields))
-        return
-    for field in fields:
-        value = doc
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        print("none" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else value)
-
-
-def code(port, path):
+def get(port, path):
+    """(HTTP status, JSON document or None) of GET PATH at 127.0.0.1:PORT; (None, None) when
+    nothing answers."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
-            print(r.status)
+            status, body = r.status, r.read()
     except urllib.error.HTTPError as e:
-        print(e.code)
+        status, body = e.code, e.read()
     except OSError:
-        print("no-answer")
-
-
-def identities():
+        return None, None
     try:
-        doc = json.load(sys.stdin)
+        return status, json.loads(body)
     except ValueError:
-        return
-    for identity in sorted({p.get("identity", "") for p in doc.get("pollers") or []}):
-        print(identity)
+        return status, None
 
 
-def supervisor_lines():
-    """The supervisor's own lines: JSON objects with a message (the worker's output is not)."""
-    for line in sys.stdin:
+def readyz(port):
+    """/readyz's JSON document, or {} when nothing answers."""
+    return get(port, "/readyz")[1] or {}
+
+
+def field(doc, path):
+    """A dotted path of a JSON document (restarts_by_reason.exited), None when missing."""
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def identities(describe_json):
+    """Each poller identity of `temporal task-queue describe -o json`'s output, once."""
+    try:
+        doc = json.loads(describe_json)
+    except ValueError:
+        return []
+    return sorted({p.get("identity", "") for p in doc.get("pollers") or []})
+
+
+def supervisor_lines(log):
+    """The supervisor's own lines of a container's log: JSON objects with a message (the
+    worker's output is not)."""
+    for line in log.splitlines():
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -72,10 +69,20 @@ def supervisor_lines():
             yield doc
 
 
+def log_count(log, prefix):
+    """How many of the supervisor's lines have a message starting with PREFIX."""
+    return sum(1 for doc in supervisor_lines(log) if doc["message"].startswith(prefix))
+
+
+def log_values(log, message, name):
+    """Field NAME of each of the supervisor's lines whose message is MESSAGE."""
+    return [doc.get(name) for doc in supervisor_lines(log) if doc["message"] == message]
+
+
 def apt_source(suite):
     """The archive apt is configured with for SUITE: deb822 .sources files, then one-line lists."""
     for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for stanza in re.split(r"\n\s*\n", open(path).read()):
+        for stanza in re.split(r"\n\s*\n", Path(path).read_text()):
             fields, key = {}, None
             for line in stanza.splitlines():
                 if line.startswith("#") or not line.strip():
@@ -96,33 +103,27 @@ def apt_source(suite):
     for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
         if not os.path.exists(path):
             continue
-        for line in open(path):
+        for line in Path(path).read_text().splitlines():
             m = re.match(r"\s*deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)", line)
             if m and m.group(3) == suite:
                 signed = re.search(r"signed-by=(\S+)", m.group(1) or "")
                 return m.group(2), signed.group(1) if signed else ""
-    sys.exit(f"apt has no archive for {suite} (in /etc/apt/sources.list or sources.list.d)")
+    raise LookupError(f"apt has no archive for {suite} (in /etc/apt/sources.list or sources.list.d)")
+
+
+def apt_source_and_keyring(suite):
+    """(URI, KEYRING) for SUITE, KEYRING "-" unless it is a file."""
+    uri, keyring = apt_source(suite)
+    return uri, keyring if keyring and os.path.isfile(keyring) else "-"
 
 
 def main():
-    command, args = sys.argv[1], sys.argv[2:]
-    if command == "readyz":
-        readyz(args[0], args[1:])
-    elif command == "code":
-        code(args[0], args[1])
-    elif command == "identities":
-        identities()
-    elif command == "log-count":
-        print(sum(1 for doc in supervisor_lines() if doc["message"].startswith(args[0])))
-    elif command == "log-values":
-        for doc in supervisor_lines():
-            if doc["message"] == args[0]:
-                print(doc.get(args[1], "none"))
-    elif command == "apt-source":
-        uri, keyring = apt_source(args[0])
-        print(uri, keyring if keyring and os.path.isfile(keyring) else "-")
-    else:
-        sys.exit(f"unknown command {command}")
+    if sys.argv[1:2] != ["apt-source"] or len(sys.argv) != 3:
+        sys.exit("usage: helpers.py apt-source SUITE")
+    try:
+        print(*apt_source_and_keyring(sys.argv[2]))
+    except LookupError as e:
+        sys.exit(str(e))
 
 
 if __name__ == "__main__":

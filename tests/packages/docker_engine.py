@@ -6,7 +6,8 @@ when it starts and when it stops).
 
 dockerd runs under `flock /tmp/docker-engine.lock`, so that it never runs beside another
 engine started the same way (another engineer's, another test's): a start waits for the lock.
-Its containerd is dockerd's own (started and stopped by it).
+Its containerd is dockerd's own (started and stopped by it). tests/docker/ runs one too, under
+a name of its own (its folder under /run).
 """
 import os
 import shutil
@@ -21,8 +22,8 @@ NAME = "temporal-supervisor-package-test"
 
 
 class Engine:
-    def __init__(self, data_root, patience=120):
-        self.run_dir = Path("/run") / NAME
+    def __init__(self, data_root, patience=120, name=NAME):
+        self.run_dir = Path("/run") / name
         self.socket = self.run_dir / "docker.sock"
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
                     "DOCKER_CONFIG": str(self.run_dir / "client"), "DOCKER_BUILDKIT": "1"}
