@@ -3,7 +3,7 @@
 use tracing::{error, info};
 
 use crate::exit;
-use crate::serve::status::RunState;
+use crate::supervise::phase::Phase;
 use crate::supervise::runner::{Ending, Next, Runner};
 use crate::supervise::worker::{Replica, StopReason};
 
@@ -11,7 +11,7 @@ impl Runner<'_> {
     /// After every event: is `run` over, or should it wait for Temporal again?
     pub(super) fn check_end(&mut self) -> Next {
         let running = self.replicas.iter().any(Replica::has_process);
-        if self.ending.is_none() {
+        if self.phase().ending().is_none() {
             let mut required = self.replicas.iter().filter(|r| !r.spec.optional).peekable();
             let all_done = if required.peek().is_some() {
                 required.all(|r| r.exited().is_some())
@@ -19,8 +19,11 @@ impl Runner<'_> {
                 self.replicas.iter().all(|r| r.exited().is_some())
             };
             if all_done {
-                self.ending = Some(Ending::WorkersDone);
-                self.set_state(RunState::Stopping, "workers-done", "every worker has ended");
+                self.enter(
+                    Phase::Ending(Ending::WorkersDone),
+                    "workers-done",
+                    "every worker has ended",
+                );
                 for replica in &mut self.replicas {
                     replica.stop(
                         StopReason::Shutdown("every other worker ended"),
@@ -30,20 +33,23 @@ impl Runner<'_> {
                 return self.check_end();
             }
         }
-        match self.ending {
-            Some(ending) if !running => Next::Exit(self.exit_code(ending)),
-            Some(_) => Next::Continue,
-            None if self.stopping_for_loss && !running => {
-                self.stopping_for_loss = false;
-                self.set_state(
-                    RunState::WaitingForTemporal,
-                    "workers-stopped",
-                    "every worker stopped; waiting for Temporal to come back",
-                );
+        if let Some(ending) = self.phase().ending() {
+            return if running {
                 Next::Continue
-            }
-            None => Next::Continue,
+            } else {
+                Next::Exit(self.exit_code(ending))
+            };
         }
+        if let Phase::Stopping(loss) = self.phase()
+            && !running
+        {
+            self.enter(
+                Phase::Stopped(loss),
+                "workers-stopped",
+                "every worker stopped; waiting for Temporal to come back",
+            );
+        }
+        Next::Continue
     }
 
     fn exit_code(&self, ending: Ending) -> u8 {

@@ -8,7 +8,8 @@
 //!   pollers ([`polling`]); what its exits lead to is in [`exits`];
 //! - [`runner`]: one Temporal for all (one wait and one monitor, through
 //!   [`crate::watcher`]): Temporal's changes ([`outage`]) and the supervisor's signals fanned
-//!   out to every worker; when `run` ends is in [`ending`].
+//!   out to every worker; where `run` stands is one [`phase`]; when `run` ends is in
+//!   [`ending`].
 //!
 //! This module is the loop: it turns signals, the wait's end, the monitor's reports, poller
 //! reports and timers into events for the runner.
@@ -17,6 +18,7 @@ mod ending;
 mod exits;
 pub mod launch;
 mod outage;
+pub mod phase;
 pub mod policy;
 pub mod polling;
 pub mod runner;

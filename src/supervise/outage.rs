@@ -10,14 +10,14 @@
 use std::time::SystemTime;
 
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::OnDisconnect;
 use crate::duration;
-use crate::serve::status::RunState;
 use crate::supervise::launch::Launch;
+use crate::supervise::phase::{Loss, Phase};
 use crate::supervise::policy;
-use crate::supervise::runner::{Ending, Next, Runner, Temporal};
+use crate::supervise::runner::{Ending, Next, Runner};
 use crate::supervise::worker::{Outcome, Replica, State, StopReason};
 
 /// What a worker about to be started again may count on about Temporal, as the runner knows
@@ -110,23 +110,16 @@ impl Replica {
 
 impl Runner<'_> {
     /// The gate found Temporal ready: the first time, every worker starts; after an outage,
-    /// the workers kept must poll again and those that exited start, spread out.
+    /// the workers kept must poll again and those that exited start, spread out. Once `run`
+    /// is ending, nothing starts.
     pub fn temporal_ready(&mut self) -> Next {
-        let lost = match self.temporal {
-            Temporal::Lost { at, since } => Some((at, since)),
-            _ => None,
-        };
-        self.temporal = Temporal::Up;
-        self.stopping_for_loss = false;
         self.launch.status.set_temporal_up(true);
         self.launch.status.first_ready();
-        match lost {
+        let phase = self.phase();
+        match phase.loss() {
+            _ if phase.ending().is_some() => {}
             None => {
-                self.set_state(
-                    RunState::Running,
-                    "temporal-ready",
-                    "running; watching Temporal",
-                );
+                self.enter(Phase::Up, "temporal-ready", "running; watching Temporal");
                 for i in 0..self.replicas.len() {
                     if self.replicas[i].is_waiting() {
                         let outcome = self.replicas[i].start(&self.launch);
@@ -134,16 +127,14 @@ impl Runner<'_> {
                     }
                 }
             }
-            Some((at, since)) => {
-                if self.ending.is_none() {
-                    let outage = crate::duration::format(since.elapsed());
-                    self.set_state(
-                        RunState::Running,
-                        "temporal-back",
-                        &format!("Temporal is back after {outage}; watching it again"),
-                    );
-                }
-                self.back(at);
+            Some(loss) => {
+                let outage = crate::duration::format(loss.since.elapsed());
+                self.enter(
+                    Phase::Up,
+                    "temporal-back",
+                    &format!("Temporal is back after {outage}; watching it again"),
+                );
+                self.back(loss.at);
             }
         }
         self.check_end()
@@ -163,28 +154,24 @@ impl Runner<'_> {
         if !self.ignores_losses() {
             self.hold_unconfirmed(Presence::Lost);
         }
-        let lost = Temporal::Lost {
-            at: SystemTime::now(),
-            since: Instant::now(),
-        };
-        if self.ending.is_some() {
+        if self.phase().ending().is_some() {
             // Ending anyway: the workers are already being stopped, and the code stands.
-            self.temporal = lost;
             return match self.check_end() {
                 Next::Continue => Next::StopWatching,
                 other => other,
             };
         }
+        let loss = Loss::now();
         match self.launch.config.run.on_disconnect {
             OnDisconnect::Ignore => {
                 warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
-                self.ignored_loss = Some(SystemTime::now());
+                let to = Phase::Ignoring { lost_at: loss.at };
+                self.enter(to, "temporal-lost", "the workers run on");
                 return Next::Continue;
             }
             OnDisconnect::Keep => {
-                self.temporal = lost;
-                self.set_state(
-                    RunState::TemporalLost,
+                self.enter(
+                    Phase::Lost(loss),
                     "temporal-lost",
                     "Temporal lost; keeping the workers (their SDKs reconnect by themselves) \
                      and waiting for it without a limit",
@@ -192,17 +179,15 @@ impl Runner<'_> {
                 return Next::Wait;
             }
             OnDisconnect::Exit => {
-                self.ending.get_or_insert(Ending::TemporalLost);
-                self.set_state(
-                    RunState::Stopping,
+                self.enter(
+                    Phase::Ending(Ending::TemporalLost),
                     "temporal-lost",
                     "Temporal lost; stopping every worker, then exiting 69 (--on-disconnect exit)",
                 );
             }
             OnDisconnect::Restart => {
-                self.stopping_for_loss = true;
-                self.set_state(
-                    RunState::Stopping,
+                self.enter(
+                    Phase::Stopping(loss),
                     "temporal-lost",
                     "Temporal lost; stopping every worker until it is back (--on-disconnect \
                      restart), waiting for it without a limit",
@@ -218,12 +203,11 @@ impl Runner<'_> {
                 }
             }
         }
-        self.temporal = lost;
         for replica in &mut self.replicas {
             replica.stop(StopReason::TemporalLost, &self.launch);
         }
         match self.check_end() {
-            Next::Continue if self.ending.is_none() => Next::Wait,
+            Next::Continue if self.phase().ending().is_none() => Next::Wait,
             Next::Continue => Next::StopWatching,
             other => other,
         }
@@ -233,19 +217,23 @@ impl Runner<'_> {
     pub fn temporal_back(&mut self) {
         self.launch.status.set_temporal_up(true);
         info!("Temporal is back");
-        if let Some(at) = self.ignored_loss.take() {
-            self.back(at);
+        if let Phase::Ignoring { lost_at } = self.phase() {
+            self.enter(Phase::Up, "temporal-back", "the workers must poll again");
+            self.back(lost_at);
         }
     }
 
     /// The monitor doubts Temporal (its health watch ended or a probe failed): no worker
     /// starts again until a probe finds it well, or until it is back after the loss.
     pub fn temporal_suspect(&mut self) -> Next {
-        if self.temporal != Temporal::Up || self.ignores_losses() || self.ending.is_some() {
+        if self.phase() != Phase::Up || self.ignores_losses() {
             return Next::Continue;
         }
-        self.temporal = Temporal::Suspect;
-        debug!("Temporal in doubt; no worker starts again until a probe finds it there");
+        self.enter(
+            Phase::Suspect,
+            "temporal-suspect",
+            "Temporal in doubt; no worker starts again until a probe finds it there",
+        );
         self.hold_unconfirmed(Presence::Doubted);
         self.next()
     }
@@ -253,14 +241,17 @@ impl Runner<'_> {
     /// A probe started at `since` found Temporal well: restarts that waited for it are
     /// decided, and workers held while it was in doubt start, spread out.
     pub fn temporal_confirmed(&mut self, since: Instant) -> Next {
-        let watching = matches!(self.temporal, Temporal::Up | Temporal::Suspect);
-        if !watching || self.ignores_losses() || self.ending.is_some() {
+        let watching = matches!(self.phase(), Phase::Up | Phase::Suspect);
+        if !watching || self.ignores_losses() {
             return Next::Continue;
         }
-        if self.temporal == Temporal::Suspect {
-            debug!("a probe found Temporal there; no more doubt");
+        if self.phase() == Phase::Suspect {
+            self.enter(
+                Phase::Up,
+                "temporal-confirmed",
+                "a probe found Temporal there; no more doubt",
+            );
         }
-        self.temporal = Temporal::Up;
         for i in 0..self.replicas.len() {
             let outcome = self.replicas[i].temporal_confirmed(since, &self.launch);
             self.on_outcome(i, outcome);
@@ -284,14 +275,6 @@ impl Runner<'_> {
 
     /// What a worker about to start again may count on about Temporal.
     pub(super) fn presence(&self) -> Presence {
-        if self.ending.is_some() {
-            return Presence::Lost;
-        }
-        match self.temporal {
-            Temporal::Up if self.ignores_losses() => Presence::There,
-            Temporal::Up => Presence::Up,
-            Temporal::Suspect => Presence::Doubted,
-            Temporal::Waiting | Temporal::Lost { .. } => Presence::Lost,
-        }
+        self.phase().presence(self.ignores_losses())
     }
 }

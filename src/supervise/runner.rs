@@ -1,17 +1,8 @@
 //! The runner: one Temporal for all workers. It waits for Temporal once, watches it with one
 //! monitor, fans Temporal's changes and the supervisor's signals out to every worker process
 //! ([`Replica`]), hands each its own exits, and decides when `run` ends and with what code.
-//!
-//! ```text
-//!   WaitingForTemporal ── ready: start every worker ──▶ Running ◀──── back: the workers must
-//!                                                        │    ▲       poll again; those that
-//!                         lost: wait again, no limit     │    │       exited (or were stopped)
-//!                         (keep: workers kept;           ▼    │       start, spread out
-//!                          restart: workers stopped)   Lost ──┘
-//! ```
-//!
-//! While running, Temporal is up or in doubt ([`Temporal::Suspect`]); what Temporal's changes
-//! do to the workers is in [`super::outage`].
+//! Where `run` stands is one [`Phase`] (see [`super::phase`] for the phases and the state each
+//! reports); what Temporal's changes do to the workers is in [`super::outage`].
 //!
 //! Once Temporal was ready, an outage never ends `run` by itself: it waits for Temporal
 //! without a limit (`--max-retries` and `--timeout` bound the first wait only), unless
@@ -24,37 +15,22 @@
 //! became ready or was lost with `--on-disconnect exit`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{WorkerSpec, workers};
 use crate::endpoint::{DrainReport, Endpoint, Heard};
 use crate::process::terminal;
-use crate::serve::status::RunState;
 use crate::supervise::launch::Launch;
+use crate::supervise::phase::Phase;
 use crate::supervise::worker::{Outcome, Replica, StopReason};
 use crate::temporal::poller_watch::PollerEvent;
 
-/// Temporal, as the runner sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Temporal {
-    /// The gate is waiting for it the first time.
-    Waiting,
-    /// Ready; the monitor watches it.
-    Up,
-    /// Ready, but the monitor doubts it (its health watch ended or a probe failed), and has
-    /// not yet found it lost: no worker starts again until a probe finds it well.
-    Suspect,
-    /// Lost after it was ready, at this moment; the gate waits for it again, without limit.
-    Lost { at: SystemTime, since: Instant },
-}
-
 /// Why `run` is ending.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Ending {
+pub enum Ending {
     /// SIGTERM or SIGINT to the supervisor.
     Signal(Signal),
     /// A worker failed for good (or Ctrl-C ended it): its code.
@@ -81,12 +57,9 @@ pub enum Next {
 pub struct Runner<'a> {
     pub launch: Launch<'a>,
     pub replicas: Vec<Replica>,
-    pub temporal: Temporal,
-    pub(super) ending: Option<Ending>,
-    /// `--on-disconnect restart` is stopping every worker for a loss (said once when done).
-    pub(super) stopping_for_loss: bool,
-    /// When Temporal was last lost with `--on-disconnect ignore` (the runner stays `Up`).
-    pub(super) ignored_loss: Option<SystemTime>,
+    /// Where `run` stands; the state the status reports follows from it, set by
+    /// [`Runner::enter`] alone.
+    phase: Phase,
     /// A worker's restart waits for a fresh check of Temporal, not asked for yet.
     check_wanted: bool,
 }
@@ -109,14 +82,12 @@ impl<'a> Runner<'a> {
                 replicas.push(Replica::new(spec.clone(), n, index, endpoint));
             }
         }
-        launch.status.report().state = RunState::WaitingForTemporal;
+        let phase = Phase::Waiting;
+        launch.status.report().state = phase.reported();
         Ok(Runner {
             launch,
             replicas,
-            temporal: Temporal::Waiting,
-            ending: None,
-            stopping_for_loss: false,
-            ignored_loss: None,
+            phase,
             check_wanted: false,
         })
     }
@@ -129,17 +100,32 @@ impl<'a> Runner<'a> {
         }
     }
 
-    pub(super) fn set_state(&self, state: RunState, event: &'static str, reason: &str) {
-        let mut report = self.launch.status.report();
-        let previous = report.state;
-        report.state = state;
-        drop(report);
-        info!(
-            state = state.name(),
-            previous = previous.name(),
-            event,
-            "{reason}"
-        );
+    /// Where `run` stands.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Enters the phase `to` on `event`: the status reports its state, and one line says so
+    /// with the reason (at info when the reported state changes, else at debug).
+    pub(super) fn enter(&mut self, to: Phase, event: &'static str, reason: &str) {
+        let from = std::mem::replace(&mut self.phase, to);
+        let (state, previous) = (to.reported(), from.reported());
+        self.launch.status.report().state = state;
+        if state != previous {
+            info!(
+                state = state.name(),
+                previous = previous.name(),
+                event,
+                "{reason}"
+            );
+        } else {
+            debug!(
+                phase = to.name(),
+                previous_phase = from.name(),
+                event,
+                "{reason}"
+            );
+        }
     }
 
     /// The earliest timer of any worker.
@@ -153,22 +139,24 @@ impl<'a> Runner<'a> {
             Signal::SIGINT => "SIGINT received",
             _ => "SIGTERM received",
         };
-        let first = self.ending.is_none();
-        self.ending.get_or_insert(Ending::Signal(signal));
+        let first = self.phase.ending().is_none();
         for replica in &mut self.replicas {
             replica.stop(StopReason::Shutdown(why), &self.launch);
         }
         if first {
             let draining = self.replicas.iter().any(Replica::is_draining);
-            let (state, words) = if draining {
+            let (to, words) = if draining {
                 (
-                    RunState::Draining,
+                    Phase::Draining(signal),
                     "stopping every worker, each drained first",
                 )
             } else {
-                (RunState::Stopping, "stopping every worker")
+                (
+                    Phase::Ending(Ending::Signal(signal)),
+                    "stopping every worker",
+                )
             };
-            self.set_state(state, "stop-requested", &format!("{why}: {words}"));
+            self.enter(to, "stop-requested", &format!("{why}: {words}"));
         }
         self.check_end()
     }
@@ -286,7 +274,7 @@ impl<'a> Runner<'a> {
     }
 
     pub fn on_pollers(&mut self, (index, pid, report): PollerEvent) -> Next {
-        if self.temporal != Temporal::Up || self.ending.is_some() {
+        if !self.phase.judges_pollers() {
             return Next::Continue;
         }
         if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
@@ -314,11 +302,10 @@ impl<'a> Runner<'a> {
             | Outcome::CannotStart { code }
             | Outcome::Interrupted { code } => code,
         };
-        if self.ending.is_none() {
-            self.ending = Some(Ending::Worker(code));
+        if self.phase.ending().is_none() {
             let label = self.replicas[i].label.clone();
-            self.set_state(
-                RunState::Stopping,
+            self.enter(
+                Phase::Ending(Ending::Worker(code)),
                 "worker-ended",
                 &format!("worker {label} ended with code {code}; stopping the others"),
             );
