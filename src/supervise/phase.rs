@@ -28,16 +28,21 @@
 //! | `Ending` | `stopping` | `run` ends: every worker is stopped, then it exits |
 //! | `Draining` | `draining` | `run` ends on a signal, the workers with an endpoint drained before their stop signal |
 //!
-//! Once `run` is ending, Temporal's changes no longer matter: nothing starts again.
+//! Once Temporal was ready, an outage never ends `run` by itself: it waits for Temporal
+//! without a limit (`--max-retries` and `--timeout` bound the first wait only), unless
+//! `--on-disconnect exit` hands the loss to the orchestrator. Once `run` is ending, Temporal's
+//! changes no longer matter: nothing starts again.
 
 use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
+use tracing::warn;
+
+use crate::config::OnDisconnect;
 use crate::serve::status::RunState;
-use crate::supervise::outage::Presence;
-use crate::supervise::runner::Ending;
+use crate::supervise::ending::Ending;
 
 /// When Temporal was lost after it was ready.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,6 +59,36 @@ impl Loss {
             at: SystemTime::now(),
             since: Instant::now(),
         }
+    }
+}
+
+/// What a worker about to be started again may count on about Temporal, as the runner knows
+/// it ([`Phase::presence`]).
+///
+/// Doubt is the monitor's word between a broken health watch (or a failed probe) and either
+/// a good probe or the loss: no worker starts again meanwhile, exactly as during a loss, and
+/// a worker that exits by itself while Temporal seems up waits for a probe made after its
+/// exit before its restart is decided. `--on-disconnect ignore` holds nothing, in doubt as in
+/// a loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Up, as far as the runner knows: an exit asks for a fresh check before its restart, as
+    /// the worker may have been the first to see Temporal go.
+    Up,
+    /// There: a probe made since the exit found it well (or `--on-disconnect ignore` takes it
+    /// so, or the exit had nothing to do with it).
+    There,
+    /// In doubt (the health watch ended or a probe failed): a start waits until a probe finds
+    /// it well, or for its return after the loss.
+    Doubted,
+    /// Lost (or `run` is ending): a start waits for its return.
+    Lost,
+}
+
+impl Presence {
+    /// Whether a worker whose restart delay is over may start now.
+    pub fn allows_start(self) -> bool {
+        matches!(self, Presence::Up | Presence::There)
     }
 }
 
@@ -130,6 +165,32 @@ impl Phase {
         match self {
             Phase::Lost(loss) | Phase::Stopping(loss) | Phase::Stopped(loss) => Some(loss),
             _ => None,
+        }
+    }
+
+    /// The phase a `loss` leads to with `--on-disconnect` `mode` while `run` goes on, and the
+    /// line that says so: keep the workers and wait for Temporal (the default), stop them and
+    /// wait, stop them and exit 69, or only say so.
+    pub fn after_loss(mode: OnDisconnect, loss: Loss) -> (Phase, &'static str) {
+        match mode {
+            OnDisconnect::Ignore => {
+                warn!("Temporal lost; keeping the workers running (--on-disconnect ignore)");
+                (Phase::Ignoring { lost_at: loss.at }, "the workers run on")
+            }
+            OnDisconnect::Keep => (
+                Phase::Lost(loss),
+                "Temporal lost; keeping the workers (their SDKs reconnect by themselves) and \
+                 waiting for it without a limit",
+            ),
+            OnDisconnect::Exit => (
+                Phase::Ending(Ending::TemporalLost),
+                "Temporal lost; stopping every worker, then exiting 69 (--on-disconnect exit)",
+            ),
+            OnDisconnect::Restart => (
+                Phase::Stopping(loss),
+                "Temporal lost; stopping every worker until it is back (--on-disconnect \
+                 restart), waiting for it without a limit",
+            ),
         }
     }
 

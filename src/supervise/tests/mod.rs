@@ -17,8 +17,9 @@ use crate::process::child::{Child, Pipes, Reaped, Spec};
 use crate::process::command::SpawnError;
 use crate::process::system::Processes;
 use crate::serve::status::{RunState, Status};
+use crate::supervise::Next;
 use crate::supervise::launch::Launch;
-use crate::supervise::runner::{Next, Runner};
+use crate::supervise::runner::Runner;
 
 mod doubt;
 mod drains;
