@@ -7,9 +7,10 @@
 //! became ready or was lost with `--on-disconnect exit`.
 
 use nix::sys::signal::Signal;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::exit;
+use crate::serve::status::Status;
 use crate::supervise::replicas::Replicas;
 
 /// Why `run` is ending.
@@ -48,4 +49,15 @@ impl Ending {
         }
         code as u8
     }
+}
+
+/// Temporal never became ready (or did not come back): nothing runs while waiting, so `run`
+/// exits at once, with 69.
+pub fn gave_up(status: &Status) -> u8 {
+    if status.report().first_ready.is_some() {
+        error!("Temporal did not come back; exiting 69");
+    } else {
+        error!("Temporal never became ready; exiting 69");
+    }
+    exit::UNAVAILABLE
 }

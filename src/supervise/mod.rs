@@ -16,6 +16,7 @@
 //! reports and timers into events for the runner.
 
 mod ending;
+pub mod event;
 mod exits;
 pub mod launch;
 mod link;
@@ -173,7 +174,7 @@ async fn next_event(
         },
         event = temporal.next() => match event {
             TemporalEvent::Ready => runner.temporal_ready(),
-            TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
+            TemporalEvent::GaveUp => Next::Exit(ending::gave_up(&runner.launch.status)),
             TemporalEvent::Suspect => runner.temporal_suspect(),
             TemporalEvent::Confirmed { since } => runner.temporal_confirmed(since),
             TemporalEvent::Lost => runner.temporal_lost(),

@@ -2,6 +2,7 @@
 //! all of them at once, and the supervisor's job control with the one that holds the terminal.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
@@ -9,9 +10,11 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::config::WorkerSpec;
+use crate::endpoint::Endpoint;
 use crate::process::system::Processes;
 use crate::process::terminal;
-use crate::supervise::launch::Launch;
+use crate::supervise::launch::{self, Launch};
 use crate::supervise::stopping::StopReason;
 use crate::supervise::worker::Replica;
 
@@ -32,8 +35,26 @@ impl DerefMut for Replicas {
 }
 
 impl Replicas {
-    pub fn new(replicas: Vec<Replica>) -> Replicas {
-        Replicas(replicas)
+    /// One replica per worker process of the configuration, each added to the status, with
+    /// the local endpoint `endpoint` gives it (listening already, so that a port in use fails
+    /// before anything waits).
+    pub fn new(
+        launch: &Launch,
+        mut endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
+    ) -> Result<Replicas, String> {
+        let mut replicas = Vec::new();
+        let mut spec = None;
+        for (worker, n, label) in launch::processes(launch.config) {
+            if n == 1 {
+                spec = Some(Arc::new(worker.clone()));
+            }
+            let spec = spec.clone().expect("replica 1 comes first");
+            let status = &launch.status;
+            let index = status.add_worker((&worker.name, n), &label, worker.optional);
+            let endpoint = endpoint(worker, (&label, index))?;
+            replicas.push(Replica::new(spec, (n, label), index, endpoint));
+        }
+        Ok(Replicas(replicas))
     }
 
     /// The earliest timer of any worker.

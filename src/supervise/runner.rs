@@ -1,25 +1,24 @@
 //! The runner: one Temporal for all workers. It waits for Temporal once, watches it with one
 //! monitor, fans Temporal's changes and the supervisor's signals out to every worker process
-//! ([`Replica`]), hands each its own exits, and decides when `run` ends and with what code
+//! ([`Replicas`]), hands each its own exits, and decides when `run` ends and with what code
 //! ([`Ending`]). Where `run` stands is one [`Phase`] (see [`super::phase`] for the phases, the
 //! state each reports, and what an outage does).
 
-use std::sync::Arc;
-
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use crate::config::{OnDisconnect, WorkerSpec, workers};
+use crate::config::{OnDisconnect, WorkerSpec};
 use crate::endpoint::{DrainReport, Endpoint, Heard};
-use crate::exit;
+use crate::serve::states::RestartReason;
 use crate::supervise::Next;
 pub use crate::supervise::ending::Ending;
+use crate::supervise::event::Event;
 use crate::supervise::launch::Launch;
 use crate::supervise::phase::{Loss, Phase, Presence};
 use crate::supervise::replicas::Replicas;
 use crate::supervise::state::State;
-use crate::supervise::worker::{Outcome, Replica, StopReason};
+use crate::supervise::worker::{Outcome, StopReason};
 use crate::temporal::poller_watch::PollerEvent;
 
 pub struct Runner<'a> {
@@ -38,23 +37,14 @@ impl<'a> Runner<'a> {
     /// before anything waits).
     pub fn new(
         launch: Launch<'a>,
-        mut endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
+        endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
     ) -> Result<Runner<'a>, String> {
-        let mut replicas = Vec::new();
-        for worker in &launch.config.workers {
-            let spec = Arc::new(worker.clone());
-            for n in 1..=worker.replicas {
-                let index = launch.status.add_worker(&worker.name, n, worker.optional);
-                let label = workers::label(worker, n);
-                let endpoint = endpoint(worker, (&label, index))?;
-                replicas.push(Replica::new(spec.clone(), (n, label), index, endpoint));
-            }
-        }
+        let replicas = Replicas::new(&launch, endpoint)?;
         let phase = Phase::Waiting;
         launch.status.report().state = phase.reported();
         Ok(Runner {
             launch,
-            replicas: Replicas::new(replicas),
+            replicas,
             phase,
             check_wanted: false,
         })
@@ -62,10 +52,11 @@ impl<'a> Runner<'a> {
 
     /// Enters the phase `to` on `event`: the status reports its state, and one line says so
     /// with the reason (at info when the reported state changes, else at debug).
-    fn enter(&mut self, to: Phase, event: &'static str, reason: &str) {
+    fn enter(&mut self, to: Phase, event: Event, reason: &str) {
         let from = std::mem::replace(&mut self.phase, to);
         let (state, previous) = (to.reported(), from.reported());
         self.launch.status.report().state = state;
+        let event = event.as_str();
         if state != previous {
             info!(
                 state = state.name(),
@@ -96,7 +87,7 @@ impl<'a> Runner<'a> {
     fn check_end(&mut self) -> Next {
         if self.phase.ending().is_none() && self.replicas.all_done() {
             let to = Phase::Ending(Ending::WorkersDone);
-            self.enter(to, "workers-done", "every worker has ended");
+            self.enter(to, Event::WorkersDone, "every worker has ended");
             let why = StopReason::Shutdown("every other worker ended");
             self.replicas.stop_all(why, &self.launch);
         }
@@ -105,7 +96,7 @@ impl<'a> Runner<'a> {
             _ if running => {}
             Phase::Stopping(loss) => self.enter(
                 Phase::Stopped(loss),
-                "workers-stopped",
+                Event::WorkersStopped,
                 "every worker stopped; waiting for Temporal to come back",
             ),
             phase => {
@@ -147,7 +138,7 @@ impl<'a> Runner<'a> {
                     "stopping every worker",
                 )
             };
-            self.enter(to, "stop-requested", &format!("{why}: {words}"));
+            self.enter(to, Event::StopRequested, &format!("{why}: {words}"));
         }
         self.check_end()
     }
@@ -254,7 +245,11 @@ impl<'a> Runner<'a> {
         if self.phase.ending().is_none() {
             let label = &replica.label;
             let reason = format!("worker {label} ended with code {code}; stopping the others");
-            self.enter(Phase::Ending(Ending::Worker(code)), "worker-ended", &reason);
+            self.enter(
+                Phase::Ending(Ending::Worker(code)),
+                Event::WorkerEnded,
+                &reason,
+            );
             let why = StopReason::Shutdown("another worker ended");
             self.replicas.stop_all(why, &self.launch);
         }
@@ -269,7 +264,11 @@ impl<'a> Runner<'a> {
         match self.phase.loss() {
             _ if self.phase.ending().is_some() => {}
             None => {
-                self.enter(Phase::Up, "temporal-ready", "running; watching Temporal");
+                self.enter(
+                    Phase::Up,
+                    Event::TemporalReady,
+                    "running; watching Temporal",
+                );
                 for i in 0..self.replicas.len() {
                     if matches!(self.replicas[i].state(), State::WaitingForTemporal) {
                         let outcome = self.replicas[i].start(&self.launch);
@@ -280,7 +279,7 @@ impl<'a> Runner<'a> {
             Some(loss) => {
                 let outage = crate::duration::format(loss.since.elapsed());
                 let reason = format!("Temporal is back after {outage}; watching it again");
-                self.enter(Phase::Up, "temporal-back", &reason);
+                self.enter(Phase::Up, Event::TemporalBack, &reason);
                 self.replicas.back(loss.at, &self.launch);
             }
         }
@@ -303,7 +302,7 @@ impl<'a> Runner<'a> {
         }
         let mode = self.launch.config.run.on_disconnect;
         let (to, reason) = Phase::after_loss(mode, Loss::now());
-        self.enter(to, "temporal-lost", reason);
+        self.enter(to, Event::TemporalLost, reason);
         match mode {
             OnDisconnect::Ignore => return Next::Continue,
             OnDisconnect::Keep => return Next::Wait,
@@ -311,7 +310,7 @@ impl<'a> Runner<'a> {
             OnDisconnect::Restart => {
                 for replica in self.replicas.iter().filter(|r| r.state().has_process()) {
                     let status = &self.launch.status;
-                    status.restarted(replica.index, "temporal-lost", "Temporal lost");
+                    status.restarted(replica.index, RestartReason::TemporalLost, "Temporal lost");
                 }
             }
         }
@@ -329,7 +328,11 @@ impl<'a> Runner<'a> {
         self.launch.status.set_temporal_up(true);
         info!("Temporal is back");
         if let Phase::Ignoring { lost_at } = self.phase {
-            self.enter(Phase::Up, "temporal-back", "the workers must poll again");
+            self.enter(
+                Phase::Up,
+                Event::TemporalBack,
+                "the workers must poll again",
+            );
             self.replicas.back(lost_at, &self.launch);
         }
     }
@@ -342,7 +345,7 @@ impl<'a> Runner<'a> {
         }
         self.enter(
             Phase::Suspect,
-            "temporal-suspect",
+            Event::TemporalSuspect,
             "Temporal in doubt; no worker starts again until a probe finds it there",
         );
         self.hold_unconfirmed(Presence::Doubted);
@@ -358,7 +361,7 @@ impl<'a> Runner<'a> {
         }
         if self.phase == Phase::Suspect {
             let reason = "a probe found Temporal there; no more doubt";
-            self.enter(Phase::Up, "temporal-confirmed", reason);
+            self.enter(Phase::Up, Event::TemporalConfirmed, reason);
         }
         for i in 0..self.replicas.len() {
             let outcome = self.replicas[i].temporal_confirmed(since, &self.launch);
@@ -384,15 +387,5 @@ impl<'a> Runner<'a> {
     /// What a worker about to start again may count on about Temporal.
     fn presence(&self) -> Presence {
         self.phase.presence(self.ignores_losses())
-    }
-
-    /// Temporal never became ready: nothing runs while waiting, so exit at once.
-    pub fn gave_up(&self) -> u8 {
-        if self.launch.status.report().first_ready.is_some() {
-            error!("Temporal did not come back; exiting 69");
-        } else {
-            error!("Temporal never became ready; exiting 69");
-        }
-        exit::UNAVAILABLE
     }
 }

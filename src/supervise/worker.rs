@@ -16,7 +16,9 @@ use crate::config::WorkerSpec;
 use crate::duration;
 use crate::endpoint::{DrainReport, Endpoint};
 use crate::process::child::SpawnError;
+use crate::serve::states::RestartReason;
 use crate::serve::status::WorkerState;
+use crate::supervise::event::Event;
 use crate::supervise::exits::Restarts;
 use crate::supervise::launch::Launch;
 use crate::supervise::link::Link;
@@ -70,13 +72,7 @@ impl Replica {
     }
 
     /// Enters a new state; logs the transition as one line with the event and its reason.
-    fn transition(
-        &mut self,
-        to: State,
-        event: &'static str,
-        reason: impl fmt::Display,
-        l: &Launch,
-    ) {
+    fn transition(&mut self, to: State, event: Event, reason: impl fmt::Display, l: &Launch) {
         self.transition_from(self.state.reported(), to, event, reason, l);
     }
 
@@ -85,11 +81,12 @@ impl Replica {
         &mut self,
         from: WorkerState,
         to: State,
-        event: &'static str,
+        event: Event,
         reason: impl fmt::Display,
         l: &Launch,
     ) {
         let state = to.reported();
+        let event = event.as_str();
         info!(worker = %self.label, state = state.name(), previous = from.name(), event, "{reason}");
         l.status.set_worker_state(self.index, state);
         self.state = to;
@@ -98,10 +95,8 @@ impl Replica {
     /// Takes the state apart, with what it reported, for a handler that builds the next one.
     fn take_state(&mut self) -> (WorkerState, State) {
         let from = self.state.reported();
-        (
-            from,
-            std::mem::replace(&mut self.state, State::WaitingForTemporal),
-        )
+        let state = std::mem::replace(&mut self.state, State::WaitingForTemporal);
+        (from, state)
     }
 
     /// Starts the worker process (Temporal is ready).
@@ -116,12 +111,13 @@ impl Replica {
             Err(e) if e.transient => {
                 error!(worker = %self.label, "{}; trying again", e.message);
                 let exit = (e.code.into(), Duration::ZERO);
-                return self.after_exit(exit, Presence::There, "spawn-failed", l);
+                return self.after_exit(exit, Presence::There, Event::SpawnFailed, l);
             }
             Err(SpawnError { code, message, .. }) => {
                 error!(worker = %self.label, "{message}");
                 let code = i32::from(code);
-                self.transition(State::Exited(Some(code)), "cannot-start", "cannot start", l);
+                let exited = State::Exited(Some(code));
+                self.transition(exited, Event::CannotStart, "cannot start", l);
                 return Outcome::CannotStart { code };
             }
         };
@@ -135,7 +131,7 @@ impl Replica {
         let view = self.link.endpoint().map(Endpoint::view);
         let proof = l.watch_pollers(&self.spec, (&self.label, pid, self.index), view);
         self.polling = Polling::new(proof);
-        self.transition(State::Running(child), "started", "worker running", l);
+        self.transition(State::Running(child), Event::Started, "worker running", l);
         Outcome::Nothing
     }
 
@@ -150,20 +146,12 @@ impl Replica {
             State::Draining(draining) => draining.again(why, &self.label),
             State::Stopping(stop) => stop.again(why, &self.label),
             State::WaitingForTemporal | State::BackingOff(_) | State::Confirming { .. } => {
-                match why {
-                    StopReason::Shutdown(_) => self.transition(
-                        State::Exited(None),
-                        "shutdown",
-                        format!("{why}; no worker process to stop"),
-                        l,
-                    ),
-                    _ if matches!(self.state, State::BackingOff(_)) => self.transition(
-                        State::WaitingForTemporal,
-                        "temporal-lost",
-                        "Temporal lost while backing off; waiting for it",
-                        l,
-                    ),
-                    _ => {}
+                if let StopReason::Shutdown(_) = why {
+                    let reason = format!("{why}; no worker process to stop");
+                    self.transition(State::Exited(None), Event::Shutdown, reason, l);
+                } else if matches!(self.state, State::BackingOff(_)) {
+                    let reason = "Temporal lost while backing off; waiting for it";
+                    self.transition(State::WaitingForTemporal, Event::TemporalLost, reason, l);
                 }
             }
             State::Exited(_) => {}
@@ -189,7 +177,13 @@ impl Replica {
             .expect("a worker with an endpoint drains");
         let reports = (self.index, l.drain_reports.clone());
         let (draining, said) = Draining::begin(child, why, &self.spec.process, endpoint, reports);
-        self.transition_from(from, State::Draining(draining), "stop-requested", said, l);
+        self.transition_from(
+            from,
+            State::Draining(draining),
+            Event::StopRequested,
+            said,
+            l,
+        );
     }
 
     /// Its drain ended: what was left is said, then the stop signal goes.
@@ -201,7 +195,7 @@ impl Replica {
             unreachable!("matched above");
         };
         let (stop, said) = draining.ended(&report, &self.label, &self.spec.process, l.os);
-        self.transition_from(from, State::Stopping(stop), "drained", said, l);
+        self.transition_from(from, State::Stopping(stop), Event::Drained, said, l);
     }
 
     fn begin_stop(&mut self, why: StopReason, l: &Launch) {
@@ -210,7 +204,7 @@ impl Replica {
         };
         self.polling.stop();
         let (stop, said) = Stop::begin(child, why, &self.spec.process, l.os);
-        self.transition_from(from, State::Stopping(stop), "stop-requested", said, l);
+        self.transition_from(from, State::Stopping(stop), Event::StopRequested, said, l);
     }
 
     /// A timer fired (or a stopping worker exited): backoff over, or the stop's progress.
@@ -222,7 +216,7 @@ impl Replica {
                     return self.start(l);
                 }
                 let why = "restart delay over; waiting for Temporal";
-                self.transition(State::WaitingForTemporal, "timer", why, l);
+                self.transition(State::WaitingForTemporal, Event::Timer, why, l);
             }
             State::Stopping(stop) => {
                 let why = stop.why;
@@ -256,7 +250,8 @@ impl Replica {
         l.status
             .set_polling(self.index, r.polling, r.seen, &r.findings);
         if let Some(why) = wedged {
-            l.status.restarted(self.index, "not-polling", &why);
+            l.status
+                .restarted(self.index, RestartReason::NotPolling, &why);
             self.begin_stop(StopReason::NotPolling, l);
         }
     }
@@ -279,7 +274,7 @@ impl Replica {
                 if code != 0 {
                     self.link.failed(&self.label);
                 }
-                self.after_exit((code, ran), temporal, "child-exited", l)
+                self.after_exit((code, ran), temporal, Event::ChildExited, l)
             }
             State::Stopping(stop) => {
                 info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
@@ -294,7 +289,7 @@ impl Replica {
                 let pid = d.child.pid.as_raw();
                 let stop = Stop::after_exit_in_drain(d, code, &self.spec.process, l.os);
                 let said = format!("worker (pid {pid}) exited with code {code} while draining");
-                self.transition_from(from, State::Stopping(stop), "child-exited", said, l);
+                self.transition_from(from, State::Stopping(stop), Event::ChildExited, said, l);
                 self.ended(l);
                 self.on_timer(temporal, l)
             }
@@ -316,7 +311,7 @@ impl Replica {
         &mut self,
         (code, ran): (i32, Duration),
         temporal: Presence,
-        event: &'static str,
+        event: Event,
         l: &Launch,
     ) -> Outcome {
         let who = (self.label.as_str(), l.take_terminal);
@@ -325,7 +320,8 @@ impl Replica {
             .after_exit(&self.spec, who, (code, ran), temporal);
         if after.restarted {
             let detail = format!("exited with code {code}");
-            l.status.restarted(self.index, "exited", &detail);
+            l.status
+                .restarted(self.index, RestartReason::Exited, &detail);
         }
         self.transition(after.next, event, after.reason, l);
         after.outcome
@@ -339,7 +335,7 @@ impl Replica {
         let (next, reason) = self
             .restarts
             .after_stop(p, (why, code), temporal_up, spread);
-        self.transition(next, "child-stopped", reason, l);
+        self.transition(next, Event::ChildStopped, reason, l);
         Outcome::Nothing
     }
 
@@ -355,7 +351,9 @@ impl Replica {
                     l.status.set_polling(self.index, false, 0, &[finding]);
                 }
             }
-            State::WaitingForTemporal => self.start_spread("temporal-back", "Temporal is back", l),
+            State::WaitingForTemporal => {
+                self.start_spread(Event::TemporalBack, "Temporal is back", l)
+            }
             _ => {}
         }
     }
@@ -366,10 +364,10 @@ impl Replica {
     pub fn temporal_confirmed(&mut self, since: Instant, l: &Launch) -> Outcome {
         match self.state {
             State::Confirming { code, ran, exited } if exited <= since => {
-                self.after_exit((code, ran), Presence::There, "temporal-confirmed", l)
+                self.after_exit((code, ran), Presence::There, Event::TemporalConfirmed, l)
             }
             State::WaitingForTemporal => {
-                self.start_spread("temporal-confirmed", "a probe found Temporal there", l);
+                self.start_spread(Event::TemporalConfirmed, "a probe found Temporal there", l);
                 Outcome::Nothing
             }
             _ => Outcome::Nothing,
@@ -380,8 +378,8 @@ impl Replica {
     /// Temporal is there, without growing its crash-loop delay.
     pub fn temporal_doubted(&mut self, temporal: Presence, l: &Launch) -> Outcome {
         let event = match temporal {
-            Presence::Lost => "temporal-lost",
-            _ => "temporal-suspect",
+            Presence::Lost => Event::TemporalLost,
+            _ => Event::TemporalSuspect,
         };
         match self.state {
             State::Confirming { code, ran, .. } => self.after_exit((code, ran), temporal, event, l),
@@ -391,7 +389,7 @@ impl Replica {
 
     /// A worker waiting for Temporal starts at a random moment of the restart spread, so that
     /// a fleet of supervisors that saw the same outage does not start its workers in step.
-    fn start_spread(&mut self, event: &'static str, why: &str, l: &Launch) {
+    fn start_spread(&mut self, event: Event, why: &str, l: &Launch) {
         let after = policy::spread(l.config.run.restart_spread, fastrand::f64());
         let reason = format!("{why}; starting the worker in {}", duration::format(after));
         self.transition(State::BackingOff(Instant::now() + after), event, reason, l);

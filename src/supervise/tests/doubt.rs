@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use tokio::time::{Instant, advance};
 
 use super::*;
-use crate::serve::states::WorkerState;
+use crate::serve::states::{RestartReason, WorkerState};
 
 /// `run` with a 1 s restart delay (doubling to 4 s), no jitter and no spread.
 fn quick(extra: &[&str]) -> Config {
@@ -74,7 +74,7 @@ async fn an_exit_as_temporal_goes_is_held_until_a_probe_finds_it_and_grows_no_de
     assert_eq!(runner.on_timer(), Next::Continue);
     assert_eq!(fake.started().len(), 1, "nothing started into the outage");
     assert_eq!(
-        runner.launch.status.report().workers[0].restarts["exited"],
+        runner.launch.status.report().workers[0].restarts[&RestartReason::Exited],
         1
     );
 
