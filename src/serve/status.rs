@@ -53,9 +53,43 @@ impl Status {
         }
     }
 
-    /// The report, for reading or a short update.
-    pub fn report(&self) -> MutexGuard<'_, Report> {
+    /// The report, for the methods that read or update it; no guard leaves this module.
+    fn lock(&self) -> MutexGuard<'_, Report> {
         self.report.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The report's guard, for `watch`, which still sets its state through it: use
+    /// [`Status::set_state`] instead (this goes once `watch` does).
+    pub fn report(&self) -> MutexGuard<'_, Report> {
+        self.lock()
+    }
+
+    /// The supervisor's state as a whole.
+    #[cfg(test)]
+    pub fn state(&self) -> RunState {
+        self.lock().state
+    }
+
+    pub fn set_state(&self, state: RunState) {
+        self.lock().state = state;
+    }
+
+    /// Whether Temporal was ready once.
+    pub fn was_ready(&self) -> bool {
+        self.lock().first_ready.is_some()
+    }
+
+    /// The state of the worker process at `index`.
+    #[cfg(test)]
+    pub fn worker_state(&self, index: usize) -> WorkerState {
+        self.lock().workers[index].state
+    }
+
+    /// How many times the worker process at `index` was restarted for `reason`.
+    #[cfg(test)]
+    pub fn restarts(&self, index: usize, reason: RestartReason) -> u64 {
+        let r = self.lock();
+        r.workers[index].restarts.get(&reason).copied().unwrap_or(0)
     }
 
     /// Adds a worker process to the report, named `label` in the logs; returns its index.
@@ -65,7 +99,7 @@ impl Status {
             ("replica", replica.to_string()),
         ];
         self.metrics.child_up(&labels, false);
-        let mut r = self.report();
+        let mut r = self.lock();
         r.workers.push(WorkerReport {
             name: name.to_string(),
             replica,
@@ -87,7 +121,7 @@ impl Status {
     /// Adds a worker that `watch` proves by its pollers alone: not ready until seen polling.
     pub fn add_watched(&self, name: &str, optional: bool) -> usize {
         let index = self.add_worker((name, 1), name, optional);
-        let mut r = self.report();
+        let mut r = self.lock();
         r.workers[index].state = WorkerState::Watched;
         r.workers[index].polling = Some(false);
         index
@@ -95,20 +129,20 @@ impl Status {
 
     /// The metric labels of a worker process.
     pub fn worker_labels(&self, index: usize) -> Labels {
-        self.report().workers[index].labels.clone()
+        self.lock().workers[index].labels.clone()
     }
 
     pub fn set_worker_state(&self, index: usize, state: WorkerState) {
-        self.report().workers[index].state = state;
+        self.lock().workers[index].state = state;
     }
 
     pub fn set_stuck(&self, index: usize) {
-        self.report().workers[index].stuck = true;
+        self.lock().workers[index].stuck = true;
     }
 
     /// Records a restart of a worker process and why.
     pub fn restarted(&self, index: usize, reason: RestartReason, detail: &str) {
-        let mut r = self.report();
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.restarted(&w.labels, reason);
         *w.restarts.entry(reason).or_default() += 1;
@@ -123,7 +157,7 @@ impl Status {
     }
 
     pub fn set_child(&self, index: usize, pid: Option<i32>, checks_pollers: bool) {
-        let mut r = self.report();
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.child_up(&w.labels, pid.is_some());
         self.metrics.pollers_seen(&w.labels, 0);
@@ -134,7 +168,7 @@ impl Status {
     }
 
     pub fn set_polling(&self, index: usize, polling: bool, seen: u64, findings: &[String]) {
-        let mut r = self.report();
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.pollers_seen(&w.labels, seen);
         w.polling = Some(polling);
@@ -166,17 +200,17 @@ impl Status {
                 }
             }
         };
-        self.report().last_probe = Some(last);
+        self.lock().last_probe = Some(last);
     }
 
     pub fn set_temporal_up(&self, up: bool) {
         self.metrics.temporal_up.set(up as i64);
-        self.report().temporal_up = up;
+        self.lock().temporal_up = up;
     }
 
     /// Marks the first readiness (only the first call counts).
     pub fn first_ready(&self) {
-        let mut r = self.report();
+        let mut r = self.lock();
         if r.first_ready.is_none() {
             let took = r.started.elapsed();
             r.first_ready = Some(took);
@@ -187,7 +221,7 @@ impl Status {
     /// Status code and JSON body for one of the probe endpoints; `worker` narrows `/readyz`
     /// to one worker. `None` for an unknown path or worker.
     pub fn answer(&self, path: &str, worker: Option<&str>) -> Option<(StatusCode, String)> {
-        let r = self.report();
+        let r = self.lock();
         // Every worker process is listed; readiness is judged over the non-optional ones
         // (or over the one worker asked about).
         let listed: Vec<&WorkerReport> = match worker {

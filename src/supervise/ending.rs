@@ -54,7 +54,7 @@ impl Ending {
 /// Temporal never became ready (or did not come back): nothing runs while waiting, so `run`
 /// exits at once, with 69.
 pub fn gave_up(status: &Status) -> u8 {
-    if status.report().first_ready.is_some() {
+    if status.was_ready() {
         error!("Temporal did not come back; exiting 69");
     } else {
         error!("Temporal never became ready; exiting 69");

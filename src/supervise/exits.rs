@@ -19,6 +19,8 @@ pub struct Restarts {
     history: History,
     /// When its current (or last) process started.
     started: Instant,
+    /// `--restart-spread`: the window a start after Temporal's return is spread over.
+    spread: Duration,
 }
 
 /// What an exit by itself leads to.
@@ -32,11 +34,18 @@ pub struct AfterExit {
 }
 
 impl Restarts {
-    pub fn new() -> Restarts {
+    pub fn new(spread: Duration) -> Restarts {
         Restarts {
             history: History::default(),
             started: Instant::now(),
+            spread,
         }
+    }
+
+    /// A random moment of the restart spread, so that a fleet of supervisors that saw the same
+    /// outage does not start its workers in step.
+    pub fn spread(&self) -> Duration {
+        policy::spread(self.spread, fastrand::f64())
     }
 
     /// A process of it started.

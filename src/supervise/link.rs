@@ -4,10 +4,12 @@
 use tracing::{info, warn};
 
 use crate::endpoint::Endpoint;
+use crate::supervise::launch::DrainReports;
 
 pub struct Link {
-    /// Its local Temporal endpoint, the same for each of its processes.
-    endpoint: Option<Endpoint>,
+    /// Its local Temporal endpoint, the same for each of its processes, and where its drains
+    /// report.
+    endpoint: Option<(Endpoint, DrainReports)>,
     /// It speaks TLS itself: its processes get the connection directly, not the endpoint.
     direct: bool,
     /// A failure before it ever connected to its endpoint was explained once.
@@ -15,7 +17,7 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(endpoint: Option<Endpoint>) -> Link {
+    pub fn new(endpoint: Option<(Endpoint, DrainReports)>) -> Link {
         Link {
             endpoint,
             direct: false,
@@ -25,7 +27,19 @@ impl Link {
 
     /// Its endpoint, unless its processes get the connection directly.
     pub fn endpoint(&self) -> Option<&Endpoint> {
-        self.endpoint.as_ref().filter(|_| !self.direct)
+        self.endpoint
+            .as_ref()
+            .filter(|_| !self.direct)
+            .map(|(endpoint, _)| endpoint)
+    }
+
+    /// Where its drains report (it drains only through its endpoint).
+    pub fn drain_reports(&self) -> DrainReports {
+        let (_, reports) = self
+            .endpoint
+            .as_ref()
+            .expect("a worker with an endpoint drains");
+        reports.clone()
     }
 
     /// The worker `label` failed: if it never connected to its endpoint, says once what that

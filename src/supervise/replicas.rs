@@ -15,6 +15,7 @@ use crate::endpoint::Endpoint;
 use crate::process::system::Processes;
 use crate::process::terminal;
 use crate::supervise::launch::{self, Launch};
+use crate::supervise::link::Link;
 use crate::supervise::stopping::StopReason;
 use crate::supervise::worker::Replica;
 
@@ -51,8 +52,11 @@ impl Replicas {
             let spec = spec.clone().expect("replica 1 comes first");
             let status = &launch.status;
             let index = status.add_worker((&worker.name, n), &label, worker.optional);
-            let endpoint = endpoint(worker, (&label, index))?;
-            replicas.push(Replica::new(spec, (n, label), index, endpoint));
+            let drains = |e| (e, launch.drain_reports.clone());
+            let link = Link::new(endpoint(worker, (&label, index))?.map(drains));
+            let run = (launch.take_terminal, launch.config.run.restart_spread);
+            let slot = (status.clone(), index);
+            replicas.push(Replica::new(spec, (n, label), slot, run, link));
         }
         Ok(Replicas(replicas))
     }
@@ -99,16 +103,16 @@ impl Replicas {
     }
 
     /// Asks every one to stop.
-    pub fn stop_all(&mut self, why: StopReason, l: &Launch) {
+    pub fn stop_all(&mut self, why: StopReason, os: &dyn Processes) {
         for replica in self.iter_mut() {
-            replica.stop(why, l);
+            replica.stop(why, os);
         }
     }
 
     /// Every worker learns that Temporal is back after a loss at `lost_at`.
-    pub fn back(&mut self, lost_at: SystemTime, l: &Launch) {
+    pub fn back(&mut self, lost_at: SystemTime) {
         for replica in self.iter_mut() {
-            replica.temporal_back(lost_at, l);
+            replica.temporal_back(lost_at);
         }
     }
 

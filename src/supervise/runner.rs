@@ -41,7 +41,7 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, String> {
         let replicas = Replicas::new(&launch, endpoint)?;
         let phase = Phase::Waiting;
-        launch.status.report().state = phase.reported();
+        launch.status.set_state(phase.reported());
         Ok(Runner {
             launch,
             replicas,
@@ -55,7 +55,7 @@ impl<'a> Runner<'a> {
     fn enter(&mut self, to: Phase, event: Event, reason: &str) {
         let from = std::mem::replace(&mut self.phase, to);
         let (state, previous) = (to.reported(), from.reported());
-        self.launch.status.report().state = state;
+        self.launch.status.set_state(state);
         let event = event.as_str();
         if state != previous {
             info!(
@@ -89,7 +89,7 @@ impl<'a> Runner<'a> {
             let to = Phase::Ending(Ending::WorkersDone);
             self.enter(to, Event::WorkersDone, "every worker has ended");
             let why = StopReason::Shutdown("every other worker ended");
-            self.replicas.stop_all(why, &self.launch);
+            self.replicas.stop_all(why, self.launch.os);
         }
         let running = self.replicas.running();
         match self.phase {
@@ -121,7 +121,7 @@ impl<'a> Runner<'a> {
         };
         let first = self.phase.ending().is_none();
         self.replicas
-            .stop_all(StopReason::Shutdown(why), &self.launch);
+            .stop_all(StopReason::Shutdown(why), self.launch.os);
         if first {
             let (to, words) = if self
                 .replicas
@@ -147,7 +147,7 @@ impl<'a> Runner<'a> {
     pub fn on_heard(&mut self, index: usize, heard: Heard) -> Next {
         if let Some(replica) = self.replicas.at(index) {
             match heard {
-                Heard::TlsHello => replica.speaks_tls(&self.launch),
+                Heard::TlsHello => replica.speaks_tls(self.launch.os),
             }
         }
         self.check_end()
@@ -156,7 +156,7 @@ impl<'a> Runner<'a> {
     /// A worker's drain ended: it gets the stop signal now.
     pub fn on_drained(&mut self, index: usize, report: DrainReport) -> Next {
         if let Some(replica) = self.replicas.at(index) {
-            replica.on_drained(report, &self.launch);
+            replica.on_drained(report, self.launch.os);
         }
         self.check_end()
     }
@@ -188,7 +188,7 @@ impl<'a> Runner<'a> {
                 .position(|r| r.state().pid() == Some(pid))
             {
                 let temporal = self.presence();
-                let outcome = self.replicas[i].on_exit(code, temporal, &self.launch);
+                let outcome = self.replicas[i].on_exit(code, temporal, self.launch.os);
                 self.on_outcome(i, outcome);
             }
         }
@@ -206,7 +206,7 @@ impl<'a> Runner<'a> {
         for i in 0..self.replicas.len() {
             if self.replicas[i].state().timer().is_some_and(|t| t <= now) {
                 let temporal = self.presence();
-                let outcome = self.replicas[i].on_timer(temporal, &self.launch);
+                let outcome = self.replicas[i].on_timer(temporal, self.launch.os);
                 self.on_outcome(i, outcome);
             }
         }
@@ -218,7 +218,7 @@ impl<'a> Runner<'a> {
             return Next::Continue;
         }
         if let Some(replica) = self.replicas.at(index) {
-            replica.on_pollers(pid, report, &self.launch);
+            replica.on_pollers(pid, report, self.launch.os);
         }
         self.check_end()
     }
@@ -230,6 +230,10 @@ impl<'a> Runner<'a> {
             Outcome::CheckTemporal => {
                 self.check_wanted = true;
                 return;
+            }
+            Outcome::Start => {
+                let outcome = self.replicas[i].start(&self.launch);
+                return self.on_outcome(i, outcome);
             }
             Outcome::Ended { code, .. } | Outcome::CannotStart { code }
                 if replica.spec.optional && code != 0 =>
@@ -251,7 +255,7 @@ impl<'a> Runner<'a> {
                 &reason,
             );
             let why = StopReason::Shutdown("another worker ended");
-            self.replicas.stop_all(why, &self.launch);
+            self.replicas.stop_all(why, self.launch.os);
         }
     }
 
@@ -280,7 +284,7 @@ impl<'a> Runner<'a> {
                 let outage = crate::duration::format(loss.since.elapsed());
                 let reason = format!("Temporal is back after {outage}; watching it again");
                 self.enter(Phase::Up, Event::TemporalBack, &reason);
-                self.replicas.back(loss.at, &self.launch);
+                self.replicas.back(loss.at);
             }
         }
         self.check_end()
@@ -315,7 +319,7 @@ impl<'a> Runner<'a> {
             }
         }
         self.replicas
-            .stop_all(StopReason::TemporalLost, &self.launch);
+            .stop_all(StopReason::TemporalLost, self.launch.os);
         match self.check_end() {
             Next::Continue if self.phase.ending().is_none() => Next::Wait,
             Next::Continue => Next::StopWatching,
@@ -333,7 +337,7 @@ impl<'a> Runner<'a> {
                 Event::TemporalBack,
                 "the workers must poll again",
             );
-            self.replicas.back(lost_at, &self.launch);
+            self.replicas.back(lost_at);
         }
     }
 
@@ -364,7 +368,7 @@ impl<'a> Runner<'a> {
             self.enter(Phase::Up, Event::TemporalConfirmed, reason);
         }
         for i in 0..self.replicas.len() {
-            let outcome = self.replicas[i].temporal_confirmed(since, &self.launch);
+            let outcome = self.replicas[i].temporal_confirmed(since);
             self.on_outcome(i, outcome);
         }
         self.next()
@@ -374,7 +378,7 @@ impl<'a> Runner<'a> {
     /// or lost).
     fn hold_unconfirmed(&mut self, temporal: Presence) {
         for i in 0..self.replicas.len() {
-            let outcome = self.replicas[i].temporal_doubted(temporal, &self.launch);
+            let outcome = self.replicas[i].temporal_doubted(temporal);
             self.on_outcome(i, outcome);
         }
     }

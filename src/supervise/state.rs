@@ -141,6 +141,8 @@ pub enum Outcome {
     },
     /// Its restart waits for a fresh check of Temporal: the runner asks the monitor for one.
     CheckTemporal,
+    /// Its restart delay is over and Temporal is there: the runner starts it (with the launch).
+    Start,
 }
 
 impl Outcome {
@@ -148,7 +150,7 @@ impl Outcome {
     /// not (an optional worker's failure is only said).
     pub fn ends_run(self, optional: bool) -> Option<i32> {
         match self {
-            Outcome::Nothing | Outcome::CheckTemporal => None,
+            Outcome::Nothing | Outcome::CheckTemporal | Outcome::Start => None,
             Outcome::Ended { .. } | Outcome::CannotStart { .. } if optional => None,
             Outcome::Ended { fatal: false, .. } => None,
             Outcome::Ended { code, .. }

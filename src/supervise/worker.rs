@@ -16,14 +16,13 @@ use crate::config::WorkerSpec;
 use crate::duration;
 use crate::endpoint::{DrainReport, Endpoint};
 use crate::process::child::SpawnError;
-use crate::serve::states::RestartReason;
-use crate::serve::status::WorkerState;
+use crate::process::system::Processes;
+use crate::serve::status::{RestartReason, Status, WorkerState};
 use crate::supervise::event::Event;
 use crate::supervise::exits::Restarts;
 use crate::supervise::launch::Launch;
 use crate::supervise::link::Link;
 use crate::supervise::phase::Presence;
-use crate::supervise::policy;
 use crate::supervise::polling::{Polling, Verdict};
 pub use crate::supervise::state::{Outcome, State};
 pub use crate::supervise::stopping::StopReason;
@@ -39,6 +38,10 @@ pub struct Replica {
     pub label: String,
     /// Its place in the status report.
     pub index: usize,
+    /// The status it reports to.
+    status: Status,
+    /// It holds the terminal (the one worker of `run`, in the foreground).
+    at_terminal: bool,
     state: State,
     /// Its restarts so far, for the restart policy.
     restarts: Restarts,
@@ -49,21 +52,27 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// The replica `replica` (1-based) of `spec`, named `label`, at `index` of `status`, with
+    /// what each of its processes starts with (the terminal, the restart spread) and its
+    /// local endpoint, where its drains report.
     pub fn new(
         spec: Arc<WorkerSpec>,
         (replica, label): (u32, String),
-        index: usize,
-        endpoint: Option<Endpoint>,
+        (status, index): (Status, usize),
+        (at_terminal, spread): (bool, Duration),
+        link: Link,
     ) -> Replica {
         Replica {
-            link: Link::new(endpoint),
             spec,
             replica,
             label,
             index,
+            status,
+            at_terminal,
             state: State::WaitingForTemporal,
-            restarts: Restarts::new(),
+            restarts: Restarts::new(spread),
             polling: Polling::new(None),
+            link,
         }
     }
 
@@ -72,8 +81,8 @@ impl Replica {
     }
 
     /// Enters a new state; logs the transition as one line with the event and its reason.
-    fn transition(&mut self, to: State, event: Event, reason: impl fmt::Display, l: &Launch) {
-        self.transition_from(self.state.reported(), to, event, reason, l);
+    fn transition(&mut self, to: State, event: Event, reason: impl fmt::Display) {
+        self.transition_from(self.state.reported(), to, event, reason);
     }
 
     /// For handlers that took the old state apart ([`Replica::take_state`]) to build the new one.
@@ -83,12 +92,11 @@ impl Replica {
         to: State,
         event: Event,
         reason: impl fmt::Display,
-        l: &Launch,
     ) {
         let state = to.reported();
         let event = event.as_str();
         info!(worker = %self.label, state = state.name(), previous = from.name(), event, "{reason}");
-        l.status.set_worker_state(self.index, state);
+        self.status.set_worker_state(self.index, state);
         self.state = to;
     }
 
@@ -111,13 +119,13 @@ impl Replica {
             Err(e) if e.transient => {
                 error!(worker = %self.label, "{}; trying again", e.message);
                 let exit = (e.code.into(), Duration::ZERO);
-                return self.after_exit(exit, Presence::There, Event::SpawnFailed, l);
+                return self.after_exit(exit, Presence::There, Event::SpawnFailed);
             }
             Err(SpawnError { code, message, .. }) => {
                 error!(worker = %self.label, "{message}");
                 let code = i32::from(code);
                 let exited = State::Exited(Some(code));
-                self.transition(exited, Event::CannotStart, "cannot start", l);
+                self.transition(exited, Event::CannotStart, "cannot start");
                 return Outcome::CannotStart { code };
             }
         };
@@ -131,27 +139,27 @@ impl Replica {
         let view = self.link.endpoint().map(Endpoint::view);
         let proof = l.watch_pollers(&self.spec, (&self.label, pid, self.index), view);
         self.polling = Polling::new(proof);
-        self.transition(State::Running(child), Event::Started, "worker running", l);
+        self.transition(State::Running(child), Event::Started, "worker running");
         Outcome::Nothing
     }
 
     /// Asks the worker process to stop; a replica without one that is told to shut down is
     /// simply done.
-    pub fn stop(&mut self, why: StopReason, l: &Launch) {
+    pub fn stop(&mut self, why: StopReason, os: &dyn Processes) {
         match &mut self.state {
             State::Running(_) if why.drains() && self.link.endpoint().is_some() => {
-                self.begin_drain(why, l)
+                self.begin_drain(why)
             }
-            State::Running(_) => self.begin_stop(why, l),
+            State::Running(_) => self.begin_stop(why, os),
             State::Draining(draining) => draining.again(why, &self.label),
             State::Stopping(stop) => stop.again(why, &self.label),
             State::WaitingForTemporal | State::BackingOff(_) | State::Confirming { .. } => {
                 if let StopReason::Shutdown(_) = why {
                     let reason = format!("{why}; no worker process to stop");
-                    self.transition(State::Exited(None), Event::Shutdown, reason, l);
+                    self.transition(State::Exited(None), Event::Shutdown, reason);
                 } else if matches!(self.state, State::BackingOff(_)) {
                     let reason = "Temporal lost while backing off; waiting for it";
-                    self.transition(State::WaitingForTemporal, Event::TemporalLost, reason, l);
+                    self.transition(State::WaitingForTemporal, Event::TemporalLost, reason);
                 }
             }
             State::Exited(_) => {}
@@ -160,13 +168,13 @@ impl Replica {
 
     /// Its endpoint heard it speak TLS (its code turns TLS on itself): it starts again with the
     /// connection handed over directly.
-    pub fn speaks_tls(&mut self, l: &Launch) {
+    pub fn speaks_tls(&mut self, os: &dyn Processes) {
         if self.link.speaks_tls(&self.label) && matches!(self.state, State::Running(_)) {
-            self.begin_stop(StopReason::SpeaksTls, l);
+            self.begin_stop(StopReason::SpeaksTls, os);
         }
     }
 
-    fn begin_drain(&mut self, why: StopReason, l: &Launch) {
+    fn begin_drain(&mut self, why: StopReason) {
         let (from, State::Running(child)) = self.take_state() else {
             unreachable!("begin_drain is only called while running");
         };
@@ -175,57 +183,51 @@ impl Replica {
             .link
             .endpoint()
             .expect("a worker with an endpoint drains");
-        let reports = (self.index, l.drain_reports.clone());
+        let reports = (self.index, self.link.drain_reports());
         let (draining, said) = Draining::begin(child, why, &self.spec.process, endpoint, reports);
-        self.transition_from(
-            from,
-            State::Draining(draining),
-            Event::StopRequested,
-            said,
-            l,
-        );
+        self.transition_from(from, State::Draining(draining), Event::StopRequested, said);
     }
 
     /// Its drain ended: what was left is said, then the stop signal goes.
-    pub fn on_drained(&mut self, report: DrainReport, l: &Launch) {
+    pub fn on_drained(&mut self, report: DrainReport, os: &dyn Processes) {
         if !matches!(self.state, State::Draining(_)) {
             return; // a report for a drain cut short by the worker's exit
         }
         let (from, State::Draining(draining)) = self.take_state() else {
             unreachable!("matched above");
         };
-        let (stop, said) = draining.ended(&report, &self.label, &self.spec.process, l.os);
-        self.transition_from(from, State::Stopping(stop), Event::Drained, said, l);
+        let (stop, said) = draining.ended(&report, &self.label, &self.spec.process, os);
+        self.transition_from(from, State::Stopping(stop), Event::Drained, said);
     }
 
-    fn begin_stop(&mut self, why: StopReason, l: &Launch) {
+    fn begin_stop(&mut self, why: StopReason, os: &dyn Processes) {
         let (from, State::Running(child)) = self.take_state() else {
             unreachable!("begin_stop is only called while running");
         };
         self.polling.stop();
-        let (stop, said) = Stop::begin(child, why, &self.spec.process, l.os);
-        self.transition_from(from, State::Stopping(stop), Event::StopRequested, said, l);
+        let (stop, said) = Stop::begin(child, why, &self.spec.process, os);
+        self.transition_from(from, State::Stopping(stop), Event::StopRequested, said);
     }
 
     /// A timer fired (or a stopping worker exited): backoff over, or the stop's progress.
-    pub fn on_timer(&mut self, temporal: Presence, l: &Launch) -> Outcome {
+    pub fn on_timer(&mut self, temporal: Presence, os: &dyn Processes) -> Outcome {
         let temporal_up = temporal.allows_start();
         match &mut self.state {
             State::BackingOff(until) if Instant::now() >= *until => {
                 if temporal_up {
-                    return self.start(l);
+                    return Outcome::Start;
                 }
                 let why = "restart delay over; waiting for Temporal";
-                self.transition(State::WaitingForTemporal, Event::Timer, why, l);
+                self.transition(State::WaitingForTemporal, Event::Timer, why);
             }
             State::Stopping(stop) => {
                 let why = stop.why;
-                match stop.progress(&self.label, l.os) {
+                match stop.progress(&self.label, os) {
                     Progress::Going => {}
-                    Progress::Done(code) => return self.after_stop(why, code, temporal_up, l),
+                    Progress::Done(code) => return self.after_stop((why, code), temporal_up, os),
                     Progress::Stuck(code) => {
-                        l.status.set_stuck(self.index);
-                        return self.after_stop(why, code, temporal_up, l);
+                        self.status.set_stuck(self.index);
+                        return self.after_stop((why, code), temporal_up, os);
                     }
                 }
             }
@@ -236,7 +238,12 @@ impl Replica {
 
     /// A report about its pollers, while Temporal is fine: a wedged process is stopped and
     /// started again.
-    pub fn on_pollers(&mut self, pid: i32, report: Result<PollerReport, ProbeError>, l: &Launch) {
+    pub fn on_pollers(
+        &mut self,
+        pid: i32,
+        report: Result<PollerReport, ProbeError>,
+        os: &dyn Processes,
+    ) {
         match &self.state {
             State::Running(child) if child.pid.as_raw() == pid => {}
             _ => return, // a report about a process it no longer runs
@@ -247,26 +254,26 @@ impl Replica {
             Verdict::Report(r) => (r, None),
             Verdict::Wedged(r, why) => (r, Some(why)),
         };
-        l.status
+        self.status
             .set_polling(self.index, r.polling, r.seen, &r.findings);
         if let Some(why) = wedged {
-            l.status
+            self.status
                 .restarted(self.index, RestartReason::NotPolling, &why);
-            self.begin_stop(StopReason::NotPolling, l);
+            self.begin_stop(StopReason::NotPolling, os);
         }
     }
 
     /// The worker process exited with `code` (its own, or 128+N for signal N).
-    pub fn on_exit(&mut self, code: i32, temporal: Presence, l: &Launch) -> Outcome {
+    pub fn on_exit(&mut self, code: i32, temporal: Presence, os: &dyn Processes) -> Outcome {
         match &mut self.state {
             State::Running(child) => {
                 let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
                 // The worker is gone; what is left of its group goes too.
-                let leftovers = l.os.group_alive(child.pid);
+                let leftovers = os.group_alive(child.pid);
                 if leftovers {
-                    l.os.signal_group(child.pid, Signal::SIGKILL);
+                    os.signal_group(child.pid, Signal::SIGKILL);
                 }
-                self.ended(l);
+                self.ended(os);
                 info!(worker = %self.label, child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
                 if leftovers {
                     warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
@@ -274,35 +281,35 @@ impl Replica {
                 if code != 0 {
                     self.link.failed(&self.label);
                 }
-                self.after_exit((code, ran), temporal, Event::ChildExited, l)
+                self.after_exit((code, ran), temporal, Event::ChildExited)
             }
             State::Stopping(stop) => {
                 info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
                 stop.exited(code);
-                self.ended(l);
-                self.on_timer(temporal, l)
+                self.ended(os);
+                self.on_timer(temporal, os)
             }
             State::Draining(_) => {
                 let (from, State::Draining(d)) = self.take_state() else {
                     unreachable!("matched above");
                 };
                 let pid = d.child.pid.as_raw();
-                let stop = Stop::after_exit_in_drain(d, code, &self.spec.process, l.os);
+                let stop = Stop::after_exit_in_drain(d, code, &self.spec.process, os);
                 let said = format!("worker (pid {pid}) exited with code {code} while draining");
-                self.transition_from(from, State::Stopping(stop), Event::ChildExited, said, l);
-                self.ended(l);
-                self.on_timer(temporal, l)
+                self.transition_from(from, State::Stopping(stop), Event::ChildExited, said);
+                self.ended(os);
+                self.on_timer(temporal, os)
             }
             _ => Outcome::Nothing,
         }
     }
 
     /// The process is gone: no more poller checks, the terminal back to us.
-    fn ended(&mut self, l: &Launch) {
+    fn ended(&mut self, os: &dyn Processes) {
         self.polling.stop();
-        l.status.set_child(self.index, None, false);
-        if l.take_terminal {
-            l.os.take_terminal_back();
+        self.status.set_child(self.index, None, false);
+        if self.at_terminal {
+            os.take_terminal_back();
         }
     }
 
@@ -312,48 +319,41 @@ impl Replica {
         (code, ran): (i32, Duration),
         temporal: Presence,
         event: Event,
-        l: &Launch,
     ) -> Outcome {
-        let who = (self.label.as_str(), l.take_terminal);
-        let after = self
-            .restarts
-            .after_exit(&self.spec, who, (code, ran), temporal);
+        let (restarts, who) = (&mut self.restarts, (self.label.as_str(), self.at_terminal));
+        let after = restarts.after_exit(&self.spec, who, (code, ran), temporal);
         if after.restarted {
             let detail = format!("exited with code {code}");
-            l.status
+            self.status
                 .restarted(self.index, RestartReason::Exited, &detail);
         }
-        self.transition(after.next, event, after.reason, l);
+        self.transition(after.next, event, after.reason);
         after.outcome
     }
 
-    /// The worker process and its group are gone after a stop for `why`.
-    fn after_stop(&mut self, why: StopReason, code: i32, temporal_up: bool, l: &Launch) -> Outcome {
-        self.ended(l);
-        let spread = policy::spread(l.config.run.restart_spread, fastrand::f64());
+    /// The worker process and its group are gone after a stop for `why`, with `code`.
+    fn after_stop(&mut self, stopped: (StopReason, i32), up: bool, os: &dyn Processes) -> Outcome {
+        self.ended(os);
+        let spread = self.restarts.spread();
         let p = &self.spec.process;
-        let (next, reason) = self
-            .restarts
-            .after_stop(p, (why, code), temporal_up, spread);
-        self.transition(next, Event::ChildStopped, reason, l);
+        let (next, reason) = self.restarts.after_stop(p, stopped, up, spread);
+        self.transition(next, Event::ChildStopped, reason);
         Outcome::Nothing
     }
 
     /// Temporal is back after a loss at `lost_at`: a running worker must poll again within
     /// its deadline (only polls since the loss count); one waiting for Temporal (it exited,
     /// or was stopped, during the outage) starts at a random moment of the restart spread.
-    pub fn temporal_back(&mut self, lost_at: SystemTime, l: &Launch) {
+    pub fn temporal_back(&mut self, lost_at: SystemTime) {
         match self.state {
             State::Running(_) => {
                 self.polling.temporal_back(lost_at);
                 if self.polling.checked() {
                     let finding = "not seen polling since Temporal came back".to_string();
-                    l.status.set_polling(self.index, false, 0, &[finding]);
+                    self.status.set_polling(self.index, false, 0, &[finding]);
                 }
             }
-            State::WaitingForTemporal => {
-                self.start_spread(Event::TemporalBack, "Temporal is back", l)
-            }
+            State::WaitingForTemporal => self.start_spread(Event::TemporalBack, "Temporal is back"),
             _ => {}
         }
     }
@@ -361,13 +361,13 @@ impl Replica {
     /// A probe started at `since` found Temporal well: an exit before it is restarted by its
     /// policy; a start held while Temporal was in doubt happens, spread over the restart
     /// spread (many supervisors may have doubted at once).
-    pub fn temporal_confirmed(&mut self, since: Instant, l: &Launch) -> Outcome {
+    pub fn temporal_confirmed(&mut self, since: Instant) -> Outcome {
         match self.state {
             State::Confirming { code, ran, exited } if exited <= since => {
-                self.after_exit((code, ran), Presence::There, Event::TemporalConfirmed, l)
+                self.after_exit((code, ran), Presence::There, Event::TemporalConfirmed)
             }
             State::WaitingForTemporal => {
-                self.start_spread(Event::TemporalConfirmed, "a probe found Temporal there", l);
+                self.start_spread(Event::TemporalConfirmed, "a probe found Temporal there");
                 Outcome::Nothing
             }
             _ => Outcome::Nothing,
@@ -376,22 +376,22 @@ impl Replica {
 
     /// Temporal is in doubt or lost (`temporal`): an exit waiting for a check is held until
     /// Temporal is there, without growing its crash-loop delay.
-    pub fn temporal_doubted(&mut self, temporal: Presence, l: &Launch) -> Outcome {
+    pub fn temporal_doubted(&mut self, temporal: Presence) -> Outcome {
         let event = match temporal {
             Presence::Lost => Event::TemporalLost,
             _ => Event::TemporalSuspect,
         };
         match self.state {
-            State::Confirming { code, ran, .. } => self.after_exit((code, ran), temporal, event, l),
+            State::Confirming { code, ran, .. } => self.after_exit((code, ran), temporal, event),
             _ => Outcome::Nothing,
         }
     }
 
     /// A worker waiting for Temporal starts at a random moment of the restart spread, so that
     /// a fleet of supervisors that saw the same outage does not start its workers in step.
-    fn start_spread(&mut self, event: Event, why: &str, l: &Launch) {
-        let after = policy::spread(l.config.run.restart_spread, fastrand::f64());
+    fn start_spread(&mut self, event: Event, why: &str) {
+        let after = self.restarts.spread();
         let reason = format!("{why}; starting the worker in {}", duration::format(after));
-        self.transition(State::BackingOff(Instant::now() + after), event, reason, l);
+        self.transition(State::BackingOff(Instant::now() + after), event, reason);
     }
 }

@@ -194,7 +194,7 @@ async fn fire_timer(runner: &mut Runner<'_>) -> Next {
 }
 
 fn state(runner: &Runner<'_>) -> RunState {
-    runner.launch.status.report().state
+    runner.launch.status.state()
 }
 
 /// `run` with these options and a worker, without an endpoint (see the drains' tests for it).
