@@ -18,6 +18,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,9 +27,18 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::endpoint::metrics::Families;
+use crate::serve::states::RestartReason;
 
 /// Label pairs; a worker process is labelled `worker` and `replica`.
 pub type Labels = Vec<(&'static str, String)>;
+
+/// A worker process's restarts for one reason.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestartLabels {
+    #[prometheus(flatten)]
+    worker: Labels,
+    reason: RestartReason,
+}
 
 /// The metric handles (cheap to clone: each is shared) and their registry.
 pub struct Metrics {
@@ -39,7 +49,7 @@ pub struct Metrics {
     pub wait_attempts: Counter,
     pub time_to_first_ready: Gauge<f64, AtomicU64>,
     child_up: Family<Labels, Gauge>,
-    child_restarts: Family<Labels, Counter>,
+    child_restarts: Family<RestartLabels, Counter>,
     pollers_seen: Family<Labels, Gauge>,
     health_connections_shed: Family<Labels, Counter>,
     /// The endpoints' families.
@@ -133,9 +143,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn restarted(&self, worker: &Labels, reason: &str) {
-        let mut labels = worker.clone();
-        labels.push(("reason", reason.to_string()));
+    pub fn restarted(&self, worker: &Labels, reason: RestartReason) {
+        let labels = RestartLabels {
+            worker: worker.clone(),
+            reason,
+        };
         self.child_restarts.get_or_create(&labels).inc();
     }
 
@@ -158,5 +170,20 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_is_counted_by_worker_replica_and_reason() {
+        let metrics = Metrics::new();
+        let worker = vec![("worker", "a".to_string()), ("replica", "2".to_string())];
+        metrics.restarted(&worker, RestartReason::NotPolling);
+        let line = "temporal_supervisor_child_restarts_total{worker=\"a\",replica=\"2\",\
+                    reason=\"not-polling\"} 1\n";
+        assert!(metrics.encode().contains(line), "{}", metrics.encode());
     }
 }

@@ -17,85 +17,13 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::serve::metrics::{Labels, Metrics};
-pub use crate::serve::states::{RunState, WorkerState};
+pub use crate::serve::states::{
+    LastProbe, Report, Restart, RestartReason, RunState, WorkerReport, WorkerState,
+};
 use crate::temporal::failure::ProbeError;
 
 /// How many recent restarts each worker's report lists.
 const RECENT_RESTARTS: usize = 10;
-
-/// The supervisor's state as the endpoints report it.
-#[derive(Debug)]
-pub struct Report {
-    /// The supervisor as a whole.
-    pub state: RunState,
-    pub temporal_up: bool,
-    pub started: Instant,
-    pub first_ready: Option<Duration>,
-    pub last_probe: Option<LastProbe>,
-    /// One per worker process, in the order of the configuration.
-    pub workers: Vec<WorkerReport>,
-}
-
-/// One worker process (one replica of a worker).
-#[derive(Debug)]
-pub struct WorkerReport {
-    pub name: String,
-    /// 1-based.
-    pub replica: u32,
-    pub optional: bool,
-    pub state: WorkerState,
-    pub pid: Option<i32>,
-    pub restarts: BTreeMap<&'static str, u64>,
-    pub recent_restarts: VecDeque<Value>,
-    /// `None` without task queues to check; otherwise whether it polls them.
-    pub polling: Option<bool>,
-    pub pollers_seen: u64,
-    /// When not polling: what was seen on each queue instead.
-    pub poller_findings: Vec<String>,
-    /// Its process group survived SIGKILL: the supervisor cannot go on as designed.
-    pub stuck: bool,
-    labels: Labels,
-}
-
-impl WorkerReport {
-    /// It runs (or, watched, is there to be proven by its pollers).
-    fn runs(&self) -> bool {
-        match self.state {
-            WorkerState::Running => self.pid.is_some(),
-            WorkerState::Watched => true,
-            _ => false,
-        }
-    }
-
-    fn ready(&self) -> bool {
-        self.runs() && self.polling != Some(false)
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "replica": self.replica,
-            "optional": self.optional,
-            "state": self.state.name(),
-            "pid": self.pid,
-            "restarts": self.restarts.values().sum::<u64>(),
-            "restarts_by_reason": self.restarts,
-            "recent_restarts": self.recent_restarts,
-            "polling": self.polling,
-            "pollers_seen": self.pollers_seen,
-            "poller_findings": self.poller_findings,
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct LastProbe {
-    pub ok: bool,
-    pub stage: Option<String>,
-    pub reason: Option<String>,
-    pub latency: Duration,
-    pub at: SystemTime,
-}
 
 /// The report and the metrics, shared by the supervisor and the HTTP server.
 #[derive(Clone)]
@@ -125,22 +53,57 @@ impl Status {
         }
     }
 
-    /// The report, for reading or a short update.
-    pub fn report(&self) -> MutexGuard<'_, Report> {
+    /// The report, for the methods that read or update it; no guard leaves this module.
+    fn lock(&self) -> MutexGuard<'_, Report> {
         self.report.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a worker process to the report; returns its index.
-    pub fn add_worker(&self, name: &str, replica: u32, optional: bool) -> usize {
+    /// The report's guard, for `watch`, which still sets its state through it: use
+    /// [`Status::set_state`] instead (this goes once `watch` does).
+    pub fn report(&self) -> MutexGuard<'_, Report> {
+        self.lock()
+    }
+
+    /// The supervisor's state as a whole.
+    #[cfg(test)]
+    pub fn state(&self) -> RunState {
+        self.lock().state
+    }
+
+    pub fn set_state(&self, state: RunState) {
+        self.lock().state = state;
+    }
+
+    /// Whether Temporal was ready once.
+    pub fn was_ready(&self) -> bool {
+        self.lock().first_ready.is_some()
+    }
+
+    /// The state of the worker process at `index`.
+    #[cfg(test)]
+    pub fn worker_state(&self, index: usize) -> WorkerState {
+        self.lock().workers[index].state
+    }
+
+    /// How many times the worker process at `index` was restarted for `reason`.
+    #[cfg(test)]
+    pub fn restarts(&self, index: usize, reason: RestartReason) -> u64 {
+        let r = self.lock();
+        r.workers[index].restarts.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// Adds a worker process to the report, named `label` in the logs; returns its index.
+    pub fn add_worker(&self, (name, replica): (&str, u32), label: &str, optional: bool) -> usize {
         let labels = vec![
             ("worker", name.to_string()),
             ("replica", replica.to_string()),
         ];
         self.metrics.child_up(&labels, false);
-        let mut r = self.report();
+        let mut r = self.lock();
         r.workers.push(WorkerReport {
             name: name.to_string(),
             replica,
+            label: label.to_string(),
             optional,
             state: WorkerState::WaitingForTemporal,
             pid: None,
@@ -157,8 +120,8 @@ impl Status {
 
     /// Adds a worker that `watch` proves by its pollers alone: not ready until seen polling.
     pub fn add_watched(&self, name: &str, optional: bool) -> usize {
-        let index = self.add_worker(name, 1, optional);
-        let mut r = self.report();
+        let index = self.add_worker((name, 1), name, optional);
+        let mut r = self.lock();
         r.workers[index].state = WorkerState::Watched;
         r.workers[index].polling = Some(false);
         index
@@ -166,35 +129,35 @@ impl Status {
 
     /// The metric labels of a worker process.
     pub fn worker_labels(&self, index: usize) -> Labels {
-        self.report().workers[index].labels.clone()
+        self.lock().workers[index].labels.clone()
     }
 
     pub fn set_worker_state(&self, index: usize, state: WorkerState) {
-        self.report().workers[index].state = state;
+        self.lock().workers[index].state = state;
     }
 
     pub fn set_stuck(&self, index: usize) {
-        self.report().workers[index].stuck = true;
+        self.lock().workers[index].stuck = true;
     }
 
     /// Records a restart of a worker process and why.
-    pub fn restarted(&self, index: usize, reason: &'static str, detail: &str) {
-        let mut r = self.report();
+    pub fn restarted(&self, index: usize, reason: RestartReason, detail: &str) {
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.restarted(&w.labels, reason);
         *w.restarts.entry(reason).or_default() += 1;
-        w.recent_restarts.push_back(json!({
-            "reason": reason,
-            "detail": detail,
-            "at": unix_seconds(SystemTime::now()),
-        }));
+        w.recent_restarts.push_back(Restart {
+            reason,
+            detail: detail.to_string(),
+            at: unix_seconds(SystemTime::now()),
+        });
         if w.recent_restarts.len() > RECENT_RESTARTS {
             w.recent_restarts.pop_front();
         }
     }
 
     pub fn set_child(&self, index: usize, pid: Option<i32>, checks_pollers: bool) {
-        let mut r = self.report();
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.child_up(&w.labels, pid.is_some());
         self.metrics.pollers_seen(&w.labels, 0);
@@ -205,7 +168,7 @@ impl Status {
     }
 
     pub fn set_polling(&self, index: usize, polling: bool, seen: u64, findings: &[String]) {
-        let mut r = self.report();
+        let mut r = self.lock();
         let w = &mut r.workers[index];
         self.metrics.pollers_seen(&w.labels, seen);
         w.polling = Some(polling);
@@ -237,17 +200,17 @@ impl Status {
                 }
             }
         };
-        self.report().last_probe = Some(last);
+        self.lock().last_probe = Some(last);
     }
 
     pub fn set_temporal_up(&self, up: bool) {
         self.metrics.temporal_up.set(up as i64);
-        self.report().temporal_up = up;
+        self.lock().temporal_up = up;
     }
 
     /// Marks the first readiness (only the first call counts).
     pub fn first_ready(&self) {
-        let mut r = self.report();
+        let mut r = self.lock();
         if r.first_ready.is_none() {
             let took = r.started.elapsed();
             r.first_ready = Some(took);
@@ -258,7 +221,7 @@ impl Status {
     /// Status code and JSON body for one of the probe endpoints; `worker` narrows `/readyz`
     /// to one worker. `None` for an unknown path or worker.
     pub fn answer(&self, path: &str, worker: Option<&str>) -> Option<(StatusCode, String)> {
-        let r = self.report();
+        let r = self.lock();
         // Every worker process is listed; readiness is judged over the non-optional ones
         // (or over the one worker asked about).
         let listed: Vec<&WorkerReport> = match worker {
@@ -321,11 +284,7 @@ fn not_ready(r: &Report, chosen: &[&WorkerReport]) -> Option<String> {
         return Some("no worker process to be ready".into());
     }
     let w = chosen.iter().find(|w| !w.ready())?;
-    let label = if w.replica > 1 || chosen.iter().any(|o| o.name == w.name && o.replica > 1) {
-        format!("{}[{}]", w.name, w.replica)
-    } else {
-        w.name.clone()
-    };
+    let label = &w.label;
     Some(match w.polling {
         Some(false) if w.runs() => format!(
             "worker {label} is not polling: {}",
@@ -352,9 +311,9 @@ fn body(r: &Report, chosen: &[&WorkerReport], listed: &[&WorkerReport], ok: bool
             "at": unix_seconds(p.at),
         })
     });
-    let mut restarts_by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut restarts_by_reason: BTreeMap<RestartReason, u64> = BTreeMap::new();
     for w in chosen {
-        for (reason, n) in &w.restarts {
+        for (&reason, n) in &w.restarts {
             *restarts_by_reason.entry(reason).or_default() += n;
         }
     }
@@ -384,8 +343,32 @@ fn body(r: &Report, chosen: &[&WorkerReport], listed: &[&WorkerReport], ok: bool
     })
 }
 
-fn unix_seconds(t: SystemTime) -> f64 {
+pub fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| (d.as_millis() as f64) / 1000.0)
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_are_listed_by_reason_and_most_recent() {
+        let status = Status::new();
+        let index = status.add_worker(("a", 2), "a[2]", false);
+        status.restarted(index, RestartReason::TemporalLost, "Temporal lost");
+        status.restarted(index, RestartReason::Exited, "exited with code 1");
+        let (_, body) = status.answer("/readyz", Some("a")).expect("a is known");
+        assert!(
+            body.contains(r#""restarts":2,"restarts_by_reason":{"exited":1,"temporal-lost":1}"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                r#""recent_restarts":[{"reason":"temporal-lost","detail":"Temporal lost","at":"#
+            ),
+            "{body}"
+        );
+    }
 }

@@ -1,67 +1,45 @@
-//! When `run` ends and with what code: the runner's end-of-run rules.
+//! Why `run` ends, and with what code.
+//!
+//! `run` ends when a non-optional worker fails beyond its restart policy (the others are
+//! stopped gracefully; its code), on SIGTERM or SIGINT (all stopped in parallel; the first
+//! non-zero code of the workers, in the order of the configuration, or 0), when every
+//! non-optional worker has ended by itself (the same rule), or with 69 when Temporal never
+//! became ready or was lost with `--on-disconnect exit`.
 
+use nix::sys::signal::Signal;
 use tracing::{error, info};
 
 use crate::exit;
-use crate::serve::status::RunState;
-use crate::supervise::runner::{Ending, Next, Runner};
-use crate::supervise::worker::{Replica, StopReason};
+use crate::serve::status::Status;
+use crate::supervise::replicas::Replicas;
 
-impl Runner<'_> {
-    /// After every event: is `run` over, or should it wait for Temporal again?
-    pub(super) fn check_end(&mut self) -> Next {
-        let running = self.replicas.iter().any(Replica::has_process);
-        if self.ending.is_none() {
-            let mut required = self.replicas.iter().filter(|r| !r.spec.optional).peekable();
-            let all_done = if required.peek().is_some() {
-                required.all(|r| r.exited().is_some())
-            } else {
-                self.replicas.iter().all(|r| r.exited().is_some())
-            };
-            if all_done {
-                self.ending = Some(Ending::WorkersDone);
-                self.set_state(RunState::Stopping, "workers-done", "every worker has ended");
-                for replica in &mut self.replicas {
-                    replica.stop(
-                        StopReason::Shutdown("every other worker ended"),
-                        &self.launch,
-                    );
-                }
-                return self.check_end();
-            }
-        }
-        match self.ending {
-            Some(ending) if !running => Next::Exit(self.exit_code(ending)),
-            Some(_) => Next::Continue,
-            None if self.stopping_for_loss && !running => {
-                self.stopping_for_loss = false;
-                self.set_state(
-                    RunState::WaitingForTemporal,
-                    "workers-stopped",
-                    "every worker stopped; waiting for Temporal to come back",
-                );
-                Next::Continue
-            }
-            None => Next::Continue,
-        }
-    }
+/// Why `run` is ending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// SIGTERM or SIGINT to the supervisor.
+    Signal(Signal),
+    /// A worker failed for good (or Ctrl-C ended it): its code.
+    Worker(i32),
+    /// Temporal lost with `--on-disconnect exit`.
+    TemporalLost,
+    /// Every non-optional worker ended by itself.
+    WorkersDone,
+}
 
-    fn exit_code(&self, ending: Ending) -> u8 {
-        let code = match ending {
+impl Ending {
+    /// The code `run` exits with once every worker is stopped, said: the failed worker's, 69
+    /// for a loss, else the first non-zero code of the non-optional workers (in the order of
+    /// the configuration), or 0.
+    pub fn exit_code(self, replicas: &Replicas) -> u8 {
+        let code = match self {
             Ending::Worker(code) => code,
             Ending::TemporalLost => {
                 info!("every worker stopped; exiting 69 (--on-disconnect exit)");
                 return exit::UNAVAILABLE;
             }
-            Ending::Signal(_) | Ending::WorkersDone => self
-                .replicas
-                .iter()
-                .filter(|r| !r.spec.optional)
-                .filter_map(|r| r.exited().flatten())
-                .find(|&code| code != 0)
-                .unwrap_or(0),
+            Ending::Signal(_) | Ending::WorkersDone => replicas.first_failure(),
         };
-        match ending {
+        match self {
             Ending::Signal(signal) => info!(
                 code,
                 "workers stopped after {}; exiting with the first non-zero code of the workers, else 0",
@@ -71,14 +49,15 @@ impl Runner<'_> {
         }
         code as u8
     }
+}
 
-    /// Temporal never became ready: nothing runs while waiting, so exit at once.
-    pub fn gave_up(&self) -> u8 {
-        if self.launch.status.report().first_ready.is_some() {
-            error!("Temporal did not come back; exiting 69");
-        } else {
-            error!("Temporal never became ready; exiting 69");
-        }
-        exit::UNAVAILABLE
+/// Temporal never became ready (or did not come back): nothing runs while waiting, so `run`
+/// exits at once, with 69.
+pub fn gave_up(status: &Status) -> u8 {
+    if status.was_ready() {
+        error!("Temporal did not come back; exiting 69");
+    } else {
+        error!("Temporal never became ready; exiting 69");
     }
+    exit::UNAVAILABLE
 }

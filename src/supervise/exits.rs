@@ -4,96 +4,81 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
+use crate::config::{ProcessSettings, WorkerSpec};
 use crate::duration;
-use crate::supervise::launch::Launch;
-use crate::supervise::outage::Presence;
+use crate::supervise::phase::Presence;
 use crate::supervise::policy::{self, Decision, History};
-use crate::supervise::stopping::{Stop, StopReason};
-use crate::supervise::worker::{Outcome, Replica, State};
+use crate::supervise::state::{Outcome, State};
+use crate::supervise::stopping::StopReason;
 
-impl Replica {
-    /// The worker process exited with `code` (its own, or 128+N for signal N).
-    pub fn on_exit(&mut self, code: i32, temporal: Presence, l: &Launch) -> Outcome {
-        match &mut self.state {
-            State::Running(child) => {
-                let (pid, ran) = (child.pid.as_raw(), child.started.elapsed());
-                // The worker is gone; what is left of its group goes too.
-                let leftovers = l.os.group_alive(child.pid);
-                if leftovers {
-                    l.os.signal_group(child.pid, Signal::SIGKILL);
-                }
-                self.ended(l);
-                info!(worker = %self.label, child_pid = pid, code, ran = %duration::format(ran), "worker exited by itself");
-                if leftovers {
-                    warn!(worker = %self.label, child_pid = pid, "killed what was left of the worker's process group");
-                }
-                if code != 0 {
-                    self.unconnected_exit();
-                }
-                self.after_exit(code, ran, temporal, "child-exited", l)
-            }
-            State::Stopping(stop) => {
-                info!(worker = %self.label, child_pid = stop.child.pid.as_raw(), code, "worker exited");
-                stop.exited(code);
-                self.ended(l);
-                self.on_timer(temporal, l)
-            }
-            State::Draining(_) => {
-                let from = self.state.reported();
-                let State::Draining(d) =
-                    std::mem::replace(&mut self.state, State::WaitingForTemporal)
-                else {
-                    unreachable!("matched above");
-                };
-                let pid = d.child.pid.as_raw();
-                let stop = Stop::after_exit_in_drain(d, code, &self.spec.process, l.os);
-                let said = format!("worker (pid {pid}) exited with code {code} while draining");
-                self.transition_from(from, State::Stopping(stop), "child-exited", said, l);
-                self.ended(l);
-                self.on_timer(temporal, l)
-            }
-            _ => Outcome::Nothing,
+/// A worker's restarts: what they have been so far, for its restart policy.
+pub struct Restarts {
+    history: History,
+    /// When its current (or last) process started.
+    started: Instant,
+    /// `--restart-spread`: the window a start after Temporal's return is spread over.
+    spread: Duration,
+}
+
+/// What an exit by itself leads to.
+pub struct AfterExit {
+    pub next: State,
+    /// The transition's line.
+    pub reason: String,
+    pub outcome: Outcome,
+    /// It counts as a restart (for the status).
+    pub restarted: bool,
+}
+
+impl Restarts {
+    pub fn new(spread: Duration) -> Restarts {
+        Restarts {
+            history: History::default(),
+            started: Instant::now(),
+            spread,
         }
     }
 
-    /// The process is gone: no more poller checks, the terminal back to us.
-    fn ended(&mut self, l: &Launch) {
-        self.polling.stop();
-        l.status.set_child(self.index, None, false);
-        if l.take_terminal {
-            l.os.take_terminal_back();
-        }
+    /// A random moment of the restart spread, so that a fleet of supervisors that saw the same
+    /// outage does not start its workers in step.
+    pub fn spread(&self) -> Duration {
+        policy::spread(self.spread, fastrand::f64())
     }
 
-    /// The restart policy, for a worker that exited by itself. With Temporal up as far as we
-    /// know, a restart waits for a fresh check (the worker may have been the first to see it
-    /// go); while Temporal is lost or in doubt, a restart waits until it is there, and the exit
-    /// does not grow the crash-loop delay: the outage caused it.
-    pub(super) fn after_exit(
+    /// A process of it started.
+    pub fn started(&mut self) {
+        self.started = Instant::now();
+    }
+
+    /// The restart policy, for a process of `worker` (`label`) that exited by itself with
+    /// `code` after running `ran`; `at_terminal` when it holds the terminal. With Temporal up
+    /// as far as we know, a restart waits for a fresh check (the worker may have been the first
+    /// to see it go); while Temporal is lost or in doubt, a restart waits until it is there, and
+    /// the exit does not grow the crash-loop delay: the outage caused it.
+    pub fn after_exit(
         &mut self,
-        code: i32,
-        ran: Duration,
+        worker: &WorkerSpec,
+        (label, at_terminal): (&str, bool),
+        (code, ran): (i32, Duration),
         temporal: Presence,
-        event: &'static str,
-        l: &Launch,
-    ) -> Outcome {
-        let p = &self.spec.process;
-        let decision = policy::decide(p, self.history, code, ran, l.take_terminal, fastrand::f64());
+    ) -> AfterExit {
+        let p = &worker.process;
+        let decision = policy::decide(p, self.history, code, ran, at_terminal, fastrand::f64());
         let mut reason = decision.describe(code, ran, p.restart);
         let done = State::Exited(Some(code));
+        let mut restarted = true;
         let (next, outcome) = match decision {
             Decision::Interrupted => (done, Outcome::Interrupted { code }),
             Decision::NoRestart => {
-                let fatal = code != 0 && !self.spec.optional;
+                let fatal = code != 0 && !worker.optional;
                 (done, Outcome::Ended { code, fatal })
             }
             Decision::LimitReached => {
-                warn!(worker = %self.label, code, restarts = self.history.restarts, "restart limit reached");
-                let fatal = !self.spec.optional;
+                warn!(worker = %label, code, restarts = self.history.restarts, "restart limit reached");
+                let fatal = !worker.optional;
                 (done, Outcome::Ended { code, fatal })
             }
             Decision::Restart { history, .. } if temporal == Presence::Up => {
@@ -112,8 +97,6 @@ impl Replica {
                     crash_streak: self.history.crash_streak,
                     ..history
                 };
-                l.status
-                    .restarted(self.index, "exited", &format!("exited with code {code}"));
                 let (now, then) = match temporal {
                     Presence::Doubted => ("in doubt", "a probe finds it there"),
                     _ => ("lost", "it is back"),
@@ -127,26 +110,29 @@ impl Replica {
             }
             Decision::Restart { after, history } => {
                 self.history = history;
-                l.status
-                    .restarted(self.index, "exited", &format!("exited with code {code}"));
                 (State::BackingOff(Instant::now() + after), Outcome::Nothing)
             }
         };
-        self.transition(next, event, reason, l);
-        outcome
+        restarted &= matches!(next, State::WaitingForTemporal | State::BackingOff(_));
+        AfterExit {
+            next,
+            reason,
+            outcome,
+            restarted,
+        }
     }
 
-    /// The worker process and its group are gone.
-    pub(super) fn after_stop(
+    /// A process stopped for `why` is gone with its group, with `code`: the next state and
+    /// the line; `temporal_up` when a start may follow now, `spread` the moment of one after
+    /// Temporal's return.
+    pub fn after_stop(
         &mut self,
-        why: StopReason,
-        code: i32,
+        p: &ProcessSettings,
+        (why, code): (StopReason, i32),
         temporal_up: bool,
-        l: &Launch,
-    ) -> Outcome {
-        self.ended(l);
-        let spread = policy::spread(l.config.run.restart_spread, fastrand::f64());
-        let (next, reason) = match why {
+        spread: Duration,
+    ) -> (State, String) {
+        match why {
             StopReason::Shutdown(_) => (
                 State::Exited(Some(code)),
                 format!("worker stopped after {why} (code {code})"),
@@ -173,8 +159,7 @@ impl Replica {
             // this is the supervisor's doing, not judged by the restart policy.
             StopReason::NotPolling => {
                 let ran = self.started.elapsed();
-                let (after, history) =
-                    policy::backoff(&self.spec.process, self.history, ran, fastrand::f64());
+                let (after, history) = policy::backoff(p, self.history, ran, fastrand::f64());
                 self.history = history;
                 let after = after + spread;
                 let reason = format!(
@@ -183,8 +168,6 @@ impl Replica {
                 );
                 (State::BackingOff(Instant::now() + after), reason)
             }
-        };
-        self.transition(next, "child-stopped", reason, l);
-        Outcome::Nothing
+        }
     }
 }

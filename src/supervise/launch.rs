@@ -23,6 +23,15 @@ use crate::supervise::polling::Proof;
 use crate::temporal::poller_watch::{PollerEvent, PollerWatch};
 use crate::temporal::pollers::PollerCheck;
 
+/// Every worker process of the configuration, in its order: its worker, its replica (1-based)
+/// and its label, the one name the logs, the output and the status give it.
+pub fn processes(config: &Config) -> impl Iterator<Item = (&WorkerSpec, u32, String)> {
+    config
+        .workers
+        .iter()
+        .flat_map(|w| (1..=w.replicas).map(move |n| (w, n, workers::label(w, n))))
+}
+
 /// Where poller checks report.
 pub type PollerReports = mpsc::Sender<PollerEvent>;
 /// Where drains report, with the index of the worker process in the status.
@@ -80,11 +89,7 @@ impl<'a> Launch<'a> {
         if config.run.export_connection {
             handover = config.connection.worker_env();
         }
-        let labels: Vec<String> = config
-            .workers
-            .iter()
-            .flat_map(|w| (1..=w.replicas).map(move |n| workers::label(w, n)))
-            .collect();
+        let labels: Vec<String> = processes(config).map(|(_, _, label)| label).collect();
         let output = config
             .workers
             .iter()

@@ -2,24 +2,30 @@
 //!
 //! - [`launch`]: what every worker process starts with (its program found before anything
 //!   waits, the connection handed over, its output);
-//! - [`worker`]: one state machine per worker process (waiting for Temporal, running,
-//!   stopping, backing off, exited), with its own restart policy and crash-loop backoff
-//!   ([`policy`], pure functions), its stop ([`stopping`]: signal, grace, SIGKILL) and its
-//!   pollers ([`polling`]); what its exits lead to is in [`exits`];
+//! - [`worker`]: one state machine per worker process ([`state`]: waiting for Temporal,
+//!   running, stopping, backing off, exited), with its own restart policy and crash-loop
+//!   backoff ([`policy`], pure functions; what its exits lead to is in [`exits`]), its stop
+//!   ([`stopping`]: a drain, signal, grace, SIGKILL), its pollers ([`polling`]) and its way to
+//!   Temporal ([`link`]);
 //! - [`runner`]: one Temporal for all (one wait and one monitor, through
-//!   [`crate::watcher`]): Temporal's changes ([`outage`]) and the supervisor's signals fanned
-//!   out to every worker; when `run` ends is in [`ending`].
+//!   [`crate::watcher`]): Temporal's changes and the supervisor's signals fanned out to every
+//!   worker ([`replicas`]); where `run` stands is one [`phase`]; why and with what code it
+//!   ends is in [`ending`].
 //!
 //! This module is the loop: it turns signals, the wait's end, the monitor's reports, poller
 //! reports and timers into events for the runner.
 
 mod ending;
+pub mod event;
 mod exits;
 pub mod launch;
-mod outage;
+mod link;
+pub mod phase;
 pub mod policy;
 pub mod polling;
+mod replicas;
 pub mod runner;
+mod state;
 pub mod stopping;
 pub mod worker;
 
@@ -42,9 +48,22 @@ use crate::process::signals::Signals;
 use crate::process::system::System;
 use crate::process::{child, terminal};
 use crate::supervise::launch::Launch;
-use crate::supervise::runner::{Next, Runner};
+use crate::supervise::runner::Runner;
 use crate::temporal::poller_watch::PollerEvent;
 use crate::watcher::{TemporalEvent, Watcher};
+
+/// What the supervisor's loop does next.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    Continue,
+    /// Stop watching Temporal and wait for it (again).
+    Wait,
+    /// Stop watching Temporal: it no longer matters (the workers are being stopped to end).
+    StopWatching,
+    /// Ask the monitor for a probe at once: a worker's restart waits for it.
+    CheckTemporal,
+    Exit(u8),
+}
 
 /// How long, at most, the workers' last output lines may take to come through at exit.
 const OUTPUT_FINISH: Duration = Duration::from_secs(2);
@@ -155,7 +174,7 @@ async fn next_event(
         },
         event = temporal.next() => match event {
             TemporalEvent::Ready => runner.temporal_ready(),
-            TemporalEvent::GaveUp => Next::Exit(runner.gave_up()),
+            TemporalEvent::GaveUp => Next::Exit(ending::gave_up(&runner.launch.status)),
             TemporalEvent::Suspect => runner.temporal_suspect(),
             TemporalEvent::Confirmed { since } => runner.temporal_confirmed(since),
             TemporalEvent::Lost => runner.temporal_lost(),

@@ -1,92 +1,32 @@
 //! The runner: one Temporal for all workers. It waits for Temporal once, watches it with one
 //! monitor, fans Temporal's changes and the supervisor's signals out to every worker process
-//! ([`Replica`]), hands each its own exits, and decides when `run` ends and with what code.
-//!
-//! ```text
-//!   WaitingForTemporal ── ready: start every worker ──▶ Running ◀──── back: the workers must
-//!                                                        │    ▲       poll again; those that
-//!                         lost: wait again, no limit     │    │       exited (or were stopped)
-//!                         (keep: workers kept;           ▼    │       start, spread out
-//!                          restart: workers stopped)   Lost ──┘
-//! ```
-//!
-//! While running, Temporal is up or in doubt ([`Temporal::Suspect`]); what Temporal's changes
-//! do to the workers is in [`super::outage`].
-//!
-//! Once Temporal was ready, an outage never ends `run` by itself: it waits for Temporal
-//! without a limit (`--max-retries` and `--timeout` bound the first wait only), unless
-//! `--on-disconnect exit` hands the loss to the orchestrator.
-//!
-//! `run` ends when a non-optional worker fails beyond its restart policy (the others are
-//! stopped gracefully; its code), on SIGTERM or SIGINT (all stopped in parallel; the first
-//! non-zero code of the workers, in the order of the configuration, or 0), when every
-//! non-optional worker has ended by itself (the same rule), or with 69 when Temporal never
-//! became ready or was lost with `--on-disconnect exit`.
-
-use std::sync::Arc;
-use std::time::SystemTime;
+//! ([`Replicas`]), hands each its own exits, and decides when `run` ends and with what code
+//! ([`Ending`]). Where `run` stands is one [`Phase`] (see [`super::phase`] for the phases, the
+//! state each reports, and what an outage does).
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use crate::config::{WorkerSpec, workers};
+use crate::config::{OnDisconnect, WorkerSpec};
 use crate::endpoint::{DrainReport, Endpoint, Heard};
-use crate::process::terminal;
-use crate::serve::status::RunState;
+use crate::serve::states::RestartReason;
+use crate::supervise::Next;
+pub use crate::supervise::ending::Ending;
+use crate::supervise::event::Event;
 use crate::supervise::launch::Launch;
-use crate::supervise::worker::{Outcome, Replica, StopReason};
+use crate::supervise::phase::{Loss, Phase, Presence};
+use crate::supervise::replicas::Replicas;
+use crate::supervise::state::State;
+use crate::supervise::worker::{Outcome, StopReason};
 use crate::temporal::poller_watch::PollerEvent;
-
-/// Temporal, as the runner sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Temporal {
-    /// The gate is waiting for it the first time.
-    Waiting,
-    /// Ready; the monitor watches it.
-    Up,
-    /// Ready, but the monitor doubts it (its health watch ended or a probe failed), and has
-    /// not yet found it lost: no worker starts again until a probe finds it well.
-    Suspect,
-    /// Lost after it was ready, at this moment; the gate waits for it again, without limit.
-    Lost { at: SystemTime, since: Instant },
-}
-
-/// Why `run` is ending.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Ending {
-    /// SIGTERM or SIGINT to the supervisor.
-    Signal(Signal),
-    /// A worker failed for good (or Ctrl-C ended it): its code.
-    Worker(i32),
-    /// Temporal lost with `--on-disconnect exit`.
-    TemporalLost,
-    /// Every non-optional worker ended by itself.
-    WorkersDone,
-}
-
-/// What the supervisor's loop does next.
-#[derive(Debug, PartialEq)]
-pub enum Next {
-    Continue,
-    /// Stop watching Temporal and wait for it (again).
-    Wait,
-    /// Stop watching Temporal: it no longer matters (the workers are being stopped to end).
-    StopWatching,
-    /// Ask the monitor for a probe at once: a worker's restart waits for it.
-    CheckTemporal,
-    Exit(u8),
-}
 
 pub struct Runner<'a> {
     pub launch: Launch<'a>,
-    pub replicas: Vec<Replica>,
-    pub temporal: Temporal,
-    pub(super) ending: Option<Ending>,
-    /// `--on-disconnect restart` is stopping every worker for a loss (said once when done).
-    pub(super) stopping_for_loss: bool,
-    /// When Temporal was last lost with `--on-disconnect ignore` (the runner stays `Up`).
-    pub(super) ignored_loss: Option<SystemTime>,
+    pub replicas: Replicas,
+    /// Where `run` stands; the state the status reports follows from it, set by
+    /// [`Runner::enter`] alone.
+    phase: Phase,
     /// A worker's restart waits for a fresh check of Temporal, not asked for yet.
     check_wanted: bool,
 }
@@ -97,54 +37,80 @@ impl<'a> Runner<'a> {
     /// before anything waits).
     pub fn new(
         launch: Launch<'a>,
-        mut endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
+        endpoint: impl FnMut(&WorkerSpec, (&str, usize)) -> Result<Option<Endpoint>, String>,
     ) -> Result<Runner<'a>, String> {
-        let mut replicas = Vec::new();
-        for worker in &launch.config.workers {
-            let spec = Arc::new(worker.clone());
-            for n in 1..=worker.replicas {
-                let index = launch.status.add_worker(&worker.name, n, worker.optional);
-                let label = workers::label(worker, n);
-                let endpoint = endpoint(worker, (&label, index))?;
-                replicas.push(Replica::new(spec.clone(), n, index, endpoint));
-            }
-        }
-        launch.status.report().state = RunState::WaitingForTemporal;
+        let replicas = Replicas::new(&launch, endpoint)?;
+        let phase = Phase::Waiting;
+        launch.status.set_state(phase.reported());
         Ok(Runner {
             launch,
             replicas,
-            temporal: Temporal::Waiting,
-            ending: None,
-            stopping_for_loss: false,
-            ignored_loss: None,
+            phase,
             check_wanted: false,
         })
     }
 
+    /// Enters the phase `to` on `event`: the status reports its state, and one line says so
+    /// with the reason (at info when the reported state changes, else at debug).
+    fn enter(&mut self, to: Phase, event: Event, reason: &str) {
+        let from = std::mem::replace(&mut self.phase, to);
+        let (state, previous) = (to.reported(), from.reported());
+        self.launch.status.set_state(state);
+        let event = event.as_str();
+        if state != previous {
+            info!(
+                state = state.name(),
+                previous = previous.name(),
+                event,
+                "{reason}"
+            );
+        } else {
+            debug!(
+                phase = to.name(),
+                previous_phase = from.name(),
+                event,
+                "{reason}"
+            );
+        }
+    }
+
     /// After an event: is `run` over, should it wait for Temporal, or ask for a check?
-    pub(super) fn next(&mut self) -> Next {
+    fn next(&mut self) -> Next {
         match self.check_end() {
             Next::Continue if std::mem::take(&mut self.check_wanted) => Next::CheckTemporal,
             other => other,
         }
     }
 
-    pub(super) fn set_state(&self, state: RunState, event: &'static str, reason: &str) {
-        let mut report = self.launch.status.report();
-        let previous = report.state;
-        report.state = state;
-        drop(report);
-        info!(
-            state = state.name(),
-            previous = previous.name(),
-            event,
-            "{reason}"
-        );
+    /// After every event: is `run` over? Every non-optional worker done ends it; with
+    /// `--on-disconnect restart`, the last worker stopped for a loss is said.
+    fn check_end(&mut self) -> Next {
+        if self.phase.ending().is_none() && self.replicas.all_done() {
+            let to = Phase::Ending(Ending::WorkersDone);
+            self.enter(to, Event::WorkersDone, "every worker has ended");
+            let why = StopReason::Shutdown("every other worker ended");
+            self.replicas.stop_all(why, self.launch.os);
+        }
+        let running = self.replicas.running();
+        match self.phase {
+            _ if running => {}
+            Phase::Stopping(loss) => self.enter(
+                Phase::Stopped(loss),
+                Event::WorkersStopped,
+                "every worker stopped; waiting for Temporal to come back",
+            ),
+            phase => {
+                if let Some(ending) = phase.ending() {
+                    return Next::Exit(ending.exit_code(&self.replicas));
+                }
+            }
+        }
+        Next::Continue
     }
 
     /// The earliest timer of any worker.
     pub fn timer(&self) -> Option<Instant> {
-        self.replicas.iter().filter_map(Replica::timer).min()
+        self.replicas.timer()
     }
 
     /// SIGTERM or SIGINT: stop every worker in parallel, then exit.
@@ -153,31 +119,35 @@ impl<'a> Runner<'a> {
             Signal::SIGINT => "SIGINT received",
             _ => "SIGTERM received",
         };
-        let first = self.ending.is_none();
-        self.ending.get_or_insert(Ending::Signal(signal));
-        for replica in &mut self.replicas {
-            replica.stop(StopReason::Shutdown(why), &self.launch);
-        }
+        let first = self.phase.ending().is_none();
+        self.replicas
+            .stop_all(StopReason::Shutdown(why), self.launch.os);
         if first {
-            let draining = self.replicas.iter().any(Replica::is_draining);
-            let (state, words) = if draining {
+            let (to, words) = if self
+                .replicas
+                .iter()
+                .any(|r| matches!(r.state(), State::Draining(_)))
+            {
                 (
-                    RunState::Draining,
+                    Phase::Draining(signal),
                     "stopping every worker, each drained first",
                 )
             } else {
-                (RunState::Stopping, "stopping every worker")
+                (
+                    Phase::Ending(Ending::Signal(signal)),
+                    "stopping every worker",
+                )
             };
-            self.set_state(state, "stop-requested", &format!("{why}: {words}"));
+            self.enter(to, Event::StopRequested, &format!("{why}: {words}"));
         }
         self.check_end()
     }
 
     /// A worker's endpoint heard something its replica must act on.
     pub fn on_heard(&mut self, index: usize, heard: Heard) -> Next {
-        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
+        if let Some(replica) = self.replicas.at(index) {
             match heard {
-                Heard::TlsHello => replica.speaks_tls(&self.launch),
+                Heard::TlsHello => replica.speaks_tls(self.launch.os),
             }
         }
         self.check_end()
@@ -185,22 +155,20 @@ impl<'a> Runner<'a> {
 
     /// A worker's drain ended: it gets the stop signal now.
     pub fn on_drained(&mut self, index: usize, report: DrainReport) -> Next {
-        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
-            replica.on_drained(report, &self.launch);
+        if let Some(replica) = self.replicas.at(index) {
+            replica.on_drained(report, self.launch.os);
         }
         self.check_end()
     }
 
     pub fn forward(&self, signal: Signal) {
-        if !self.replicas.iter().any(Replica::has_process) {
-            info!(
-                "{} received with no worker running; ignored",
-                signal.as_str()
-            );
-        }
-        for replica in &self.replicas {
-            replica.forward(signal, &self.launch);
-        }
+        self.replicas.forward(signal, self.launch.os);
+    }
+
+    /// SIGTSTP: see [`Replicas::job_stop`].
+    pub fn job_stop(&self) -> Next {
+        self.replicas.job_stop(self.launch.os);
+        Next::Continue
     }
 
     /// SIGCHLD: reap every exited process and hand each worker's exit to it.
@@ -210,60 +178,20 @@ impl<'a> Runner<'a> {
     }
 
     fn collect_exits(&mut self) {
-        let pids: Vec<_> = self.replicas.iter().filter_map(Replica::pid).collect();
-        let reaped = self.launch.os.reap(&pids);
-        for &(pid, signal) in &reaped.stopped {
-            if self.launch.take_terminal && terminal::is_job_stop(signal) {
-                self.stop_with_worker(pid, signal);
-            }
-        }
-        for (pid, code) in reaped.exits {
-            if let Some(i) = self.replicas.iter().position(|r| r.pid() == Some(pid)) {
+        let exits = self
+            .replicas
+            .reap(self.launch.os, self.launch.take_terminal);
+        for (pid, code) in exits {
+            if let Some(i) = self
+                .replicas
+                .iter()
+                .position(|r| r.state().pid() == Some(pid))
+            {
                 let temporal = self.presence();
-                let outcome = self.replicas[i].on_exit(code, temporal, &self.launch);
+                let outcome = self.replicas[i].on_exit(code, temporal, self.launch.os);
                 self.on_outcome(i, outcome);
             }
         }
-    }
-
-    /// The terminal stopped the worker that holds it (Ctrl-Z): the supervisor stops too, so
-    /// that the shell gets its prompt back, and continues the worker when continued itself.
-    fn stop_with_worker(&self, pid: nix::unistd::Pid, signal: Signal) {
-        info!(
-            child_pid = pid.as_raw(),
-            "the terminal stopped the worker ({}); stopping too, until the shell continues us",
-            signal.as_str()
-        );
-        crate::logging::flush(std::time::Duration::from_millis(200));
-        self.launch.os.stop_with_worker(pid);
-        info!(child_pid = pid.as_raw(), "continued; continuing the worker");
-    }
-
-    /// SIGTSTP to the supervisor while its one worker holds the terminal: Ctrl-Z typed as the
-    /// worker was being given the terminal, or `kill -TSTP`. The worker's group is stopped as
-    /// the terminal would have stopped it, and its stop stops the supervisor too ([`reap`]),
-    /// so that the shell's job stops and continues as one; with no worker, the supervisor
-    /// stops itself, as the signal's default would.
-    ///
-    /// [`reap`]: Runner::reap
-    pub fn job_stop(&self) -> Next {
-        match self.replicas.iter().find_map(Replica::pid) {
-            Some(pid) => {
-                info!(
-                    child_pid = pid.as_raw(),
-                    "SIGTSTP received; stopping the worker's process group, which holds the \
-                     terminal"
-                );
-                self.launch.os.signal_group(pid, Signal::SIGTSTP);
-            }
-            None => {
-                info!("SIGTSTP received with no worker running; stopping until continued");
-                crate::logging::flush(std::time::Duration::from_millis(200));
-                self.launch.os.stop_self();
-                info!("continued");
-            }
-        }
-        Next::Continue
     }
 
     pub fn on_timer(&mut self) -> Next {
@@ -276,9 +204,9 @@ impl<'a> Runner<'a> {
         }
         let now = Instant::now();
         for i in 0..self.replicas.len() {
-            if self.replicas[i].timer().is_some_and(|t| t <= now) {
+            if self.replicas[i].state().timer().is_some_and(|t| t <= now) {
                 let temporal = self.presence();
-                let outcome = self.replicas[i].on_timer(temporal, &self.launch);
+                let outcome = self.replicas[i].on_timer(temporal, self.launch.os);
                 self.on_outcome(i, outcome);
             }
         }
@@ -286,45 +214,182 @@ impl<'a> Runner<'a> {
     }
 
     pub fn on_pollers(&mut self, (index, pid, report): PollerEvent) -> Next {
-        if self.temporal != Temporal::Up || self.ending.is_some() {
+        if !self.phase.judges_pollers() {
             return Next::Continue;
         }
-        if let Some(replica) = self.replicas.iter_mut().find(|r| r.index == index) {
-            replica.on_pollers(pid, report, &self.launch);
+        if let Some(replica) = self.replicas.at(index) {
+            replica.on_pollers(pid, report, self.launch.os);
         }
         self.check_end()
     }
 
-    pub(super) fn on_outcome(&mut self, i: usize, outcome: Outcome) {
-        let optional = self.replicas[i].spec.optional;
+    /// What the event of the worker at `i` leads to for `run`.
+    fn on_outcome(&mut self, i: usize, outcome: Outcome) {
+        let replica = &self.replicas[i];
         let code = match outcome {
-            Outcome::Nothing => return,
             Outcome::CheckTemporal => {
                 self.check_wanted = true;
                 return;
             }
-            Outcome::Ended { code, .. } | Outcome::CannotStart { code } if optional => {
-                if code != 0 {
-                    warn!(worker = %self.replicas[i].label, code, "optional worker ended; run goes on");
-                }
+            Outcome::Start => {
+                let outcome = self.replicas[i].start(&self.launch);
+                return self.on_outcome(i, outcome);
+            }
+            Outcome::Ended { code, .. } | Outcome::CannotStart { code }
+                if replica.spec.optional && code != 0 =>
+            {
+                warn!(worker = %replica.label, code, "optional worker ended; run goes on");
                 return;
             }
-            Outcome::Ended { fatal: false, .. } => return,
-            Outcome::Ended { code, .. }
-            | Outcome::CannotStart { code }
-            | Outcome::Interrupted { code } => code,
+            outcome => match outcome.ends_run(replica.spec.optional) {
+                Some(code) => code,
+                None => return,
+            },
         };
-        if self.ending.is_none() {
-            self.ending = Some(Ending::Worker(code));
-            let label = self.replicas[i].label.clone();
-            self.set_state(
-                RunState::Stopping,
-                "worker-ended",
-                &format!("worker {label} ended with code {code}; stopping the others"),
+        if self.phase.ending().is_none() {
+            let label = &replica.label;
+            let reason = format!("worker {label} ended with code {code}; stopping the others");
+            self.enter(
+                Phase::Ending(Ending::Worker(code)),
+                Event::WorkerEnded,
+                &reason,
             );
-            for replica in &mut self.replicas {
-                replica.stop(StopReason::Shutdown("another worker ended"), &self.launch);
+            let why = StopReason::Shutdown("another worker ended");
+            self.replicas.stop_all(why, self.launch.os);
+        }
+    }
+
+    /// The gate found Temporal ready: the first time, every worker starts; after an outage,
+    /// the workers kept must poll again and those that exited start, spread out. Once `run`
+    /// is ending, nothing starts.
+    pub fn temporal_ready(&mut self) -> Next {
+        self.launch.status.set_temporal_up(true);
+        self.launch.status.first_ready();
+        match self.phase.loss() {
+            _ if self.phase.ending().is_some() => {}
+            None => {
+                self.enter(
+                    Phase::Up,
+                    Event::TemporalReady,
+                    "running; watching Temporal",
+                );
+                for i in 0..self.replicas.len() {
+                    if matches!(self.replicas[i].state(), State::WaitingForTemporal) {
+                        let outcome = self.replicas[i].start(&self.launch);
+                        self.on_outcome(i, outcome);
+                    }
+                }
+            }
+            Some(loss) => {
+                let outage = crate::duration::format(loss.since.elapsed());
+                let reason = format!("Temporal is back after {outage}; watching it again");
+                self.enter(Phase::Up, Event::TemporalBack, &reason);
+                self.replicas.back(loss.at);
             }
         }
+        self.check_end()
+    }
+
+    /// The monitor lost Temporal. `--on-disconnect` decides: keep the workers and wait for
+    /// it (the default), stop them and wait, stop them and exit 69, or only say so.
+    pub fn temporal_lost(&mut self) -> Next {
+        self.launch.status.set_temporal_up(false);
+        if !self.ignores_losses() {
+            self.hold_unconfirmed(Presence::Lost);
+        }
+        if self.phase.ending().is_some() {
+            // Ending anyway: the workers are already being stopped, and the code stands.
+            return match self.check_end() {
+                Next::Continue => Next::StopWatching,
+                other => other,
+            };
+        }
+        let mode = self.launch.config.run.on_disconnect;
+        let (to, reason) = Phase::after_loss(mode, Loss::now());
+        self.enter(to, Event::TemporalLost, reason);
+        match mode {
+            OnDisconnect::Ignore => return Next::Continue,
+            OnDisconnect::Keep => return Next::Wait,
+            OnDisconnect::Exit => {}
+            OnDisconnect::Restart => {
+                for replica in self.replicas.iter().filter(|r| r.state().has_process()) {
+                    let status = &self.launch.status;
+                    status.restarted(replica.index, RestartReason::TemporalLost, "Temporal lost");
+                }
+            }
+        }
+        self.replicas
+            .stop_all(StopReason::TemporalLost, self.launch.os);
+        match self.check_end() {
+            Next::Continue if self.phase.ending().is_none() => Next::Wait,
+            Next::Continue => Next::StopWatching,
+            other => other,
+        }
+    }
+
+    /// With `--on-disconnect ignore`, the monitor itself saw Temporal come back.
+    pub fn temporal_back(&mut self) {
+        self.launch.status.set_temporal_up(true);
+        info!("Temporal is back");
+        if let Phase::Ignoring { lost_at } = self.phase {
+            self.enter(
+                Phase::Up,
+                Event::TemporalBack,
+                "the workers must poll again",
+            );
+            self.replicas.back(lost_at);
+        }
+    }
+
+    /// The monitor doubts Temporal (its health watch ended or a probe failed): no worker
+    /// starts again until a probe finds it well, or until it is back after the loss.
+    pub fn temporal_suspect(&mut self) -> Next {
+        if self.phase != Phase::Up || self.ignores_losses() {
+            return Next::Continue;
+        }
+        self.enter(
+            Phase::Suspect,
+            Event::TemporalSuspect,
+            "Temporal in doubt; no worker starts again until a probe finds it there",
+        );
+        self.hold_unconfirmed(Presence::Doubted);
+        self.next()
+    }
+
+    /// A probe started at `since` found Temporal well: restarts that waited for it are
+    /// decided, and workers held while it was in doubt start, spread out.
+    pub fn temporal_confirmed(&mut self, since: Instant) -> Next {
+        let watching = matches!(self.phase, Phase::Up | Phase::Suspect);
+        if !watching || self.ignores_losses() {
+            return Next::Continue;
+        }
+        if self.phase == Phase::Suspect {
+            let reason = "a probe found Temporal there; no more doubt";
+            self.enter(Phase::Up, Event::TemporalConfirmed, reason);
+        }
+        for i in 0..self.replicas.len() {
+            let outcome = self.replicas[i].temporal_confirmed(since);
+            self.on_outcome(i, outcome);
+        }
+        self.next()
+    }
+
+    /// Every exit waiting for a check is held until Temporal is there (`temporal`: in doubt,
+    /// or lost).
+    fn hold_unconfirmed(&mut self, temporal: Presence) {
+        for i in 0..self.replicas.len() {
+            let outcome = self.replicas[i].temporal_doubted(temporal);
+            self.on_outcome(i, outcome);
+        }
+    }
+
+    /// `--on-disconnect ignore`: Temporal's changes hold no start.
+    fn ignores_losses(&self) -> bool {
+        self.launch.config.run.on_disconnect == OnDisconnect::Ignore
+    }
+
+    /// What a worker about to start again may count on about Temporal.
+    fn presence(&self) -> Presence {
+        self.phase.presence(self.ignores_losses())
     }
 }

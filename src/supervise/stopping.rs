@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::config::ProcessSettings;
 use crate::duration;
-use crate::endpoint::{Drain, Endpoint};
+use crate::endpoint::{Drain, DrainEnd, DrainReport, Endpoint};
 use crate::process::child::Child;
 use crate::process::system::Processes;
 use crate::supervise::launch::DrainReports;
@@ -92,6 +92,57 @@ impl Draining {
         };
         (draining, said)
     }
+
+    /// A second request while draining: a shutdown skips the rest of the drain.
+    pub fn again(&mut self, why: StopReason, label: &str) {
+        if let StopReason::Shutdown(_) = why {
+            self.why = why;
+            self.drain.skip();
+            info!(worker = %label, "{why} while draining: the rest of the drain is skipped");
+        }
+    }
+
+    /// The drain of the worker `label` ended with `report`: what was left is said, then the
+    /// stop signal goes; returns the stop and the line that says so.
+    pub fn ended(
+        self,
+        report: &DrainReport,
+        label: &str,
+        p: &ProcessSettings,
+        os: &dyn Processes,
+    ) -> (Stop, String) {
+        say_drained(label, report);
+        // Nothing abandoned: the worker ending by the stop signal is an orderly stop.
+        let orderly = report.left == 0;
+        Stop::after_drain(self.child, self.why, p, os, self.began, orderly)
+    }
+}
+
+/// What a drain did, in one line.
+fn say_drained(label: &str, report: &DrainReport) {
+    let t = report.tally;
+    let took = duration::format(report.took);
+    let counts = format!(
+        "{} finished ({} held at the start, {} arrived since), {} left",
+        t.finished, t.at_start, t.arrived, report.left
+    );
+    let end = match report.end {
+        DrainEnd::Completed => "completed",
+        DrainEnd::Deadline => "ended by its deadline",
+        DrainEnd::Skipped => "cut short by a second stop signal",
+    };
+    if report.left > 0 {
+        warn!(worker = %label, "drain {end} after {took}: {counts}: {} abandoned", report.left_words);
+    } else if report.polls_open > 0 {
+        info!(
+            worker = %label,
+            "drain {end} after {took}: {counts}; {} polls still open end with the worker \
+             (the namespace cannot complete them: frontend.enableCancelWorkerPollsOnShutdown)",
+            report.polls_open
+        );
+    } else {
+        info!(worker = %label, "drain {end} after {took}: {counts}");
+    }
 }
 
 /// A stop in progress.
@@ -169,13 +220,18 @@ impl Stop {
         (stop, said)
     }
 
-    /// A second request: a shutdown replaces what follows, the grace period stays. Returns
-    /// how long until SIGKILL.
-    pub fn again(&mut self, why: StopReason) -> Duration {
+    /// A second request to stop the worker `label`: a shutdown replaces what follows, the
+    /// grace period stays.
+    pub fn again(&mut self, why: StopReason, label: &str) {
         if let StopReason::Shutdown(_) = why {
             self.why = why;
+            let left = self.kill_at.saturating_duration_since(Instant::now());
+            info!(
+                worker = %label,
+                "{why} while stopping; the grace period continues (SIGKILL in {}), then exit",
+                duration::format(left)
+            );
         }
-        self.kill_at.saturating_duration_since(Instant::now())
     }
 
     /// The worker exited during its drain: the rest of its group gets the stop signal, the

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use tokio::time::{Instant, advance};
 
 use super::*;
-use crate::serve::states::WorkerState;
+use crate::serve::states::{RestartReason, WorkerState};
 
 /// `run` with a 1 s restart delay (doubling to 4 s), no jitter and no spread.
 fn quick(extra: &[&str]) -> Config {
@@ -27,7 +27,7 @@ fn quick(extra: &[&str]) -> Config {
 }
 
 fn worker_state(runner: &Runner<'_>) -> WorkerState {
-    runner.launch.status.report().workers[0].state
+    runner.launch.status.worker_state(0)
 }
 
 /// The delay until the runner's next timer.
@@ -73,10 +73,7 @@ async fn an_exit_as_temporal_goes_is_held_until_a_probe_finds_it_and_grows_no_de
     advance(Duration::from_secs(600)).await;
     assert_eq!(runner.on_timer(), Next::Continue);
     assert_eq!(fake.started().len(), 1, "nothing started into the outage");
-    assert_eq!(
-        runner.launch.status.report().workers[0].restarts["exited"],
-        1
-    );
+    assert_eq!(runner.launch.status.restarts(0, RestartReason::Exited), 1);
 
     // A good probe: started (spread 0), and the next crash backs off 1 s, not 2 s.
     assert_eq!(confirm(&mut runner), Next::Continue);

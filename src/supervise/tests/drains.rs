@@ -81,7 +81,7 @@ async fn a_wedged_worker_is_not_drained() {
     let config = run_with_endpoint(&[]);
     let (mut runner, _drained) = runner_draining(&config, &fake);
     runner.temporal_ready();
-    runner.replicas[0].speaks_tls(&runner.launch);
+    runner.replicas[0].speaks_tls(runner.launch.os);
     let sent: Vec<_> = fake.group_signals().into_iter().map(|(_, s)| s).collect();
     assert_eq!(sent, SIGTERM_AND_CONT, "stopped at once, not drained");
 }

@@ -17,8 +17,9 @@ use crate::process::child::{Child, Pipes, Reaped, Spec};
 use crate::process::command::SpawnError;
 use crate::process::system::Processes;
 use crate::serve::status::{RunState, Status};
+use crate::supervise::Next;
 use crate::supervise::launch::Launch;
-use crate::supervise::runner::{Next, Runner};
+use crate::supervise::runner::Runner;
 
 mod doubt;
 mod drains;
@@ -193,7 +194,7 @@ async fn fire_timer(runner: &mut Runner<'_>) -> Next {
 }
 
 fn state(runner: &Runner<'_>) -> RunState {
-    runner.launch.status.report().state
+    runner.launch.status.state()
 }
 
 /// `run` with these options and a worker, without an endpoint (see the drains' tests for it).
