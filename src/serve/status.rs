@@ -58,12 +58,6 @@ impl Status {
         self.report.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The report's guard, for `watch`, which still sets its state through it: use
-    /// [`Status::set_state`] instead (this goes once `watch` does).
-    pub fn report(&self) -> MutexGuard<'_, Report> {
-        self.lock()
-    }
-
     /// The supervisor's state as a whole.
     #[cfg(test)]
     pub fn state(&self) -> RunState {

@@ -92,7 +92,7 @@ impl DrainBook {
         self.reports.remove(&i);
         self.resume_at.remove(&i);
         status.set_worker_state(i, WorkerState::Draining);
-        status.report().state = RunState::Draining;
+        status.set_state(RunState::Draining);
         info!(
             worker = %w.name,
             deadline = %duration::format(deadline - Instant::now()),
@@ -220,7 +220,7 @@ impl DrainBook {
             );
         }
         if !self.draining() {
-            status.report().state = RunState::Running;
+            status.set_state(RunState::Running);
         }
         false
     }

@@ -62,7 +62,7 @@ pub async fn run(config: &Config) -> u8 {
         temporal: Seen::Waiting,
         with_endpoints,
     };
-    sidecar.status.report().state = RunState::WaitingForTemporal;
+    sidecar.status.set_state(RunState::WaitingForTemporal);
     let temporal = &mut host.temporal;
     // A sidecar reports; it never gives up on Temporal.
     temporal.wait(config.wait.without_limits());
@@ -198,7 +198,7 @@ impl Sidecar {
                 self.status.set_temporal_up(true);
                 self.status.first_ready();
                 if !self.book.draining() {
-                    self.status.report().state = RunState::Running;
+                    self.status.set_state(RunState::Running);
                 }
                 match std::mem::replace(&mut self.temporal, Seen::Ready) {
                     Seen::Lost(at) => {
@@ -216,7 +216,7 @@ impl Sidecar {
             TemporalEvent::Lost => {
                 self.temporal = Seen::Lost(SystemTime::now());
                 if !self.book.draining() {
-                    self.status.report().state = RunState::TemporalLost;
+                    self.status.set_state(RunState::TemporalLost);
                 }
                 warn!("Temporal lost; not ready until it is back and the workers poll again");
                 true
