@@ -16,7 +16,7 @@ use temporalio_common::envconfig::load_client_config_profile;
 use crate::config::address::join_address;
 use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::{
-    ADDRESS, API_KEY, API_KEY_FILE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE,
+    ADDRESS, API_KEY, API_KEY_FILE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE, PROFILE,
 };
 pub use crate::config::tls::{Pem, TlsSettings};
 use crate::config::{ConfigError, Env, profile, tls};
@@ -142,7 +142,7 @@ pub fn resolve(
     profile_file: Option<&profile::ProfileFile>,
     warnings: &mut Vec<String>,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let layer = profile::load(r, profile_file)?;
+    let layer = profile::load(r.get(PROFILE, None)?, profile_file)?;
     r.set_profile(layer);
     let address = r.get(ADDRESS, None)?;
     let namespace = r.get(NAMESPACE, None)?.value;

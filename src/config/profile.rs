@@ -9,8 +9,7 @@ use temporalio_client::envconfig::{
 };
 use temporalio_common::envconfig::load_client_config_profile;
 
-use crate::config::resolver::{Resolver, Source};
-use crate::config::table::PROFILE;
+use crate::config::source::{Source, Sourced};
 use crate::config::{ConfigError, Env};
 use crate::files::{self, ReadError};
 
@@ -55,9 +54,12 @@ pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
     Ok(Some(ProfileFile { path, data }))
 }
 
-/// The profile chosen (`--profile`, `TEMPORAL_PROFILE`, else `default`) from the file's data.
-pub fn load(r: &mut Resolver<'_>, file: Option<&ProfileFile>) -> Result<ProfileLayer, ConfigError> {
-    let chosen = r.get(PROFILE, None)?;
+/// The profile `chosen` (`--profile`, `TEMPORAL_PROFILE`, else `default`, as the resolver
+/// found it) from the file's data.
+pub fn load(
+    chosen: Sourced<String>,
+    file: Option<&ProfileFile>,
+) -> Result<ProfileLayer, ConfigError> {
     let file_path = file.map_or_else(|| "(no profile file)".into(), |f| f.path.clone());
     let data = file.and_then(|f| f.data.clone()).unwrap_or_default();
     let options = LoadClientConfigProfileOptions::builder()

@@ -27,10 +27,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::endpoint::metrics::Families;
+pub use crate::serve::states::Labels;
 use crate::serve::states::RestartReason;
-
-/// Label pairs; a worker process is labelled `worker` and `replica`.
-pub type Labels = Vec<(&'static str, String)>;
 
 /// A worker process's restarts for one reason.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -9,7 +9,9 @@ use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
-use crate::serve::metrics::Labels;
+/// Label pairs, for the metrics and the report; a worker process is labelled `worker` and
+/// `replica`.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// The supervisor's state as the endpoints report it.
 #[derive(Debug)]

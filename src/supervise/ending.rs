@@ -11,7 +11,6 @@ use tracing::{error, info};
 
 use crate::exit;
 use crate::serve::status::Status;
-use crate::supervise::replicas::Replicas;
 
 /// Why `run` is ending.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,15 +28,15 @@ pub enum Ending {
 impl Ending {
     /// The code `run` exits with once every worker is stopped, said: the failed worker's, 69
     /// for a loss, else the first non-zero code of the non-optional workers (in the order of
-    /// the configuration), or 0.
-    pub fn exit_code(self, replicas: &Replicas) -> u8 {
+    /// the configuration, `first_failure`), or 0.
+    pub fn exit_code(self, first_failure: impl FnOnce() -> i32) -> u8 {
         let code = match self {
             Ending::Worker(code) => code,
             Ending::TemporalLost => {
                 info!("every worker stopped; exiting 69 (--on-disconnect exit)");
                 return exit::UNAVAILABLE;
             }
-            Ending::Signal(_) | Ending::WorkersDone => replicas.first_failure(),
+            Ending::Signal(_) | Ending::WorkersDone => first_failure(),
         };
         match self {
             Ending::Signal(signal) => info!(

@@ -101,7 +101,7 @@ impl<'a> Runner<'a> {
             ),
             phase => {
                 if let Some(ending) = phase.ending() {
-                    return Next::Exit(ending.exit_code(&self.replicas));
+                    return Next::Exit(ending.exit_code(|| self.replicas.first_failure()));
                 }
             }
         }
