@@ -176,15 +176,35 @@ fn worker_table(
                 .into(),
             at => at,
         };
-        // An environment variable's value is never shown: it may be a secret.
-        let message = match inner.message() {
-            _ if key.starts_with("env.") => "expected a string (in quotes)",
-            m if m.starts_with("unknown field") => "unknown key",
-            m => m,
-        };
-        located(text, inner.span(), &format!("{path}.{key}"), message)
+        let shown = inner.span().and_then(|s| text.get(s)).unwrap_or_default();
+        let message = own_key_error(&key, inner.message(), shown);
+        located(text, inner.span(), &format!("{path}.{key}"), &message)
     })?;
     Ok(worker)
+}
+
+/// What a worker's own key takes, said when its value is refused, in our words rather than
+/// serde's. The value is shown only for keys whose values cannot be secrets: a command's
+/// arguments and the environment's values may hold tokens.
+fn own_key_error(key: &str, refusal: &str, shown: &str) -> String {
+    if refusal.starts_with("unknown field") {
+        return "unknown key".into();
+    }
+    let takes = match key.split('.').next().unwrap_or_default() {
+        "command" => {
+            return "expected a program and its arguments as a list, such as [\"python\", \
+                    \"worker.py\"]"
+                .into();
+        }
+        "env" if key == "env" => return "expected a table of variables".into(),
+        "env" => return "expected a string (in quotes)".into(),
+        "replicas" => "a whole number from 1 up",
+        "optional" => "true or false",
+        "output" => "prefix or inherit",
+        "working_dir" => "a path (a string)",
+        _ => return refusal.into(),
+    };
+    format!("invalid value {shown}: expected {takes}")
 }
 
 /// A setting's value: a list only where the setting takes one.

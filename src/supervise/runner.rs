@@ -51,13 +51,15 @@ impl<'a> Runner<'a> {
     }
 
     /// Enters the phase `to` on `event`: the status reports its state, and one line says so
-    /// with the reason (at info when the reported state changes, else at debug).
+    /// with the reason, at info; at debug only for doubt coming and going while the reported
+    /// state stays the same (a failed probe or an ended health watch, not yet a loss).
     fn enter(&mut self, to: Phase, event: Event, reason: &str) {
         let from = std::mem::replace(&mut self.phase, to);
         let (state, previous) = (to.reported(), from.reported());
         self.launch.status.set_state(state);
+        let doubt = matches!(event, Event::TemporalSuspect | Event::TemporalConfirmed);
         let event = event.as_str();
-        if state != previous {
+        if state != previous || !doubt {
             info!(
                 state = state.name(),
                 previous = previous.name(),

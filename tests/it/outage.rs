@@ -257,8 +257,14 @@ fn a_worker_frozen_through_an_outage_is_replaced_after_its_poller_deadline() {
         ],
         &words(&worker),
     );
-    run.wait_for_log("worker is polling", 1, PATIENCE);
-    let frozen = run.worker_pids()[0];
+    let log = run.wait_for_log("worker is polling", 1, PATIENCE);
+    // The process that polls is the newest one started (on a loaded machine a first one may
+    // have exited before it polled and been restarted); the counts below start from here.
+    let (started, polling) = (
+        log.matches("worker started").count(),
+        log.matches("worker is polling").count(),
+    );
+    let frozen = *run.worker_pids().last().expect("a worker started");
     kill(Pid::from_raw(frozen), Signal::SIGSTOP).unwrap();
     server.kill();
     run.wait_for_log("Temporal lost", 1, PATIENCE);
@@ -273,8 +279,8 @@ fn a_worker_frozen_through_an_outage_is_replaced_after_its_poller_deadline() {
         "the finding says what was seen: {log}"
     );
     // Stopped gracefully (the stop signal, then SIGCONT), and a new worker polls.
-    run.wait_for_log("worker started", 2, PATIENCE);
-    let log = run.wait_for_log("worker is polling", 2, PATIENCE);
+    run.wait_for_log("worker started", started + 1, PATIENCE);
+    let log = run.wait_for_log("worker is polling", polling + 1, PATIENCE);
     assert!(!log.contains("stop timeout over"), "{log}");
     eventually("the frozen worker gone", PATIENCE, || !alive(frozen));
     assert_eq!(run.children().len(), 1, "{log}");

@@ -171,12 +171,12 @@ fn a_worker_container_restarted_in_place_is_ready_only_once_the_new_process_poll
     eventually("/readyz 200 once the new process polls", PATIENCE, || {
         readyz(health).0 == 200
     });
-    assert!(
-        second.output().contains("polling as"),
-        "{}",
-        second.output()
-    );
-    let log = watch.log();
+    // The endpoint sees the SDK's first poll before the worker prints that it polls, and the
+    // sidecar's log line is written by its log thread after /readyz changed: both are awaited.
+    eventually("the new process to say it polls", PATIENCE, || {
+        second.output().contains("polling as")
+    });
+    let log = watch.wait_for_log("worker polls its task queues", 2, PATIENCE);
     assert_eq!(
         log.matches("worker polls its task queues").count(),
         2,
