@@ -301,7 +301,7 @@ class Stack:
                 tar.addfile(info, io.BytesIO(stripped))
             self.docker_input(archive.getvalue(), "import", "-", image)
         self.keep_only(BINARY_REPO, key)
-        note(f"binary: {image} ({len(stripped) // 2**20} MiB, from {BINARY.relative_to(ROOT)})")
+        note(f"binary: {image} ({len(stripped) // 2**20} MiB, from {BINARY})")
         return image
 
     def dev_server_image(self):
