@@ -8,43 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 use nix::sys::signal::Signal;
 
+use crate::common::slow_ts::{COMPLETE_POLLS, count, executions, ids};
 use crate::common::*;
-
-/// Where the namespace advertises `worker_poll_complete_on_shutdown`: `ShutdownWorker`
-/// completes a worker's open polls (off by default, on the dev server too).
-const COMPLETE_POLLS: &str = "frontend.enableCancelWorkerPollsOnShutdown=true";
-
-/// One line of an executions file: `start|done WORKFLOW ATTEMPT PID`.
-#[derive(Debug, Clone, PartialEq)]
-struct Execution {
-    what: String,
-    workflow: String,
-    attempt: u32,
-    pid: i32,
-}
-
-fn executions(path: &Path) -> Vec<Execution> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some(Execution {
-                what: w.next()?.to_string(),
-                workflow: w.next()?.to_string(),
-                attempt: w.next()?.parse().ok()?,
-                pid: w.next()?.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-fn count(path: &Path, what: &str, workflows: &[String]) -> usize {
-    executions(path)
-        .iter()
-        .filter(|e| e.what == what && workflows.contains(&e.workflow))
-        .count()
-}
 
 /// Starts `workflow(seconds)` on `queue` with these ids, without waiting for them.
 fn start(server: &DevServer, queue: &str, workflow: &str, seconds: u32, ids: &[String]) {
@@ -76,10 +41,6 @@ fn results(server: &DevServer, ids: &[String]) {
             stderr(&out)
         );
     }
-}
-
-fn ids(prefix: &str, n: usize) -> Vec<String> {
-    (1..=n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
 /// A worker run bare on the server (the surge pod of a rolling update), until dropped.
