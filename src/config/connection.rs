@@ -1,10 +1,7 @@
 //! How to reach Temporal: address, namespace, API key, TLS material and gRPC headers, layered
 //! over Temporal's own profile file (read by the client's envconfig loader) and checked once
 //! here (certificates parse, key and certificate come together, https means TLS).
-//!
-//! The same connection is handed over to the worker ([`ConnectionSettings::worker_env`]) under
-//! Temporal's own environment-configuration names, so a worker that reads them (or its SDK's
-//! envconfig loader) uses the server, namespace and credentials the supervisor checked.
+//! The worker is handed the same connection by [`crate::process::handover`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,55 +48,10 @@ pub struct Keepalive {
     pub timeout: Duration,
 }
 
-/// One variable of the worker's environment: set to a value, or removed.
-pub type EnvChange = (String, Option<String>);
-
 impl ConnectionSettings {
     /// `host:port` as people write it.
     pub fn address(&self) -> String {
         join_address(&self.host, self.port)
-    }
-
-    /// The worker's environment for this connection, under Temporal's envconfig names: what
-    /// the supervisor resolved wins over what the environment had, and the other form of each
-    /// TLS input (`_PATH` or `_DATA`) is removed, so the two can never disagree. Paths are made
-    /// absolute: the worker may run in another directory.
-    pub fn worker_env(&self) -> Vec<EnvChange> {
-        let mut env: Vec<EnvChange> = vec![
-            ("TEMPORAL_ADDRESS".into(), Some(self.address())),
-            ("TEMPORAL_NAMESPACE".into(), Some(self.namespace.clone())),
-            ("TEMPORAL_API_KEY".into(), self.api_key.clone()),
-            ("TEMPORAL_TLS".into(), Some(self.tls.is_some().to_string())),
-        ];
-        let tls = self.tls.clone().unwrap_or_default();
-        for (pem, variable) in [
-            (&tls.ca_cert, "TEMPORAL_TLS_SERVER_CA_CERT"),
-            (&tls.client_cert, "TEMPORAL_TLS_CLIENT_CERT"),
-            (&tls.client_key, "TEMPORAL_TLS_CLIENT_KEY"),
-        ] {
-            let (path, data) = match pem {
-                Some(Pem {
-                    path: Some(path), ..
-                }) => (Some(absolute(path)), None),
-                Some(Pem { data, path: None }) => {
-                    (None, Some(String::from_utf8_lossy(data).into_owned()))
-                }
-                None => (None, None),
-            };
-            env.push((format!("{variable}_PATH"), path));
-            env.push((format!("{variable}_DATA"), data));
-        }
-        env.push(("TEMPORAL_TLS_SERVER_NAME".into(), tls.server_name));
-        let mut headers: Vec<_> = self.headers.iter().collect();
-        headers.sort();
-        for (name, value) in headers {
-            let variable = format!(
-                "TEMPORAL_GRPC_META_{}",
-                name.to_ascii_uppercase().replace('-', "_")
-            );
-            env.push((variable, Some(value.clone())));
-        }
-        env
     }
 }
 
@@ -126,13 +78,6 @@ pub fn api_key_of(data: &[u8]) -> Result<String, &'static str> {
         return Err("it holds more than one word, or control characters");
     }
     Ok(key.to_string())
-}
-
-fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// The connection: Temporal's profile is read first, the layer under our file.

@@ -46,7 +46,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use choices::{LogFormat, OnDisconnect, QueueType, RestartPolicy};
-pub use connection::{ConnectionSettings, EnvChange};
+pub use connection::ConnectionSettings;
 pub use env::Env;
 pub use resolver::{Flags, Setting, render_report};
 pub use settings::{

@@ -36,11 +36,12 @@ pub use drain::DrainReport;
 pub use metrics::DrainEnd;
 pub use server::Heard;
 
-use crate::config::{ConnectionSettings, EnvChange};
+use crate::config::ConnectionSettings;
 use crate::credentials::Live;
 use crate::endpoint::metrics::{EndpointMetrics, TaskKind};
 use crate::endpoint::shared::{Phase, Shared};
 use crate::endpoint::upstream::Upstream;
+use crate::process::handover::{self, EnvChange};
 use crate::task::AbortOnDrop;
 
 /// Where an endpoint tells its owner what it heard: the owner's tag for it, and what.
@@ -87,7 +88,7 @@ impl Endpoint {
     /// The worker's environment with this endpoint: Temporal's environment configuration
     /// pointing at it, plaintext, with no credential (the endpoint adds them upstream).
     pub fn worker_env(&self, connection: &ConnectionSettings) -> Vec<EnvChange> {
-        let mut env = connection.worker_env();
+        let mut env = handover::connection_env(connection);
         for (name, value) in &mut env {
             *value = match name.as_str() {
                 "TEMPORAL_ADDRESS" => Some(self.address.to_string()),

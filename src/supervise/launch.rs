@@ -10,12 +10,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::config::workers::{self, SINGLE};
-use crate::config::{Config, EnvChange, WorkerSpec};
+use crate::config::{Config, WorkerSpec};
 use crate::duration;
 use crate::endpoint::proof::ProofWatch;
 use crate::endpoint::{DrainReport, Endpoint, View};
 use crate::process::child;
 use crate::process::command::{self, SpawnError};
+use crate::process::handover::{self, EnvChange};
 use crate::process::output::Output;
 use crate::process::system::Processes;
 use crate::serve::status::Status;
@@ -87,7 +88,7 @@ impl<'a> Launch<'a> {
         }
         let mut handover = Vec::new();
         if config.run.export_connection {
-            handover = config.connection.worker_env();
+            handover = handover::connection_env(&config.connection);
         }
         let labels: Vec<String> = processes(config).map(|(_, _, label)| label).collect();
         let output = config

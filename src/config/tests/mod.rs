@@ -9,6 +9,7 @@ use crate::config::address::parse_address;
 use crate::config::resolver::Source;
 use crate::config::table::ALL;
 use crate::config::*;
+use crate::process::handover::{EnvChange, connection_env};
 
 /// Resolves as every command but `run` and `exec` does: without a worker's command.
 fn resolve(flags: &Flags, env: &Env) -> Result<Config, ConfigError> {
@@ -315,7 +316,7 @@ fn the_worker_gets_the_connection_under_temporals_names() {
         ]),
     )
     .unwrap();
-    let handed = c.connection.worker_env();
+    let handed = connection_env(&c.connection);
     assert_eq!(get(&handed, "TEMPORAL_ADDRESS").unwrap(), "ns.example:7233");
     assert_eq!(get(&handed, "TEMPORAL_NAMESPACE").unwrap(), "default");
     assert_eq!(get(&handed, "TEMPORAL_API_KEY").unwrap(), "sekrit");
@@ -341,7 +342,7 @@ fn the_worker_gets_the_connection_under_temporals_names() {
 
     // Without TLS or a key, those variables are removed from the worker's environment.
     let plain = resolve(&Flags::new(), &env(&[])).unwrap();
-    let handed = plain.connection.worker_env();
+    let handed = connection_env(&plain.connection);
     assert_eq!(get(&handed, "TEMPORAL_TLS").unwrap(), "false");
     for name in [
         "TEMPORAL_API_KEY",
