@@ -212,7 +212,7 @@ fn pollers_of_another_identity_do_not_count() {
             "--worker-identity",
             "someone-else-*",
             "--poller-deadline",
-            "3s",
+            FIRST_POLL_DEADLINE,
             "--probe-interval",
             "1s",
         ]);

@@ -24,7 +24,7 @@ fn start(server: &DevServer, health: u16, worker: &[String]) -> Supervised {
             "--probe-interval",
             "1s",
             "--poller-deadline",
-            "3s",
+            FIRST_POLL_DEADLINE,
         ]);
     Supervised::start_with(cmd, &[], &words(worker))
 }

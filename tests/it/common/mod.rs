@@ -25,6 +25,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_temporal-supervisor");
 /// on a loaded two-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// A poller deadline for tests whose verdict needs an SDK worker's first poll seen before the
+/// deadline (an identity, a deployment version): a Python worker's first poll came more than
+/// 3 s after its start with two CPU hogs beside the suite (`scripts/soak-tests.sh`).
+pub const FIRST_POLL_DEADLINE: &str = "10s";
+
 /// A worker that runs until SIGTERM, then exits 0: a shell loop (its trap is set once it has a
 /// `sleep` child, see [`Supervised::wait_for_worker_loop`]).
 pub const POLITE_WORKER: &[&str] = &[
