@@ -61,36 +61,77 @@ pub trait Kind {
     }
 }
 
-/// A whole number from 0 up.
-pub struct Count;
-/// A whole number from 1 up.
-pub struct AtLeastOne;
-/// A duration, zero allowed.
-pub struct Dur;
-/// A duration longer than zero.
-pub struct Positive;
-/// A limit: a duration, where 0 means none.
-pub struct Limit;
-/// A growth factor from 1 to 100.
-pub struct Factor;
-/// A fraction from 0 to 1.
-pub struct Fraction;
-/// true or false.
-pub struct Flag;
-/// A signal that asks a process to stop (not SIGKILL or SIGSTOP).
-pub struct StopSignal;
-/// An address to listen on.
-pub struct Listen;
-/// A loopback address to listen on (`:PORT` is 127.0.0.1).
-pub struct Loopback;
-/// Non-empty text, trimmed.
-pub struct Text;
-/// A file's name.
-pub struct File;
-/// Task queue names, comma-separated.
-pub struct Queues;
-/// One of the values of `E`.
-pub struct Choice<E>(std::marker::PhantomData<E>);
+/// Declares the kinds, one entry each: its doc, its value type, its words, whether a value may
+/// start with `-` on the command line, its parser and how it shows a value.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $kind:ident: $value:ty, $takes:literal, hyphen: $hyphen:literal,
+        parse: $parse:expr, show: $show:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $kind;
+
+        impl Kind for $kind {
+            type Value = $value;
+            const TAKES: &'static str = $takes;
+            const HYPHEN_VALUES: bool = $hyphen;
+            fn parse(text: &str) -> Result<$value, Refusal> {
+                ($parse)(text)
+            }
+            fn show(value: &$value) -> String {
+                ($show)(value)
+            }
+        }
+    )*};
+}
+
+kinds! {
+    /// A whole number from 0 up.
+    Count: u32, "a whole number from 0 up", hyphen: true,
+        parse: number::<u32>, show: ToString::to_string;
+    /// A whole number from 1 up.
+    AtLeastOne: u32, "a whole number from 1 up", hyphen: true,
+        parse: |t| number(t).and_then(|n| if n == 0 { Err(Refusal::Expected) } else { Ok(n) }),
+        show: ToString::to_string;
+    /// A duration, zero allowed.
+    Dur: Duration, "a duration such as 500ms, 2s, 1m30s or 1.5", hyphen: true,
+        parse: |t| Ok(duration::parse(t)?), show: |d: &Duration| duration::format(*d);
+    /// A duration longer than zero.
+    Positive: Duration, "a duration longer than zero, such as 500ms, 2s or 1m30s", hyphen: true,
+        parse: positive, show: |d: &Duration| duration::format(*d);
+    /// A limit: a duration, where 0 means none.
+    Limit: Option<Duration>, "a duration such as 10m, or 0 for no limit", hyphen: true,
+        parse: |t| Ok(duration::parse(t).map(|d| (!d.is_zero()).then_some(d))?),
+        show: |d: &Option<Duration>| d.map_or("none".into(), duration::format);
+    /// A growth factor from 1 to 100.
+    Factor: f64, "a number from 1 to 100", hyphen: true,
+        parse: |t| number_in(t, 1.0..=100.0), show: ToString::to_string;
+    /// A fraction from 0 to 1.
+    Fraction: f64, "a number from 0 to 1", hyphen: true,
+        parse: |t| number_in(t, 0.0..=1.0), show: ToString::to_string;
+    /// true or false.
+    Flag: bool, "true or false", hyphen: false,
+        parse: flag, show: ToString::to_string;
+    /// A signal that asks a process to stop (not SIGKILL or SIGSTOP).
+    StopSignal: Signal,
+        "a signal name or number, such as SIGTERM, SIGINT or 15 (not SIGKILL or SIGSTOP)",
+        hyphen: false, parse: stop_signal, show: |s: &Signal| s.as_str().to_string();
+    /// An address to listen on.
+    Listen: SocketAddr, "an IP address and port such as 0.0.0.0:8080 or :8080", hyphen: false,
+        parse: |t| socket(t, "0.0.0.0"), show: ToString::to_string;
+    /// A loopback address to listen on (`:PORT` is 127.0.0.1).
+    Loopback: SocketAddr, "a loopback address and port such as 127.0.0.1:7233 or :7233",
+        hyphen: false, parse: loopback, show: ToString::to_string;
+    /// Non-empty text, trimmed.
+    Text: String, "a value", hyphen: false,
+        parse: |t: &str| match t.trim() { "" => Err(Refusal::Expected), t => Ok(t.to_string()) },
+        show: Clone::clone;
+    /// A file's name.
+    File: PathBuf, "a file name", hyphen: false,
+        parse: |t: &str| match t { "" => Err(Refusal::Expected), t => Ok(PathBuf::from(t)) },
+        show: |path: &PathBuf| path.display().to_string();
+    /// Task queue names, comma-separated.
+    Queues: Vec<String>, "task queue names separated by commas", hyphen: false,
+        parse: queues, show: |names: &Vec<String>| names.join(",");
+}
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, Refusal> {
     text.trim().parse().map_err(|_| Refusal::Expected)
@@ -104,129 +145,32 @@ fn number_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, Re
     })
 }
 
-impl Kind for Count {
-    type Value = u32;
-    const TAKES: &'static str = "a whole number from 0 up";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<u32, Refusal> {
-        number(text)
-    }
-    fn show(n: &u32) -> String {
-        n.to_string()
+fn positive(text: &str) -> Result<Duration, Refusal> {
+    match duration::parse(text)? {
+        d if d.is_zero() => Err(Refusal::Reason("must be longer than zero".into())),
+        d => Ok(d),
     }
 }
 
-impl Kind for AtLeastOne {
-    type Value = u32;
-    const TAKES: &'static str = "a whole number from 1 up";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<u32, Refusal> {
-        number(text).and_then(|n| match n {
-            0 => Err(Refusal::Expected),
-            n => Ok(n),
-        })
-    }
-    fn show(n: &u32) -> String {
-        n.to_string()
+fn flag(text: &str) -> Result<bool, Refusal> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Refusal::Expected),
     }
 }
 
-impl Kind for Dur {
-    type Value = Duration;
-    const TAKES: &'static str = "a duration such as 500ms, 2s, 1m30s or 1.5";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<Duration, Refusal> {
-        Ok(duration::parse(text)?)
-    }
-    fn show(d: &Duration) -> String {
-        duration::format(*d)
-    }
-}
-
-impl Kind for Positive {
-    type Value = Duration;
-    const TAKES: &'static str = "a duration longer than zero, such as 500ms, 2s or 1m30s";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<Duration, Refusal> {
-        match duration::parse(text)? {
-            d if d.is_zero() => Err(Refusal::Reason("must be longer than zero".into())),
-            d => Ok(d),
-        }
-    }
-    fn show(d: &Duration) -> String {
-        duration::format(*d)
-    }
-}
-
-impl Kind for Limit {
-    type Value = Option<Duration>;
-    const TAKES: &'static str = "a duration such as 10m, or 0 for no limit";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<Option<Duration>, Refusal> {
-        Ok(duration::parse(text).map(|d| (!d.is_zero()).then_some(d))?)
-    }
-    fn show(d: &Option<Duration>) -> String {
-        d.map_or("none".into(), duration::format)
-    }
-}
-
-impl Kind for Factor {
-    type Value = f64;
-    const TAKES: &'static str = "a number from 1 to 100";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<f64, Refusal> {
-        number_in(text, 1.0..=100.0)
-    }
-    fn show(f: &f64) -> String {
-        format!("{f}")
-    }
-}
-
-impl Kind for Fraction {
-    type Value = f64;
-    const TAKES: &'static str = "a number from 0 to 1";
-    const HYPHEN_VALUES: bool = true;
-    fn parse(text: &str) -> Result<f64, Refusal> {
-        number_in(text, 0.0..=1.0)
-    }
-    fn show(f: &f64) -> String {
-        format!("{f}")
-    }
-}
-
-impl Kind for Flag {
-    type Value = bool;
-    const TAKES: &'static str = "true or false";
-    fn parse(text: &str) -> Result<bool, Refusal> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(Refusal::Expected),
-        }
-    }
-    fn show(b: &bool) -> String {
-        b.to_string()
-    }
-}
-
-impl Kind for StopSignal {
-    type Value = Signal;
-    const TAKES: &'static str =
-        "a signal name or number, such as SIGTERM, SIGINT or 15 (not SIGKILL or SIGSTOP)";
-    fn parse(text: &str) -> Result<Signal, Refusal> {
-        let t = text.trim().to_ascii_uppercase();
-        let signal = match t.parse::<i32>() {
-            Ok(n) => Signal::try_from(n).ok(),
-            Err(_) if t.starts_with("SIG") => t.parse().ok(),
-            Err(_) => format!("SIG{t}").parse().ok(),
-        };
-        match signal {
-            Some(Signal::SIGKILL | Signal::SIGSTOP) | None => Err(Refusal::Expected),
-            Some(signal) => Ok(signal),
-        }
-    }
-    fn show(s: &Signal) -> String {
-        s.as_str().into()
+/// `SIGTERM`, `TERM` or `15`, not SIGKILL or SIGSTOP.
+fn stop_signal(text: &str) -> Result<Signal, Refusal> {
+    let t = text.trim().to_ascii_uppercase();
+    let signal = match t.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) if t.starts_with("SIG") => t.parse().ok(),
+        Err(_) => format!("SIG{t}").parse().ok(),
+    };
+    match signal {
+        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => Err(Refusal::Expected),
+        Some(signal) => Ok(signal),
     }
 }
 
@@ -245,76 +189,26 @@ fn socket(text: &str, host: &str) -> Result<SocketAddr, Refusal> {
     .map_err(|_| Refusal::Expected)
 }
 
-impl Kind for Listen {
-    type Value = SocketAddr;
-    const TAKES: &'static str = "an IP address and port such as 0.0.0.0:8080 or :8080";
-    fn parse(text: &str) -> Result<SocketAddr, Refusal> {
-        socket(text, "0.0.0.0")
-    }
-    fn show(a: &SocketAddr) -> String {
-        a.to_string()
-    }
-}
-
-impl Kind for Loopback {
-    type Value = SocketAddr;
-    const TAKES: &'static str = "a loopback address and port such as 127.0.0.1:7233 or :7233";
-    fn parse(text: &str) -> Result<SocketAddr, Refusal> {
-        match socket(text, "127.0.0.1")? {
-            a if a.ip().is_loopback() => Ok(a),
-            _ => Err(Refusal::ExpectedBecause(
-                "the endpoint lends the supervisor's credentials to whoever connects, so it \
-                 listens on loopback only",
-            )),
-        }
-    }
-    fn show(a: &SocketAddr) -> String {
-        a.to_string()
+fn loopback(text: &str) -> Result<SocketAddr, Refusal> {
+    match socket(text, "127.0.0.1")? {
+        a if a.ip().is_loopback() => Ok(a),
+        _ => Err(Refusal::ExpectedBecause(
+            "the endpoint lends the supervisor's credentials to whoever connects, so it \
+             listens on loopback only",
+        )),
     }
 }
 
-impl Kind for Text {
-    type Value = String;
-    const TAKES: &'static str = "a value";
-    fn parse(text: &str) -> Result<String, Refusal> {
-        match text.trim() {
-            "" => Err(Refusal::Expected),
-            t => Ok(t.to_string()),
-        }
+fn queues(text: &str) -> Result<Vec<String>, Refusal> {
+    let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(Refusal::Expected);
     }
-    fn show(t: &String) -> String {
-        t.clone()
-    }
+    Ok(names)
 }
 
-impl Kind for File {
-    type Value = PathBuf;
-    const TAKES: &'static str = "a file name";
-    fn parse(text: &str) -> Result<PathBuf, Refusal> {
-        match text {
-            "" => Err(Refusal::Expected),
-            t => Ok(PathBuf::from(t)),
-        }
-    }
-    fn show(path: &PathBuf) -> String {
-        path.display().to_string()
-    }
-}
-
-impl Kind for Queues {
-    type Value = Vec<String>;
-    const TAKES: &'static str = "task queue names separated by commas";
-    fn parse(text: &str) -> Result<Vec<String>, Refusal> {
-        let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
-        if names.iter().any(String::is_empty) {
-            return Err(Refusal::Expected);
-        }
-        Ok(names)
-    }
-    fn show(names: &Vec<String>) -> String {
-        names.join(",")
-    }
-}
+/// One of the values of `E`.
+pub struct Choice<E>(std::marker::PhantomData<E>);
 
 /// Its values' names, as `a, b or c`.
 pub fn choices<E: ValueEnum>() -> String {
