@@ -191,51 +191,10 @@ const fn unset(
 }
 
 impl Def {
-    const fn env(self, env: &'static str) -> Def {
-        Def { env, ..self }
-    }
+    /// A worker's table may set it, under its own key.
     const fn worker(self) -> Def {
         Def {
             worker_key: Some(self.key),
-            ..self
-        }
-    }
-    const fn worker_key(self, key: &'static str) -> Def {
-        Def {
-            worker_key: Some(key),
-            ..self
-        }
-    }
-    const fn secret(self) -> Def {
-        Def {
-            secret: true,
-            ..self
-        }
-    }
-    const fn switch(self) -> Def {
-        Def {
-            shape: Shape::Switch,
-            ..self
-        }
-    }
-    const fn list(self) -> Def {
-        Def {
-            shape: Shape::List,
-            ..self
-        }
-    }
-    const fn not_in_file(self) -> Def {
-        Def {
-            in_file: false,
-            ..self
-        }
-    }
-    const fn taking(self, takes: &'static str) -> Def {
-        Def { takes, ..self }
-    }
-    const fn profile(self, get: fn(&ClientConfigProfile) -> Option<String>) -> Def {
-        Def {
-            profile: Some(get),
             ..self
         }
     }
@@ -250,10 +209,12 @@ impl Def {
     }
 }
 
+/// `KEY: Kind = base { field: value, ... };`: the base (`set` or `unset`, `.worker()`), the
+/// fields it does not fill, then what the kind fills in.
 macro_rules! settings {
-    ($($konst:ident: $kind:ty = $def:expr;)*) => {
+    ($($konst:ident: $kind:ty = $def:expr $(, { $($field:ident: $value:expr),* })?;)*) => {
         $(
-            pub const $konst: Key<$kind> = Key::new(&$def.of_kind(
+            pub const $konst: Key<$kind> = Key::new(&Def { $($($field: $value,)*)? ..$def }.of_kind(
                 <$kind as Kind>::TRAITS,
                 concat!("TEMPORAL_SUPERVISOR_", stringify!($konst)),
             ));
@@ -266,18 +227,18 @@ macro_rules! settings {
 use Section::*;
 
 settings! {
-    CONFIG: File = unset("config", Configuration, "FILE", "none", "TOML file with supervisor settings").not_in_file();
+    CONFIG: File = unset("config", Configuration, "FILE", "none", "TOML file with supervisor settings"), { in_file: false };
 
-    ADDRESS: Address = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)").env("TEMPORAL_ADDRESS").profile(|p| p.address.clone());
-    NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)").env("TEMPORAL_NAMESPACE").profile(|p| p.namespace.clone());
-    API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on").env("TEMPORAL_API_KEY").secret().profile(|p| p.api_key.clone());
-    API_KEY_FILE: File = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key").env("TEMPORAL_API_KEY_FILE");
-    TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it").env("TEMPORAL_TLS").switch().profile(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string()));
-    TLS_CA_PATH: File = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)").env("TEMPORAL_TLS_SERVER_CA_CERT_PATH");
-    TLS_CERT_PATH: File = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)").env("TEMPORAL_TLS_CLIENT_CERT_PATH");
-    TLS_KEY_PATH: File = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)").env("TEMPORAL_TLS_CLIENT_KEY_PATH");
-    TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI").env("TEMPORAL_TLS_SERVER_NAME").profile(|p| p.tls.as_ref()?.server_name.clone());
-    PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)").env("TEMPORAL_PROFILE");
+    ADDRESS: Address = set("address", Connection, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)"), { env: "TEMPORAL_ADDRESS", profile: Some(|p| p.address.clone()) };
+    NAMESPACE: Text = set("namespace", Connection, "NAME", "default", "Namespace that must exist (state REGISTERED)"), { env: "TEMPORAL_NAMESPACE", profile: Some(|p| p.namespace.clone()) };
+    API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on"), { env: "TEMPORAL_API_KEY", secret: true, profile: Some(|p| p.api_key.clone()) };
+    API_KEY_FILE: File = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key"), { env: "TEMPORAL_API_KEY_FILE" };
+    TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it"), { env: "TEMPORAL_TLS", shape: Shape::Switch, profile: Some(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string())) };
+    TLS_CA_PATH: File = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)"), { env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH" };
+    TLS_CERT_PATH: File = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)"), { env: "TEMPORAL_TLS_CLIENT_CERT_PATH" };
+    TLS_KEY_PATH: File = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)"), { env: "TEMPORAL_TLS_CLIENT_KEY_PATH" };
+    TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI"), { env: "TEMPORAL_TLS_SERVER_NAME", profile: Some(|p| p.tls.as_ref()?.server_name.clone()) };
+    PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)"), { env: "TEMPORAL_PROFILE" };
     KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
     KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Connection, "DURATION", "3s", "run, watch: a keepalive ping not answered within this closes the connection");
 
@@ -306,19 +267,19 @@ settings! {
     RESTART_MAX_DELAY: Positive = set("restart_max_delay", Supervising, "DURATION", "60s", "Longest delay between restarts").worker();
     RESTART_RESET_AFTER: Positive = set("restart_reset_after", Supervising, "DURATION", "60s", "A worker that ran this long counts as stable: restart delays start over").worker();
     MAX_RESTARTS: Count = set("max_restarts", Supervising, "N", "0", "Most restarts, then exit with the worker's last code; 0 for no limit").worker();
-    EXPORT_CONNECTION: Flag = set("export_connection", Supervising, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)").switch();
+    EXPORT_CONNECTION: Flag = set("export_connection", Supervising, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)"), { shape: Shape::Switch };
 
-    ENDPOINT: Flag = set("endpoint", Endpoint, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker().switch();
+    ENDPOINT: Flag = set("endpoint", Endpoint, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker(), { shape: Shape::Switch };
     DRAIN_POLL_WAIT: Dur = set("drain_poll_wait", Endpoint, "DURATION", "3s", "Where the namespace cannot complete a draining worker's open polls (worker_poll_complete_on_shutdown), how long they may end by themselves before they end with the worker's stop").worker();
     ENDPOINT_LISTEN: Loopback = unset("endpoint_listen", Endpoint, "ADDR", "run: a free loopback port per worker process; watch: off", "Where the endpoint listens (loopback only); watch: serve the pod's worker an endpoint there, e.g. :7233").worker();
 
     HEALTH_LISTEN: Listen = unset("health_listen", Pollers, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
-    TASK_QUEUE: Queues = unset("task_queue", Pollers, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)").worker_key("task_queues").list();
+    TASK_QUEUE: Queues = unset("task_queue", Pollers, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)"), { worker_key: Some("task_queues"), shape: Shape::List };
     TASK_QUEUE_TYPE: Choice<QueueType> = set("task_queue_type", Pollers, "TYPE", "any", "Which pollers count").worker();
     POLLER_DEADLINE: Positive = set("poller_deadline", Pollers, "DURATION", "60s", "run: a worker not polling this long after its start (or Temporal's return) is replaced").worker();
-    WORKER_IDENTITY: Text = unset("worker_identity", Pollers, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced ({pid} matches any pid under watch), * matches anything").worker().taking("an identity pattern such as {pid}@{hostname}");
-    DEPLOYMENT_NAME: Text = unset("deployment_name", Pollers, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").env("TEMPORAL_DEPLOYMENT_NAME").worker().taking("a deployment name");
-    BUILD_ID: Text = unset("build_id", Pollers, "ID", "none", "The worker's build ID (worker versioning)").env("TEMPORAL_WORKER_BUILD_ID").worker().taking("a build ID");
+    WORKER_IDENTITY: Text = unset("worker_identity", Pollers, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced ({pid} matches any pid under watch), * matches anything").worker(), { takes: "an identity pattern such as {pid}@{hostname}" };
+    DEPLOYMENT_NAME: Text = unset("deployment_name", Pollers, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").worker(), { env: "TEMPORAL_DEPLOYMENT_NAME", takes: "a deployment name" };
+    BUILD_ID: Text = unset("build_id", Pollers, "ID", "none", "The worker's build ID (worker versioning)").worker(), { env: "TEMPORAL_WORKER_BUILD_ID", takes: "a build ID" };
 
     LOG_FORMAT: Choice<LogFormat> = set("log_format", Logging, "FORMAT", "text", "Log format, on stderr");
     LOG_LEVEL: Choice<LogLevel> = unset("log_level", Logging, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
