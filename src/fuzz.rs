@@ -8,7 +8,11 @@
 
 use crate::config::address::{join_address, parse_address, shown_address};
 use crate::config::kinds::parse_signal;
-use crate::config::{self, ConfigError};
+use std::path::PathBuf;
+
+use crate::config::profile::ProfileFile;
+use crate::config::resolver::Resolver;
+use crate::config::{self, ConfigError, Env, Flags, Workers};
 use crate::duration;
 use crate::temporal::identity as identities;
 
@@ -28,12 +32,23 @@ pub const TARGETS: &[(&str, Entry)] = &[
 /// Our TOML config file, resolved whole (every setting, every worker) with no flags and an
 /// empty environment.
 pub fn config_file(data: &[u8]) -> Result<(), String> {
-    config::resolve_file_data(data).map(drop).map_err(line)
+    let file = config::file::from_data(PathBuf::from("fuzzed.toml"), data).map_err(line)?;
+    let env = Env::default();
+    let r = Resolver::new(Flags::new(), &env).with_file(Some(file));
+    let resolved = config::resolve_with(r, Workers::None, &env, None);
+    resolved.map(drop).map_err(line)
 }
 
 /// Temporal's profile file (`temporal.toml`), resolved whole as the layer under ours.
 pub fn profile_file(data: &[u8]) -> Result<(), String> {
-    config::resolve_profile_data(data).map(drop).map_err(line)
+    let profile = ProfileFile {
+        path: "fuzzed/temporal.toml".into(),
+        data: Some(data.to_vec()),
+    };
+    let env = Env::default();
+    let r = Resolver::new(Flags::new(), &env);
+    let resolved = config::resolve_with(r, Workers::None, &env, Some(&profile));
+    resolved.map(drop).map_err(line)
 }
 
 /// A duration (`500ms`, `1m30s`, `1.5`): an accepted one is within a hundred years and is

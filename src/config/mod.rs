@@ -43,7 +43,6 @@ pub mod workers;
 mod tests;
 
 use std::fmt;
-use std::path::PathBuf;
 
 pub use choices::{LogFormat, OnDisconnect, QueueType, RestartPolicy};
 pub use connection::ConnectionSettings;
@@ -115,33 +114,9 @@ pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config,
     resolve_with(r.with_file(file), workers, env, profile_file.as_ref())
 }
 
-/// Resolves with our file's content given as bytes, no flags, and an empty environment: how
-/// the fuzz targets and their corpus replay feed a config file ([`crate::fuzz`]).
-pub fn resolve_file_data(data: &[u8]) -> Result<Config, ConfigError> {
-    let file = file::from_data(PathBuf::from("fuzzed.toml"), data)?;
-    let env = Env::default();
-    let r = Resolver::new(Flags::new(), &env).with_file(Some(file));
-    resolve_with(r, Workers::None, &env, None)
-}
-
-/// Resolves with Temporal's profile file given as bytes, no flags, and an empty environment:
-/// how the fuzz targets and their corpus replay feed a profile file ([`crate::fuzz`]).
-pub fn resolve_profile_data(data: &[u8]) -> Result<Config, ConfigError> {
-    let profile = profile::ProfileFile {
-        path: "fuzzed/temporal.toml".into(),
-        data: Some(data.to_vec()),
-    };
-    let env = Env::default();
-    resolve_with(
-        Resolver::new(Flags::new(), &env),
-        Workers::None,
-        &env,
-        Some(&profile),
-    )
-}
-
-/// [`resolve`] once the files are read.
-fn resolve_with(
+/// [`resolve`] once the files are read (also how [`crate::fuzz`] feeds our file and
+/// Temporal's profile file as bytes).
+pub(crate) fn resolve_with(
     mut r: Resolver<'_>,
     workers: Workers<'_>,
     env: &Env,
