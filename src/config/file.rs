@@ -209,54 +209,37 @@ fn own_key_error(key: &str, refusal: &str, shown: &str) -> String {
 
 /// A setting's value: a list only where the setting takes one.
 fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result<Raw, String> {
+    let at = |message: &str| located(text, Some(value.span()), key, message);
     match value.get_ref() {
         DeValue::Array(_) if def.shape == table::Shape::List => {
             Ok(Raw::List(strings(text, key, value)?))
         }
-        DeValue::Array(_) => Err(located(
-            text,
-            Some(value.span()),
-            key,
-            "expected a single value, found a list",
-        )),
+        DeValue::Array(_) => Err(at("expected a single value, found a list")),
         _ => scalar(text, key, value).map(Raw::Text),
     }
 }
 
 /// A string, number or boolean, as text.
 fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, String> {
+    let at = |message: &str| located(text, Some(value.span()), key, message);
     match value.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
         DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().replace('_', "")),
         DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
             .map(|n| n.to_string())
-            .map_err(|_| located(text, Some(value.span()), key, "number too large")),
+            .map_err(|_| at("number too large")),
         DeValue::Float(f) => Ok(f.as_str().replace('_', "")),
         DeValue::Boolean(b) => Ok(b.to_string()),
-        DeValue::Table(_) => Err(located(
-            text,
-            Some(value.span()),
-            key,
-            "expected a single value, found a table",
-        )),
-        _ => Err(located(
-            text,
-            Some(value.span()),
-            key,
-            "expected a single value (a string, number or boolean)",
-        )),
+        DeValue::Table(_) => Err(at("expected a single value, found a table")),
+        _ => Err(at("expected a single value (a string, number or boolean)")),
     }
 }
 
 /// An array of strings.
 fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
+    let at = |message: &str| located(text, Some(value.span()), key, message);
     let DeValue::Array(items) = value.get_ref() else {
-        return Err(located(
-            text,
-            Some(value.span()),
-            key,
-            "expected a list of strings",
-        ));
+        return Err(at("expected a list of strings"));
     };
     items
         .iter()
