@@ -67,14 +67,12 @@ fn input(
     let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
         let data = files::read(Path::new(path), files::PEM_FILE)
             .map_err(|e| ConfigError::at(&source, format!("cannot read '{path}': {e}")))?;
-        let path = Some(PathBuf::from(path));
-        let shown = path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
         Ok(PemInput {
-            pem: Pem { data, path },
-            shown,
+            pem: Pem {
+                data,
+                path: Some(PathBuf::from(path)),
+            },
+            shown: path.to_string(),
             source,
         })
     };
