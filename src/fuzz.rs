@@ -6,10 +6,10 @@
 //! value accepted that the program could not use, an error that is not one clear line) is a
 //! panic, which is what the fuzzer looks for, along with aborts, hangs and memory growth.
 
-use crate::config::address::{join_address, parse_address, shown_address};
-use crate::config::kinds::parse_signal;
 use std::path::PathBuf;
 
+use crate::config::address::{join_address, parse_address, shown_address};
+use crate::config::kinds::parse_signal;
 use crate::config::profile::ProfileFile;
 use crate::config::resolver::Resolver;
 use crate::config::{self, ConfigError, Env, Flags, Workers};

@@ -209,7 +209,7 @@ impl Def {
     }
 }
 
-/// `KEY: Kind = base { field: value, ... };`: the base (`set` or `unset`, `.worker()`), the
+/// `KEY: Kind = base, { field: value, ... };`: the base (`set` or `unset`, `.worker()`), the
 /// fields it does not fill, then what the kind fills in.
 macro_rules! settings {
     ($($konst:ident: $kind:ty = $def:expr $(, { $($field:ident: $value:expr),* })?;)*) => {
