@@ -209,7 +209,7 @@ fn own_key_error(key: &str, refusal: &str, shown: &str) -> String {
 
 /// A setting's value: a list only where the setting takes one.
 fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result<Raw, String> {
-    let at = |message: &str| located(text, Some(value.span()), key, message);
+    let at = refusing(text, key, value);
     match value.get_ref() {
         DeValue::Array(_) if def.shape == table::Shape::List => {
             Ok(Raw::List(strings(text, key, value)?))
@@ -221,7 +221,7 @@ fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result
 
 /// A string, number or boolean, as text.
 fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, String> {
-    let at = |message: &str| located(text, Some(value.span()), key, message);
+    let at = refusing(text, key, value);
     match value.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
         DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().replace('_', "")),
@@ -237,7 +237,7 @@ fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String,
 
 /// An array of strings.
 fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
-    let at = |message: &str| located(text, Some(value.span()), key, message);
+    let at = refusing(text, key, value);
     let DeValue::Array(items) = value.get_ref() else {
         return Err(at("expected a list of strings"));
     };
@@ -258,6 +258,15 @@ fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<St
             }
         })
         .collect()
+}
+
+/// An error about `value`, at `key`: [`located`] with the value's line.
+fn refusing<'a>(
+    text: &'a str,
+    key: &'a str,
+    value: &'a Spanned<DeValue<'_>>,
+) -> impl Fn(&str) -> String + 'a {
+    move |message| located(text, Some(value.span()), key, message)
 }
 
 /// `line N, key K: message`.
