@@ -11,13 +11,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use temporalio_client::envconfig::DataSource;
 
 use crate::config::kinds::{Flag, Kind};
-use crate::config::resolver::{Resolver, Source};
+use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::{Def, TLS, TLS_CA_PATH, TLS_CERT_PATH, TLS_KEY_PATH, TLS_SERVER_NAME};
 use crate::config::{ConfigError, Env};
 use crate::files;
 
 /// TLS material, already read and checked to parse.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
     pub ca_cert: Option<Pem>,
     pub client_cert: Option<Pem>,
@@ -26,103 +26,107 @@ pub struct TlsSettings {
     pub server_name: Option<String>,
 }
 
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsSettings")
-            .field("ca_cert", &self.ca_cert.is_some())
-            .field("client_cert", &self.client_cert.is_some())
-            .field(
-                "client_key",
-                &self.client_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("server_name", &self.server_name)
-            .finish()
-    }
-}
-
-/// PEM bytes, and the file they were read from (`None` when given inline).
+/// PEM bytes, and the file they were read from (`None` when given inline). Its `Debug` says
+/// where they came from, never the bytes: a key's are secret.
 #[derive(Clone)]
 pub struct Pem {
     pub data: Vec<u8>,
     pub path: Option<PathBuf>,
 }
 
-/// A PEM input as given: the data, how the report shows it, and its source.
-struct PemInput {
-    pem: Pem,
-    shown: String,
-    source: Source,
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl Pem {
+    /// How the report and errors name it: its path, or `<inline PEM>`.
+    fn shown(&self) -> String {
+        let path = self.path.as_ref().map(|p| p.display().to_string());
+        path.unwrap_or_else(|| "<inline PEM>".into())
+    }
 }
 
 /// One PEM input: a path (flag, variable, our file), else the inline `*_DATA` variable, else
-/// the profile's path or data.
+/// the profile's path or data; read through the bounded reader.
 fn input(
     r: &Resolver<'_>,
     env: &Env,
     def: &Def,
     data_var: &'static str,
-    from_profile: &Option<DataSource>,
-    profile_source: &Source,
-) -> Result<Option<PemInput>, ConfigError> {
-    let from_path = |path: &str, source: Source| -> Result<PemInput, ConfigError> {
-        let data = files::read(Path::new(path), files::PEM_FILE)
-            .map_err(|e| ConfigError::at(&source, format!("cannot read '{path}': {e}")))?;
-        Ok(PemInput {
-            pem: Pem {
-                data,
-                path: Some(PathBuf::from(path)),
-            },
-            shown: path.to_string(),
-            source,
-        })
-    };
-    let inline = |data: Vec<u8>, source: Source| PemInput {
-        pem: Pem { data, path: None },
-        shown: "<inline PEM>".into(),
-        source,
-    };
-    if let Some((path, source)) = r.raw(def, None)? {
-        return from_path(&path, source).map(Some);
-    }
-    if let Some(data) = env.get(data_var).filter(|v| !v.is_empty()) {
-        return Ok(Some(inline(
-            data.clone().into_bytes(),
+    profile: (&Option<DataSource>, &Source),
+) -> Result<Option<Sourced<Pem>>, ConfigError> {
+    let (given, source) = match (
+        r.raw(def, None)?,
+        env.get(data_var).filter(|v| !v.is_empty()),
+    ) {
+        (Some((path, source)), _) => (DataSource::Path(path), source),
+        (None, Some(data)) => (
+            DataSource::Data(data.clone().into()),
             Source::Env(data_var.into()),
-        )));
-    }
-    match from_profile {
-        Some(DataSource::Path(path)) => from_path(path, profile_source.clone()).map(Some),
-        Some(DataSource::Data(data)) => Ok(Some(inline(data.clone(), profile_source.clone()))),
-        Some(_) | None => Ok(None),
-    }
+        ),
+        (None, None) => match profile {
+            (Some(given), source) => (given.clone(), source.clone()),
+            (None, _) => return Ok(None),
+        },
+    };
+    let value = match given {
+        DataSource::Path(path) => Pem {
+            data: files::read(Path::new(&path), files::PEM_FILE)
+                .map_err(|e| ConfigError::at(&source, format!("cannot read '{path}': {e}")))?,
+            path: Some(path.into()),
+        },
+        DataSource::Data(data) => Pem { data, path: None },
+        _ => return Ok(None),
+    };
+    Ok(Some(Sourced { value, source }))
 }
 
-fn check_certificates(input: &PemInput, what: &str) -> Result<(), ConfigError> {
-    let at = format!("{} ({})", input.shown, input.source);
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&input.pem.data) {
-        if cert.is_err() {
-            return Err(ConfigError::at(at, format!("{what} is not valid PEM")));
+/// The material parses, and a client certificate comes with its key. A private key's parse
+/// error is never shown: it could quote part of the key.
+fn check(
+    ca: &Option<Sourced<Pem>>,
+    cert: &Option<Sourced<Pem>>,
+    key: &Option<Sourced<Pem>>,
+) -> Result<(), ConfigError> {
+    let at = |p: &Sourced<Pem>, problem: String| {
+        ConfigError::at(format!("{} ({})", p.value.shown(), p.source), problem)
+    };
+    let certificates =
+        |p: &Sourced<Pem>, what: &str| match CertificateDer::pem_slice_iter(&p.value.data)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Err(_) => Err(at(p, format!("{what} is not valid PEM"))),
+            Ok(found) if found.is_empty() => {
+                Err(at(p, format!("no PEM certificate found in the {what}")))
+            }
+            Ok(_) => Ok(()),
+        };
+    if let Some(ca) = ca {
+        certificates(ca, "TLS CA certificate")?;
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            certificates(cert, "TLS client certificate")?;
+            match PrivateKeyDer::from_pem_slice(&key.value.data) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(at(
+                    key,
+                    "no PEM private key found in the TLS client key".into(),
+                )),
+            }
         }
-        count += 1;
+        (Some(only), None) => Err(ConfigError::at(
+            &only.source,
+            "a client certificate needs a client key too (--tls-key-path)",
+        )),
+        (None, Some(only)) => Err(ConfigError::at(
+            &only.source,
+            "a client key needs a client certificate too (--tls-cert-path)",
+        )),
+        (None, None) => Ok(()),
     }
-    if count == 0 {
-        return Err(ConfigError::at(
-            at,
-            format!("no PEM certificate found in the {what}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_private_key(input: &PemInput) -> Result<(), ConfigError> {
-    // The parser's error is not shown: it could quote part of the key.
-    PrivateKeyDer::from_pem_slice(&input.pem.data)
-        .map(|_| ())
-        .map_err(|_| {
-            let at = format!("{} ({})", input.shown, input.source);
-            ConfigError::at(at, "no PEM private key found in the TLS client key")
-        })
 }
 
 /// What turns TLS on when nobody said: the address's scheme or the API key, each with its
@@ -151,9 +155,9 @@ pub fn resolve(
         return Err(ConfigError::at(Source::Env(variable.into()), refused));
     }
     let mut pem = |def: &Def, var, from: &Option<DataSource>| {
-        let found = input(r, env, def, var, from, &profile)?;
+        let found = input(r, env, def, var, (from, &profile))?;
         let (shown, source) = match &found {
-            Some(i) => (i.shown.clone(), i.source.clone()),
+            Some(p) => (p.value.shown(), p.source.clone()),
             None => (format!("({})", def.unset), Source::Default),
         };
         r.record(def.key, shown, source);
@@ -194,36 +198,10 @@ pub fn resolve(
     };
     r.record(TLS.def.key, on.to_string(), tls_source.clone());
     let tls = on.then(|| TlsSettings {
-        ca_cert: ca.map(|i| i.pem),
-        client_cert: cert.map(|i| i.pem),
-        client_key: key.map(|i| i.pem),
+        ca_cert: ca.map(|p| p.value),
+        client_cert: cert.map(|p| p.value),
+        client_key: key.map(|p| p.value),
         server_name: server_name.map(|s| s.value),
     });
     Ok((tls, tls_source))
-}
-
-/// The material parses, and a client certificate comes with its key.
-fn check(
-    ca: &Option<PemInput>,
-    cert: &Option<PemInput>,
-    key: &Option<PemInput>,
-) -> Result<(), ConfigError> {
-    if let Some(ca) = ca {
-        check_certificates(ca, "TLS CA certificate")?;
-    }
-    match (cert, key) {
-        (Some(cert), Some(key)) => {
-            check_certificates(cert, "TLS client certificate")?;
-            check_private_key(key)
-        }
-        (Some(only), None) => Err(ConfigError::at(
-            &only.source,
-            "a client certificate needs a client key too (--tls-key-path)",
-        )),
-        (None, Some(only)) => Err(ConfigError::at(
-            &only.source,
-            "a client key needs a client certificate too (--tls-cert-path)",
-        )),
-        (None, None) => Ok(()),
-    }
 }
