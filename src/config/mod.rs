@@ -125,10 +125,10 @@ pub(crate) fn resolve_with(
     let mut warnings = Vec::new();
     let connection = connection::resolve(&mut r, env, profile_file, &mut warnings)?;
     let wait = settings::resolve_wait(&mut r)?;
-    let monitor = settings::resolve_monitor(&mut r, &wait)?;
-    let run = settings::resolve_run(&mut r)?;
+    let monitor = MonitorSettings::resolve(&mut r, None)?;
+    let run = RunSettings::resolve(&mut r, None)?;
     let watch = workers == Workers::Watch;
-    let workers = workers::resolve(&mut r, workers, &wait, &mut warnings)?;
+    let workers = workers::resolve(&mut r, workers, &mut warnings)?;
     for w in workers.iter().filter(|w| w.endpoint.is_some()) {
         let p = &w.process;
         if p.stop_timeout <= p.stop_grace {
@@ -145,7 +145,7 @@ pub(crate) fn resolve_with(
             ));
         }
     }
-    let health = settings::resolve_health(&mut r)?;
+    let health = HealthSettings::resolve(&mut r, None)?;
     if watch && health.listen.is_none() {
         return Err(ConfigError(
             "watch answers on its health endpoints: give --health-listen \

@@ -143,7 +143,7 @@ impl<'a> Resolver<'a> {
         key: Key<K>,
         worker: Option<&str>,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
-        self.lookup(key, worker, None)
+        self.lookup(key, worker, false)
     }
 
     /// A setting with a default, parsed by its kind and recorded.
@@ -152,28 +152,41 @@ impl<'a> Resolver<'a> {
         key: Key<K>,
         worker: Option<&str>,
     ) -> Result<Sourced<K::Value>, ConfigError> {
-        let default = key.def.default.expect("get is for settings with a default");
-        let found = self.lookup(key, worker, Some(default))?;
-        Ok(found.expect("a default is always found"))
+        let found = self.lookup(key, worker, true)?;
+        Ok(found.expect("get is for settings with a default"))
     }
 
-    /// The setting from the layers, parsed by its kind, not recorded.
+    /// [`get`](Self::get)'s value.
+    pub fn value<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        w: Option<&str>,
+    ) -> Result<K::Value, ConfigError> {
+        Ok(self.get(key, w)?.value)
+    }
+
+    /// [`get_opt`](Self::get_opt)'s value.
+    pub fn maybe<K: Kind>(
+        &mut self,
+        key: Key<K>,
+        w: Option<&str>,
+    ) -> Result<Option<K::Value>, ConfigError> {
+        Ok(self.get_opt(key, w)?.map(|s| s.value))
+    }
+
+    /// The setting's text from the layers, else (`with_default`) its default, parsed by its
+    /// kind; a bad value names its source, redacted.
     pub fn find<K: Kind>(
         &self,
         key: Key<K>,
         worker: Option<&str>,
-    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
-        self.parsed(key, self.raw(key.def, worker)?)
-    }
-
-    /// `found`, parsed by the setting's kind; a bad value names its source, redacted.
-    fn parsed<K: Kind>(
-        &self,
-        key: Key<K>,
-        found: Option<(String, Source)>,
+        with_default: bool,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
         let def = key.def;
-        let Some((text, source)) = found else {
+        let default = def.default.filter(|_| with_default);
+        let found = self.raw(def, worker)?;
+        let Some((text, source)) = found.or(default.map(|d| (d.to_string(), Source::Default)))
+        else {
             return Ok(None);
         };
         let refusal = match K::parse(&text) {
@@ -188,18 +201,15 @@ impl<'a> Resolver<'a> {
         Err(invalid(&source, &shown, &refusal))
     }
 
-    /// The setting's text from the layers, else `default`, parsed by its kind and recorded.
+    /// [`find`](Self::find), recorded.
     fn lookup<K: Kind>(
         &mut self,
         key: Key<K>,
         worker: Option<&str>,
-        default: Option<&str>,
+        with_default: bool,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
         let def = key.def;
-        let found = self
-            .raw(def, worker)?
-            .or_else(|| default.map(|d| (d.to_string(), Source::Default)));
-        let found = self.parsed(key, found)?;
+        let found = self.find(key, worker, with_default)?;
         let shown = match &found {
             Some(_) if def.secret => "<redacted>".to_string(),
             Some(s) => K::show(&s.value),
@@ -210,7 +220,12 @@ impl<'a> Resolver<'a> {
         Ok(found)
     }
 
+    /// Adds a line to the report, unless the setting has one (a setting read by two sections
+    /// is one setting).
     pub fn record(&mut self, name: &str, value: String, source: Source) {
+        if self.report.iter().any(|s| s.name == name) {
+            return;
+        }
         self.report.push(Setting {
             name: name.to_string(),
             value,

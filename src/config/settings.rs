@@ -9,29 +9,122 @@ use nix::sys::signal::Signal;
 
 use crate::backoff::Backoff;
 use crate::config::choices::*;
+use crate::config::kinds::Positive;
 use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::*;
 use crate::config::{ConfigError, Env};
 use crate::duration;
 
-/// How `wait` and `exec` retry, and how `run` waits.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WaitSettings {
-    /// Most attempts; 0 means no limit.
-    pub max_retries: u32,
-    pub backoff: Backoff,
-    /// Give up after this long in all; `None` means no limit.
-    pub timeout: Option<Duration>,
-    /// Bound on one whole attempt (DNS, TCP, TLS, RPCs).
-    pub attempt_timeout: Duration,
-    /// While the port refuses connections, how often to look again between attempts.
-    pub port_watch_interval: Duration,
-    /// While the server answers but is not ready (not SERVING, namespace missing), how often
-    /// to look again on the open connection between attempts.
-    pub recheck_interval: Duration,
+/// `Name { field: Type = how(KEY), ... }`: a struct of settings and how it is resolved, each
+/// field from its setting through the resolver (`value`: one with a default; `maybe`: unset
+/// unless given).
+macro_rules! sections {
+    ($($(#[$doc:meta])* $name:ident {
+        $($(#[$fdoc:meta])* $field:ident: $ty:ty = $how:ident($key:ident),)*
+    })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// Its settings through the layers (for a worker's, `worker`'s table first).
+            pub fn resolve(r: &mut Resolver<'_>, worker: Option<&str>) -> Result<$name, ConfigError> {
+                Ok($name { $($field: r.$how($key, worker)?,)* })
+            }
+        }
+    )*};
+}
+
+sections! {
+    /// How `wait` and `exec` retry, and how `run` waits.
+    WaitSettings {
+        /// Most attempts; 0 means no limit.
+        max_retries: u32 = value(MAX_RETRIES),
+        initial_delay: Duration = value(INITIAL_DELAY),
+        max_delay: Duration = value(MAX_DELAY),
+        backoff_factor: f64 = value(BACKOFF_FACTOR),
+        jitter: f64 = value(JITTER),
+        /// Give up after this long in all; `None` means no limit.
+        timeout: Option<Duration> = value(TIMEOUT),
+        /// Bound on one whole attempt (DNS, TCP, TLS, RPCs).
+        attempt_timeout: Duration = value(ATTEMPT_TIMEOUT),
+        /// While the port refuses connections, how often to look again between attempts.
+        port_watch_interval: Duration = value(PORT_WATCH_INTERVAL),
+        /// While the server answers but is not ready (not SERVING, namespace missing), how
+        /// often to look again on the open connection between attempts.
+        recheck_interval: Duration = value(RECHECK_INTERVAL),
+    }
+
+    /// How `run` watches Temporal while workers run (see `temporal::monitor`).
+    MonitorSettings {
+        /// While all is well, a real request this often proves the namespace (and, without a
+        /// health watch, that Temporal is there at all).
+        probe_interval: Duration = value(PROBE_INTERVAL),
+        /// Bound on one probe.
+        probe_timeout: Duration = value(PROBE_TIMEOUT),
+        /// While Temporal looks unwell (the watch broke, a probe failed), probe this often.
+        recheck_interval: Duration = value(RECHECK_INTERVAL),
+        /// Consecutive failed probes before Temporal counts as lost.
+        failure_threshold: u32 = value(FAILURE_THRESHOLD),
+        /// Consecutive good probes before Temporal counts as back.
+        success_threshold: u32 = value(SUCCESS_THRESHOLD),
+        /// The largest fraction of an interval removed at random (as for waiting), so that a
+        /// fleet started together does not probe in step.
+        jitter: f64 = value(JITTER),
+    }
+
+    /// What `run` does as a whole, for every worker.
+    RunSettings {
+        on_disconnect: OnDisconnect = value(ON_DISCONNECT),
+        /// Workers started again after Temporal's return start at a random moment within this
+        /// window, so that a fleet of supervisors does not start its workers in step.
+        restart_spread: Duration = value(RESTART_SPREAD),
+        /// Hand the resolved connection to the workers as `TEMPORAL_*` variables.
+        export_connection: bool = value(EXPORT_CONNECTION),
+    }
+
+    /// How one worker's processes are stopped and restarted.
+    ProcessSettings {
+        stop_signal: Signal = value(STOP_SIGNAL),
+        /// From the stop to SIGKILL: the drain (with the endpoint), then the stop signal's grace.
+        stop_timeout: Duration = value(STOP_TIMEOUT),
+        /// With the endpoint: how much of `stop_timeout` is kept for the stop signal (the drain
+        /// ends this long before SIGKILL at the latest).
+        stop_grace: Duration = value(STOP_GRACE),
+        /// How long a drain lets open polls Temporal cannot complete end by themselves.
+        drain_poll_wait: Duration = value(DRAIN_POLL_WAIT),
+        restart: RestartPolicy = value(RESTART),
+        /// Delays between restarts of a failing worker (factor and jitter as for waiting).
+        restart_delay: Duration = value(RESTART_DELAY),
+        restart_max_delay: Duration = value(RESTART_MAX_DELAY),
+        backoff_factor: f64 = value(BACKOFF_FACTOR),
+        jitter: f64 = value(JITTER),
+        /// A worker that ran this long counts as stable and restart delays start over.
+        restart_reset_after: Duration = value(RESTART_RESET_AFTER),
+        /// Most restarts; 0 means no limit.
+        max_restarts: u32 = value(MAX_RESTARTS),
+    }
+
+    /// The health endpoints.
+    HealthSettings {
+        /// Where to serve the endpoints; `None`: not served.
+        listen: Option<std::net::SocketAddr> = maybe(HEALTH_LISTEN),
+    }
 }
 
 impl WaitSettings {
+    /// Delays between attempts.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial_delay: self.initial_delay,
+            max_delay: self.max_delay,
+            factor: self.backoff_factor,
+            jitter: self.jitter,
+        }
+    }
+
     /// The same, with neither an attempt limit nor a timeout: for waiting again after
     /// Temporal was lost, which only a signal ends.
     pub fn without_limits(&self) -> WaitSettings {
@@ -43,54 +136,16 @@ impl WaitSettings {
     }
 }
 
-/// How `run` watches Temporal while workers run (see `temporal::monitor`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorSettings {
-    /// While all is well, a real request this often proves the namespace (and, without a
-    /// health watch, that Temporal is there at all).
-    pub probe_interval: Duration,
-    /// Bound on one probe.
-    pub probe_timeout: Duration,
-    /// While Temporal looks unwell (the watch broke, a probe failed), probe this often.
-    pub recheck_interval: Duration,
-    /// Consecutive failed probes before Temporal counts as lost.
-    pub failure_threshold: u32,
-    /// Consecutive good probes before Temporal counts as back.
-    pub success_threshold: u32,
-    /// The largest fraction of an interval removed at random (as for waiting), so that a
-    /// fleet started together does not probe in step.
-    pub jitter: f64,
-}
-
-/// What `run` does as a whole, for every worker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSettings {
-    pub on_disconnect: OnDisconnect,
-    /// Workers started again after Temporal's return start at a random moment within this
-    /// window, so that a fleet of supervisors does not start its workers in step.
-    pub restart_spread: Duration,
-    /// Hand the resolved connection to the workers as `TEMPORAL_*` variables.
-    pub export_connection: bool,
-}
-
-/// How one worker's processes are stopped and restarted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProcessSettings {
-    pub stop_signal: Signal,
-    /// From the stop to SIGKILL: the drain (with the endpoint), then the stop signal's grace.
-    pub stop_timeout: Duration,
-    /// With the endpoint: how much of `stop_timeout` is kept for the stop signal (the drain
-    /// ends this long before SIGKILL at the latest).
-    pub stop_grace: Duration,
-    /// How long a drain lets open polls Temporal cannot complete end by themselves.
-    pub drain_poll_wait: Duration,
-    pub restart: RestartPolicy,
-    /// Delays between restarts of a failing worker (factor and jitter as for waiting).
-    pub restart_backoff: Backoff,
-    /// A worker that ran this long counts as stable and restart delays start over.
-    pub restart_reset_after: Duration,
-    /// Most restarts; 0 means no limit.
-    pub max_restarts: u32,
+impl ProcessSettings {
+    /// Delays between restarts of a failing worker.
+    pub fn restart_backoff(&self) -> Backoff {
+        Backoff {
+            initial_delay: self.restart_delay,
+            max_delay: self.restart_max_delay,
+            factor: self.backoff_factor,
+            jitter: self.jitter,
+        }
+    }
 }
 
 /// Which of a worker's pollers must be seen.
@@ -115,13 +170,6 @@ pub struct Deployment {
     pub build_id: String,
 }
 
-/// The health endpoints.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthSettings {
-    /// Where to serve the endpoints; `None`: not served.
-    pub listen: Option<std::net::SocketAddr>,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
     pub format: LogFormat,
@@ -131,115 +179,46 @@ pub struct LogSettings {
     pub colour: bool,
 }
 
-/// `name value (source)`, for an error between two settings.
-fn shown(name: &str, value: Duration, source: &Source) -> String {
-    format!("{name} {} ({source})", duration::format(value))
-}
-
-/// Fails unless `longer` is at least `shorter`, naming both and their sources.
+/// Fails unless `longer` is at least `shorter`, naming both, their values and sources.
 fn at_least(
-    longer: (&str, &Sourced<Duration>),
-    shorter: (&str, &Sourced<Duration>),
-    whose: &str,
+    r: &Resolver<'_>,
+    longer: Key<Positive>,
+    shorter: Key<Positive>,
+    worker: Option<&str>,
 ) -> Result<(), ConfigError> {
-    if longer.1.value >= shorter.1.value {
+    let (l, s) = (
+        r.find(longer, worker, true)?,
+        r.find(shorter, worker, true)?,
+    );
+    let (Some(l), Some(s)) = (l, s) else {
+        return Ok(());
+    };
+    if l.value >= s.value {
         return Ok(());
     }
-    Err(ConfigError(format!(
-        "{whose}{} is shorter than {}",
-        shown(longer.0, longer.1.value, &longer.1.source),
-        shown(shorter.0, shorter.1.value, &shorter.1.source)
-    )))
+    let shown = |key: Key<Positive>, v: Sourced<Duration>| {
+        let value = duration::format(v.value);
+        format!("{} {value} ({})", key.def.key, v.source)
+    };
+    let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
+    let (l, s) = (shown(longer, l), shown(shorter, s));
+    Err(ConfigError(format!("{whose}{l} is shorter than {s}")))
 }
 
 pub fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {
-    let max_retries = r.get(MAX_RETRIES, None)?.value;
-    let initial_delay = r.get(INITIAL_DELAY, None)?;
-    let max_delay = r.get(MAX_DELAY, None)?;
-    let factor = r.get(BACKOFF_FACTOR, None)?.value;
-    let jitter = r.get(JITTER, None)?.value;
-    let timeout = r.get(TIMEOUT, None)?.value;
-    let attempt_timeout = r.get(ATTEMPT_TIMEOUT, None)?.value;
-    let port_watch_interval = r.get(PORT_WATCH_INTERVAL, None)?.value;
-    let recheck_interval = r.get(RECHECK_INTERVAL, None)?.value;
-    at_least(
-        ("max_delay", &max_delay),
-        ("initial_delay", &initial_delay),
-        "",
-    )?;
-    Ok(WaitSettings {
-        max_retries,
-        backoff: Backoff {
-            initial_delay: initial_delay.value,
-            max_delay: max_delay.value,
-            factor,
-            jitter,
-        },
-        timeout,
-        attempt_timeout,
-        port_watch_interval,
-        recheck_interval,
-    })
-}
-
-pub fn resolve_monitor(
-    r: &mut Resolver<'_>,
-    wait: &WaitSettings,
-) -> Result<MonitorSettings, ConfigError> {
-    Ok(MonitorSettings {
-        probe_interval: r.get(PROBE_INTERVAL, None)?.value,
-        probe_timeout: r.get(PROBE_TIMEOUT, None)?.value,
-        recheck_interval: wait.recheck_interval,
-        failure_threshold: r.get(FAILURE_THRESHOLD, None)?.value,
-        success_threshold: r.get(SUCCESS_THRESHOLD, None)?.value,
-        jitter: wait.backoff.jitter,
-    })
-}
-
-pub fn resolve_run(r: &mut Resolver<'_>) -> Result<RunSettings, ConfigError> {
-    Ok(RunSettings {
-        on_disconnect: r.get(ON_DISCONNECT, None)?.value,
-        restart_spread: r.get(RESTART_SPREAD, None)?.value,
-        export_connection: r.get(EXPORT_CONNECTION, None)?.value,
-    })
+    let wait = WaitSettings::resolve(r, None)?;
+    at_least(r, MAX_DELAY, INITIAL_DELAY, None)?;
+    Ok(wait)
 }
 
 /// The process settings of one worker (`None`: the single worker, or no worker at all).
 pub fn resolve_process(
     r: &mut Resolver<'_>,
     worker: Option<&str>,
-    wait: &WaitSettings,
 ) -> Result<ProcessSettings, ConfigError> {
-    let stop_signal = r.get(STOP_SIGNAL, worker)?.value;
-    let stop_timeout = r.get(STOP_TIMEOUT, worker)?;
-    let stop_grace = r.get(STOP_GRACE, worker)?;
-    let drain_poll_wait = r.get(DRAIN_POLL_WAIT, worker)?.value;
-    let restart = r.get(RESTART, worker)?.value;
-    let restart_delay = r.get(RESTART_DELAY, worker)?;
-    let restart_max_delay = r.get(RESTART_MAX_DELAY, worker)?;
-    let restart_reset_after = r.get(RESTART_RESET_AFTER, worker)?.value;
-    let max_restarts = r.get(MAX_RESTARTS, worker)?.value;
-    let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
-    at_least(
-        ("restart_max_delay", &restart_max_delay),
-        ("restart_delay", &restart_delay),
-        &whose,
-    )?;
-    Ok(ProcessSettings {
-        stop_signal,
-        stop_timeout: stop_timeout.value,
-        stop_grace: stop_grace.value,
-        drain_poll_wait,
-        restart,
-        restart_backoff: Backoff {
-            initial_delay: restart_delay.value,
-            max_delay: restart_max_delay.value,
-            factor: wait.backoff.factor,
-            jitter: wait.backoff.jitter,
-        },
-        restart_reset_after,
-        max_restarts,
-    })
+    let process = ProcessSettings::resolve(r, worker)?;
+    at_least(r, RESTART_MAX_DELAY, RESTART_DELAY, worker)?;
+    Ok(process)
 }
 
 /// The poller settings of one worker (`None`: the single worker, or no worker at all).
@@ -248,19 +227,15 @@ pub fn resolve_pollers(
     worker: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Result<PollerSettings, ConfigError> {
-    let task_queues = r.get_opt(TASK_QUEUE, worker)?.map(|s| s.value);
-    let task_queue_type = r.get(TASK_QUEUE_TYPE, worker)?.value;
-    let deadline = r.get(POLLER_DEADLINE, worker)?.value;
-    let worker_identity = r.get_opt(WORKER_IDENTITY, worker)?.map(|s| s.value);
-    let deployment_name = r.get_opt(DEPLOYMENT_NAME, worker)?;
-    let build_id = r.get_opt(BUILD_ID, worker)?;
-    let deployment = match (deployment_name, build_id) {
-        (Some(name), Some(build_id)) => Some(Deployment {
-            name: name.value,
-            build_id: build_id.value,
-        }),
+    let task_queues = r.maybe(TASK_QUEUE, worker)?.unwrap_or_default();
+    let task_queue_type = r.value(TASK_QUEUE_TYPE, worker)?;
+    let deadline = r.value(POLLER_DEADLINE, worker)?;
+    let worker_identity = r.maybe(WORKER_IDENTITY, worker)?;
+    let name = r.maybe(DEPLOYMENT_NAME, worker)?;
+    let deployment = match (name, r.maybe(BUILD_ID, worker)?) {
+        (Some(name), Some(build_id)) => Some(Deployment { name, build_id }),
         (None, None) => None,
-        (Some(_), None) | (None, Some(_)) => {
+        _ => {
             let (d, b) = (DEPLOYMENT_NAME.def, BUILD_ID.def);
             warnings.push(format!(
                 "worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
@@ -274,7 +249,7 @@ pub fn resolve_pollers(
         }
     };
     Ok(PollerSettings {
-        task_queues: task_queues.unwrap_or_default(),
+        task_queues,
         task_queue_type,
         deadline,
         worker_identity,
@@ -295,12 +270,6 @@ pub fn resolve_endpoint(
         (_, false, _) => None,
         (true, true, None) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         (_, true, listen) => listen,
-    })
-}
-
-pub fn resolve_health(r: &mut Resolver<'_>) -> Result<HealthSettings, ConfigError> {
-    Ok(HealthSettings {
-        listen: r.get_opt(HEALTH_LISTEN, None)?.map(|s| s.value),
     })
 }
 

@@ -9,12 +9,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::config::ConfigError;
 use crate::config::file::{Output, WorkerKeys};
 use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{
     PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
 };
-use crate::config::{ConfigError, WaitSettings};
 
 /// The name of the one worker of `-- CMD` or the file's top-level `command`.
 pub const SINGLE: &str = "worker";
@@ -73,16 +73,15 @@ pub fn valid_name(name: &str) -> bool {
 pub fn resolve(
     r: &mut Resolver<'_>,
     purpose: Workers<'_>,
-    wait: &WaitSettings,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<WorkerSpec>, ConfigError> {
     let (path, top_command, named) = match r.file() {
-        Some(file) => (
-            file.path.clone(),
-            file.command.clone(),
-            file.workers.keys().cloned().collect::<Vec<_>>(),
+        Some(f) => (
+            f.path.clone(),
+            f.command.clone(),
+            f.workers.keys().cloned().collect(),
         ),
-        None => (PathBuf::new(), None, Vec::new()),
+        None => (PathBuf::new(), None, Vec::<String>::new()),
     };
     let at = |key: &str| Source::File {
         path: path.clone(),
@@ -92,55 +91,41 @@ pub fn resolve(
         Workers::Run(cli) => cli,
         _ => &[],
     };
-    if !named.is_empty() {
-        if !cli.is_empty() {
-            return Err(ConfigError::at(
-                at("workers"),
-                format!(
-                    "the file names workers ([workers.{}]); give no command after -- or \
-                     remove the [workers] tables",
-                    named[0]
-                ),
-            ));
-        }
-        if top_command.is_some() {
-            return Err(ConfigError::at(
-                at("command"),
-                "the file has a top-level command and [workers] tables; use one or the other",
-            ));
-        }
-        return named
-            .iter()
-            .map(|name| resolve_named(r, name, purpose, wait, warnings, named.len()))
-            .collect();
+    if named.is_empty() {
+        let command = single_command(cli, top_command, purpose, &at("command"))?;
+        let worker = resolve_one(r, None, command, purpose, warnings, 1)?;
+        return Ok(if purpose == Workers::None {
+            Vec::new()
+        } else {
+            vec![worker]
+        });
     }
-    let command = single_command(cli, top_command, purpose, &at("command"))?;
-    let process = resolve_process(r, None, wait)?;
-    let pollers = resolve_pollers(r, None, warnings)?;
-    if purpose == Workers::None {
-        return Ok(Vec::new());
+    if !cli.is_empty() {
+        let problem = format!(
+            "the file names workers ([workers.{}]); give no command after -- or remove the \
+             [workers] tables",
+            named[0]
+        );
+        return Err(ConfigError::at(at("workers"), problem));
     }
-    let endpoint = resolve_endpoint(r, None, purpose != Workers::Watch)?;
-    if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        return Err(ConfigError(
-            "watch proves the workers by their pollers: give --task-queue \
-             (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
-             task_queues"
-                .into(),
-        ));
+    if top_command.is_some() {
+        let problem = "the file has a top-level command and [workers] tables; use one or the other";
+        return Err(ConfigError::at(at("command"), problem));
     }
-    Ok(vec![WorkerSpec {
-        name: SINGLE.into(),
-        command,
-        replicas: 1,
-        env: Vec::new(),
-        working_dir: None,
-        optional: false,
-        prefix_output: false,
-        process,
-        pollers,
-        endpoint,
-    }])
+    let file = r.file().expect("named workers come from the file");
+    let commands: Vec<_> = named
+        .iter()
+        .map(|name| file.workers[name].own.command.clone())
+        .collect();
+    let at = |name: &str, key: &str| at(&format!("workers.{name}.{key}"));
+    named
+        .iter()
+        .zip(commands)
+        .map(|(name, words)| {
+            let command = named_command(words.as_deref(), purpose, &at(name, "command"))?;
+            resolve_one(r, Some(name), command, purpose, warnings, named.len())
+        })
+        .collect()
 }
 
 /// The one worker's command: `-- CMD`, else the file's `command`; required under `run`,
@@ -175,23 +160,27 @@ fn single_command(
     Ok(command)
 }
 
-fn resolve_named(
+/// One worker: `name` for a `[workers.NAME]` table, `None` for the single one.
+fn resolve_one(
     r: &mut Resolver<'_>,
-    name: &str,
+    name: Option<&str>,
+    command: Vec<OsString>,
     purpose: Workers<'_>,
-    wait: &WaitSettings,
     warnings: &mut Vec<String>,
     workers: usize,
 ) -> Result<WorkerSpec, ConfigError> {
-    let file = r.file().expect("named workers come from the file");
-    let path = file.path.clone();
-    let own = file.workers[name].own.clone();
+    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
     let at = |key: &str| Source::File {
         path: path.clone(),
-        key: format!("workers.{name}.{key}"),
+        key: format!("workers.{}.{key}", name.unwrap_or_default()),
     };
-    check_own(name, &own, purpose, &at)?;
-    let command = named_command(own.command.as_deref(), purpose, &at("command"))?;
+    let own = match name {
+        Some(name) => r.file().expect("named workers come from the file").workers[name]
+            .own
+            .clone(),
+        None => WorkerKeys::default(),
+    };
+    check_own(name.unwrap_or(SINGLE), &own, purpose, &at)?;
     let replicas = own.replicas.map_or(1, |n| n.get());
     let prefix_output = own
         .output
@@ -203,17 +192,20 @@ fn resolve_named(
             .map_or_else(|| dir.clone(), |base| base.join(dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    record_own(
-        r,
-        name,
-        &own,
-        &command,
-        prefix_output,
-        working_dir.as_deref(),
-    );
-    let process = resolve_process(r, Some(name), wait)?;
-    let pollers = resolve_pollers(r, Some(name), warnings)?;
-    let endpoint = resolve_endpoint(r, Some(name), purpose != Workers::Watch)?;
+    if let Some(name) = name {
+        record_own(
+            r,
+            name,
+            &own,
+            &command,
+            prefix_output,
+            working_dir.as_deref(),
+        );
+    }
+    let process = resolve_process(r, name)?;
+    let pollers = resolve_pollers(r, name, warnings)?;
+    let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
+    let (named, name) = (name.is_some(), name.unwrap_or(SINGLE).to_string());
     if let Some(listen) = endpoint.filter(|e| e.port() != 0 && replicas > 1) {
         return Err(ConfigError(format!(
             "worker {name}: endpoint_listen {listen} is one port for {replicas} replicas; \
@@ -221,11 +213,21 @@ fn resolve_named(
         )));
     }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        let problem = "missing: watch proves a worker by its pollers; give it task_queues";
-        return Err(ConfigError::at(at("task_queues"), problem));
+        return Err(match named {
+            true => {
+                let problem = "missing: watch proves a worker by its pollers; give it task_queues";
+                ConfigError::at(at("task_queues"), problem)
+            }
+            false => ConfigError(
+                "watch proves the workers by their pollers: give --task-queue \
+                 (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
+                 task_queues"
+                    .into(),
+            ),
+        });
     }
     Ok(WorkerSpec {
-        name: name.to_string(),
+        name,
         command,
         replicas,
         env: own.env.into_iter().collect(),

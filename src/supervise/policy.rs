@@ -104,7 +104,7 @@ pub fn backoff(
         crash_streak: streak,
         ..history
     };
-    (p.restart_backoff.delay(streak, r), history)
+    (p.restart_backoff().delay(streak, r), history)
 }
 
 /// Since when a worker process has not been seen polling.
@@ -150,18 +150,15 @@ pub fn spread(window: Duration, r: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backoff::Backoff;
 
     fn settings(restart: RestartPolicy, max_restarts: u32) -> ProcessSettings {
         ProcessSettings {
             restart,
             max_restarts,
-            restart_backoff: Backoff {
-                initial_delay: Duration::from_secs(1),
-                max_delay: Duration::from_secs(8),
-                factor: 2.0,
-                jitter: 0.0,
-            },
+            restart_delay: Duration::from_secs(1),
+            restart_max_delay: Duration::from_secs(8),
+            backoff_factor: 2.0,
+            jitter: 0.0,
             restart_reset_after: Duration::from_secs(60),
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             stop_timeout: Duration::from_secs(25),

@@ -92,7 +92,7 @@ impl Schedule<'_> {
         }
         self.was_unreachable = failure.unreachable();
         self.streak += 1;
-        let delay = self.wait.backoff.next_delay(self.streak);
+        let delay = self.wait.backoff().next_delay(self.streak);
         match self.deadline {
             Some(d) => delay.min(d.saturating_duration_since(Instant::now())),
             None => delay,

@@ -58,9 +58,9 @@ fn defaults() {
     assert_eq!(c.connection.namespace, "default");
     assert!(c.connection.tls.is_none());
     assert_eq!(c.wait.max_retries, 10);
-    assert_eq!(c.wait.backoff.initial_delay, Duration::from_secs(1));
-    assert_eq!(c.wait.backoff.max_delay, Duration::from_secs(60));
-    assert_eq!(c.wait.backoff.factor, 2.0);
+    assert_eq!(c.wait.initial_delay, Duration::from_secs(1));
+    assert_eq!(c.wait.max_delay, Duration::from_secs(60));
+    assert_eq!(c.wait.backoff_factor, 2.0);
     assert_eq!(c.wait.timeout, None);
     assert_eq!(c.wait.attempt_timeout, Duration::from_secs(5));
     assert!(
@@ -125,7 +125,7 @@ fn flag_beats_env_beats_file_beats_profile_beats_default() {
         source_of(&c, "max_retries"),
         Source::Flag("--max-retries".into())
     );
-    assert_eq!(c.wait.backoff.initial_delay, Duration::from_millis(250));
+    assert_eq!(c.wait.initial_delay, Duration::from_millis(250));
     assert!(matches!(
         source_of(&c, "initial_delay"),
         Source::File { .. }
