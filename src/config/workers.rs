@@ -75,112 +75,106 @@ pub fn resolve(
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<WorkerSpec>, ConfigError> {
-    let (path, top_command, named) = match r.file() {
-        Some(f) => (
-            f.path.clone(),
-            f.command.clone(),
-            f.workers.keys().cloned().collect(),
-        ),
-        None => (PathBuf::new(), None, Vec::<String>::new()),
-    };
-    let at = |key: &str| Source::File {
-        path: path.clone(),
-        key: key.to_string(),
+    let (top, named) = match r.file() {
+        Some(f) => (f.command.clone(), f.workers.keys().cloned().collect()),
+        None => (None, Vec::<String>::new()),
     };
     let cli = match purpose {
         Workers::Run(cli) => cli,
         _ => &[],
     };
-    if named.is_empty() {
-        let command = single_command(cli, top_command, purpose, &at("command"))?;
-        let worker = resolve_one(r, None, command, purpose, warnings, 1)?;
+    let Some(first) = named.first() else {
+        let single = resolve_one(r, None, cli, top, purpose, warnings, 1)?;
         return Ok(if purpose == Workers::None {
-            Vec::new()
+            vec![]
         } else {
-            vec![worker]
+            vec![single]
         });
-    }
+    };
+    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
+    let at = |key: &str| Source::File {
+        path,
+        key: key.into(),
+    };
     if !cli.is_empty() {
         let problem = format!(
-            "the file names workers ([workers.{}]); give no command after -- or remove the \
-             [workers] tables",
-            named[0]
+            "the file names workers ([workers.{first}]); give no command after -- or remove \
+             the [workers] tables"
         );
         return Err(ConfigError::at(at("workers"), problem));
     }
-    if top_command.is_some() {
+    if top.is_some() {
         let problem = "the file has a top-level command and [workers] tables; use one or the other";
         return Err(ConfigError::at(at("command"), problem));
     }
-    let file = r.file().expect("named workers come from the file");
-    let commands: Vec<_> = named
-        .iter()
-        .map(|name| file.workers[name].own.command.clone())
-        .collect();
-    let at = |name: &str, key: &str| at(&format!("workers.{name}.{key}"));
+    let count = named.len();
     named
         .iter()
-        .zip(commands)
-        .map(|(name, words)| {
-            let command = named_command(words.as_deref(), purpose, &at(name, "command"))?;
-            resolve_one(r, Some(name), command, purpose, warnings, named.len())
+        .map(|name| {
+            let words = r.file().and_then(|f| f.workers[name].own.command.clone());
+            resolve_one(r, Some(name), &[], words, purpose, warnings, count)
         })
         .collect()
 }
 
-/// The one worker's command: `-- CMD`, else the file's `command`; required under `run`,
-/// refused under `watch`.
-fn single_command(
+/// A worker's command: `-- CMD`, else the file's; required under `run`, refused under `watch`.
+fn command(
     cli: &[OsString],
     file: Option<Vec<String>>,
     purpose: Workers<'_>,
-    at: &Source,
+    at: Source,
+    named: bool,
 ) -> Result<Vec<OsString>, ConfigError> {
-    let command: Vec<OsString> = match (cli.is_empty(), file) {
-        (false, _) => cli.to_vec(),
-        (true, Some(file)) if file.is_empty() => {
-            let problem = "expected a program and its arguments, found an empty list";
-            return Err(ConfigError::at(at, problem));
+    let problem = match (cli, file, purpose) {
+        ([_, ..], _, _) => return Ok(cli.to_vec()),
+        ([], Some(words), _) if words.is_empty() => {
+            "expected a program and its arguments, found an empty list"
         }
-        (true, Some(file)) => file.into_iter().map(OsString::from).collect(),
-        (true, None) => Vec::new(),
+        ([], Some(_), Workers::Watch) => {
+            "watch starts nothing: it proves a worker by its task queues, with no command"
+        }
+        ([], Some(words), _) => return Ok(words.into_iter().map(OsString::from).collect()),
+        ([], None, Workers::Run(_)) if named => {
+            "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
+        }
+        ([], None, Workers::Run(_)) => {
+            return Err(ConfigError(
+                "run needs a command: CMD after --, `command` in the config file, or \
+                 [workers.NAME] tables"
+                    .into(),
+            ));
+        }
+        ([], None, _) => return Ok(Vec::new()),
     };
-    if purpose == Workers::Watch && !command.is_empty() {
-        let problem =
-            "watch starts nothing: it proves a worker by its task queues, with no command";
-        return Err(ConfigError::at(at, problem));
-    }
-    if command.is_empty() && matches!(purpose, Workers::Run(_)) {
-        return Err(ConfigError(
-            "run needs a command: CMD after --, `command` in the config file, or \
-             [workers.NAME] tables"
-                .into(),
-        ));
-    }
-    Ok(command)
+    Err(ConfigError::at(at, problem))
 }
 
-/// One worker: `name` for a `[workers.NAME]` table, `None` for the single one.
+/// One worker: `name` for a `[workers.NAME]` table, `None` for the single one of `-- CMD` or
+/// the file's `command`.
 fn resolve_one(
     r: &mut Resolver<'_>,
     name: Option<&str>,
-    command: Vec<OsString>,
+    cli: &[OsString],
+    words: Option<Vec<String>>,
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
     workers: usize,
 ) -> Result<WorkerSpec, ConfigError> {
+    let key = |key: &str| name.map_or(key.to_string(), |n| format!("workers.{n}.{key}"));
     let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
-    let at = |key: &str| Source::File {
+    let at = |k: &str| Source::File {
         path: path.clone(),
-        key: format!("workers.{}.{key}", name.unwrap_or_default()),
+        key: key(k),
     };
     let own = match name {
-        Some(name) => r.file().expect("named workers come from the file").workers[name]
-            .own
-            .clone(),
+        Some(name) => r
+            .file()
+            .map(|f| f.workers[name].own.clone())
+            .unwrap_or_default(),
         None => WorkerKeys::default(),
     };
     check_own(name.unwrap_or(SINGLE), &own, purpose, &at)?;
+    let command = command(cli, words, purpose, at("command"), name.is_some())?;
     let replicas = own.replicas.map_or(1, |n| n.get());
     let prefix_output = own
         .output
@@ -192,33 +186,23 @@ fn resolve_one(
             .map_or_else(|| dir.clone(), |base| base.join(dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    if let Some(name) = name {
-        record_own(
-            r,
-            name,
-            &own,
-            &command,
-            prefix_output,
-            working_dir.as_deref(),
-        );
-    }
     let process = resolve_process(r, name)?;
     let pollers = resolve_pollers(r, name, warnings)?;
     let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
-    let (named, name) = (name.is_some(), name.unwrap_or(SINGLE).to_string());
+    let shown = name.unwrap_or(SINGLE);
     if let Some(listen) = endpoint.filter(|e| e.port() != 0 && replicas > 1) {
         return Err(ConfigError(format!(
-            "worker {name}: endpoint_listen {listen} is one port for {replicas} replicas; \
+            "worker {shown}: endpoint_listen {listen} is one port for {replicas} replicas; \
              leave it unset (a free port for each)"
         )));
     }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        return Err(match named {
-            true => {
-                let problem = "missing: watch proves a worker by its pollers; give it task_queues";
-                ConfigError::at(at("task_queues"), problem)
-            }
-            false => ConfigError(
+        return Err(match name {
+            Some(_) => ConfigError::at(
+                at("task_queues"),
+                "missing: watch proves a worker by its pollers; give it task_queues",
+            ),
+            None => ConfigError(
                 "watch proves the workers by their pollers: give --task-queue \
                  (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
                  task_queues"
@@ -226,18 +210,22 @@ fn resolve_one(
             ),
         });
     }
-    Ok(WorkerSpec {
-        name,
+    let spec = WorkerSpec {
+        name: shown.to_string(),
         command,
         replicas,
-        env: own.env.into_iter().collect(),
+        env: own.env.clone().into_iter().collect(),
         working_dir,
         optional: own.optional.unwrap_or(false),
         prefix_output,
         process,
         pollers,
         endpoint,
-    })
+    };
+    if let Some(name) = name {
+        record_own(r, name, &spec, &own);
+    }
+    Ok(spec)
 }
 
 /// A named worker's name and own keys are valid, and under `watch` it starts nothing.
@@ -272,16 +260,37 @@ fn check_own(
 
 /// Records a named worker's own keys for the report: of its env, the names only (the values
 /// may be secrets).
-fn record_own(
-    r: &mut Resolver<'_>,
-    name: &str,
-    own: &WorkerKeys,
-    command: &[OsString],
-    prefix_output: bool,
-    working_dir: Option<&std::path::Path>,
-) {
+fn record_own(r: &mut Resolver<'_>, name: &str, spec: &WorkerSpec, own: &WorkerKeys) {
     let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
-    let mut record = |key: &str, given: bool, value: String| {
+    let words: Vec<_> = spec.command.iter().map(|w| w.to_string_lossy()).collect();
+    let dir = spec.working_dir.as_ref().map(|d| d.display().to_string());
+    let names: Vec<&str> = own.env.keys().map(String::as_str).collect();
+    let output = if spec.prefix_output {
+        "prefix"
+    } else {
+        "inherit"
+    };
+    let keys = [
+        (
+            "command",
+            true,
+            (!words.is_empty()).then(|| words.join(" ")),
+        ),
+        (
+            "replicas",
+            own.replicas.is_some(),
+            Some(spec.replicas.to_string()),
+        ),
+        ("output", own.output.is_some(), Some(output.to_string())),
+        (
+            "optional",
+            own.optional.is_some(),
+            Some(spec.optional.to_string()),
+        ),
+        ("working_dir", true, dir),
+        ("env", true, (!names.is_empty()).then(|| names.join(","))),
+    ];
+    for (key, given, value) in keys {
         let key = format!("workers.{name}.{key}");
         let source = match given {
             true => Source::File {
@@ -290,43 +299,8 @@ fn record_own(
             },
             false => Source::Default,
         };
-        r.record(&key, value, source);
-    };
-    if !command.is_empty() {
-        let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
-        record("command", true, words.join(" "));
-    }
-    let replicas = own.replicas.map_or(1, |n| n.get());
-    record("replicas", own.replicas.is_some(), replicas.to_string());
-    let output = if prefix_output { "prefix" } else { "inherit" };
-    record("output", own.output.is_some(), output.into());
-    let optional = own.optional.unwrap_or(false).to_string();
-    record("optional", own.optional.is_some(), optional);
-    if let Some(dir) = working_dir {
-        record("working_dir", true, dir.display().to_string());
-    }
-    if !own.env.is_empty() {
-        let names: Vec<&str> = own.env.keys().map(String::as_str).collect();
-        record("env", true, names.join(","));
-    }
-}
-
-/// A named worker's command: required under `run`, refused under `watch`.
-fn named_command(
-    words: Option<&[String]>,
-    purpose: Workers<'_>,
-    at: &Source,
-) -> Result<Vec<OsString>, ConfigError> {
-    let problem = match (words, purpose) {
-        (Some([_, ..]), Workers::Watch) => {
-            "watch starts nothing: a worker of watch names its task queues, no command"
+        if let Some(value) = value {
+            r.record(&key, value, source);
         }
-        (Some([]), _) => "expected a program and its arguments, found an empty list",
-        (Some(words), _) => return Ok(words.iter().map(OsString::from).collect()),
-        (None, Workers::Watch) => return Ok(Vec::new()),
-        (None, _) => {
-            "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
-        }
-    };
-    Err(ConfigError::at(at, problem))
+    }
 }
