@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Flags;
-use crate::config::table::{ALL, Def, Shape};
+use crate::config::table::{Def, Shape, options};
 
 /// Waits for a Temporal server to be ready (health SERVING and namespace registered), then
 /// starts the worker. Every option can also come from the environment or a TOML file.
@@ -79,8 +79,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::E
 
 /// The command line: the commands, and one global option per setting.
 pub fn command() -> clap::Command {
-    ALL.iter()
-        .fold(Cli::command(), |command, def| command.arg(option(def)))
+    options().fold(Cli::command(), |command, def| command.arg(option(def)))
 }
 
 fn option(def: &Def) -> Arg {
@@ -112,15 +111,13 @@ fn option(def: &Def) -> Arg {
 
 /// Every option given, as typed (a repeated one's values joined with commas).
 fn flags(matches: &ArgMatches) -> Flags {
-    ALL.iter()
+    options()
         .filter_map(|def| {
-            let values: Vec<&String> = matches.get_many::<String>(def.key)?.collect();
-            let joined = values
-                .iter()
-                .map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(",");
-            Some((def.key, joined))
+            let values = matches.get_many::<String>(def.key)?;
+            Some((
+                def.key,
+                values.map(String::as_str).collect::<Vec<_>>().join(","),
+            ))
         })
         .collect()
 }

@@ -6,6 +6,7 @@ use temporalio_client::Url;
 use crate::config::kinds::{Kind, Refusal};
 
 /// Temporal's address, as a kind of setting value.
+#[derive(Clone, Copy)]
 pub struct Address;
 
 /// An address, parsed: whether its scheme asks for TLS, its host and port, and the text.

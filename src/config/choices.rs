@@ -34,6 +34,15 @@ pub enum QueueType {
     Activity,
 }
 
+/// What becomes of a worker's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Each line prefixed with the worker's name.
+    Prefix,
+    /// Passed through.
+    Inherit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,

@@ -33,8 +33,15 @@ pub fn configuration() -> String {
         }
     }
     out.push_str(WORKERS);
-    for (key, meaning) in WORKER_KEYS {
-        out.push_str(&format!("| `{key}` | {meaning} |\n"));
+    for (key, takes, meaning) in WORKER_KEYS {
+        out.push_str(&format!("| `{key}` | - | {takes} | {meaning} |\n"));
+    }
+    for def in ALL.iter().filter(|d| d.section == Section::Worker) {
+        let (key, default, takes) = (def.key, def.shown_default(), def.takes());
+        out.push_str(&format!(
+            "| `{key}` | {default} | {takes} | {} |\n",
+            def.help
+        ));
     }
     out
 }
@@ -65,29 +72,18 @@ attempts, about four minutes in all; jitter only shortens, so `max_delay` is a t
 A worker's restarts back off the same way from `restart_delay` to `restart_max_delay`.
 ";
 
-/// The keys of a `[workers.NAME]` table that are the worker's own (not settings), and what
-/// they mean: the fields of [`crate::config::file::WorkerKeys`].
-const WORKER_KEYS: &[(&str, &str)] = &[
+/// The keys of a `[workers.NAME]` table that are neither settings nor in the table (the
+/// table's [`Section::Worker`] keys follow them), and what they mean.
+const WORKER_KEYS: &[(&str, &str, &str)] = &[
     (
         "command",
-        "the program and its arguments, such as [\"python\", \"worker.py\"] (required)",
+        "a list, such as [\"python\", \"worker.py\"]",
+        "The program and its arguments (required)",
     ),
     (
-        "replicas",
-        "how many processes of it to run (1); each is proven by its own pid's pollers",
-    ),
-    ("env", "variables added to its environment, as a table"),
-    (
-        "working_dir",
-        "where it runs; relative to the file's directory",
-    ),
-    (
-        "optional",
-        "true: its failing is only logged, it does not end run, and readiness does not count it",
-    ),
-    (
-        "output",
-        "prefix (each line with its name; the default with several workers) or inherit",
+        "env",
+        "a table of strings",
+        "Variables added to its environment",
     ),
 ];
 
@@ -97,23 +93,26 @@ const WORKERS: &str = "
 In a `[workers.NAME]` table (`NAME`: letters, digits, `-` and `_`), besides the settings marked
 \"per worker\" above:
 
-| key | meaning |
-|---|---|
+| key | default | takes | meaning |
+|---|---|---|---|
 ";
 
 #[cfg(test)]
 mod tests {
-    /// The keys the reference lists are the typed table's fields, as serde names them.
+    /// The keys the reference lists by hand are keys of a worker's table.
     #[test]
-    fn the_reference_lists_every_key_of_a_workers_own() {
-        let error = toml::from_str::<crate::config::file::WorkerKeys>("unknown_key = 1")
-            .unwrap_err()
-            .to_string();
-        let fields: Vec<String> = super::WORKER_KEYS
-            .iter()
-            .map(|(key, _)| format!("`{key}`"))
-            .collect();
-        assert!(error.contains(&fields.join(", ")), "{error}");
+    fn the_reference_lists_keys_a_workers_table_takes() {
+        for (key, _, _) in super::WORKER_KEYS {
+            let value = if *key == "env" { "{}" } else { "[\"x\"]" };
+            let file = format!("[workers.a]\n{key} = {value}\n");
+            assert!(crate::config::file::parse(&file).is_ok(), "{key}");
+        }
+        let unknown = crate::config::file::parse("[workers.a]\nunknown_key = 1\n");
+        assert!(
+            unknown
+                .unwrap_err()
+                .contains("key workers.a.unknown_key: unknown key")
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Env {
         self.vars.get(name)
     }
 
+    #[cfg(test)]
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         self.not_utf8.remove(&name);

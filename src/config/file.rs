@@ -1,18 +1,14 @@
 //! Our TOML file, read through the bounded reader and checked against the settings table: a
 //! top-level key is a setting's key, `command` (the one worker's program and arguments) or
-//! `workers` (`[workers.NAME]` tables, whose keys are the settings a worker may set and its own
-//! keys, [`WorkerKeys`], a typed table). An unknown key, a table where a value belongs, or a TOML error names the file, the
-//! line and the key (`config file ts.toml: line 3, key max_retriez: unknown key`). Values stay
-//! text here: the settings' own parsers check them, so an error reads the same whatever the
-//! source.
+//! `workers` (`[workers.NAME]` tables, whose keys are the settings a worker may set, its own
+//! keys among them, and its `command` and `env`). An unknown key, a value of the wrong shape
+//! or a TOML error names the file, the line and the key (`config file ts.toml: line 3, key
+//! max_retriez: unknown key`). Values stay text here: the settings' own parsers check them, so
+//! an error reads the same whatever the source.
 
 use std::path::{Path, PathBuf};
 
-use std::num::NonZeroU32;
-
 use indexmap::IndexMap;
-use serde::Deserialize;
-use serde::de::IntoDeserializer;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -43,37 +39,12 @@ pub struct ConfigFile {
 /// A `[workers.NAME]` table.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerTable {
-    /// The settings it overrides, by their top-level key.
+    /// The settings it sets, its own keys among them, by their top-level key.
     pub settings: IndexMap<String, Raw>,
-    /// Its own keys.
-    pub own: WorkerKeys,
-}
-
-/// A worker's own keys (besides the settings a worker may set), typed: an unknown key or a
-/// value of the wrong type is an error that names its line and key.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerKeys {
     /// The program and its arguments.
     pub command: Option<Vec<String>>,
-    pub replicas: Option<NonZeroU32>,
     /// Added to its environment.
-    #[serde(default)]
     pub env: IndexMap<String, String>,
-    /// Relative to the file's directory.
-    pub working_dir: Option<PathBuf>,
-    pub optional: Option<bool>,
-    pub output: Option<Output>,
-}
-
-/// What becomes of a worker's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Output {
-    /// Each line prefixed with the worker's name.
-    Prefix,
-    /// Passed through.
-    Inherit,
 }
 
 /// Reads our file, `path` from `source`.
@@ -114,7 +85,7 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         match name {
-            "command" => file.command = Some(strings(text, name, value)?),
+            "command" => file.command = Some(command(text, name, value)?),
             "workers" => {
                 let DeValue::Table(workers) = value.get_ref() else {
                     return Err(located(
@@ -151,60 +122,41 @@ fn worker_table(
         return Err(located(text, Some(table.span()), path, "expected a table"));
     };
     let mut worker = WorkerTable::default();
-    let mut own = toml::map::Map::new();
     for (key, value) in keys {
-        let name = key.get_ref().as_ref();
-        match table::by_worker_key(name) {
-            Some(def) => {
-                let at = format!("{path}.{name}");
-                let raw = raw(text, &at, value, def)?;
-                worker.settings.insert(def.key.into(), raw);
+        let (name, at) = (key.get_ref().as_ref(), format!("{path}.{}", key.get_ref()));
+        match (name, table::by_worker_key(name), value.get_ref()) {
+            ("command", _, _) => worker.command = Some(command(text, &at, value)?),
+            ("env", _, DeValue::Table(vars)) => {
+                for (var, value) in vars {
+                    let at = format!("{at}.{}", var.get_ref());
+                    let DeValue::String(v) = value.get_ref() else {
+                        return Err(refusing(text, &at, value)("expected a string (in quotes)"));
+                    };
+                    worker.env.insert(var.get_ref().to_string(), v.to_string());
+                }
             }
-            None => {
-                own.insert(key.clone(), value.clone());
+            ("env", _, _) => {
+                return Err(refusing(text, &at, value)("expected a table of variables"));
             }
+            (_, Some(def), _) => {
+                worker
+                    .settings
+                    .insert(def.key.into(), raw(text, &at, value, def)?);
+            }
+            (_, None, _) => return Err(located(text, Some(key.span()), &at, "unknown key")),
         }
     }
-    let own = Spanned::new(table.span(), DeValue::Table(own));
-    worker.own = serde_path_to_error::deserialize(own.into_deserializer()).map_err(|e| {
-        let inner = e.inner();
-        let key = match e.path().to_string() {
-            at if at == "." => inner
-                .span()
-                .and_then(|s| text.get(s))
-                .unwrap_or_default()
-                .into(),
-            at => at,
-        };
-        let shown = inner.span().and_then(|s| text.get(s)).unwrap_or_default();
-        let message = own_key_error(&key, inner.message(), shown);
-        located(text, inner.span(), &format!("{path}.{key}"), &message)
-    })?;
     Ok(worker)
 }
 
-/// What a worker's own key takes, said when its value is refused, in our words rather than
-/// serde's. The value is shown only for keys whose values cannot be secrets: a command's
-/// arguments and the environment's values may hold tokens.
-fn own_key_error(key: &str, refusal: &str, shown: &str) -> String {
-    if refusal.starts_with("unknown field") {
-        return "unknown key".into();
+/// A command: a program and its arguments.
+fn command(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
+    match value.get_ref() {
+        DeValue::Array(_) => strings(text, key, value),
+        _ => Err(refusing(text, key, value)(
+            "expected a program and its arguments as a list, such as [\"python\", \"worker.py\"]",
+        )),
     }
-    let takes = match key.split('.').next().unwrap_or_default() {
-        "command" => {
-            return "expected a program and its arguments as a list, such as [\"python\", \
-                    \"worker.py\"]"
-                .into();
-        }
-        "env" if key == "env" => return "expected a table of variables".into(),
-        "env" => return "expected a string (in quotes)".into(),
-        "replicas" => "a whole number from 1 up",
-        "optional" => "true or false",
-        "output" => "prefix or inherit",
-        "working_dir" => "a path (a string)",
-        _ => return refusal.into(),
-    };
-    format!("invalid value {shown}: expected {takes}")
 }
 
 /// A setting's value: a list only where the setting takes one.

@@ -67,6 +67,7 @@ macro_rules! kinds {
     ($($(#[$doc:meta])* $kind:ident: $value:ty, $takes:literal, hyphen: $hyphen:literal,
         parse: $parse:expr, show: $show:expr;)*) => {$(
         $(#[$doc])*
+        #[derive(Clone, Copy)]
         pub struct $kind;
 
         impl Kind for $kind {
@@ -208,6 +209,7 @@ fn queues(text: &str) -> Result<Vec<String>, Refusal> {
 }
 
 /// One of the values of `E`.
+#[derive(Clone, Copy)]
 pub struct Choice<E>(std::marker::PhantomData<E>);
 
 /// Its values' names, as `a, b or c`.

@@ -7,7 +7,7 @@
 
 use std::marker::PhantomData;
 
-use crate::config::choices::{LogFormat, LogLevel, OnDisconnect, QueueType, RestartPolicy};
+use crate::config::choices::{LogFormat, LogLevel, OnDisconnect, Output, QueueType, RestartPolicy};
 use temporalio_client::envconfig::ClientConfigProfile;
 
 use crate::config::address::Address;
@@ -24,6 +24,8 @@ pub enum Section {
     Endpoint,
     Pollers,
     Logging,
+    /// A worker's own keys: in its `[workers.NAME]` table only, with no flag or variable.
+    Worker,
 }
 
 impl Section {
@@ -49,6 +51,7 @@ impl Section {
             Section::Endpoint => "Local endpoint (run, watch)",
             Section::Pollers => "Health and pollers",
             Section::Logging => "Logging",
+            Section::Worker => "A worker's own keys",
         }
     }
 }
@@ -98,26 +101,10 @@ pub struct Def {
 }
 
 /// A setting whose values are of kind `K`.
+#[derive(Clone, Copy)]
 pub struct Key<K> {
     pub def: &'static Def,
     kind: PhantomData<fn() -> K>,
-}
-
-impl<K> Clone for Key<K> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<K> Copy for Key<K> {}
-
-impl<K: Kind> Key<K> {
-    const fn new(def: &'static Def) -> Key<K> {
-        Key {
-            def,
-            kind: PhantomData,
-        }
-    }
 }
 
 impl Def {
@@ -190,6 +177,14 @@ const fn unset(
     }
 }
 
+/// A worker's own key, in its table only.
+const fn own(key: &'static str, default: &'static str, help: &'static str) -> Def {
+    Def {
+        in_file: false,
+        ..set(key, Section::Worker, "", default, help).worker()
+    }
+}
+
 impl Def {
     /// A worker's table may set it, under its own key.
     const fn worker(self) -> Def {
@@ -203,7 +198,11 @@ impl Def {
     const fn of_kind(self, kind: Traits, env: &'static str) -> Def {
         Def {
             kind,
-            env: if self.env.is_empty() { env } else { self.env },
+            env: match self.section {
+                Section::Worker => "",
+                _ if self.env.is_empty() => env,
+                _ => self.env,
+            },
             ..self
         }
     }
@@ -214,10 +213,13 @@ impl Def {
 macro_rules! settings {
     ($($konst:ident: $kind:ty = $def:expr $(, { $($field:ident: $value:expr),* })?;)*) => {
         $(
-            pub const $konst: Key<$kind> = Key::new(&Def { $($($field: $value,)*)? ..$def }.of_kind(
-                <$kind as Kind>::TRAITS,
-                concat!("TEMPORAL_SUPERVISOR_", stringify!($konst)),
-            ));
+            pub const $konst: Key<$kind> = Key {
+                def: &Def { $($($field: $value,)*)? ..$def }.of_kind(
+                    <$kind as Kind>::TRAITS,
+                    concat!("TEMPORAL_SUPERVISOR_", stringify!($konst)),
+                ),
+                kind: PhantomData,
+            };
         )*
         /// Every setting, in the order of the help and the reference.
         pub const ALL: &[&Def] = &[$($konst.def),*];
@@ -283,6 +285,16 @@ settings! {
 
     LOG_FORMAT: Choice<LogFormat> = set("log_format", Logging, "FORMAT", "text", "Log format, on stderr");
     LOG_LEVEL: Choice<LogLevel> = unset("log_level", Logging, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
+
+    REPLICAS: AtLeastOne = own("replicas", "1", "How many processes of it to run; each is proven by its own pid's pollers");
+    WORKING_DIR: File = own("working_dir", "", "Where it runs; relative to the file's directory"), { default: None, unset: "the supervisor's own", takes: "a directory" };
+    OPTIONAL: Flag = own("optional", "false", "true: its failing is only logged, it does not end run, and readiness does not count it");
+    OUTPUT: Choice<Output> = own("output", "", "prefix: each line with its name; inherit: passed through"), { default: None, unset: "prefix with several workers or replicas, else inherit" };
+}
+
+/// The settings the command line takes: all but a worker's own keys.
+pub fn options() -> impl Iterator<Item = &'static Def> {
+    ALL.iter().copied().filter(|d| d.section != Section::Worker)
 }
 
 /// The setting of this key, if any.

@@ -1,8 +1,8 @@
 //! The workers: one from `-- CMD` or the file's `command`, or several named ones from the
-//! file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`]. A worker's table sets
-//! the worker's own keys ([`WorkerKeys`](crate::config::file::WorkerKeys): `command`,
-//! `replicas`, `env`, `working_dir`, `optional`, `output`) and overrides the settings a worker may set (stop and restart, task
-//! queues and pollers). Layering stays flag > environment > file > default; inside the file,
+//! file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`]. A worker's table gives
+//! its `command` and `env`, its own keys (the table's `Worker` section: `replicas`,
+//! `working_dir`, `optional`, `output`), and overrides the settings a worker may set (stop and
+//! restart, task queues and pollers). Layering stays flag > environment > file > default; inside the file,
 //! a worker's table comes before the top level. For `watch`, workers name task queues and no
 //! command: the sidecar starts nothing.
 
@@ -10,11 +10,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::config::file::{Output, WorkerKeys};
+use indexmap::IndexMap;
+
+use crate::config::choices::Output;
+use crate::config::file::WorkerTable;
 use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{
     PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
 };
+use crate::config::table::{OPTIONAL, OUTPUT, REPLICAS, WORKING_DIR};
 
 /// The name of the one worker of `-- CMD` or the file's top-level `command`.
 pub const SINGLE: &str = "worker";
@@ -84,7 +88,11 @@ pub fn resolve(
         _ => &[],
     };
     let Some(first) = named.first() else {
-        let single = resolve_one(r, None, cli, top, purpose, warnings, 1)?;
+        let table = WorkerTable {
+            command: top,
+            ..Default::default()
+        };
+        let single = resolve_one(r, None, cli, table, purpose, warnings, 1)?;
         return Ok(if purpose == Workers::None {
             vec![]
         } else {
@@ -111,8 +119,11 @@ pub fn resolve(
     named
         .iter()
         .map(|name| {
-            let words = r.file().and_then(|f| f.workers[name].own.command.clone());
-            resolve_one(r, Some(name), &[], words, purpose, warnings, count)
+            let table = r
+                .file()
+                .map(|f| f.workers[name].clone())
+                .unwrap_or_default();
+            resolve_one(r, Some(name), &[], table, purpose, warnings, count)
         })
         .collect()
 }
@@ -155,7 +166,7 @@ fn resolve_one(
     r: &mut Resolver<'_>,
     name: Option<&str>,
     cli: &[OsString],
-    words: Option<Vec<String>>,
+    table: WorkerTable,
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
     workers: usize,
@@ -166,26 +177,28 @@ fn resolve_one(
         path: path.clone(),
         key: key(k),
     };
-    let own = match name {
-        Some(name) => r
-            .file()
-            .map(|f| f.workers[name].own.clone())
-            .unwrap_or_default(),
-        None => WorkerKeys::default(),
+    check_own(name.unwrap_or(SINGLE), &table, purpose, &at)?;
+    let command = command(cli, table.command, purpose, at("command"), name.is_some())?;
+    let (replicas, optional, output, working_dir) = match name {
+        Some(_) => (
+            r.value(REPLICAS, name)?,
+            r.value(OPTIONAL, name)?,
+            r.maybe(OUTPUT, name)?,
+            r.maybe(WORKING_DIR, name)?,
+        ),
+        None => (1, false, None, None),
     };
-    check_own(name.unwrap_or(SINGLE), &own, purpose, &at)?;
-    let command = command(cli, words, purpose, at("command"), name.is_some())?;
-    let replicas = own.replicas.map_or(1, |n| n.get());
-    let prefix_output = own
-        .output
-        .map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
+    let prefix_output = output.map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
     // Absolute, so that where the worker starts does not depend on where we were started.
-    let working_dir = own.working_dir.as_ref().map(|dir| {
+    let working_dir = working_dir.map(|dir| {
         let dir = path
             .parent()
-            .map_or_else(|| dir.clone(), |base| base.join(dir));
+            .map_or_else(|| dir.clone(), |base| base.join(&dir));
         std::path::absolute(&dir).unwrap_or(dir)
     });
+    if let Some(name) = name {
+        record_own(r, name, &command, &table.env);
+    }
     let process = resolve_process(r, name)?;
     let pollers = resolve_pollers(r, name, warnings)?;
     let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
@@ -210,28 +223,25 @@ fn resolve_one(
             ),
         });
     }
-    let spec = WorkerSpec {
+    Ok(WorkerSpec {
         name: shown.to_string(),
         command,
         replicas,
-        env: own.env.clone().into_iter().collect(),
+        env: table.env.into_iter().collect(),
         working_dir,
-        optional: own.optional.unwrap_or(false),
+        optional,
         prefix_output,
         process,
         pollers,
         endpoint,
-    };
-    if let Some(name) = name {
-        record_own(r, name, &spec, &own);
-    }
-    Ok(spec)
+    })
 }
 
-/// A named worker's name and own keys are valid, and under `watch` it starts nothing.
+/// A named worker's name and its variables' names are valid, and under `watch` it starts
+/// nothing.
 fn check_own(
     name: &str,
-    own: &WorkerKeys,
+    table: &WorkerTable,
     purpose: Workers<'_>,
     at: &dyn Fn(&str) -> Source,
 ) -> Result<(), ConfigError> {
@@ -239,67 +249,42 @@ fn check_own(
         let problem = format!("invalid worker name '{name}': use letters, digits, '-' and '_'");
         return Err(ConfigError::at(at(""), problem));
     }
-    if let Some(variable) = own.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+    if let Some(variable) = table.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         let problem = format!("invalid variable name '{variable}'");
         return Err(ConfigError::at(at("env"), problem));
     }
-    if purpose == Workers::Watch {
-        let started = [
-            ("replicas", own.replicas.is_some()),
-            ("working_dir", own.working_dir.is_some()),
-            ("output", own.output.is_some()),
-            ("env", !own.env.is_empty()),
-        ];
-        if let Some((key, _)) = started.into_iter().find(|(_, given)| *given) {
-            let problem = format!("watch starts nothing, so its workers take no {key}");
-            return Err(ConfigError::at(at(key), problem));
-        }
+    let starts = [REPLICAS.def.key, WORKING_DIR.def.key, OUTPUT.def.key];
+    let mut started = starts
+        .into_iter()
+        .filter(|k| table.settings.contains_key(*k));
+    let started = started.next().or((!table.env.is_empty()).then_some("env"));
+    match started.filter(|_| purpose == Workers::Watch) {
+        Some(key) => Err(ConfigError::at(
+            at(key),
+            format!("watch starts nothing, so its workers take no {key}"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Records a named worker's own keys for the report: of its env, the names only (the values
-/// may be secrets).
-fn record_own(r: &mut Resolver<'_>, name: &str, spec: &WorkerSpec, own: &WorkerKeys) {
+/// Records a named worker's command and, of its env, the names only (the values may be
+/// secrets); its other keys are settings, recorded as they are resolved.
+fn record_own(
+    r: &mut Resolver<'_>,
+    name: &str,
+    command: &[OsString],
+    env: &IndexMap<String, String>,
+) {
     let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
-    let words: Vec<_> = spec.command.iter().map(|w| w.to_string_lossy()).collect();
-    let dir = spec.working_dir.as_ref().map(|d| d.display().to_string());
-    let names: Vec<&str> = own.env.keys().map(String::as_str).collect();
-    let output = if spec.prefix_output {
-        "prefix"
-    } else {
-        "inherit"
-    };
-    let keys = [
-        (
-            "command",
-            true,
-            (!words.is_empty()).then(|| words.join(" ")),
-        ),
-        (
-            "replicas",
-            own.replicas.is_some(),
-            Some(spec.replicas.to_string()),
-        ),
-        ("output", own.output.is_some(), Some(output.to_string())),
-        (
-            "optional",
-            own.optional.is_some(),
-            Some(spec.optional.to_string()),
-        ),
-        ("working_dir", true, dir),
-        ("env", true, (!names.is_empty()).then(|| names.join(","))),
-    ];
-    for (key, given, value) in keys {
+    let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+    let names: Vec<&str> = env.keys().map(String::as_str).collect();
+    for (key, value) in [("command", words.join(" ")), ("env", names.join(","))] {
         let key = format!("workers.{name}.{key}");
-        let source = match given {
-            true => Source::File {
-                path: path.clone(),
-                key: key.clone(),
-            },
-            false => Source::Default,
+        let source = Source::File {
+            path: path.clone(),
+            key: key.clone(),
         };
-        if let Some(value) = value {
+        if !value.is_empty() {
             r.record(&key, value, source);
         }
     }
