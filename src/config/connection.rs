@@ -40,12 +40,13 @@ pub struct ConnectionSettings {
     pub keepalive: Keepalive,
 }
 
-/// HTTP/2 keepalive pings: sent `interval` after the last frame received, the connection
-/// closed when one is not answered within `timeout`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Keepalive {
-    pub interval: Duration,
-    pub timeout: Duration,
+crate::config::settings::sections! {
+    /// HTTP/2 keepalive pings: sent `interval` after the last frame received, the connection
+    /// closed when one is not answered within `timeout`.
+    Keepalive {
+        interval: Duration = value(KEEPALIVE_INTERVAL),
+        timeout: Duration = value(KEEPALIVE_TIMEOUT),
+    }
 }
 
 impl ConnectionSettings {
@@ -122,10 +123,7 @@ pub fn resolve(
     )
     .map_err(|e| ConfigError(format!("environment: {e}")))?;
     headers.extend(env_meta.grpc_meta);
-    let keepalive = Keepalive {
-        interval: r.get(KEEPALIVE_INTERVAL, None)?.value,
-        timeout: r.get(KEEPALIVE_TIMEOUT, None)?.value,
-    };
+    let keepalive = Keepalive::resolve(r, None)?;
     if keepalive.interval < Duration::from_secs(10) {
         warnings.push(format!(
             "keepalive_interval {} is under 10 s: Temporal's frontend closes connections that \

@@ -129,22 +129,6 @@ pub(crate) fn resolve_with(
     let run = RunSettings::resolve(&mut r, None)?;
     let watch = workers == Workers::Watch;
     let workers = workers::resolve(&mut r, workers, &mut warnings)?;
-    for w in workers.iter().filter(|w| w.endpoint.is_some()) {
-        let p = &w.process;
-        if p.stop_timeout <= p.stop_grace {
-            warnings.push(format!(
-                "{}stop_timeout {} is no longer than stop_grace {}: no time is left to drain the \
-                 worker before its stop signal",
-                if w.name == workers::SINGLE {
-                    String::new()
-                } else {
-                    format!("worker {}: ", w.name)
-                },
-                crate::duration::format(p.stop_timeout),
-                crate::duration::format(p.stop_grace)
-            ));
-        }
-    }
     let health = HealthSettings::resolve(&mut r, None)?;
     if watch && health.listen.is_none() {
         return Err(ConfigError(

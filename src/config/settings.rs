@@ -30,12 +30,17 @@ macro_rules! sections {
 
         impl $name {
             /// Its settings through the layers (for a worker's, `worker`'s table first).
-            pub fn resolve(r: &mut Resolver<'_>, worker: Option<&str>) -> Result<$name, ConfigError> {
+            pub fn resolve(
+                r: &mut $crate::config::resolver::Resolver<'_>,
+                worker: Option<&str>,
+            ) -> Result<$name, $crate::config::ConfigError> {
                 Ok($name { $($field: r.$how($key, worker)?,)* })
             }
         }
     )*};
 }
+
+pub(crate) use sections;
 
 sections! {
     /// How `wait` and `exec` retry, and how `run` waits.

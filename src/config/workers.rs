@@ -203,10 +203,20 @@ fn resolve_one(
     let pollers = resolve_pollers(r, name, warnings)?;
     let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
     let shown = name.unwrap_or(SINGLE);
+    let whose = name.map(|w| format!("worker {w}: ")).unwrap_or_default();
+    if endpoint.is_some() && process.stop_timeout <= process.stop_grace {
+        let (timeout, grace) = (process.stop_timeout, process.stop_grace);
+        warnings.push(format!(
+            "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \
+             the worker before its stop signal",
+            crate::duration::format(timeout),
+            crate::duration::format(grace)
+        ));
+    }
     if let Some(listen) = endpoint.filter(|e| e.port() != 0 && replicas > 1) {
         return Err(ConfigError(format!(
-            "worker {shown}: endpoint_listen {listen} is one port for {replicas} replicas; \
-             leave it unset (a free port for each)"
+            "{whose}endpoint_listen {listen} is one port for {replicas} replicas; leave it \
+             unset (a free port for each)"
         )));
     }
     if purpose == Workers::Watch && pollers.task_queues.is_empty() {
