@@ -10,14 +10,11 @@ use crate::config::ConfigError;
 use crate::config::source::Source;
 use crate::config::table::ALL;
 
-/// Variables read besides the settings' own (the table's): Temporal's environment
-/// configuration as its loader reads it, our file's location, logging, and where Temporal's
-/// profile file lives.
+/// Variables read besides the settings' own (the table's, inline PEM included): Temporal's
+/// environment configuration as its loader reads it, our file's location, logging, and where
+/// Temporal's profile file lives.
 const ALSO_READ: &[&str] = &[
     "TEMPORAL_CONFIG_FILE",
-    "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-    "TEMPORAL_TLS_CLIENT_CERT_DATA",
-    "TEMPORAL_TLS_CLIENT_KEY_DATA",
     "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
     "TEMPORAL_CODEC_ENDPOINT",
     "TEMPORAL_CODEC_AUTH",
@@ -33,7 +30,7 @@ const ALSO_READ_PREFIXES: &[&str] = &["TEMPORAL_GRPC_META_", "TEMPORAL_SUPERVISO
 
 /// Whether the supervisor reads this variable.
 pub fn read_by_us(name: &str) -> bool {
-    ALL.iter().any(|def| def.env == name)
+    ALL.iter().any(|def| def.env == name || def.inline == name)
         || ALSO_READ.contains(&name)
         || ALSO_READ_PREFIXES.iter().any(|p| name.starts_with(p))
 }

@@ -77,6 +77,8 @@ pub struct Def {
     /// `task_queue`); `None`: the top level only.
     pub worker_key: Option<&'static str>,
     pub env: &'static str,
+    /// For a PEM file's setting: the variable that holds the PEM itself instead.
+    pub inline: &'static str,
     /// The default, as text its kind parses; `None`: unset unless given.
     pub default: Option<&'static str>,
     /// How the value reads in the help and the reference when it is unset.
@@ -148,6 +150,7 @@ const fn set(
         key,
         worker_key: None,
         env: "",
+        inline: "",
         default: Some(default),
         unset: "",
         value_name,
@@ -236,9 +239,9 @@ settings! {
     API_KEY: Text = unset("api_key", Connection, "KEY", "none", "API key, sent as a bearer token; turns TLS on"), { env: "TEMPORAL_API_KEY", secret: true, profile: Some(|p| p.api_key.clone()) };
     API_KEY_FILE: File = unset("api_key_file", Connection, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key"), { env: "TEMPORAL_API_KEY_FILE" };
     TLS: Flag = unset("tls", Connection, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it"), { env: "TEMPORAL_TLS", shape: Shape::Switch, profile: Some(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string())) };
-    TLS_CA_PATH: File = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)"), { env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH" };
-    TLS_CERT_PATH: File = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)"), { env: "TEMPORAL_TLS_CLIENT_CERT_PATH" };
-    TLS_KEY_PATH: File = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)"), { env: "TEMPORAL_TLS_CLIENT_KEY_PATH" };
+    TLS_CA_PATH: File = unset("tls_ca_path", Connection, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)"), { env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", inline: "TEMPORAL_TLS_SERVER_CA_CERT_DATA" };
+    TLS_CERT_PATH: File = unset("tls_cert_path", Connection, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)"), { env: "TEMPORAL_TLS_CLIENT_CERT_PATH", inline: "TEMPORAL_TLS_CLIENT_CERT_DATA" };
+    TLS_KEY_PATH: File = unset("tls_key_path", Connection, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)"), { env: "TEMPORAL_TLS_CLIENT_KEY_PATH", inline: "TEMPORAL_TLS_CLIENT_KEY_DATA" };
     TLS_SERVER_NAME: Text = unset("tls_server_name", Connection, "NAME", "the address's host", "Name to verify the server certificate against, and SNI"), { env: "TEMPORAL_TLS_SERVER_NAME", profile: Some(|p| p.tls.as_ref()?.server_name.clone()) };
     PROFILE: Text = set("profile", Connection, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)"), { env: "TEMPORAL_PROFILE" };
     KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Connection, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");

@@ -48,23 +48,20 @@ impl Pem {
     }
 }
 
-/// One PEM input: a path (flag, variable, our file), else the inline `*_DATA` variable, else
+/// One PEM input: a path (flag, variable, our file), else its inline variable (`*_DATA`), else
 /// the profile's path or data; read through the bounded reader.
 fn input(
     r: &Resolver<'_>,
     env: &Env,
     def: &Def,
-    data_var: &'static str,
     profile: (&Option<DataSource>, &Source),
 ) -> Result<Option<Sourced<Pem>>, ConfigError> {
-    let (given, source) = match (
-        r.raw(def, None)?,
-        env.get(data_var).filter(|v| !v.is_empty()),
-    ) {
+    let inline = env.get(def.inline).filter(|v| !v.is_empty());
+    let (given, source) = match (r.raw(def, None)?, inline) {
         (Some((path, source)), _) => (DataSource::Path(path), source),
         (None, Some(data)) => (
             DataSource::Data(data.clone().into()),
-            Source::Env(data_var.into()),
+            Source::Env(def.inline.into()),
         ),
         (None, None) => match profile {
             (Some(given), source) => (given.clone(), source.clone()),
@@ -154,8 +151,8 @@ pub fn resolve(
     if env.get(variable).and_then(|v| Flag::parse(v).ok()) == Some(true) {
         return Err(ConfigError::at(Source::Env(variable.into()), refused));
     }
-    let mut pem = |def: &Def, var, from: &Option<DataSource>| {
-        let found = input(r, env, def, var, (from, &profile))?;
+    let mut pem = |def: &Def, from: &Option<DataSource>| {
+        let found = input(r, env, def, (from, &profile))?;
         let (shown, source) = match &found {
             Some(p) => (p.value.shown(), p.source.clone()),
             None => (format!("({})", def.unset), Source::Default),
@@ -163,21 +160,9 @@ pub fn resolve(
         r.record(def.key, shown, source);
         Ok::<_, ConfigError>(found)
     };
-    let ca = pem(
-        TLS_CA_PATH.def,
-        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-        &p_tls.server_ca_cert,
-    )?;
-    let cert = pem(
-        TLS_CERT_PATH.def,
-        "TEMPORAL_TLS_CLIENT_CERT_DATA",
-        &p_tls.client_cert,
-    )?;
-    let key = pem(
-        TLS_KEY_PATH.def,
-        "TEMPORAL_TLS_CLIENT_KEY_DATA",
-        &p_tls.client_key,
-    )?;
+    let ca = pem(TLS_CA_PATH.def, &p_tls.server_ca_cert)?;
+    let cert = pem(TLS_CERT_PATH.def, &p_tls.client_cert)?;
+    let key = pem(TLS_KEY_PATH.def, &p_tls.client_key)?;
     let server_name = r.get_opt(TLS_SERVER_NAME, None)?;
     check(&ca, &cert, &key)?;
     let implied_by = match (implied.https, implied.api_key) {

@@ -6,6 +6,9 @@ use std::path::Path;
 
 use crate::config::ConnectionSettings;
 use crate::config::connection::Pem;
+use crate::config::table::{
+    ADDRESS, API_KEY, NAMESPACE, TLS, TLS_CA_PATH, TLS_CERT_PATH, TLS_KEY_PATH, TLS_SERVER_NAME,
+};
 
 /// One variable of the worker's environment: set to a value, or removed.
 pub type EnvChange = (String, Option<String>);
@@ -15,23 +18,21 @@ pub type EnvChange = (String, Option<String>);
 /// the two can never disagree. Paths are made absolute: the worker may run in another
 /// directory.
 pub fn connection_env(connection: &ConnectionSettings) -> Vec<EnvChange> {
+    let tls = connection.tls.clone().unwrap_or_default();
     let mut env: Vec<EnvChange> = vec![
-        ("TEMPORAL_ADDRESS".into(), Some(connection.address())),
+        (ADDRESS.def.env.into(), Some(connection.address())),
+        (NAMESPACE.def.env.into(), Some(connection.namespace.clone())),
+        (API_KEY.def.env.into(), connection.api_key.clone()),
         (
-            "TEMPORAL_NAMESPACE".into(),
-            Some(connection.namespace.clone()),
-        ),
-        ("TEMPORAL_API_KEY".into(), connection.api_key.clone()),
-        (
-            "TEMPORAL_TLS".into(),
+            TLS.def.env.into(),
             Some(connection.tls.is_some().to_string()),
         ),
+        (TLS_SERVER_NAME.def.env.into(), tls.server_name),
     ];
-    let tls = connection.tls.clone().unwrap_or_default();
-    for (pem, variable) in [
-        (&tls.ca_cert, "TEMPORAL_TLS_SERVER_CA_CERT"),
-        (&tls.client_cert, "TEMPORAL_TLS_CLIENT_CERT"),
-        (&tls.client_key, "TEMPORAL_TLS_CLIENT_KEY"),
+    for (pem, def) in [
+        (&tls.ca_cert, TLS_CA_PATH.def),
+        (&tls.client_cert, TLS_CERT_PATH.def),
+        (&tls.client_key, TLS_KEY_PATH.def),
     ] {
         let (path, data) = match pem {
             Some(Pem {
@@ -42,10 +43,9 @@ pub fn connection_env(connection: &ConnectionSettings) -> Vec<EnvChange> {
             }
             None => (None, None),
         };
-        env.push((format!("{variable}_PATH"), path));
-        env.push((format!("{variable}_DATA"), data));
+        env.push((def.env.into(), path));
+        env.push((def.inline.into(), data));
     }
-    env.push(("TEMPORAL_TLS_SERVER_NAME".into(), tls.server_name));
     let mut headers: Vec<_> = connection.headers.iter().collect();
     headers.sort();
     for (name, value) in headers {
