@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::config::address::{join_address, parse_address, shown_address};
-use crate::config::kinds::parse_signal;
+use crate::config::kinds::{Kind, StopSignal};
 use crate::config::profile::ProfileFile;
 use crate::config::resolver::Resolver;
 use crate::config::{self, ConfigError, Env, Flags, Workers};
@@ -90,7 +90,7 @@ pub fn address(data: &[u8]) -> Result<(), String> {
 /// name is accepted as the same signal.
 pub fn signal(data: &[u8]) -> Result<(), String> {
     let text = text(data)?;
-    let signal = parse_signal(text)?;
+    let signal = StopSignal::parse(text).map_err(|_| "refused".to_string())?;
     assert!(
         !matches!(
             signal,
@@ -98,7 +98,7 @@ pub fn signal(data: &[u8]) -> Result<(), String> {
         ),
         "{text:?}"
     );
-    assert_eq!(parse_signal(signal.as_str()), Ok(signal), "{text:?}");
+    assert_eq!(StopSignal::parse(signal.as_str()), Ok(signal), "{text:?}");
     Ok(())
 }
 

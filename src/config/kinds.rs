@@ -175,11 +175,6 @@ fn stop_signal(text: &str) -> Result<Signal, Refusal> {
     }
 }
 
-/// `SIGTERM`, `TERM` or `15`.
-pub fn parse_signal(text: &str) -> Result<Signal, String> {
-    StopSignal::parse(text).map_err(|_| format!("expected {}", StopSignal::TAKES))
-}
-
 /// `:PORT` on `host`, else the address as written.
 fn socket(text: &str, host: &str) -> Result<SocketAddr, Refusal> {
     let t = text.trim();

@@ -35,11 +35,6 @@ pub struct Resolver<'a> {
     report: Vec<Setting>,
 }
 
-/// `<source>: invalid value '<text>': <reason>`, the shape of every bad-value error.
-pub fn invalid(source: &Source, text: &str, reason: &str) -> ConfigError {
-    ConfigError::at(source, format!("invalid value '{text}': {reason}"))
-}
-
 impl<'a> Resolver<'a> {
     pub fn new(flags: Flags, env: &'a Env) -> Resolver<'a> {
         Resolver {
@@ -198,7 +193,11 @@ impl<'a> Resolver<'a> {
         } else {
             K::redact(&text)
         };
-        Err(invalid(&source, &shown, &refusal))
+        // The shape of every bad-value error.
+        Err(ConfigError::at(
+            source,
+            format!("invalid value '{shown}': {refusal}"),
+        ))
     }
 
     /// [`find`](Self::find), recorded.
