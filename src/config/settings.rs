@@ -191,13 +191,11 @@ fn at_least(
     shorter: Key<Positive>,
     worker: Option<&str>,
 ) -> Result<(), ConfigError> {
-    let (l, s) = (
-        r.find(longer, worker, true)?,
-        r.find(shorter, worker, true)?,
-    );
-    let (Some(l), Some(s)) = (l, s) else {
-        return Ok(());
+    let found = |key| {
+        r.find(key, worker, true)
+            .map(|v| v.expect("it has a default"))
     };
+    let (l, s) = (found(longer)?, found(shorter)?);
     if l.value >= s.value {
         return Ok(());
     }
@@ -269,8 +267,10 @@ pub fn resolve_endpoint(
     worker: Option<&str>,
     run: bool,
 ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-    let on = r.get(ENDPOINT, worker)?.value;
-    let listen = r.get_opt(ENDPOINT_LISTEN, worker)?.map(|s| s.value);
+    let (on, listen) = (
+        r.value(ENDPOINT, worker)?,
+        r.maybe(ENDPOINT_LISTEN, worker)?,
+    );
     Ok(match (run, on, listen) {
         (_, false, _) => None,
         (true, true, None) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -281,19 +281,15 @@ pub fn resolve_endpoint(
 /// `--log-level` (or its variable or file key) sets this program's level; without it,
 /// `RUST_LOG` is a full filter, reported as the level's source.
 pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
-    let rust_log = env.get("RUST_LOG").map(String::as_str);
-    let format = r.get(LOG_FORMAT, None)?.value;
+    let format = r.value(LOG_FORMAT, None)?;
     let level = match r.raw(LOG_LEVEL.def, None)? {
-        Some(_) => r.get_opt(LOG_LEVEL, None)?.map(|s| s.value.tracing()),
+        Some(_) => r.maybe(LOG_LEVEL, None)?.map(LogLevel::tracing),
         None => {
-            match rust_log.filter(|v| !v.is_empty()) {
-                Some(filter) => r.record(
-                    LOG_LEVEL.def.key,
-                    filter.to_string(),
-                    Source::Env("RUST_LOG".into()),
-                ),
-                None => r.record(LOG_LEVEL.def.key, "info".into(), Source::Default),
-            }
+            let (shown, source) = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {
+                Some(filter) => (filter.clone(), Source::Env("RUST_LOG".into())),
+                None => ("info".into(), Source::Default),
+            };
+            r.record(LOG_LEVEL.def.key, shown, source);
             None
         }
     };
