@@ -202,39 +202,8 @@ fn resolve_one(
     let process = resolve_process(r, name)?;
     let pollers = resolve_pollers(r, name, warnings)?;
     let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
-    let shown = name.unwrap_or(SINGLE);
-    let whose = name.map(|w| format!("worker {w}: ")).unwrap_or_default();
-    if endpoint.is_some() && process.stop_timeout <= process.stop_grace {
-        let (timeout, grace) = (process.stop_timeout, process.stop_grace);
-        warnings.push(format!(
-            "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \
-             the worker before its stop signal",
-            crate::duration::format(timeout),
-            crate::duration::format(grace)
-        ));
-    }
-    if let Some(listen) = endpoint.filter(|e| e.port() != 0 && replicas > 1) {
-        return Err(ConfigError(format!(
-            "{whose}endpoint_listen {listen} is one port for {replicas} replicas; leave it \
-             unset (a free port for each)"
-        )));
-    }
-    if purpose == Workers::Watch && pollers.task_queues.is_empty() {
-        return Err(match name {
-            Some(_) => ConfigError::at(
-                at("task_queues"),
-                "missing: watch proves a worker by its pollers; give it task_queues",
-            ),
-            None => ConfigError(
-                "watch proves the workers by their pollers: give --task-queue \
-                 (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
-                 task_queues"
-                    .into(),
-            ),
-        });
-    }
-    Ok(WorkerSpec {
-        name: shown.to_string(),
+    let spec = WorkerSpec {
+        name: name.unwrap_or(SINGLE).to_string(),
         command,
         replicas,
         env: table.env.into_iter().collect(),
@@ -244,6 +213,54 @@ fn resolve_one(
         process,
         pollers,
         endpoint,
+    };
+    check_spec(&spec, name.is_some(), purpose, &at, warnings)?;
+    Ok(spec)
+}
+
+/// What holds between a worker's settings: a drain has time before the stop signal (else a
+/// warning), a fixed endpoint port serves one replica, and under `watch` it has task queues.
+fn check_spec(
+    spec: &WorkerSpec,
+    named: bool,
+    purpose: Workers<'_>,
+    at: &dyn Fn(&str) -> Source,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let (process, replicas) = (&spec.process, spec.replicas);
+    let whose = if named {
+        format!("worker {}: ", spec.name)
+    } else {
+        String::new()
+    };
+    if spec.endpoint.is_some() && process.stop_timeout <= process.stop_grace {
+        warnings.push(format!(
+            "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \
+             the worker before its stop signal",
+            crate::duration::format(process.stop_timeout),
+            crate::duration::format(process.stop_grace)
+        ));
+    }
+    if let Some(listen) = spec.endpoint.filter(|e| e.port() != 0 && replicas > 1) {
+        return Err(ConfigError(format!(
+            "{whose}endpoint_listen {listen} is one port for {replicas} replicas; leave it \
+             unset (a free port for each)"
+        )));
+    }
+    if purpose != Workers::Watch || !spec.pollers.task_queues.is_empty() {
+        return Ok(());
+    }
+    Err(match named {
+        true => ConfigError::at(
+            at("task_queues"),
+            "missing: watch proves a worker by its pollers; give it task_queues",
+        ),
+        false => ConfigError(
+            "watch proves the workers by their pollers: give --task-queue \
+             (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
+             task_queues"
+                .into(),
+        ),
     })
 }
 
