@@ -124,7 +124,7 @@ pub(crate) fn resolve_with(
 ) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let connection = connection::resolve(&mut r, env, profile_file, &mut warnings)?;
-    let wait = settings::resolve_wait(&mut r)?;
+    let wait = WaitSettings::resolve(&mut r, None)?;
     let monitor = MonitorSettings::resolve(&mut r, None)?;
     let run = RunSettings::resolve(&mut r, None)?;
     let watch = workers == Workers::Watch;

@@ -132,13 +132,23 @@ impl<'a> Resolver<'a> {
         Ok(Some((text, source)))
     }
 
-    /// A setting that is unset unless given, parsed by its kind and recorded.
+    /// A setting from the layers, else its default, parsed by its kind and recorded; `None`
+    /// only for a setting that is unset unless given.
     pub fn get_opt<K: Kind>(
         &mut self,
         key: Key<K>,
         worker: Option<&str>,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
-        self.lookup(key, worker, false)
+        let def = key.def;
+        let found = self.find(key, worker)?;
+        let shown = match &found {
+            Some(_) if def.secret => "<redacted>".to_string(),
+            Some(s) => K::show(&s.value),
+            None => format!("({})", def.unset),
+        };
+        let source = found.as_ref().map_or(Source::Default, |s| s.source.clone());
+        self.record(&Self::name(def, worker), shown, source);
+        Ok(found)
     }
 
     /// A setting with a default, parsed by its kind and recorded.
@@ -147,7 +157,7 @@ impl<'a> Resolver<'a> {
         key: Key<K>,
         worker: Option<&str>,
     ) -> Result<Sourced<K::Value>, ConfigError> {
-        let found = self.lookup(key, worker, true)?;
+        let found = self.get_opt(key, worker)?;
         Ok(found.expect("get is for settings with a default"))
     }
 
@@ -169,19 +179,16 @@ impl<'a> Resolver<'a> {
         Ok(self.get_opt(key, w)?.map(|s| s.value))
     }
 
-    /// The setting's text from the layers, else (`with_default`) its default, parsed by its
-    /// kind; a bad value names its source, redacted.
+    /// The setting's text from the layers, else its default, parsed by its kind, not
+    /// recorded; a bad value names its source, redacted.
     pub fn find<K: Kind>(
         &self,
         key: Key<K>,
         worker: Option<&str>,
-        with_default: bool,
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
         let def = key.def;
-        let default = def.default.filter(|_| with_default);
-        let found = self.raw(def, worker)?;
-        let Some((text, source)) = found.or(default.map(|d| (d.to_string(), Source::Default)))
-        else {
+        let default = def.default.map(|d| (d.to_string(), Source::Default));
+        let Some((text, source)) = self.raw(def, worker)?.or(default) else {
             return Ok(None);
         };
         let refusal = match K::parse(&text) {
@@ -198,25 +205,6 @@ impl<'a> Resolver<'a> {
             source,
             format!("invalid value '{shown}': {refusal}"),
         ))
-    }
-
-    /// [`find`](Self::find), recorded.
-    fn lookup<K: Kind>(
-        &mut self,
-        key: Key<K>,
-        worker: Option<&str>,
-        with_default: bool,
-    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
-        let def = key.def;
-        let found = self.find(key, worker, with_default)?;
-        let shown = match &found {
-            Some(_) if def.secret => "<redacted>".to_string(),
-            Some(s) => K::show(&s.value),
-            None => format!("({})", def.unset),
-        };
-        let source = found.as_ref().map_or(Source::Default, |s| s.source.clone());
-        self.record(&Self::name(def, worker), shown, source);
-        Ok(found)
     }
 
     /// Adds a line to the report, unless the setting has one (a setting read by two sections

@@ -17,9 +17,9 @@ use crate::duration;
 
 /// `Name { field: Type = how(KEY), ... }`: a struct of settings and how it is resolved, each
 /// field from its setting through the resolver (`value`: one with a default; `maybe`: unset
-/// unless given).
+/// unless given); `where LONG >= SHORT` checks that one duration is at least another.
 macro_rules! sections {
-    ($($(#[$doc:meta])* $name:ident {
+    ($($(#[$doc:meta])* $name:ident $(where $long:ident >= $short:ident)? {
         $($(#[$fdoc:meta])* $field:ident: $ty:ty = $how:ident($key:ident),)*
     })*) => {$(
         $(#[$doc])*
@@ -34,7 +34,9 @@ macro_rules! sections {
                 r: &mut $crate::config::resolver::Resolver<'_>,
                 worker: Option<&str>,
             ) -> Result<$name, $crate::config::ConfigError> {
-                Ok($name { $($field: r.$how($key, worker)?,)* })
+                let section = $name { $($field: r.$how($key, worker)?,)* };
+                $($crate::config::settings::at_least(r, $long, $short, worker)?;)?
+                Ok(section)
             }
         }
     )*};
@@ -44,7 +46,7 @@ pub(crate) use sections;
 
 sections! {
     /// How `wait` and `exec` retry, and how `run` waits.
-    WaitSettings {
+    WaitSettings where MAX_DELAY >= INITIAL_DELAY {
         /// Most attempts; 0 means no limit.
         max_retries: u32 = value(MAX_RETRIES),
         initial_delay: Duration = value(INITIAL_DELAY),
@@ -91,7 +93,7 @@ sections! {
     }
 
     /// How one worker's processes are stopped and restarted.
-    ProcessSettings {
+    ProcessSettings where RESTART_MAX_DELAY >= RESTART_DELAY {
         stop_signal: Signal = value(STOP_SIGNAL),
         /// From the stop to SIGKILL: the drain (with the endpoint), then the stop signal's grace.
         stop_timeout: Duration = value(STOP_TIMEOUT),
@@ -185,16 +187,13 @@ pub struct LogSettings {
 }
 
 /// Fails unless `longer` is at least `shorter`, naming both, their values and sources.
-fn at_least(
+pub(crate) fn at_least(
     r: &Resolver<'_>,
     longer: Key<Positive>,
     shorter: Key<Positive>,
     worker: Option<&str>,
 ) -> Result<(), ConfigError> {
-    let found = |key| {
-        r.find(key, worker, true)
-            .map(|v| v.expect("it has a default"))
-    };
+    let found = |key| r.find(key, worker).map(|v| v.expect("it has a default"));
     let (l, s) = (found(longer)?, found(shorter)?);
     if l.value >= s.value {
         return Ok(());
@@ -206,22 +205,6 @@ fn at_least(
     let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
     let (l, s) = (shown(longer, l), shown(shorter, s));
     Err(ConfigError(format!("{whose}{l} is shorter than {s}")))
-}
-
-pub fn resolve_wait(r: &mut Resolver<'_>) -> Result<WaitSettings, ConfigError> {
-    let wait = WaitSettings::resolve(r, None)?;
-    at_least(r, MAX_DELAY, INITIAL_DELAY, None)?;
-    Ok(wait)
-}
-
-/// The process settings of one worker (`None`: the single worker, or no worker at all).
-pub fn resolve_process(
-    r: &mut Resolver<'_>,
-    worker: Option<&str>,
-) -> Result<ProcessSettings, ConfigError> {
-    let process = ProcessSettings::resolve(r, worker)?;
-    at_least(r, RESTART_MAX_DELAY, RESTART_DELAY, worker)?;
-    Ok(process)
 }
 
 /// The poller settings of one worker (`None`: the single worker, or no worker at all).

@@ -176,7 +176,7 @@ pub fn resolve(
             .next()
             .map(|s| format!("TLS settings ({s})")),
     };
-    let (on, tls_source) = match (r.find(TLS, None, false)?, implied_by) {
+    let (on, tls_source) = match (r.find(TLS, None)?, implied_by) {
         (Some(explicit), _) => (explicit.value, explicit.source),
         (None, Some(why)) => (true, Source::Implied(why)),
         (None, None) => (false, Source::Default),

@@ -15,9 +15,7 @@ use indexmap::IndexMap;
 use crate::config::choices::Output;
 use crate::config::file::WorkerTable;
 use crate::config::resolver::{Resolver, Source};
-use crate::config::settings::{
-    PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers, resolve_process,
-};
+use crate::config::settings::{PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers};
 use crate::config::table::{OPTIONAL, OUTPUT, REPLICAS, WORKING_DIR};
 
 /// The name of the one worker of `-- CMD` or the file's top-level `command`.
@@ -199,7 +197,7 @@ fn resolve_one(
     if let Some(name) = name {
         record_own(r, name, &command, &table.env);
     }
-    let process = resolve_process(r, name)?;
+    let process = ProcessSettings::resolve(r, name)?;
     let pollers = resolve_pollers(r, name, warnings)?;
     let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
     let spec = WorkerSpec {
