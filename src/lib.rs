@@ -46,7 +46,7 @@ mod temporal;
 mod watch;
 mod watcher;
 
-pub use config::{Env, process_env};
+pub use config::Env;
 
 use std::ffi::OsString;
 use std::time::Duration;

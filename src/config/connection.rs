@@ -152,7 +152,7 @@ fn api_key(
     let Some(file) = r.get_opt(API_KEY_FILE, None)? else {
         return Ok((r.get_opt(API_KEY, None)?, None));
     };
-    if let Some((_, given)) = r.raw(API_KEY.def, None)? {
+    if let Some((_, given)) = r.raw(API_KEY.def, None) {
         return Err(ConfigError(format!(
             "the API key is given twice: {given} and as a file ({}); give one",
             file.source

@@ -98,6 +98,7 @@ impl Env {
     }
 }
 
+#[cfg(test)]
 impl FromIterator<(String, String)> for Env {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Env {
         Env {

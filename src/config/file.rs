@@ -17,19 +17,13 @@ use crate::config::source::Source;
 use crate::config::table::{self, Def};
 use crate::files;
 
-/// A setting's value as the file wrote it: one value as text, or a list of strings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
-    Text(String),
-    List(Vec<String>),
-}
-
 /// Our file, read and checked.
 #[derive(Debug, Default)]
 pub struct ConfigFile {
     pub path: PathBuf,
-    /// Top-level settings, by key, in the order written.
-    pub settings: IndexMap<String, Raw>,
+    /// Top-level settings, by key, in the order written, as text (a list's items joined with
+    /// commas).
+    pub settings: IndexMap<String, String>,
     /// The one worker's program and arguments (instead of `-- CMD`).
     pub command: Option<Vec<String>>,
     /// Named workers, in the order written.
@@ -40,7 +34,7 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default)]
 pub struct WorkerTable {
     /// The settings it sets, its own keys among them, by their top-level key.
-    pub settings: IndexMap<String, Raw>,
+    pub settings: IndexMap<String, String>,
     /// The program and its arguments.
     pub command: Option<Vec<String>>,
     /// Added to its environment.
@@ -152,29 +146,22 @@ fn worker_table(
 /// A command: a program and its arguments.
 fn command(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
     match value.get_ref() {
-        DeValue::Array(_) => strings(text, key, value),
+        DeValue::Array(items) => strings(text, key, items),
         _ => Err(refusing(text, key, value)(
             "expected a program and its arguments as a list, such as [\"python\", \"worker.py\"]",
         )),
     }
 }
 
-/// A setting's value: a list only where the setting takes one.
-fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result<Raw, String> {
+/// A setting's value as text: a string, number or boolean, or a list of strings (its items
+/// joined with commas) where the setting takes one.
+fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result<String, String> {
     let at = refusing(text, key, value);
     match value.get_ref() {
-        DeValue::Array(_) if def.shape == table::Shape::List => {
-            Ok(Raw::List(strings(text, key, value)?))
+        DeValue::Array(items) if def.shape == table::Shape::List => {
+            Ok(strings(text, key, items)?.join(","))
         }
         DeValue::Array(_) => Err(at("expected a single value, found a list")),
-        _ => scalar(text, key, value).map(Raw::Text),
-    }
-}
-
-/// A string, number or boolean, as text.
-fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, String> {
-    let at = refusing(text, key, value);
-    match value.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
         DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().replace('_', "")),
         DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
@@ -187,29 +174,19 @@ fn scalar(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String,
     }
 }
 
-/// An array of strings.
-fn strings(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
-    let at = refusing(text, key, value);
-    let DeValue::Array(items) = value.get_ref() else {
-        return Err(at("expected a list of strings"));
+/// The items of an array, each a string.
+fn strings(text: &str, key: &str, items: &[Spanned<DeValue<'_>>]) -> Result<Vec<String>, String> {
+    let item = |(i, item): (usize, &Spanned<DeValue<'_>>)| match item.get_ref() {
+        DeValue::String(s) => Ok(s.to_string()),
+        _ => {
+            let found = text.get(item.span()).unwrap_or_default().trim();
+            let at = format!("{key}[{i}]");
+            Err(refusing(text, &at, item)(&format!(
+                "expected a string, found {found}"
+            )))
+        }
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item.get_ref() {
-            DeValue::String(s) => Ok(s.to_string()),
-            _ => {
-                let found = text.get(item.span()).unwrap_or_default().trim();
-                let message = format!("expected a string, found {found}");
-                Err(located(
-                    text,
-                    Some(item.span()),
-                    &format!("{key}[{i}]"),
-                    &message,
-                ))
-            }
-        })
-        .collect()
+    items.iter().enumerate().map(item).collect()
 }
 
 /// An error about `value`, at `key`: [`located`] with the value's line.

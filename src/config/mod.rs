@@ -76,11 +76,6 @@ impl ConfigError {
     }
 }
 
-/// Reads the process environment (see [`Env`] for values that are not UTF-8).
-pub fn process_env() -> Env {
-    Env::from_process()
-}
-
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

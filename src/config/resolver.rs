@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use crate::config::file::{ConfigFile, Raw};
+use crate::config::file::ConfigFile;
 use crate::config::kinds::Kind;
 use crate::config::profile::ProfileLayer;
 pub use crate::config::source::{Source, Sourced};
-use crate::config::table::{Def, Key, Shape};
+use crate::config::table::{Def, Key};
 use crate::config::{ConfigError, Env};
 
 /// One line of the `config` report.
@@ -78,58 +78,31 @@ impl<'a> Resolver<'a> {
 
     /// The raw text of a setting from flag, environment, `worker`'s table, our file or
     /// Temporal's profile, with its source.
-    pub fn raw(
-        &self,
-        def: &Def,
-        worker: Option<&str>,
-    ) -> Result<Option<(String, Source)>, ConfigError> {
+    pub fn raw(&self, def: &Def, worker: Option<&str>) -> Option<(String, Source)> {
         if let Some(value) = self.flags.get(def.key) {
-            return Ok(Some((value.clone(), Source::Flag(def.flag()))));
+            return Some((value.clone(), Source::Flag(def.flag())));
         }
         if let Some(value) = self.env.get(def.env).filter(|v| !v.is_empty()) {
-            return Ok(Some((value.clone(), Source::Env(def.env.to_string()))));
+            return Some((value.clone(), Source::Env(def.env.to_string())));
         }
-        if let Some(found) = self.in_file(def, worker)? {
-            return Ok(Some(found));
+        if let Some(found) = self.in_file(def, worker) {
+            return Some(found);
         }
         let profile = self.profile.as_ref().zip(def.profile);
-        Ok(profile.and_then(|(p, get)| Some((get(&p.profile)?, p.source.clone()))))
+        profile.and_then(|(p, get)| Some((get(&p.profile)?, p.source.clone())))
     }
 
-    /// The raw text of a setting in `worker`'s table, else our file's top level.
-    fn in_file(
-        &self,
-        def: &Def,
-        worker: Option<&str>,
-    ) -> Result<Option<(String, Source)>, ConfigError> {
-        let Some(file) = &self.file else {
-            return Ok(None);
+    /// The text of a setting in `worker`'s table (which holds only settings a worker may set),
+    /// else our file's top level (which holds only settings of the file).
+    fn in_file(&self, def: &Def, worker: Option<&str>) -> Option<(String, Source)> {
+        let file = self.file.as_ref()?;
+        let in_worker = worker.and_then(|w| file.workers.get(w)?.settings.get(def.key));
+        let (text, key) = match in_worker {
+            Some(text) => (text, Self::name(def, worker)),
+            None => (file.settings.get(def.key)?, def.key.to_string()),
         };
-        let in_worker = worker.zip(def.worker_key).and_then(|(w, key)| {
-            Some((
-                file.workers.get(w)?.settings.get(def.key)?,
-                format!("workers.{w}.{key}"),
-            ))
-        });
-        let top = || Some((file.settings.get(def.key)?, def.key.to_string()));
-        let Some((value, key)) = in_worker.or_else(|| top().filter(|_| def.in_file)) else {
-            return Ok(None);
-        };
-        let source = Source::File {
-            path: file.path.clone(),
-            key,
-        };
-        let text = match value {
-            Raw::Text(text) => text.clone(),
-            Raw::List(items) if def.shape == Shape::List => items.join(","),
-            Raw::List(_) => {
-                return Err(ConfigError::at(
-                    source,
-                    "expected a single value, found a list",
-                ));
-            }
-        };
-        Ok(Some((text, source)))
+        let path = file.path.clone();
+        Some((text.clone(), Source::File { path, key }))
     }
 
     /// A setting from the layers, else its default, parsed by its kind and recorded; `None`
@@ -188,7 +161,7 @@ impl<'a> Resolver<'a> {
     ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
         let def = key.def;
         let default = def.default.map(|d| (d.to_string(), Source::Default));
-        let Some((text, source)) = self.raw(def, worker)?.or(default) else {
+        let Some((text, source)) = self.raw(def, worker).or(default) else {
             return Ok(None);
         };
         let refusal = match K::parse(&text) {

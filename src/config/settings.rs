@@ -265,7 +265,7 @@ pub fn resolve_endpoint(
 /// `RUST_LOG` is a full filter, reported as the level's source.
 pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
     let format = r.value(LOG_FORMAT, None)?;
-    let level = match r.raw(LOG_LEVEL.def, None)? {
+    let level = match r.raw(LOG_LEVEL.def, None) {
         Some(_) => r.maybe(LOG_LEVEL, None)?.map(LogLevel::tracing),
         None => {
             let (shown, source) = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {

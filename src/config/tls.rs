@@ -57,7 +57,7 @@ fn input(
     profile: (&Option<DataSource>, &Source),
 ) -> Result<Option<Sourced<Pem>>, ConfigError> {
     let inline = env.get(def.inline).filter(|v| !v.is_empty());
-    let (given, source) = match (r.raw(def, None)?, inline) {
+    let (given, source) = match (r.raw(def, None), inline) {
         (Some((path, source)), _) => (DataSource::Path(path), source),
         (None, Some(data)) => (
             DataSource::Data(data.clone().into()),
