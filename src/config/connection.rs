@@ -93,9 +93,9 @@ pub fn resolve(
     let address = r.get(ADDRESS, None)?;
     let namespace = r.get(NAMESPACE, None)?.value;
     let (api_key, api_key_file) = api_key(r)?;
-    let implied = tls::Implied {
-        https: address.value.https.then_some(&address.source),
-        api_key: api_key.as_ref().map(|key| &key.source),
+    let implied = match (address.value.https, &api_key) {
+        (true, _) => Some("an https:// address".into()),
+        (false, key) => key.as_ref().map(|k| format!("the API key ({})", k.source)),
     };
     let (tls, tls_source) = tls::resolve(r, env, implied)?;
     if address.value.https && tls.is_none() {

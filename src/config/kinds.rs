@@ -22,20 +22,9 @@ pub struct Traits {
     pub choice: bool,
 }
 
-/// Why a value was refused: what the setting takes (its own words, else its kind's, as the
-/// resolver words it), that and why, or the kind's own reason.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
-    Expected,
-    ExpectedBecause(&'static str),
-    Reason(String),
-}
-
-impl From<String> for Refusal {
-    fn from(reason: String) -> Refusal {
-        Refusal::Reason(reason)
-    }
-}
+/// Why a value was refused: `None` for "expected" and what the setting takes (its own
+/// words, else its kind's, as the resolver words it), else the kind's own reason.
+pub type Refusal = Option<String>;
 
 /// A kind of value.
 pub trait Kind {
@@ -90,7 +79,7 @@ kinds! {
         parse: number::<u32>, show: ToString::to_string;
     /// A whole number from 1 up.
     AtLeastOne: u32, "a whole number from 1 up", hyphen: true,
-        parse: |t| number(t).and_then(|n| if n == 0 { Err(Refusal::Expected) } else { Ok(n) }),
+        parse: |t| number(t).and_then(|n| if n == 0 { Err(None) } else { Ok(n) }),
         show: ToString::to_string;
     /// A duration, zero allowed.
     Dur: Duration, "a duration such as 500ms, 2s, 1m30s or 1.5", hyphen: true,
@@ -123,11 +112,11 @@ kinds! {
         hyphen: false, parse: loopback, show: ToString::to_string;
     /// Non-empty text, trimmed.
     Text: String, "a value", hyphen: false,
-        parse: |t: &str| match t.trim() { "" => Err(Refusal::Expected), t => Ok(t.to_string()) },
+        parse: |t: &str| match t.trim() { "" => Err(None), t => Ok(t.to_string()) },
         show: Clone::clone;
     /// A file's name.
     File: PathBuf, "a file name", hyphen: false,
-        parse: |t: &str| match t { "" => Err(Refusal::Expected), t => Ok(PathBuf::from(t)) },
+        parse: |t: &str| match t { "" => Err(None), t => Ok(PathBuf::from(t)) },
         show: |path: &PathBuf| path.display().to_string();
     /// Task queue names, comma-separated.
     Queues: Vec<String>, "task queue names separated by commas", hyphen: false,
@@ -135,20 +124,20 @@ kinds! {
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, Refusal> {
-    text.trim().parse().map_err(|_| Refusal::Expected)
+    text.trim().parse().map_err(|_| None)
 }
 
 /// A number within `range` (never NaN or infinite).
 fn number_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, Refusal> {
     number(text).and_then(|f| match range.contains(&f) {
         true => Ok(f),
-        false => Err(Refusal::Expected),
+        false => Err(None),
     })
 }
 
 fn positive(text: &str) -> Result<Duration, Refusal> {
     match duration::parse(text)? {
-        d if d.is_zero() => Err(Refusal::Reason("must be longer than zero".into())),
+        d if d.is_zero() => Err(Some("must be longer than zero".into())),
         d => Ok(d),
     }
 }
@@ -157,7 +146,7 @@ fn flag(text: &str) -> Result<bool, Refusal> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Refusal::Expected),
+        _ => Err(None),
     }
 }
 
@@ -170,7 +159,7 @@ fn stop_signal(text: &str) -> Result<Signal, Refusal> {
         Err(_) => format!("SIG{t}").parse().ok(),
     };
     match signal {
-        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => Err(Refusal::Expected),
+        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => Err(None),
         Some(signal) => Ok(signal),
     }
 }
@@ -182,23 +171,24 @@ fn socket(text: &str, host: &str) -> Result<SocketAddr, Refusal> {
         Some(port) => format!("{host}:{port}").parse(),
         None => t.parse(),
     }
-    .map_err(|_| Refusal::Expected)
+    .map_err(|_| None)
 }
 
 fn loopback(text: &str) -> Result<SocketAddr, Refusal> {
     match socket(text, "127.0.0.1")? {
         a if a.ip().is_loopback() => Ok(a),
-        _ => Err(Refusal::ExpectedBecause(
-            "the endpoint lends the supervisor's credentials to whoever connects, so it \
-             listens on loopback only",
-        )),
+        _ => Err(Some(format!(
+            "expected {}: the endpoint lends the supervisor's credentials to whoever connects, \
+             so it listens on loopback only",
+            Loopback::TAKES
+        ))),
     }
 }
 
 fn queues(text: &str) -> Result<Vec<String>, Refusal> {
     let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
     if names.iter().any(String::is_empty) {
-        return Err(Refusal::Expected);
+        return Err(None);
     }
     Ok(names)
 }
@@ -228,7 +218,7 @@ impl<E: ValueEnum> Kind for Choice<E> {
         choices::<E>()
     }
     fn parse(text: &str) -> Result<E, Refusal> {
-        E::from_str(text.trim(), false).map_err(|_| Refusal::Expected)
+        E::from_str(text.trim(), false).map_err(|_| None)
     }
     fn show(value: &E) -> String {
         value

@@ -130,11 +130,7 @@ impl Def {
 
     /// Why `text` was refused, in words.
     pub fn refusal(&self, refusal: Refusal) -> String {
-        match refusal {
-            Refusal::Expected => format!("expected {}", self.takes()),
-            Refusal::ExpectedBecause(why) => format!("expected {}: {why}", self.takes()),
-            Refusal::Reason(reason) => reason,
-        }
+        refusal.unwrap_or_else(|| format!("expected {}", self.takes()))
     }
 }
 

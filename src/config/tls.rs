@@ -126,18 +126,13 @@ fn check(
     }
 }
 
-/// What turns TLS on when nobody said: the address's scheme or the API key, each with its
-/// source in words.
-pub struct Implied<'a> {
-    pub https: Option<&'a Source>,
-    pub api_key: Option<&'a Source>,
-}
-
 /// TLS and its material: `Some` when TLS is on; the TLS setting's value and source too.
+/// `implied`: what else turns TLS on when nobody said (the address's scheme or the API key),
+/// in words.
 pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
-    implied: Implied<'_>,
+    implied: Option<String>,
 ) -> Result<(Option<TlsSettings>, Source), ConfigError> {
     let (p_tls, profile) = match r.profile() {
         Some(p) => (p.profile.tls.clone().unwrap_or_default(), p.source.clone()),
@@ -165,17 +160,13 @@ pub fn resolve(
     let key = pem(TLS_KEY_PATH.def, &p_tls.client_key)?;
     let server_name = r.get_opt(TLS_SERVER_NAME, None)?;
     check(&ca, &cert, &key)?;
-    let implied_by = match (implied.https, implied.api_key) {
-        (Some(_), _) => Some("an https:// address".to_string()),
-        (None, Some(source)) => Some(format!("the API key ({source})")),
-        (None, None) => [&ca, &cert]
-            .into_iter()
-            .flatten()
-            .map(|i| &i.source)
+    let implied_by = implied.or_else(|| {
+        let given = [&ca, &cert].into_iter().flatten().map(|i| &i.source);
+        let s = given
             .chain(server_name.as_ref().map(|s| &s.source))
-            .next()
-            .map(|s| format!("TLS settings ({s})")),
-    };
+            .next()?;
+        Some(format!("TLS settings ({s})"))
+    });
     let (on, tls_source) = match (r.find(TLS, None)?, implied_by) {
         (Some(explicit), _) => (explicit.value, explicit.source),
         (None, Some(why)) => (true, Source::Implied(why)),
