@@ -96,7 +96,7 @@ fn option(def: &Def) -> Arg {
         .long(def.key.replace('_', "-"))
         .value_name(def.value_name)
         .help(help)
-        .help_heading(def.section.heading())
+        .help_heading(def.section.0)
         .global(true)
         .allow_hyphen_values(def.kind.hyphen_values);
     match def.shape {
