@@ -60,13 +60,8 @@ pub enum LogLevel {
 
 impl LogLevel {
     pub fn tracing(self) -> tracing::Level {
-        match self {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Trace => tracing::Level::TRACE,
-        }
+        // tracing's level names are ours.
+        name(self).parse().expect("a tracing level's name")
     }
 }
 

@@ -90,19 +90,11 @@ pub fn load(
 /// Where Temporal's loader looks by default (the `dirs` crate's config directory on Linux:
 /// `XDG_CONFIG_HOME` when it is an absolute path, else `HOME/.config`).
 fn default_path(env: &Env) -> Option<String> {
-    let base = env
+    let xdg = env
         .get("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(
-        base.join("temporalio")
-            .join("temporal.toml")
-            .to_string_lossy()
-            .into_owned(),
-    )
+        .filter(|p| p.is_absolute());
+    let home = || Some(Path::new(env.get("HOME").filter(|h| !h.is_empty())?).join(".config"));
+    let path = xdg.or_else(home)?.join("temporalio").join("temporal.toml");
+    Some(path.to_string_lossy().into_owned())
 }
