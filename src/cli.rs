@@ -18,6 +18,10 @@ use crate::config::table::{Def, Shape, options};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Every option given, as typed (filled from the settings table's options, not by the
+    /// derive).
+    #[arg(skip)]
+    pub flags: Flags,
 }
 
 /// What `--version` prints after the name: the crate's version, and the commit it was built
@@ -61,19 +65,13 @@ pub enum Command {
     Config,
 }
 
-/// A parsed command line: the command, and every option as typed.
-pub struct Parsed {
-    pub command: Command,
-    pub flags: Flags,
-}
-
-/// Parses the command line.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::Error> {
+/// Parses the command line: the command, and every option as typed.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
     let matches = command().try_get_matches_from(args)?;
-    let command = Cli::from_arg_matches(&matches)?.command;
-    Ok(Parsed {
-        command,
-        flags: flags(&matches),
+    let flags = flags(&matches);
+    Ok(Cli {
+        flags,
+        ..Cli::from_arg_matches(&matches)?
     })
 }
 
