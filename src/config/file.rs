@@ -21,23 +21,21 @@ use crate::files;
 #[derive(Debug, Default)]
 pub struct ConfigFile {
     pub path: PathBuf,
-    /// Top-level settings, by key, in the order written, as text (a list's items joined with
-    /// commas).
-    pub settings: IndexMap<String, String>,
-    /// The one worker's program and arguments (instead of `-- CMD`).
-    pub command: Option<Vec<String>>,
-    /// Named workers, in the order written.
-    pub workers: IndexMap<String, WorkerTable>,
+    /// The top level: settings, and the one worker's `command`.
+    pub top: Table,
+    /// Named workers' tables, in the order written.
+    pub workers: IndexMap<String, Table>,
 }
 
-/// A `[workers.NAME]` table.
+/// The top level, or a `[workers.NAME]` table.
 #[derive(Debug, Clone, Default)]
-pub struct WorkerTable {
-    /// The settings it sets, its own keys among them, by their top-level key.
+pub struct Table {
+    /// The settings it sets (a worker's own keys among them), by their top-level key, in the
+    /// order written, as text (a list's items joined with commas).
     pub settings: IndexMap<String, String>,
     /// The program and its arguments.
     pub command: Option<Vec<String>>,
-    /// Added to its environment.
+    /// A worker's: added to its environment.
     pub env: IndexMap<String, String>,
 }
 
@@ -76,71 +74,66 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
         located(text, e.span(), "", &format!("{}{key}", e.message().trim()))
     })?;
     let mut file = ConfigFile::default();
-    for (key, value) in doc.get_ref() {
-        let name = key.get_ref().as_ref();
-        match name {
-            "command" => file.command = Some(command(text, name, value)?),
-            "workers" => {
-                let DeValue::Table(workers) = value.get_ref() else {
-                    return Err(located(
-                        text,
-                        Some(value.span()),
-                        name,
-                        "expected [workers.NAME] tables",
-                    ));
-                };
-                for (worker, table) in workers {
-                    let path = format!("workers.{}", worker.get_ref());
-                    let parsed = worker_table(text, &path, table)?;
-                    file.workers.insert(worker.get_ref().to_string(), parsed);
-                }
-            }
-            _ => match table::by_key(name).filter(|d| d.in_file) {
-                Some(def) => {
-                    file.settings
-                        .insert(name.into(), raw(text, name, value, def)?);
-                }
-                None => return Err(located(text, Some(key.span()), name, "unknown key")),
-            },
-        }
-    }
+    file.top = table(text, "", doc.get_ref(), Some(&mut file.workers))?;
     Ok(file)
 }
 
-fn worker_table(
+/// A table's keys: `command` and settings; at the top level (`path` empty) the file's
+/// settings and `workers`, which fills `workers`; in a worker's table the settings a worker
+/// may set and `env`.
+fn table(
     text: &str,
     path: &str,
-    table: &Spanned<DeValue<'_>>,
-) -> Result<WorkerTable, String> {
-    let DeValue::Table(keys) = table.get_ref() else {
-        return Err(located(text, Some(table.span()), path, "expected a table"));
-    };
-    let mut worker = WorkerTable::default();
+    keys: &DeTable<'_>,
+    mut workers: Option<&mut IndexMap<String, Table>>,
+) -> Result<Table, String> {
+    let mut table = Table::default();
     for (key, value) in keys {
-        let (name, at) = (key.get_ref().as_ref(), format!("{path}.{}", key.get_ref()));
-        match (name, table::by_worker_key(name), value.get_ref()) {
-            ("command", _, _) => worker.command = Some(command(text, &at, value)?),
-            ("env", _, DeValue::Table(vars)) => {
-                for (var, value) in vars {
-                    let at = format!("{at}.{}", var.get_ref());
-                    let DeValue::String(v) = value.get_ref() else {
-                        return Err(refusing(text, &at, value)("expected a string (in quotes)"));
+        let name = key.get_ref().as_ref();
+        let at = match path {
+            "" => name.to_string(),
+            path => format!("{path}.{name}"),
+        };
+        let def = match workers {
+            Some(_) => table::by_key(name).filter(|d| d.in_file),
+            None => table::by_worker_key(name),
+        };
+        let refuse = refusing(text, &at, value);
+        match (name, value.get_ref(), workers.as_deref_mut()) {
+            ("command", _, _) => table.command = Some(command(text, &at, value)?),
+            ("workers", DeValue::Table(named), Some(workers)) => {
+                for (worker, keys) in named {
+                    let at = format!("{at}.{}", worker.get_ref());
+                    let DeValue::Table(keys) = keys.get_ref() else {
+                        return Err(refusing(text, &at, keys)("expected a table"));
                     };
-                    worker.env.insert(var.get_ref().to_string(), v.to_string());
+                    workers.insert(
+                        worker.get_ref().to_string(),
+                        self::table(text, &at, keys, None)?,
+                    );
                 }
             }
-            ("env", _, _) => {
-                return Err(refusing(text, &at, value)("expected a table of variables"));
+            ("workers", _, Some(_)) => return Err(refuse("expected [workers.NAME] tables")),
+            ("env", DeValue::Table(vars), None) => {
+                for (var, value) in vars {
+                    let DeValue::String(v) = value.get_ref() else {
+                        let at = format!("{at}.{}", var.get_ref());
+                        return Err(refusing(text, &at, value)("expected a string (in quotes)"));
+                    };
+                    table.env.insert(var.get_ref().to_string(), v.to_string());
+                }
             }
-            (_, Some(def), _) => {
-                worker
-                    .settings
-                    .insert(def.key.into(), raw(text, &at, value, def)?);
-            }
-            (_, None, _) => return Err(located(text, Some(key.span()), &at, "unknown key")),
+            ("env", _, None) => return Err(refuse("expected a table of variables")),
+            _ => match def {
+                Some(def) => {
+                    let raw = raw(text, &at, value, def)?;
+                    table.settings.insert(def.key.into(), raw);
+                }
+                None => return Err(located(text, Some(key.span()), &at, "unknown key")),
+            },
         }
     }
-    Ok(worker)
+    Ok(table)
 }
 
 /// A command: a program and its arguments.

@@ -76,6 +76,20 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A key of our file as a source: `key` in `worker`'s table, else at the top level.
+    pub fn at_file(&self, worker: Option<&str>, key: &str) -> Source {
+        let path = self
+            .file
+            .as_ref()
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        let key = match worker {
+            Some(w) => format!("workers.{w}.{key}"),
+            None => key.to_string(),
+        };
+        Source::File { path, key }
+    }
+
     /// The raw text of a setting from flag, environment, `worker`'s table, our file or
     /// Temporal's profile, with its source.
     pub fn raw(&self, def: &Def, worker: Option<&str>) -> Option<(String, Source)> {
@@ -99,7 +113,7 @@ impl<'a> Resolver<'a> {
         let in_worker = worker.and_then(|w| file.workers.get(w)?.settings.get(def.key));
         let (text, key) = match in_worker {
             Some(text) => (text, Self::name(def, worker)),
-            None => (file.settings.get(def.key)?, def.key.to_string()),
+            None => (file.top.settings.get(def.key)?, def.key.to_string()),
         };
         let path = file.path.clone();
         Some((text.clone(), Source::File { path, key }))

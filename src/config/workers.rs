@@ -7,13 +7,13 @@
 //! command: the sidecar starts nothing.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::ConfigError;
 use indexmap::IndexMap;
 
 use crate::config::choices::Output;
-use crate::config::file::WorkerTable;
+use crate::config::file::Table;
 use crate::config::resolver::{Resolver, Source};
 use crate::config::settings::{PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers};
 use crate::config::table::{OPTIONAL, OUTPUT, REPLICAS, WORKING_DIR};
@@ -77,52 +77,36 @@ pub fn resolve(
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<WorkerSpec>, ConfigError> {
-    let (top, named) = match r.file() {
-        Some(f) => (f.command.clone(), f.workers.keys().cloned().collect()),
-        None => (None, Vec::<String>::new()),
-    };
+    let (top, named) = r
+        .file()
+        .map_or_else(Default::default, |f| (f.top.clone(), f.workers.clone()));
     let cli = match purpose {
         Workers::Run(cli) => cli,
         _ => &[],
     };
-    let Some(first) = named.first() else {
-        let table = WorkerTable {
-            command: top,
-            ..Default::default()
-        };
-        let single = resolve_one(r, None, cli, table, purpose, warnings, 1)?;
+    let Some(first) = named.keys().next() else {
+        let single = resolve_one(r, None, cli, top, purpose, warnings, 1)?;
         return Ok(if purpose == Workers::None {
             vec![]
         } else {
             vec![single]
         });
     };
-    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
-    let at = |key: &str| Source::File {
-        path,
-        key: key.into(),
-    };
     if !cli.is_empty() {
         let problem = format!(
             "the file names workers ([workers.{first}]); give no command after -- or remove \
              the [workers] tables"
         );
-        return Err(ConfigError::at(at("workers"), problem));
+        return Err(ConfigError::at(r.at_file(None, "workers"), problem));
     }
-    if top.is_some() {
+    if top.command.is_some() {
         let problem = "the file has a top-level command and [workers] tables; use one or the other";
-        return Err(ConfigError::at(at("command"), problem));
+        return Err(ConfigError::at(r.at_file(None, "command"), problem));
     }
     let count = named.len();
     named
-        .iter()
-        .map(|name| {
-            let table = r
-                .file()
-                .map(|f| f.workers[name].clone())
-                .unwrap_or_default();
-            resolve_one(r, Some(name), &[], table, purpose, warnings, count)
-        })
+        .into_iter()
+        .map(|(name, table)| resolve_one(r, Some(&name), &[], table, purpose, warnings, count))
         .collect()
 }
 
@@ -164,19 +148,16 @@ fn resolve_one(
     r: &mut Resolver<'_>,
     name: Option<&str>,
     cli: &[OsString],
-    table: WorkerTable,
+    table: Table,
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
     workers: usize,
 ) -> Result<WorkerSpec, ConfigError> {
-    let key = |key: &str| name.map_or(key.to_string(), |n| format!("workers.{n}.{key}"));
-    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
-    let at = |k: &str| Source::File {
-        path: path.clone(),
-        key: key(k),
-    };
-    check_own(name.unwrap_or(SINGLE), &table, purpose, &at)?;
-    let command = command(cli, table.command, purpose, at("command"), name.is_some())?;
+    if let Some(name) = name {
+        check_own(r, name, &table, purpose)?;
+    }
+    let at = r.at_file(name, "command");
+    let command = command(cli, table.command, purpose, at, name.is_some())?;
     let (replicas, optional, output, working_dir) = match name {
         Some(_) => (
             r.value(REPLICAS, name)?,
@@ -187,19 +168,19 @@ fn resolve_one(
         None => (1, false, None, None),
     };
     let prefix_output = output.map_or(workers > 1 || replicas > 1, |o| o == Output::Prefix);
-    // Absolute, so that where the worker starts does not depend on where we were started.
+    // Relative to the file, and absolute, so that where the worker starts does not depend on
+    // where we were started.
+    let base = r
+        .file()
+        .and_then(|f| f.path.parent())
+        .unwrap_or(Path::new(""));
     let working_dir = working_dir.map(|dir| {
-        let dir = path
-            .parent()
-            .map_or_else(|| dir.clone(), |base| base.join(&dir));
+        let dir = base.join(dir);
         std::path::absolute(&dir).unwrap_or(dir)
     });
     if let Some(name) = name {
         record_own(r, name, &command, &table.env);
     }
-    let process = ProcessSettings::resolve(r, name)?;
-    let pollers = resolve_pollers(r, name, warnings)?;
-    let endpoint = resolve_endpoint(r, name, purpose != Workers::Watch)?;
     let spec = WorkerSpec {
         name: name.unwrap_or(SINGLE).to_string(),
         command,
@@ -208,29 +189,25 @@ fn resolve_one(
         working_dir,
         optional,
         prefix_output,
-        process,
-        pollers,
-        endpoint,
+        process: ProcessSettings::resolve(r, name)?,
+        pollers: resolve_pollers(r, name, warnings)?,
+        endpoint: resolve_endpoint(r, name, purpose != Workers::Watch)?,
     };
-    check_spec(&spec, name.is_some(), purpose, &at, warnings)?;
+    check_spec(r, &spec, name, purpose, warnings)?;
     Ok(spec)
 }
 
 /// What holds between a worker's settings: a drain has time before the stop signal (else a
 /// warning), a fixed endpoint port serves one replica, and under `watch` it has task queues.
 fn check_spec(
+    r: &Resolver<'_>,
     spec: &WorkerSpec,
-    named: bool,
+    name: Option<&str>,
     purpose: Workers<'_>,
-    at: &dyn Fn(&str) -> Source,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let (process, replicas) = (&spec.process, spec.replicas);
-    let whose = if named {
-        format!("worker {}: ", spec.name)
-    } else {
-        String::new()
-    };
+    let whose = name.map(|n| format!("worker {n}: ")).unwrap_or_default();
     if spec.endpoint.is_some() && process.stop_timeout <= process.stop_grace {
         warnings.push(format!(
             "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \
@@ -248,12 +225,12 @@ fn check_spec(
     if purpose != Workers::Watch || !spec.pollers.task_queues.is_empty() {
         return Ok(());
     }
-    Err(match named {
-        true => ConfigError::at(
-            at("task_queues"),
+    Err(match name {
+        Some(_) => ConfigError::at(
+            r.at_file(name, "task_queues"),
             "missing: watch proves a worker by its pollers; give it task_queues",
         ),
-        false => ConfigError(
+        None => ConfigError(
             "watch proves the workers by their pollers: give --task-queue \
              (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
              task_queues"
@@ -265,18 +242,21 @@ fn check_spec(
 /// A named worker's name and its variables' names are valid, and under `watch` it starts
 /// nothing.
 fn check_own(
+    r: &Resolver<'_>,
     name: &str,
-    table: &WorkerTable,
+    table: &Table,
     purpose: Workers<'_>,
-    at: &dyn Fn(&str) -> Source,
 ) -> Result<(), ConfigError> {
     if !valid_name(name) {
         let problem = format!("invalid worker name '{name}': use letters, digits, '-' and '_'");
-        return Err(ConfigError::at(at(""), problem));
+        return Err(ConfigError::at(
+            r.at_file(None, &format!("workers.{name}")),
+            problem,
+        ));
     }
     if let Some(variable) = table.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         let problem = format!("invalid variable name '{variable}'");
-        return Err(ConfigError::at(at("env"), problem));
+        return Err(ConfigError::at(r.at_file(Some(name), "env"), problem));
     }
     let starts = [REPLICAS.def.key, WORKING_DIR.def.key, OUTPUT.def.key];
     let mut started = starts
@@ -285,7 +265,7 @@ fn check_own(
     let started = started.next().or((!table.env.is_empty()).then_some("env"));
     match started.filter(|_| purpose == Workers::Watch) {
         Some(key) => Err(ConfigError::at(
-            at(key),
+            r.at_file(Some(name), key),
             format!("watch starts nothing, so its workers take no {key}"),
         )),
         None => Ok(()),
@@ -300,17 +280,12 @@ fn record_own(
     command: &[OsString],
     env: &IndexMap<String, String>,
 ) {
-    let path = r.file().map(|f| f.path.clone()).unwrap_or_default();
     let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
     let names: Vec<&str> = env.keys().map(String::as_str).collect();
     for (key, value) in [("command", words.join(" ")), ("env", names.join(","))] {
-        let key = format!("workers.{name}.{key}");
-        let source = Source::File {
-            path: path.clone(),
-            key: key.clone(),
-        };
         if !value.is_empty() {
-            r.record(&key, value, source);
+            let source = r.at_file(Some(name), key);
+            r.record(&format!("workers.{name}.{key}"), value, source);
         }
     }
 }
