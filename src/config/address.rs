@@ -3,7 +3,7 @@
 
 use temporalio_client::Url;
 
-use crate::config::kinds::{Kind, Refusal};
+use crate::config::kinds::{Kind, Refusal, Traits};
 
 /// Temporal's address, as a kind of setting value.
 #[derive(Clone, Copy)]
@@ -20,16 +20,13 @@ pub struct Target {
 
 impl Kind for Address {
     type Value = Target;
-    const TAKES: &'static str = "host:port, [v6]:port or an http(s):// URL";
+    const TRAITS: Traits = Traits {
+        takes: || "host:port, [v6]:port or an http(s):// URL".into(),
+        hyphen_values: false,
+        choice: false,
+    };
     fn parse(text: &str) -> Result<Target, Refusal> {
-        let (https, host, port) = parse_address(text)?;
-        let text = text.to_string();
-        Ok(Target {
-            https,
-            host,
-            port,
-            text,
-        })
+        Ok(parse_address(text)?)
     }
     fn show(target: &Target) -> String {
         target.text.clone()
@@ -60,8 +57,7 @@ pub fn join_address(host: &str, port: u16) -> String {
 }
 
 /// Parses `host:port`, `[v6]:port`, or a URL with an `http` or `https` scheme.
-/// Returns whether the scheme asks for TLS, the host, and the port.
-pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
+pub fn parse_address(text: &str) -> Result<Target, String> {
     let text = text.trim();
     let with_scheme = if text.contains("://") {
         text.to_string()
@@ -69,7 +65,7 @@ pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
         format!("http://{text}")
     };
     let url = Url::parse(&with_scheme).map_err(|e| format!("not a host:port address ({e})"))?;
-    let tls = match url.scheme() {
+    let https = match url.scheme() {
         "http" => false,
         "https" => true,
         other => return Err(format!("unsupported scheme '{other}' (use host:port)")),
@@ -89,7 +85,7 @@ pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
     let port = match url.port() {
         Some(port) => port,
         None => {
-            let default = if tls { 443 } else { 80 };
+            let default = if https { 443 } else { 80 };
             if text.trim_end_matches('/').ends_with(&format!(":{default}")) {
                 default
             } else {
@@ -100,5 +96,11 @@ pub fn parse_address(text: &str) -> Result<(bool, String, u16), String> {
     if port == 0 {
         return Err("port 0 is not a valid server port".into());
     }
-    Ok((tls, host, port))
+    let text = text.to_string();
+    Ok(Target {
+        https,
+        host,
+        port,
+        text,
+    })
 }

@@ -29,19 +29,7 @@ pub type Refusal = Option<String>;
 /// A kind of value.
 pub trait Kind {
     type Value;
-    /// What it takes, in words, for errors and the reference.
-    const TAKES: &'static str;
-    const HYPHEN_VALUES: bool = false;
-    const CHOICE: bool = false;
-    const TRAITS: Traits = Traits {
-        takes: Self::describe,
-        hyphen_values: Self::HYPHEN_VALUES,
-        choice: Self::CHOICE,
-    };
-    /// What it takes, in words (the values of a choice).
-    fn describe() -> String {
-        Self::TAKES.to_string()
-    }
+    const TRAITS: Traits;
     fn parse(text: &str) -> Result<Self::Value, Refusal>;
     fn show(value: &Self::Value) -> String;
     /// The text as an error may show it (see [`crate::config::address`]).
@@ -61,8 +49,11 @@ macro_rules! kinds {
 
         impl Kind for $kind {
             type Value = $value;
-            const TAKES: &'static str = $takes;
-            const HYPHEN_VALUES: bool = $hyphen;
+            const TRAITS: Traits = Traits {
+                takes: || $takes.into(),
+                hyphen_values: $hyphen,
+                choice: false,
+            };
             fn parse(text: &str) -> Result<$value, Refusal> {
                 ($parse)(text)
             }
@@ -180,7 +171,7 @@ fn loopback(text: &str) -> Result<SocketAddr, Refusal> {
         _ => Err(Some(format!(
             "expected {}: the endpoint lends the supervisor's credentials to whoever connects, \
              so it listens on loopback only",
-            Loopback::TAKES
+            (Loopback::TRAITS.takes)()
         ))),
     }
 }
@@ -212,11 +203,11 @@ pub fn choices<E: ValueEnum>() -> String {
 
 impl<E: ValueEnum> Kind for Choice<E> {
     type Value = E;
-    const TAKES: &'static str = "one of its values";
-    const CHOICE: bool = true;
-    fn describe() -> String {
-        choices::<E>()
-    }
+    const TRAITS: Traits = Traits {
+        takes: choices::<E>,
+        hyphen_values: false,
+        choice: true,
+    };
     fn parse(text: &str) -> Result<E, Refusal> {
         E::from_str(text.trim(), false).map_err(|_| None)
     }
