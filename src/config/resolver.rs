@@ -166,6 +166,15 @@ impl<'a> Resolver<'a> {
         Ok(self.get_opt(key, w)?.map(|s| s.value))
     }
 
+    /// [`maybe`](Self::maybe), else the value type's default (no names for a list).
+    pub fn or_empty<K: Kind<Value: Default>>(
+        &mut self,
+        key: Key<K>,
+        w: Option<&str>,
+    ) -> Result<K::Value, ConfigError> {
+        Ok(self.maybe(key, w)?.unwrap_or_default())
+    }
+
     /// The setting's text from the layers, else its default, parsed by its kind, not
     /// recorded; a bad value names its source, redacted.
     pub fn find<K: Kind>(

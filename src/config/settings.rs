@@ -114,6 +114,22 @@ sections! {
         max_restarts: u32 = value(MAX_RESTARTS),
     }
 
+    /// Which of a worker's pollers must be seen.
+    PollerSettings {
+        /// Empty: no poller check.
+        task_queues: Vec<String> = or_empty(TASK_QUEUE),
+        task_queue_type: QueueType = value(TASK_QUEUE_TYPE),
+        /// A worker not polling this long after its start (or Temporal's return) is replaced.
+        deadline: Duration = value(POLLER_DEADLINE),
+        /// Identity pattern; `{pid}` and `{hostname}` are replaced, `*` matches anything.
+        /// `None`: the SDKs' own defaults for this worker's pid and host.
+        worker_identity: Option<String> = maybe(WORKER_IDENTITY),
+        /// With worker versioning: the deployment and build its pollers must carry (both, see
+        /// [`PollerSettings::deployment`]).
+        deployment_name: Option<String> = maybe(DEPLOYMENT_NAME),
+        build_id: Option<String> = maybe(BUILD_ID),
+    }
+
     /// The health endpoints.
     HealthSettings {
         /// Where to serve the endpoints; `None`: not served.
@@ -155,19 +171,12 @@ impl ProcessSettings {
     }
 }
 
-/// Which of a worker's pollers must be seen.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PollerSettings {
-    /// Empty: no poller check.
-    pub task_queues: Vec<String>,
-    pub task_queue_type: QueueType,
-    /// A worker not polling this long after its start (or Temporal's return) is replaced.
-    pub deadline: Duration,
-    /// Identity pattern; `{pid}` and `{hostname}` are replaced, `*` matches anything.
-    /// `None`: the SDKs' own defaults for this worker's pid and host.
-    pub worker_identity: Option<String>,
-    /// With worker versioning: the deployment and build the worker's pollers must carry.
-    pub deployment: Option<Deployment>,
+impl PollerSettings {
+    /// The deployment version its pollers must carry: only when both its names are given.
+    pub fn deployment(&self) -> Option<Deployment> {
+        let (name, build_id) = (self.deployment_name.clone()?, self.build_id.clone()?);
+        Some(Deployment { name, build_id })
+    }
 }
 
 /// A worker-deployment version, as Temporal's worker controller hands it to a worker.
@@ -205,42 +214,6 @@ pub(crate) fn at_least(
     let whose = worker.map(|w| format!("worker {w}: ")).unwrap_or_default();
     let (l, s) = (shown(longer, l), shown(shorter, s));
     Err(ConfigError(format!("{whose}{l} is shorter than {s}")))
-}
-
-/// The poller settings of one worker (`None`: the single worker, or no worker at all).
-pub fn resolve_pollers(
-    r: &mut Resolver<'_>,
-    worker: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> Result<PollerSettings, ConfigError> {
-    let task_queues = r.maybe(TASK_QUEUE, worker)?.unwrap_or_default();
-    let task_queue_type = r.value(TASK_QUEUE_TYPE, worker)?;
-    let deadline = r.value(POLLER_DEADLINE, worker)?;
-    let worker_identity = r.maybe(WORKER_IDENTITY, worker)?;
-    let name = r.maybe(DEPLOYMENT_NAME, worker)?;
-    let deployment = match (name, r.maybe(BUILD_ID, worker)?) {
-        (Some(name), Some(build_id)) => Some(Deployment { name, build_id }),
-        (None, None) => None,
-        _ => {
-            let (d, b) = (DEPLOYMENT_NAME.def, BUILD_ID.def);
-            warnings.push(format!(
-                "worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
-                 {}); with only one, the worker's deployment is not checked",
-                d.flag(),
-                d.env,
-                b.flag(),
-                b.env
-            ));
-            None
-        }
-    };
-    Ok(PollerSettings {
-        task_queues,
-        task_queue_type,
-        deadline,
-        worker_identity,
-        deployment,
-    })
 }
 
 /// Where a worker's endpoint listens, `None` when it has none: under `run` on by default (a free

@@ -15,8 +15,8 @@ use indexmap::IndexMap;
 use crate::config::choices::Output;
 use crate::config::file::Table;
 use crate::config::resolver::{Resolver, Source};
-use crate::config::settings::{PollerSettings, ProcessSettings, resolve_endpoint, resolve_pollers};
-use crate::config::table::{OPTIONAL, OUTPUT, REPLICAS, WORKING_DIR};
+use crate::config::settings::{PollerSettings, ProcessSettings, resolve_endpoint};
+use crate::config::table::{BUILD_ID, DEPLOYMENT_NAME, OPTIONAL, OUTPUT, REPLICAS, WORKING_DIR};
 
 /// The name of the one worker of `-- CMD` or the file's top-level `command`.
 pub const SINGLE: &str = "worker";
@@ -190,15 +190,16 @@ fn resolve_one(
         optional,
         prefix_output,
         process: ProcessSettings::resolve(r, name)?,
-        pollers: resolve_pollers(r, name, warnings)?,
+        pollers: PollerSettings::resolve(r, name)?,
         endpoint: resolve_endpoint(r, name, purpose != Workers::Watch)?,
     };
     check_spec(r, &spec, name, purpose, warnings)?;
     Ok(spec)
 }
 
-/// What holds between a worker's settings: a drain has time before the stop signal (else a
-/// warning), a fixed endpoint port serves one replica, and under `watch` it has task queues.
+/// What holds between a worker's settings: worker versioning has both names and a drain has
+/// time before the stop signal (else warnings), a fixed endpoint port serves one replica, and
+/// under `watch` it has task queues.
 fn check_spec(
     r: &Resolver<'_>,
     spec: &WorkerSpec,
@@ -208,6 +209,17 @@ fn check_spec(
 ) -> Result<(), ConfigError> {
     let (process, replicas) = (&spec.process, spec.replicas);
     let whose = name.map(|n| format!("worker {n}: ")).unwrap_or_default();
+    if spec.pollers.deployment_name.is_some() != spec.pollers.build_id.is_some() {
+        let (d, b) = (DEPLOYMENT_NAME.def, BUILD_ID.def);
+        warnings.push(format!(
+            "{whose}worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
+             {}); with only one, the worker's deployment is not checked",
+            d.flag(),
+            d.env,
+            b.flag(),
+            b.env
+        ));
+    }
     if spec.endpoint.is_some() && process.stop_timeout <= process.stop_grace {
         warnings.push(format!(
             "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \

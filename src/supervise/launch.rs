@@ -155,7 +155,7 @@ impl<'a> Launch<'a> {
             _ => self.handover.clone(),
         };
         if self.config.run.export_connection
-            && let Some(d) = &worker.pollers.deployment
+            && let Some(d) = worker.pollers.deployment()
         {
             env.push(("TEMPORAL_DEPLOYMENT_NAME".into(), Some(d.name.clone())));
             env.push(("TEMPORAL_WORKER_BUILD_ID".into(), Some(d.build_id.clone())));

@@ -102,7 +102,7 @@ impl PollerCheck {
             queue_type: settings.task_queue_type,
             expected: Expected {
                 identity,
-                deployment: settings.deployment.clone(),
+                deployment: settings.deployment(),
                 namespace: connection.namespace.clone(),
                 address: connection.address(),
             },
