@@ -138,9 +138,13 @@ fn table(
 
 /// A command: a program and its arguments.
 fn command(text: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
+    let refuse = refusing(text, key, value);
     match value.get_ref() {
+        DeValue::Array(items) if items.is_empty() => Err(refuse(
+            "expected a program and its arguments, found an empty list",
+        )),
         DeValue::Array(items) => strings(text, key, items),
-        _ => Err(refusing(text, key, value)(
+        _ => Err(refuse(
             "expected a program and its arguments as a list, such as [\"python\", \"worker.py\"]",
         )),
     }

@@ -120,10 +120,7 @@ fn number<T: std::str::FromStr>(text: &str) -> Result<T, Refusal> {
 
 /// A number within `range` (never NaN or infinite).
 fn number_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, Refusal> {
-    number(text).and_then(|f| match range.contains(&f) {
-        true => Ok(f),
-        false => Err(None),
-    })
+    number(text).and_then(|f| range.contains(&f).then_some(f).ok_or(None))
 }
 
 fn positive(text: &str) -> Result<Duration, Refusal> {
@@ -178,10 +175,9 @@ fn loopback(text: &str) -> Result<SocketAddr, Refusal> {
 
 fn queues(text: &str) -> Result<Vec<String>, Refusal> {
     let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
-    if names.iter().any(String::is_empty) {
-        return Err(None);
-    }
-    Ok(names)
+    (!names.iter().any(String::is_empty))
+        .then_some(names)
+        .ok_or(None)
 }
 
 /// One of the values of `E`.

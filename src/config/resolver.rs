@@ -189,7 +189,7 @@ impl<'a> Resolver<'a> {
         };
         let refusal = match K::parse(&text) {
             Ok(value) => return Ok(Some(Sourced { value, source })),
-            Err(refusal) => def.refusal(refusal),
+            Err(refusal) => refusal.unwrap_or_else(|| format!("expected {}", def.takes())),
         };
         let shown = if def.secret {
             "<redacted>".into()

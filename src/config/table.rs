@@ -103,11 +103,6 @@ impl Def {
             own => own.to_string(),
         }
     }
-
-    /// Why `text` was refused, in words.
-    pub fn refusal(&self, refusal: Refusal) -> String {
-        refusal.unwrap_or_else(|| format!("expected {}", self.takes()))
-    }
 }
 
 /// A setting with a default.

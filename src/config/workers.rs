@@ -120,9 +120,6 @@ fn command(
 ) -> Result<Vec<OsString>, ConfigError> {
     let problem = match (cli, file, purpose) {
         ([_, ..], _, _) => return Ok(cli.to_vec()),
-        ([], Some(words), _) if words.is_empty() => {
-            "expected a program and its arguments, found an empty list"
-        }
         ([], Some(_), Workers::Watch) => {
             "watch starts nothing: it proves a worker by its task queues, with no command"
         }
