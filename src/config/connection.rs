@@ -4,7 +4,7 @@
 //! The worker is handed the same connection by [`crate::process::handover`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
@@ -54,18 +54,6 @@ impl ConnectionSettings {
     pub fn address(&self) -> String {
         join_address(&self.host, self.port)
     }
-}
-
-/// Reads an API key from a file: bounded, the trailing newline trimmed, never shown.
-pub fn read_api_key(path: &Path, source: &Source) -> Result<String, ConfigError> {
-    let at = |e: &dyn std::fmt::Display| {
-        ConfigError(format!(
-            "{source}: cannot read the API key from '{}': {e}",
-            path.display()
-        ))
-    };
-    let data = files::read(path, files::API_KEY_FILE).map_err(|e| at(&e))?;
-    api_key_of(&data).map_err(|e| at(&e))
 }
 
 /// The API key a file holds: UTF-8 with its trailing line break trimmed, one header value.
@@ -158,7 +146,16 @@ fn api_key(
             file.source
         )));
     }
-    let key = read_api_key(&file.value, &file.source)?;
+    // Bounded, the trailing newline trimmed, never shown.
+    let at = |e: &dyn std::fmt::Display| {
+        let problem = format!(
+            "cannot read the API key from '{}': {e}",
+            file.value.display()
+        );
+        ConfigError::at(&file.source, problem)
+    };
+    let data = files::read(&file.value, files::API_KEY_FILE).map_err(|e| at(&e))?;
+    let key = api_key_of(&data).map_err(|e| at(&e))?;
     r.record(API_KEY.def.key, "<redacted>".into(), file.source.clone());
     let key = Sourced {
         value: key,

@@ -44,12 +44,7 @@ pub struct Env {
 }
 
 impl Env {
-    /// The environment of this process.
-    pub fn from_process() -> Env {
-        Env::from_os(std::env::vars_os())
-    }
-
-    /// An environment from raw names and values. A name that is not UTF-8 cannot be one we
+    /// An environment from raw names and values (`std::env::vars_os()` for this process's). A name that is not UTF-8 cannot be one we
     /// read, and is left out.
     pub fn from_os(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Env {
         let mut env = Env::default();
