@@ -81,15 +81,12 @@ pub fn command() -> clap::Command {
 }
 
 fn option(def: &Def) -> Arg {
-    let mut help = def.help.to_string();
-    if def.kind.choice {
-        help.push_str(&format!(": {}", def.takes()));
-    }
-    help.push_str(&format!(
-        " [env: {}] [default: {}]",
-        def.env,
-        def.shown_default()
-    ));
+    let values = match def.kind.choice {
+        true => format!(": {}", def.takes()),
+        false => String::new(),
+    };
+    let (env, default) = (def.env, def.shown_default());
+    let help = format!("{}{values} [env: {env}] [default: {default}]", def.help);
     let arg = Arg::new(def.key)
         .long(def.key.replace('_', "-"))
         .value_name(def.value_name)

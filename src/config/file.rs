@@ -197,16 +197,11 @@ fn refusing<'a>(
 
 /// `line N, key K: message`.
 fn located(text: &str, span: Option<std::ops::Range<usize>>, key: &str, message: &str) -> String {
-    let mut place = Vec::new();
-    if let Some(span) = span {
-        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        place.push(format!("line {line}"));
-    }
-    if !key.is_empty() {
-        place.push(format!("key {key}"));
-    }
-    match place.is_empty() {
-        true => message.to_string(),
-        false => format!("{}: {message}", place.join(", ")),
+    let line = span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let line = line.map(|n| format!("line {n}"));
+    let key = (!key.is_empty()).then(|| format!("key {key}"));
+    match line.into_iter().chain(key).collect::<Vec<_>>() {
+        place if place.is_empty() => message.to_string(),
+        place => format!("{}: {message}", place.join(", ")),
     }
 }

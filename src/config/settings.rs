@@ -238,21 +238,14 @@ pub fn resolve_endpoint(
 /// `RUST_LOG` is a full filter, reported as the level's source.
 pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
     let format = r.value(LOG_FORMAT, None)?;
-    let level = match r.raw(LOG_LEVEL.def, None) {
-        Some(_) => r.maybe(LOG_LEVEL, None)?.map(LogLevel::tracing),
-        None => {
-            let (shown, source) = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {
-                Some(filter) => (filter.clone(), Source::Env("RUST_LOG".into())),
-                None => ("info".into(), Source::Default),
-            };
-            r.record(LOG_LEVEL.def.key, shown, source);
-            None
-        }
-    };
-    let colour = env.get("NO_COLOR").is_none_or(|v| v.is_empty());
+    let rust_log = env.get("RUST_LOG").filter(|v| !v.is_empty());
+    if let (None, Some(filter)) = (r.raw(LOG_LEVEL.def, None), rust_log) {
+        let source = Source::Env("RUST_LOG".into());
+        r.record(LOG_LEVEL.def.key, filter.clone(), source);
+    }
     Ok(LogSettings {
         format,
-        level,
-        colour,
+        level: r.maybe(LOG_LEVEL, None)?.map(LogLevel::tracing),
+        colour: env.get("NO_COLOR").is_none_or(|v| v.is_empty()),
     })
 }
