@@ -70,23 +70,16 @@ impl<'a> Resolver<'a> {
 
     /// The name of a setting in the report: `key`, or `workers.NAME.key` for a worker.
     fn name(def: &Def, worker: Option<&str>) -> String {
-        match (worker, def.worker_key) {
-            (Some(w), Some(key)) => format!("workers.{w}.{key}"),
-            _ => def.key.to_string(),
+        match worker.zip(def.worker_key) {
+            Some((w, key)) => format!("workers.{w}.{key}"),
+            None => def.key.to_string(),
         }
     }
 
     /// A key of our file as a source: `key` in `worker`'s table, else at the top level.
     pub fn at_file(&self, worker: Option<&str>, key: &str) -> Source {
-        let path = self
-            .file
-            .as_ref()
-            .map(|f| f.path.clone())
-            .unwrap_or_default();
-        let key = match worker {
-            Some(w) => format!("workers.{w}.{key}"),
-            None => key.to_string(),
-        };
+        let path = self.file().map(|f| f.path.clone()).unwrap_or_default();
+        let key = worker.map_or_else(|| key.to_string(), |w| format!("workers.{w}.{key}"));
         Source::File { path, key }
     }
 
@@ -111,12 +104,13 @@ impl<'a> Resolver<'a> {
     fn in_file(&self, def: &Def, worker: Option<&str>) -> Option<(String, Source)> {
         let file = self.file.as_ref()?;
         let in_worker = worker.and_then(|w| file.workers.get(w)?.settings.get(def.key));
-        let (text, key) = match in_worker {
-            Some(text) => (text, Self::name(def, worker)),
-            None => (file.top.settings.get(def.key)?, def.key.to_string()),
-        };
-        let path = file.path.clone();
-        Some((text.clone(), Source::File { path, key }))
+        match in_worker {
+            Some(text) => Some((text.clone(), self.at_file(worker, def.worker_key?))),
+            None => Some((
+                file.top.settings.get(def.key)?.clone(),
+                self.at_file(None, def.key),
+            )),
+        }
     }
 
     /// A setting from the layers, else its default, parsed by its kind and recorded; `None`
