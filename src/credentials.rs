@@ -13,13 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::watch;
-use tokio_rustls::rustls::sign::CertifiedKey;
 use tracing::{info, warn};
 
 use crate::config::connection::api_key_of;
+use crate::config::tls::{certificates, key_pair};
 use crate::config::{ConnectionSettings, TlsSettings};
 use crate::files;
 use crate::task::AbortOnDrop;
@@ -165,26 +163,14 @@ fn parse(read: &[Option<Vec<u8>>], current: &Credentials) -> Result<Credentials,
 
 /// The material parses, and a client certificate and key belong together.
 fn check_tls(tls: &TlsSettings) -> Result<(), String> {
-    let certs = |data: &[u8], what: &str| -> Result<Vec<CertificateDer<'static>>, String> {
-        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(data).collect();
-        match certs {
-            Ok(certs) if !certs.is_empty() => Ok(certs),
-            _ => Err(format!("the {what} holds no whole PEM certificate")),
-        }
-    };
     if let Some(ca) = &tls.ca_cert {
-        certs(&ca.data, "TLS CA certificate")?;
+        certificates(&ca.data, "TLS CA certificate")?;
     }
     if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        let chain = certs(&cert.data, "TLS client certificate")?;
-        // The parser's error is not shown: it could quote part of the key.
-        let key = PrivateKeyDer::from_pem_slice(&key.data)
-            .map_err(|_| "the TLS client key holds no whole PEM private key".to_string())?;
-        let signer = tokio_rustls::rustls::crypto::ring::sign::any_supported_type(&key)
-            .map_err(|_| "the TLS client key is of a kind TLS cannot use".to_string())?;
-        CertifiedKey::new(chain, signer)
-            .keys_match()
-            .map_err(|_| "the TLS client certificate and key do not belong together".to_string())?;
+        key_pair(
+            certificates(&cert.data, "TLS client certificate")?,
+            &key.data,
+        )?;
     }
     Ok(())
 }

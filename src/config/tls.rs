@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use temporalio_client::envconfig::DataSource;
+use tokio_rustls::rustls::crypto::ring::sign::any_supported_type;
+use tokio_rustls::rustls::sign::CertifiedKey;
 
 use crate::config::kinds::{Flag, Kind};
 use crate::config::resolver::{Resolver, Source, Sourced};
@@ -80,39 +82,24 @@ fn input(
     Ok(Some(Sourced { value, source }))
 }
 
-/// The material parses, and a client certificate comes with its key. A private key's parse
-/// error is never shown: it could quote part of the key.
+/// The material parses, and a client certificate comes with its key and belongs with it.
 fn check(
     ca: &Option<Sourced<Pem>>,
     cert: &Option<Sourced<Pem>>,
     key: &Option<Sourced<Pem>>,
 ) -> Result<(), ConfigError> {
-    let at = |p: &Sourced<Pem>, problem: String| {
-        ConfigError::at(format!("{} ({})", p.value.shown(), p.source), problem)
+    let at = |p: &Sourced<Pem>| {
+        let at = format!("{} ({})", p.value.shown(), p.source);
+        move |problem| ConfigError::at(at, problem)
     };
-    let certificates =
-        |p: &Sourced<Pem>, what: &str| match CertificateDer::pem_slice_iter(&p.value.data)
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Err(_) => Err(at(p, format!("{what} is not valid PEM"))),
-            Ok(found) if found.is_empty() => {
-                Err(at(p, format!("no PEM certificate found in the {what}")))
-            }
-            Ok(_) => Ok(()),
-        };
     if let Some(ca) = ca {
-        certificates(ca, "TLS CA certificate")?;
+        certificates(&ca.value.data, "TLS CA certificate").map_err(at(ca))?;
     }
     match (cert, key) {
         (Some(cert), Some(key)) => {
-            certificates(cert, "TLS client certificate")?;
-            match PrivateKeyDer::from_pem_slice(&key.value.data) {
-                Ok(_) => Ok(()),
-                Err(_) => Err(at(
-                    key,
-                    "no PEM private key found in the TLS client key".into(),
-                )),
-            }
+            let chain =
+                certificates(&cert.value.data, "TLS client certificate").map_err(at(cert))?;
+            key_pair(chain, &key.value.data).map_err(at(key))
         }
         (Some(only), None) => Err(ConfigError::at(
             &only.source,
@@ -124,6 +111,26 @@ fn check(
         )),
         (None, None) => Ok(()),
     }
+}
+
+/// The certificates of a PEM input (the `what`): at least one, each whole.
+pub fn certificates(data: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    match CertificateDer::pem_slice_iter(data).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(format!("the {what} holds no whole PEM certificate")),
+    }
+}
+
+/// A client key that TLS can use, and that belongs with the certificate `chain`. The parser's
+/// error is never shown: it could quote part of the key.
+pub fn key_pair(chain: Vec<CertificateDer<'static>>, key: &[u8]) -> Result<(), String> {
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|_| "the TLS client key holds no whole PEM private key".to_string())?;
+    let signer = any_supported_type(&key)
+        .map_err(|_| "the TLS client key is of a kind TLS cannot use".to_string())?;
+    CertifiedKey::new(chain, signer)
+        .keys_match()
+        .map_err(|_| "the TLS client certificate and key do not belong together".to_string())
 }
 
 /// TLS and its material: `Some` when TLS is on; the TLS setting's value and source too.

@@ -78,7 +78,7 @@ const FILES: &[Case] = &[
     Case { file: Some("task_queue = [\"a\", 3]\n"), expect: &["line 1, key task_queue[1]: expected a string, found 3"], ..NONE },
     Case { flags: &[("tls_ca_path", "/nonexistent/ca.pem")], expect: &["flag --tls-ca-path", "cannot read '/nonexistent/ca.pem'"], ..NONE },
     Case { env: &[("TEMPORAL_TLS_CLIENT_CERT_PATH", "/nonexistent/c.pem")], expect: &["cannot read '/nonexistent/c.pem'"], ..NONE },
-    Case { flags: &[("tls_ca_path", "{not_pem}")], expect: &["{not_pem}", "no PEM certificate"], ..NONE },
+    Case { flags: &[("tls_ca_path", "{not_pem}")], expect: &["{not_pem}", "no whole PEM certificate"], ..NONE },
     Case { flags: &[("tls_cert_path", "{not_pem}"), ("tls_key_path", "{garbage}")], expect: &["{not_pem}"], ..NONE },
     Case { flags: &[("tls_cert_path", "{not_pem}")], expect: &["flag --tls-cert-path", "needs a client key"], ..NONE },
     Case { env: &[("TEMPORAL_TLS_CLIENT_KEY_PATH", "{garbage}")], expect: &["TEMPORAL_TLS_CLIENT_KEY_PATH", "needs a client certificate"], ..NONE },

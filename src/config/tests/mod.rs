@@ -368,3 +368,29 @@ fn watch_says_which_settings_it_does_not_use() {
         ]
     );
 }
+
+#[test]
+fn a_client_key_that_is_not_the_certificates_is_refused_at_start() {
+    let one = rcgen::generate_simple_self_signed(vec!["a.example".to_string()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["b.example".to_string()]).unwrap();
+    let given = |key: &str| {
+        let variables = [
+            ("TEMPORAL_TLS_CLIENT_CERT_DATA", one.cert.pem()),
+            ("TEMPORAL_TLS_CLIENT_KEY_DATA", key.to_string()),
+        ];
+        let variables: Vec<(&str, &str)> =
+            variables.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        resolve(&Flags::new(), &env(&variables))
+    };
+    assert!(given(&one.signing_key.serialize_pem()).is_ok());
+    let error = given(&other.signing_key.serialize_pem()).unwrap_err().0;
+    assert!(
+        error.contains("environment variable TEMPORAL_TLS_CLIENT_KEY_DATA"),
+        "{error}"
+    );
+    assert!(error.contains("do not belong together"), "{error}");
+    assert!(
+        !error.contains("PRIVATE KEY"),
+        "the key is never shown: {error}"
+    );
+}
