@@ -68,11 +68,9 @@ pub enum Command {
 /// Parses the command line: the command, and every option as typed.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
     let matches = command().try_get_matches_from(args)?;
-    let flags = flags(&matches);
-    Ok(Cli {
-        flags,
-        ..Cli::from_arg_matches(&matches)?
-    })
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.flags = flags(&matches);
+    Ok(cli)
 }
 
 /// The command line: the commands, and one global option per setting.
@@ -81,10 +79,9 @@ pub fn command() -> clap::Command {
 }
 
 fn option(def: &Def) -> Arg {
-    let values = match def.kind.choice {
-        true => format!(": {}", def.takes()),
-        false => String::new(),
-    };
+    // A choice's values are listed.
+    let values = def.kind.choice.then(|| format!(": {}", def.takes()));
+    let values = values.unwrap_or_default();
     let (env, default) = (def.env, def.shown_default());
     let help = format!("{}{values} [env: {env}] [default: {default}]", def.help);
     let arg = Arg::new(def.key)

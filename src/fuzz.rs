@@ -34,7 +34,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
 pub fn config_file(data: &[u8]) -> Result<(), String> {
     let file = config::file::from_data(PathBuf::from("fuzzed.toml"), data).map_err(line)?;
     let env = Env::default();
-    let r = Resolver::new(Flags::new(), &env).with_file(Some(file));
+    let mut r = Resolver::new(Flags::new(), &env);
+    r.file = Some(file);
     let resolved = config::resolve_with(r, Workers::None, &env, None);
     resolved.map(drop).map_err(line)
 }

@@ -3,12 +3,6 @@
 
 use temporalio_client::Url;
 
-use crate::config::kinds::{Kind, Refusal, Traits};
-
-/// Temporal's address, as a kind of setting value.
-#[derive(Clone, Copy)]
-pub struct Address;
-
 /// An address, parsed: whether its scheme asks for TLS, its host and port, and the text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -16,24 +10,6 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub text: String,
-}
-
-impl Kind for Address {
-    type Value = Target;
-    const TRAITS: Traits = Traits {
-        takes: || "host:port, [v6]:port or an http(s):// URL".into(),
-        hyphen_values: false,
-        choice: false,
-    };
-    fn parse(text: &str) -> Result<Target, Refusal> {
-        Ok(parse_address(text)?)
-    }
-    fn show(target: &Target) -> String {
-        target.text.clone()
-    }
-    fn redact(text: &str) -> String {
-        shown_address(text)
-    }
 }
 
 /// `text`, an address, as it may be shown: credentials in it (`https://user:secret@host`),
@@ -82,17 +58,11 @@ pub fn parse_address(text: &str) -> Result<Target, String> {
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         _ => return Err("missing host".into()),
     };
-    let port = match url.port() {
-        Some(port) => port,
-        None => {
-            let default = if https { 443 } else { 80 };
-            if text.trim_end_matches('/').ends_with(&format!(":{default}")) {
-                default
-            } else {
-                return Err("missing port (expected host:port, e.g. localhost:7233)".into());
-            }
-        }
-    };
+    // The URL drops a scheme's default port: given only where the text ends with it.
+    let port = url
+        .port_or_known_default()
+        .filter(|p| url.port().is_some() || text.trim_end_matches('/').ends_with(&format!(":{p}")))
+        .ok_or("missing port (expected host:port, e.g. localhost:7233)")?;
     if port == 0 {
         return Err("port 0 is not a valid server port".into());
     }

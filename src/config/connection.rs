@@ -16,7 +16,7 @@ use crate::config::table::{
     ADDRESS, API_KEY, API_KEY_FILE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, NAMESPACE, PROFILE,
 };
 pub use crate::config::tls::{Pem, TlsSettings};
-use crate::config::{ConfigError, Env, profile, tls};
+use crate::config::{ConfigError, Env, Result, profile, tls};
 use crate::files;
 
 /// How to reach Temporal and what "ready" requires.
@@ -75,9 +75,8 @@ pub fn resolve(
     env: &Env,
     profile_file: Option<&profile::ProfileFile>,
     warnings: &mut Vec<String>,
-) -> Result<ConnectionSettings, ConfigError> {
-    let layer = profile::load(r.get(PROFILE, None)?, profile_file)?;
-    r.set_profile(layer);
+) -> Result<ConnectionSettings> {
+    r.profile = Some(profile::load(r.get(PROFILE, None)?, profile_file)?);
     let address = r.get(ADDRESS, None)?;
     let namespace = r.get(NAMESPACE, None)?.value;
     let (api_key, api_key_file) = api_key(r)?;
@@ -87,10 +86,8 @@ pub fn resolve(
     };
     let (tls, tls_source) = tls::resolve(r, env, implied)?;
     if address.value.https && tls.is_none() {
-        let problem = format!(
-            "address '{}' asks for https but TLS is off ({tls_source})",
-            address.value.text
-        );
+        let text = &address.value.text;
+        let problem = format!("address '{text}' asks for https but TLS is off ({tls_source})");
         return Err(ConfigError::at(address.source, problem));
     }
     if let (None, Some(key)) = (&tls, &api_key) {
@@ -99,18 +96,12 @@ pub fn resolve(
             key.source
         ));
     }
-    let mut headers = r
-        .profile()
-        .map(|p| p.profile.grpc_meta.clone())
-        .unwrap_or_default();
-    let env_meta = load_client_config_profile(
-        LoadClientConfigProfileOptions::builder()
-            .disable_file(true)
-            .build(),
-        Some(env.vars()),
-    )
-    .map_err(|e| ConfigError(format!("environment: {e}")))?;
-    headers.extend(env_meta.grpc_meta);
+    // Temporal's own variables' headers over the profile's.
+    let options = LoadClientConfigProfileOptions::builder().disable_file(true);
+    let env_meta = load_client_config_profile(options.build(), Some(env.vars()))
+        .map_err(|e| ConfigError(format!("environment: {e}")))?;
+    let profile_meta = r.profile.iter().flat_map(|p| p.profile.grpc_meta.clone());
+    let headers = profile_meta.chain(env_meta.grpc_meta).collect();
     let keepalive = Keepalive::resolve(r, None)?;
     if keepalive.interval < Duration::from_secs(10) {
         warnings.push(format!(
@@ -134,9 +125,7 @@ pub fn resolve(
 
 /// The API key, given (flag, variable, our file, the profile) or read from its file, and
 /// the file; not both.
-fn api_key(
-    r: &mut Resolver<'_>,
-) -> Result<(Option<Sourced<String>>, Option<PathBuf>), ConfigError> {
+fn api_key(r: &mut Resolver<'_>) -> Result<(Option<Sourced<String>>, Option<PathBuf>)> {
     let Some(file) = r.get_opt(API_KEY_FILE, None)? else {
         return Ok((r.get_opt(API_KEY, None)?, None));
     };
@@ -147,11 +136,9 @@ fn api_key(
         )));
     }
     // Bounded, the trailing newline trimmed, never shown.
+    let path = file.value.display();
     let at = |e: &dyn std::fmt::Display| {
-        let problem = format!(
-            "cannot read the API key from '{}': {e}",
-            file.value.display()
-        );
+        let problem = format!("cannot read the API key from '{path}': {e}");
         ConfigError::at(&file.source, problem)
     };
     let data = files::read(&file.value, files::API_KEY_FILE).map_err(|e| at(&e))?;

@@ -6,9 +6,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 
-use crate::config::ConfigError;
 use crate::config::source::Source;
 use crate::config::table::ALL;
+use crate::config::{ConfigError, Result};
 
 /// Variables read besides the settings' own (the table's, inline PEM included): Temporal's
 /// environment configuration as its loader reads it, our file's location, logging, and where
@@ -49,16 +49,10 @@ impl Env {
     pub fn from_os(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Env {
         let mut env = Env::default();
         for (name, value) in vars {
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => {
-                    env.vars.insert(name, value);
-                }
-                Err(_) => {
-                    env.not_utf8.insert(name);
-                }
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => _ = env.vars.insert(name, value),
+                (Ok(name), Err(_)) => _ = env.not_utf8.insert(name),
+                (Err(_), _) => {}
             }
         }
         env
@@ -82,7 +76,7 @@ impl Env {
 
     /// Fails, naming the first one, when a variable we read is not UTF-8. The value is never
     /// shown: it could be a secret (`TEMPORAL_API_KEY`).
-    pub fn check_text(&self) -> Result<(), ConfigError> {
+    pub fn check_text(&self) -> Result<()> {
         match self.not_utf8.iter().find(|name| read_by_us(name)) {
             Some(name) => Err(ConfigError::at(
                 Source::Env(name.clone()),

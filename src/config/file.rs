@@ -12,13 +12,13 @@ use indexmap::IndexMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::config::ConfigError;
 use crate::config::source::Source;
 use crate::config::table::{self, Def};
+use crate::config::{ConfigError, Result};
 use crate::files;
 
 /// Our file, read and checked.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConfigFile {
     pub path: PathBuf,
     /// The top level: settings, and the one worker's `command`.
@@ -40,24 +40,19 @@ pub struct Table {
 }
 
 /// Reads our file, `path` from `source`.
-pub fn load(path: &Path, source: &Source) -> Result<ConfigFile, ConfigError> {
-    let data = files::read(path, files::CONFIG_FILE).map_err(|e| {
-        ConfigError(format!(
-            "config file {} (from {source}): {e}",
-            path.display()
-        ))
-    })?;
+pub fn load(path: &Path, source: &Source) -> Result<ConfigFile> {
+    let shown = path.display();
+    let data = files::read(path, files::CONFIG_FILE)
+        .map_err(|e| ConfigError(format!("config file {shown} (from {source}): {e}")))?;
     from_data(path.to_path_buf(), &data)
 }
 
 /// Our file from its bytes: UTF-8 text, then [`parse`].
-pub fn from_data(path: PathBuf, data: &[u8]) -> Result<ConfigFile, ConfigError> {
+pub fn from_data(path: PathBuf, data: &[u8]) -> Result<ConfigFile> {
     let in_file = |e: String| ConfigError(format!("config file {}: {e}", path.display()));
     let text = std::str::from_utf8(data).map_err(|e| {
-        in_file(format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
+        let at = e.valid_up_to();
+        in_file(format!("not UTF-8 text (invalid byte at offset {at})"))
     })?;
     let parsed = parse(text).map_err(in_file)?;
     Ok(ConfigFile { path, ..parsed })
@@ -66,11 +61,10 @@ pub fn from_data(path: PathBuf, data: &[u8]) -> Result<ConfigFile, ConfigError> 
 /// Parses the file's text; an error names the line and the key.
 pub fn parse(text: &str) -> Result<ConfigFile, String> {
     let doc = DeTable::parse(text).map_err(|e| {
-        let key = (e.message() == "duplicate key")
-            .then(|| e.span().and_then(|s| text.get(s)))
-            .flatten()
-            .map(|k| format!(" {}", k.trim()))
-            .unwrap_or_default();
+        let key = match (e.message(), e.span().and_then(|s| text.get(s))) {
+            ("duplicate key", Some(k)) => format!(" {}", k.trim()),
+            _ => String::new(),
+        };
         located(text, e.span(), "", &format!("{}{key}", e.message().trim()))
     })?;
     let mut file = ConfigFile::default();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use nix::sys::signal::Signal;
 
+use crate::config::address::{Target, parse_address, shown_address};
 use crate::duration;
 
 /// What a kind tells the table about its settings.
@@ -39,10 +40,11 @@ pub trait Kind {
 }
 
 /// Declares the kinds, one entry each: its doc, its value type, its words, whether a value may
-/// start with `-` on the command line, its parser and how it shows a value.
+/// start with `-` on the command line, its parser, how it shows a value and, if it must, how an
+/// error shows its text.
 macro_rules! kinds {
     ($($(#[$doc:meta])* $kind:ident: $value:ty, $takes:literal, hyphen: $hyphen:literal,
-        parse: $parse:expr, show: $show:expr;)*) => {$(
+        parse: $parse:expr, show: $show:expr $(, redact: $redact:expr)?;)*) => {$(
         $(#[$doc])*
         #[derive(Clone, Copy)]
         pub struct $kind;
@@ -60,6 +62,9 @@ macro_rules! kinds {
             fn show(value: &$value) -> String {
                 ($show)(value)
             }
+            $(fn redact(text: &str) -> String {
+                ($redact)(text)
+            })?
         }
     )*};
 }
@@ -109,6 +114,9 @@ kinds! {
     File: PathBuf, "a file name", hyphen: false,
         parse: |t: &str| match t { "" => Err(None), t => Ok(PathBuf::from(t)) },
         show: |path: &PathBuf| path.display().to_string();
+    /// Temporal's address (see [`crate::config::address`]).
+    Address: Target, "host:port, [v6]:port or an http(s):// URL", hyphen: false,
+        parse: |t| Ok(parse_address(t)?), show: |t: &Target| t.text.clone(), redact: shown_address;
     /// Task queue names, comma-separated.
     Queues: Vec<String>, "task queue names separated by commas", hyphen: false,
         parse: queues, show: |names: &Vec<String>| names.join(",");
@@ -146,10 +154,8 @@ fn stop_signal(text: &str) -> Result<Signal, Refusal> {
         Err(_) if t.starts_with("SIG") => t.parse().ok(),
         Err(_) => format!("SIG{t}").parse().ok(),
     };
-    match signal {
-        Some(Signal::SIGKILL | Signal::SIGSTOP) | None => Err(None),
-        Some(signal) => Ok(signal),
-    }
+    let catchable = |s: &Signal| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP);
+    signal.filter(catchable).ok_or(None)
 }
 
 /// `:PORT` on `host`, else the address as written.
@@ -186,10 +192,7 @@ pub struct Choice<E>(std::marker::PhantomData<E>);
 
 /// Its values' names, as `a, b or c`.
 pub fn choices<E: ValueEnum>() -> String {
-    let names: Vec<String> = E::value_variants()
-        .iter()
-        .filter_map(|v| Some(v.to_possible_value()?.get_name().to_string()))
-        .collect();
+    let names: Vec<String> = E::value_variants().iter().map(Choice::<E>::show).collect();
     match names.split_last() {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),

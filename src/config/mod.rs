@@ -69,6 +69,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A result whose error is a [`ConfigError`] unless another is named (as `io::Result`).
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
 impl ConfigError {
     /// `<where>: <problem>`, the shape of every error about a value: `at` names its source.
     pub fn at(at: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
@@ -98,15 +101,15 @@ pub struct Config {
 
 /// Resolves the whole configuration from the flags as typed, what the command needs of its
 /// workers, and an environment.
-pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config, ConfigError> {
+pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config> {
     env.check_text()?;
     let mut r = Resolver::new(flags.clone(), env);
-    let file = match r.get_opt(table::CONFIG, None)? {
+    r.file = match r.get_opt(table::CONFIG, None)? {
         Some(path) => Some(file::load(&path.value, &path.source)?),
         None => None,
     };
     let profile_file = profile::read(env)?;
-    resolve_with(r.with_file(file), workers, env, profile_file.as_ref())
+    resolve_with(r, workers, env, profile_file.as_ref())
 }
 
 /// [`resolve`] once the files are read (also how [`crate::fuzz`] feeds our file and
@@ -116,7 +119,7 @@ pub(crate) fn resolve_with(
     workers: Workers<'_>,
     env: &Env,
     profile_file: Option<&profile::ProfileFile>,
-) -> Result<Config, ConfigError> {
+) -> Result<Config> {
     let mut warnings = Vec::new();
     let connection = connection::resolve(&mut r, env, profile_file, &mut warnings)?;
     let wait = WaitSettings::resolve(&mut r, None)?;
@@ -133,7 +136,7 @@ pub(crate) fn resolve_with(
         ));
     }
     let log = settings::resolve_log(&mut r, env)?;
-    let report = r.into_report();
+    let report = r.report;
     if watch {
         let drains = workers.iter().any(|w| w.endpoint.is_some());
         warnings.extend(ignored_by_watch(&report, drains));
@@ -168,11 +171,8 @@ fn ignored_by_watch(report: &[Setting], drains: bool) -> Vec<String> {
                         || d.key == table::POLLER_DEADLINE.def.key
                 })
         })
-        .map(|s| {
-            format!(
-                "{} ({}) does not apply to watch, which starts nothing",
-                s.name, s.source
-            )
+        .map(|Setting { name, source, .. }| {
+            format!("{name} ({source}) does not apply to watch, which starts nothing")
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use temporalio_client::envconfig::{
 use temporalio_common::envconfig::load_client_config_profile;
 
 use crate::config::source::{Source, Sourced};
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, Result};
 use crate::files::{self, ReadError};
 
 /// The variable that names the profile file.
@@ -34,7 +34,7 @@ pub struct ProfileLayer {
 /// Finds and reads the profile file: `TEMPORAL_CONFIG_FILE`, else
 /// `$XDG_CONFIG_HOME/temporalio/temporal.toml`, else `$HOME/.config/temporalio/temporal.toml`
 /// (the loader's own order), from the environment we were given.
-pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
+pub fn read(env: &Env) -> Result<Option<ProfileFile>> {
     let (path, from) = match env.get(CONFIG_FILE_ENV).filter(|p| !p.is_empty()) {
         Some(path) => (path.clone(), Source::Env(CONFIG_FILE_ENV.into())),
         None => match default_path(env) {
@@ -46,9 +46,8 @@ pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
         Ok(data) => Some(data),
         Err(ReadError::NotFound) => None,
         Err(e) => {
-            return Err(ConfigError(format!(
-                "Temporal profile file {path} (from {from}): {e}"
-            )));
+            let problem = format!("Temporal profile file {path} (from {from}): {e}");
+            return Err(ConfigError(problem));
         }
     };
     Ok(Some(ProfileFile { path, data }))
@@ -56,10 +55,7 @@ pub fn read(env: &Env) -> Result<Option<ProfileFile>, ConfigError> {
 
 /// The profile `chosen` (`--profile`, `TEMPORAL_PROFILE`, else `default`, as the resolver
 /// found it) from the file's data.
-pub fn load(
-    chosen: Sourced<String>,
-    file: Option<&ProfileFile>,
-) -> Result<ProfileLayer, ConfigError> {
+pub fn load(chosen: Sourced<String>, file: Option<&ProfileFile>) -> Result<ProfileLayer> {
     let file_path = file.map_or_else(|| "(no profile file)".into(), |f| f.path.clone());
     let data = file.and_then(|f| f.data.clone()).unwrap_or_default();
     let options = LoadClientConfigProfileOptions::builder()

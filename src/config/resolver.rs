@@ -12,7 +12,7 @@ use crate::config::kinds::Kind;
 use crate::config::profile::ProfileLayer;
 pub use crate::config::source::{Source, Sourced};
 use crate::config::table::{Def, Key};
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, Result};
 
 /// One line of the `config` report.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +29,12 @@ pub type Flags = HashMap<&'static str, String>;
 pub struct Resolver<'a> {
     flags: Flags,
     env: &'a Env,
-    file: Option<ConfigFile>,
+    /// Our file, the layer under the environment.
+    pub file: Option<ConfigFile>,
     /// Temporal's profile, once read: the layer under our file for the settings it holds.
-    profile: Option<ProfileLayer>,
-    report: Vec<Setting>,
+    pub profile: Option<ProfileLayer>,
+    /// Every setting resolved, for the `config` report.
+    pub report: Vec<Setting>,
 }
 
 impl<'a> Resolver<'a> {
@@ -46,28 +48,6 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Our file, the layer under the environment.
-    pub fn with_file(self, file: Option<ConfigFile>) -> Resolver<'a> {
-        Resolver { file, ..self }
-    }
-
-    pub fn file(&self) -> Option<&ConfigFile> {
-        self.file.as_ref()
-    }
-
-    /// Temporal's profile, the layer under our file.
-    pub fn set_profile(&mut self, profile: ProfileLayer) {
-        self.profile = Some(profile);
-    }
-
-    pub fn profile(&self) -> Option<&ProfileLayer> {
-        self.profile.as_ref()
-    }
-
-    pub fn into_report(self) -> Vec<Setting> {
-        self.report
-    }
-
     /// The name of a setting in the report: `key`, or `workers.NAME.key` for a worker.
     fn name(def: &Def, worker: Option<&str>) -> String {
         match worker.zip(def.worker_key) {
@@ -78,7 +58,10 @@ impl<'a> Resolver<'a> {
 
     /// A key of our file as a source: `key` in `worker`'s table, else at the top level.
     pub fn at_file(&self, worker: Option<&str>, key: &str) -> Source {
-        let path = self.file().map(|f| f.path.clone()).unwrap_or_default();
+        let path = match &self.file {
+            Some(file) => file.path.clone(),
+            None => Default::default(),
+        };
         let key = worker.map_or_else(|| key.to_string(), |w| format!("workers.{w}.{key}"));
         Source::File { path, key }
     }
@@ -92,11 +75,10 @@ impl<'a> Resolver<'a> {
         if let Some(value) = self.env.get(def.env).filter(|v| !v.is_empty()) {
             return Some((value.clone(), Source::Env(def.env.to_string())));
         }
-        if let Some(found) = self.in_file(def, worker) {
-            return Some(found);
-        }
-        let profile = self.profile.as_ref().zip(def.profile);
-        profile.and_then(|(p, get)| Some((get(&p.profile)?, p.source.clone())))
+        self.in_file(def, worker).or_else(|| {
+            let (p, get) = self.profile.as_ref().zip(def.profile)?;
+            Some((get(&p.profile)?, p.source.clone()))
+        })
     }
 
     /// The text of a setting in `worker`'s table (which holds only settings a worker may set),
@@ -119,7 +101,7 @@ impl<'a> Resolver<'a> {
         &mut self,
         key: Key<K>,
         worker: Option<&str>,
-    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+    ) -> Result<Option<Sourced<K::Value>>> {
         let def = key.def;
         let found = self.find(key, worker)?;
         let shown = match &found {
@@ -133,30 +115,18 @@ impl<'a> Resolver<'a> {
     }
 
     /// A setting with a default, parsed by its kind and recorded.
-    pub fn get<K: Kind>(
-        &mut self,
-        key: Key<K>,
-        worker: Option<&str>,
-    ) -> Result<Sourced<K::Value>, ConfigError> {
+    pub fn get<K: Kind>(&mut self, key: Key<K>, worker: Option<&str>) -> Result<Sourced<K::Value>> {
         let found = self.get_opt(key, worker)?;
         Ok(found.expect("get is for settings with a default"))
     }
 
     /// [`get`](Self::get)'s value.
-    pub fn value<K: Kind>(
-        &mut self,
-        key: Key<K>,
-        w: Option<&str>,
-    ) -> Result<K::Value, ConfigError> {
+    pub fn value<K: Kind>(&mut self, key: Key<K>, w: Option<&str>) -> Result<K::Value> {
         Ok(self.get(key, w)?.value)
     }
 
     /// [`get_opt`](Self::get_opt)'s value.
-    pub fn maybe<K: Kind>(
-        &mut self,
-        key: Key<K>,
-        w: Option<&str>,
-    ) -> Result<Option<K::Value>, ConfigError> {
+    pub fn maybe<K: Kind>(&mut self, key: Key<K>, w: Option<&str>) -> Result<Option<K::Value>> {
         Ok(self.get_opt(key, w)?.map(|s| s.value))
     }
 
@@ -165,7 +135,7 @@ impl<'a> Resolver<'a> {
         &mut self,
         key: Key<K>,
         w: Option<&str>,
-    ) -> Result<K::Value, ConfigError> {
+    ) -> Result<K::Value> {
         Ok(self.maybe(key, w)?.unwrap_or_default())
     }
 
@@ -175,7 +145,7 @@ impl<'a> Resolver<'a> {
         &self,
         key: Key<K>,
         worker: Option<&str>,
-    ) -> Result<Option<Sourced<K::Value>>, ConfigError> {
+    ) -> Result<Option<Sourced<K::Value>>> {
         let def = key.def;
         let default = def.default.map(|d| (d.to_string(), Source::Default));
         let Some((text, source)) = self.raw(def, worker).or(default) else {
@@ -185,16 +155,13 @@ impl<'a> Resolver<'a> {
             Ok(value) => return Ok(Some(Sourced { value, source })),
             Err(refusal) => refusal.unwrap_or_else(|| format!("expected {}", def.takes())),
         };
-        let shown = if def.secret {
-            "<redacted>".into()
-        } else {
-            K::redact(&text)
+        let shown = match def.secret {
+            true => "<redacted>".into(),
+            false => K::redact(&text),
         };
         // The shape of every bad-value error.
-        Err(ConfigError::at(
-            source,
-            format!("invalid value '{shown}': {refusal}"),
-        ))
+        let problem = format!("invalid value '{shown}': {refusal}");
+        Err(ConfigError::at(source, problem))
     }
 
     /// Adds a line to the report, unless the setting has one (a setting read by two sections
@@ -213,13 +180,8 @@ impl<'a> Resolver<'a> {
 
 /// Renders the `config` report: one aligned line per setting.
 pub fn render_report(report: &[Setting]) -> String {
-    let name_width = report.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let value_width = report
-        .iter()
-        .map(|s| s.value.len())
-        .max()
-        .unwrap_or(0)
-        .min(40);
+    let width = |len: fn(&Setting) -> usize| report.iter().map(len).max().unwrap_or(0);
+    let (name_width, value_width) = (width(|s| s.name.len()), width(|s| s.value.len()).min(40));
     report
         .iter()
         .map(|s| {

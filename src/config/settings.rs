@@ -12,7 +12,7 @@ use crate::config::choices::*;
 use crate::config::kinds::Positive;
 use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::*;
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, Result};
 use crate::duration;
 
 /// `Name { field: Type = how(KEY), ... }`: a struct of settings and how it is resolved, each
@@ -201,7 +201,7 @@ pub(crate) fn at_least(
     longer: Key<Positive>,
     shorter: Key<Positive>,
     worker: Option<&str>,
-) -> Result<(), ConfigError> {
+) -> Result<()> {
     let found = |key| r.find(key, worker).map(|v| v.expect("it has a default"));
     let (l, s) = (found(longer)?, found(shorter)?);
     if l.value >= s.value {
@@ -222,11 +222,9 @@ pub fn resolve_endpoint(
     r: &mut Resolver<'_>,
     worker: Option<&str>,
     run: bool,
-) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-    let (on, listen) = (
-        r.value(ENDPOINT, worker)?,
-        r.maybe(ENDPOINT_LISTEN, worker)?,
-    );
+) -> Result<Option<std::net::SocketAddr>> {
+    let on = r.value(ENDPOINT, worker)?;
+    let listen = r.maybe(ENDPOINT_LISTEN, worker)?;
     Ok(match (run, on, listen) {
         (_, false, _) => None,
         (true, true, None) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -236,7 +234,7 @@ pub fn resolve_endpoint(
 
 /// `--log-level` (or its variable or file key) sets this program's level; without it,
 /// `RUST_LOG` is a full filter, reported as the level's source.
-pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings, ConfigError> {
+pub fn resolve_log(r: &mut Resolver<'_>, env: &Env) -> Result<LogSettings> {
     let format = r.value(LOG_FORMAT, None)?;
     let rust_log = env.get("RUST_LOG").filter(|v| !v.is_empty());
     if let (None, Some(filter)) = (r.raw(LOG_LEVEL.def, None), rust_log) {

@@ -10,7 +10,6 @@ use std::marker::PhantomData;
 use crate::config::choices::{LogFormat, LogLevel, OnDisconnect, Output, QueueType, RestartPolicy};
 use temporalio_client::envconfig::ClientConfigProfile;
 
-use crate::config::address::Address;
 use crate::config::kinds::*;
 
 /// Where a setting stands in `--help` and in the reference: its heading.
@@ -167,15 +166,12 @@ impl Def {
     /// unless a variable was named (none for a worker's own key, in its table only).
     const fn of_kind(self, kind: Traits, env: &'static str) -> Def {
         let own = self.worker_key.is_some() && !self.in_file;
-        Def {
-            kind,
-            env: if own || !self.env.is_empty() {
-                self.env
-            } else {
-                env
-            },
-            ..self
-        }
+        let env = if own || !self.env.is_empty() {
+            self.env
+        } else {
+            env
+        };
+        Def { kind, env, ..self }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use crate::config::kinds::{Flag, Kind};
 use crate::config::resolver::{Resolver, Source, Sourced};
 use crate::config::table::{Def, TLS, TLS_CA_PATH, TLS_CERT_PATH, TLS_KEY_PATH, TLS_SERVER_NAME};
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, Result};
 use crate::files;
 
 /// TLS material, already read and checked to parse.
@@ -50,6 +50,9 @@ impl Pem {
     }
 }
 
+/// A PEM input, if given, and where it came from.
+type Input = Option<Sourced<Pem>>;
+
 /// One PEM input: a path (flag, variable, our file), else its inline variable (`*_DATA`), else
 /// the profile's path or data; read through the bounded reader.
 fn input(
@@ -57,18 +60,16 @@ fn input(
     env: &Env,
     def: &Def,
     profile: (&Option<DataSource>, &Source),
-) -> Result<Option<Sourced<Pem>>, ConfigError> {
+) -> Result<Input> {
     let inline = env.get(def.inline).filter(|v| !v.is_empty());
-    let (given, source) = match (r.raw(def, None), inline) {
-        (Some((path, source)), _) => (DataSource::Path(path), source),
-        (None, Some(data)) => (
+    let (given, source) = match (r.raw(def, None), inline, profile) {
+        (Some((path, source)), _, _) => (DataSource::Path(path), source),
+        (None, Some(data), _) => (
             DataSource::Data(data.clone().into()),
             Source::Env(def.inline.into()),
         ),
-        (None, None) => match profile {
-            (Some(given), source) => (given.clone(), source.clone()),
-            (None, _) => return Ok(None),
-        },
+        (None, None, (Some(given), source)) => (given.clone(), source.clone()),
+        (None, None, (None, _)) => return Ok(None),
     };
     let value = match given {
         DataSource::Path(path) => Pem {
@@ -83,11 +84,7 @@ fn input(
 }
 
 /// The material parses, and a client certificate comes with its key and belongs with it.
-fn check(
-    ca: &Option<Sourced<Pem>>,
-    cert: &Option<Sourced<Pem>>,
-    key: &Option<Sourced<Pem>>,
-) -> Result<(), ConfigError> {
+fn check(ca: &Input, cert: &Input, key: &Input) -> Result<()> {
     let at = |p: &Sourced<Pem>| {
         let at = format!("{} ({})", p.value.shown(), p.source);
         move |problem| ConfigError::at(at, problem)
@@ -140,8 +137,8 @@ pub fn resolve(
     r: &mut Resolver<'_>,
     env: &Env,
     implied: Option<String>,
-) -> Result<(Option<TlsSettings>, Source), ConfigError> {
-    let (p_tls, profile) = match r.profile() {
+) -> Result<(Option<TlsSettings>, Source)> {
+    let (p_tls, profile) = match r.profile.as_ref() {
         Some(p) => (p.profile.tls.clone().unwrap_or_default(), p.source.clone()),
         None => (Default::default(), Source::Default),
     };
@@ -169,9 +166,7 @@ pub fn resolve(
     check(&ca, &cert, &key)?;
     let implied_by = implied.or_else(|| {
         let given = [&ca, &cert].into_iter().flatten().map(|i| &i.source);
-        let s = given
-            .chain(server_name.as_ref().map(|s| &s.source))
-            .next()?;
+        let s = given.chain(server_name.iter().map(|s| &s.source)).next()?;
         Some(format!("TLS settings ({s})"))
     });
     let (on, tls_source) = match (r.find(TLS, None)?, implied_by) {

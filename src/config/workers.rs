@@ -9,8 +9,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::config::ConfigError;
-use indexmap::IndexMap;
+use crate::config::{ConfigError, Result};
 
 use crate::config::choices::Output;
 use crate::config::file::Table;
@@ -76,21 +75,15 @@ pub fn resolve(
     r: &mut Resolver<'_>,
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Vec<WorkerSpec>, ConfigError> {
-    let (top, named) = r
-        .file()
-        .map_or_else(Default::default, |f| (f.top.clone(), f.workers.clone()));
+) -> Result<Vec<WorkerSpec>> {
+    let file = r.file.clone().unwrap_or_default();
     let cli = match purpose {
         Workers::Run(cli) => cli,
         _ => &[],
     };
-    let Some(first) = named.keys().next() else {
-        let single = resolve_one(r, None, cli, top, purpose, warnings, 1)?;
-        return Ok(if purpose == Workers::None {
-            vec![]
-        } else {
-            vec![single]
-        });
+    let Some(first) = file.workers.keys().next() else {
+        let single = resolve_one(r, None, cli, file.top, purpose, warnings, 1)?;
+        return Ok(Vec::from_iter((purpose != Workers::None).then_some(single)));
     };
     if !cli.is_empty() {
         let problem = format!(
@@ -99,12 +92,12 @@ pub fn resolve(
         );
         return Err(ConfigError::at(r.at_file(None, "workers"), problem));
     }
-    if top.command.is_some() {
+    if file.top.command.is_some() {
         let problem = "the file has a top-level command and [workers] tables; use one or the other";
         return Err(ConfigError::at(r.at_file(None, "command"), problem));
     }
-    let count = named.len();
-    named
+    let count = file.workers.len();
+    file.workers
         .into_iter()
         .map(|(name, table)| resolve_one(r, Some(&name), &[], table, purpose, warnings, count))
         .collect()
@@ -113,17 +106,17 @@ pub fn resolve(
 /// A worker's command: `-- CMD`, else the file's; required under `run`, refused under `watch`.
 fn command(
     cli: &[OsString],
-    file: Option<Vec<String>>,
+    file: Option<&[String]>,
     purpose: Workers<'_>,
     at: Source,
     named: bool,
-) -> Result<Vec<OsString>, ConfigError> {
+) -> Result<Vec<OsString>> {
     let problem = match (cli, file, purpose) {
         ([_, ..], _, _) => return Ok(cli.to_vec()),
         ([], Some(_), Workers::Watch) => {
             "watch starts nothing: it proves a worker by its task queues, with no command"
         }
-        ([], Some(words), _) => return Ok(words.into_iter().map(OsString::from).collect()),
+        ([], Some(words), _) => return Ok(words.iter().map(OsString::from).collect()),
         ([], None, Workers::Run(_)) if named => {
             "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
         }
@@ -149,12 +142,12 @@ fn resolve_one(
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
     workers: usize,
-) -> Result<WorkerSpec, ConfigError> {
+) -> Result<WorkerSpec> {
     if let Some(name) = name {
         check_own(r, name, &table, purpose)?;
     }
     let at = r.at_file(name, "command");
-    let command = command(cli, table.command, purpose, at, name.is_some())?;
+    let command = command(cli, table.command.as_deref(), purpose, at, name.is_some())?;
     let (replicas, optional, output, working_dir) = match name {
         Some(_) => (
             r.value(REPLICAS, name)?,
@@ -168,7 +161,8 @@ fn resolve_one(
     // Relative to the file, and absolute, so that where the worker starts does not depend on
     // where we were started.
     let base = r
-        .file()
+        .file
+        .as_ref()
         .and_then(|f| f.path.parent())
         .unwrap_or(Path::new(""));
     let working_dir = working_dir.map(|dir| {
@@ -176,7 +170,7 @@ fn resolve_one(
         std::path::absolute(&dir).unwrap_or(dir)
     });
     if let Some(name) = name {
-        record_own(r, name, &command, &table.env);
+        record_own(r, name, &table);
     }
     let spec = WorkerSpec {
         name: name.unwrap_or(SINGLE).to_string(),
@@ -203,7 +197,7 @@ fn check_spec(
     name: Option<&str>,
     purpose: Workers<'_>,
     warnings: &mut Vec<String>,
-) -> Result<(), ConfigError> {
+) -> Result<()> {
     let (process, replicas) = (&spec.process, spec.replicas);
     let whose = name.map(|n| format!("worker {n}: ")).unwrap_or_default();
     if spec.pollers.deployment_name.is_some() != spec.pollers.build_id.is_some() {
@@ -250,48 +244,33 @@ fn check_spec(
 
 /// A named worker's name and its variables' names are valid, and under `watch` it starts
 /// nothing.
-fn check_own(
-    r: &Resolver<'_>,
-    name: &str,
-    table: &Table,
-    purpose: Workers<'_>,
-) -> Result<(), ConfigError> {
+fn check_own(r: &Resolver<'_>, name: &str, table: &Table, purpose: Workers<'_>) -> Result<()> {
     if !valid_name(name) {
         let problem = format!("invalid worker name '{name}': use letters, digits, '-' and '_'");
-        return Err(ConfigError::at(
-            r.at_file(None, &format!("workers.{name}")),
-            problem,
-        ));
+        let at = r.at_file(None, &format!("workers.{name}"));
+        return Err(ConfigError::at(at, problem));
     }
     if let Some(variable) = table.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         let problem = format!("invalid variable name '{variable}'");
         return Err(ConfigError::at(r.at_file(Some(name), "env"), problem));
     }
     let starts = [REPLICAS.def.key, WORKING_DIR.def.key, OUTPUT.def.key];
-    let mut started = starts
-        .into_iter()
-        .filter(|k| table.settings.contains_key(*k));
-    let started = started.next().or((!table.env.is_empty()).then_some("env"));
-    match started.filter(|_| purpose == Workers::Watch) {
-        Some(key) => Err(ConfigError::at(
+    let started = starts.into_iter().find(|k| table.settings.contains_key(*k));
+    match started.or((!table.env.is_empty()).then_some("env")) {
+        Some(key) if purpose == Workers::Watch => Err(ConfigError::at(
             r.at_file(Some(name), key),
             format!("watch starts nothing, so its workers take no {key}"),
         )),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 
 /// Records a named worker's command and, of its env, the names only (the values may be
 /// secrets); its other keys are settings, recorded as they are resolved.
-fn record_own(
-    r: &mut Resolver<'_>,
-    name: &str,
-    command: &[OsString],
-    env: &IndexMap<String, String>,
-) {
-    let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
-    let names: Vec<&str> = env.keys().map(String::as_str).collect();
-    for (key, value) in [("command", words.join(" ")), ("env", names.join(","))] {
+fn record_own(r: &mut Resolver<'_>, name: &str, table: &Table) {
+    let command = table.command.as_deref().unwrap_or_default().join(" ");
+    let env = Vec::from_iter(table.env.keys().map(String::as_str)).join(",");
+    for (key, value) in [("command", command), ("env", env)] {
         if !value.is_empty() {
             let source = r.at_file(Some(name), key);
             r.record(&format!("workers.{name}.{key}"), value, source);
