@@ -1,14 +1,14 @@
 //! docs/configuration.md, rendered from the settings table: a test fails when the committed
 //! file differs from what the table gives (`TS_WRITE_DOCS=1 cargo test --lib` writes it).
 
-use crate::config::table::{ALL, section};
+use crate::config::table::{ALL, Section};
 
 /// The reference, as Markdown.
 pub fn configuration() -> String {
     let mut out = String::from(HEAD);
     let mut sections: Vec<_> = ALL.iter().map(|d| d.section).collect();
     sections.dedup();
-    for section in sections.into_iter().filter(|s| *s != section::WORKER) {
+    for section in sections.into_iter().filter(|s| *s != Section::WORKER) {
         out.push_str(&format!("\n## {}\n\n", section.0));
         out.push_str("| flag | environment | file key | default | takes | meaning |\n");
         out.push_str("|---|---|---|---|---|---|\n");
@@ -38,7 +38,7 @@ pub fn configuration() -> String {
     for (key, takes, meaning) in WORKER_KEYS {
         out.push_str(&format!("| `{key}` | - | {takes} | {meaning} |\n"));
     }
-    for def in ALL.iter().filter(|d| d.section == section::WORKER) {
+    for def in ALL.iter().filter(|d| d.section == Section::WORKER) {
         let (key, default, takes) = (def.key, def.shown_default(), def.takes());
         out.push_str(&format!(
             "| `{key}` | {default} | {takes} | {} |\n",
@@ -75,7 +75,7 @@ A worker's restarts back off the same way from `restart_delay` to `restart_max_d
 ";
 
 /// The keys of a `[workers.NAME]` table that are neither settings nor in the table (the
-/// table's [`section::WORKER`] keys follow them), and what they mean.
+/// table's [`Section::WORKER`] keys follow them), and what they mean.
 const WORKER_KEYS: &[(&str, &str, &str)] = &[
     (
         "command",

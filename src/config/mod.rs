@@ -167,7 +167,7 @@ fn ignored_by_watch(report: &[Setting], drains: bool) -> Vec<String> {
             table::by_key(key)
                 .or_else(|| table::by_worker_key(key))
                 .is_some_and(|d| {
-                    (d.section == table::section::SUPERVISING && !(drains && stop.contains(&d.key)))
+                    (d.section == table::Section::SUPERVISING && !(drains && stop.contains(&d.key)))
                         || d.key == table::POLLER_DEADLINE.def.key
                 })
         })

@@ -17,8 +17,7 @@ use crate::config::kinds::*;
 pub struct Section(pub &'static str);
 
 /// The sections, in the order of the help and the reference.
-pub mod section {
-    use super::Section;
+impl Section {
     pub const CONFIGURATION: Section = Section("Configuration");
     pub const CONNECTION: Section = Section("Connection");
     pub const WAITING: Section = Section("Waiting");
@@ -150,7 +149,7 @@ const fn unset(
 const fn own(key: &'static str, default: &'static str, help: &'static str) -> Def {
     Def {
         in_file: false,
-        ..set(key, section::WORKER, "", default, help).worker()
+        ..set(key, Section::WORKER, "", default, help).worker()
     }
 }
 
@@ -193,65 +192,63 @@ macro_rules! settings {
     };
 }
 
-use section::*;
-
 settings! {
-    CONFIG: File = unset("config", CONFIGURATION, "FILE", "none", "TOML file with supervisor settings"), { in_file: false };
+    CONFIG: File = unset("config", Section::CONFIGURATION, "FILE", "none", "TOML file with supervisor settings"), { in_file: false };
 
-    ADDRESS: Address = set("address", CONNECTION, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)"), { env: "TEMPORAL_ADDRESS", profile: Some(|p| p.address.clone()) };
-    NAMESPACE: Text = set("namespace", CONNECTION, "NAME", "default", "Namespace that must exist (state REGISTERED)"), { env: "TEMPORAL_NAMESPACE", profile: Some(|p| p.namespace.clone()) };
-    API_KEY: Text = unset("api_key", CONNECTION, "KEY", "none", "API key, sent as a bearer token; turns TLS on"), { env: "TEMPORAL_API_KEY", secret: true, profile: Some(|p| p.api_key.clone()) };
-    API_KEY_FILE: File = unset("api_key_file", CONNECTION, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key"), { env: "TEMPORAL_API_KEY_FILE" };
-    TLS: Flag = unset("tls", CONNECTION, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it"), { env: "TEMPORAL_TLS", shape: Shape::Switch, profile: Some(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string())) };
-    TLS_CA_PATH: File = unset("tls_ca_path", CONNECTION, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)"), { env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", inline: "TEMPORAL_TLS_SERVER_CA_CERT_DATA" };
-    TLS_CERT_PATH: File = unset("tls_cert_path", CONNECTION, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)"), { env: "TEMPORAL_TLS_CLIENT_CERT_PATH", inline: "TEMPORAL_TLS_CLIENT_CERT_DATA" };
-    TLS_KEY_PATH: File = unset("tls_key_path", CONNECTION, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)"), { env: "TEMPORAL_TLS_CLIENT_KEY_PATH", inline: "TEMPORAL_TLS_CLIENT_KEY_DATA" };
-    TLS_SERVER_NAME: Text = unset("tls_server_name", CONNECTION, "NAME", "the address's host", "Name to verify the server certificate against, and SNI"), { env: "TEMPORAL_TLS_SERVER_NAME", profile: Some(|p| p.tls.as_ref()?.server_name.clone()) };
-    PROFILE: Text = set("profile", CONNECTION, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)"), { env: "TEMPORAL_PROFILE" };
-    KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", CONNECTION, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
-    KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", CONNECTION, "DURATION", "3s", "run, watch: a keepalive ping not answered within this closes the connection");
+    ADDRESS: Address = set("address", Section::CONNECTION, "HOST:PORT", "localhost:7233", "Temporal frontend, host:port (an https:// URL turns TLS on)"), { env: "TEMPORAL_ADDRESS", profile: Some(|p| p.address.clone()) };
+    NAMESPACE: Text = set("namespace", Section::CONNECTION, "NAME", "default", "Namespace that must exist (state REGISTERED)"), { env: "TEMPORAL_NAMESPACE", profile: Some(|p| p.namespace.clone()) };
+    API_KEY: Text = unset("api_key", Section::CONNECTION, "KEY", "none", "API key, sent as a bearer token; turns TLS on"), { env: "TEMPORAL_API_KEY", secret: true, profile: Some(|p| p.api_key.clone()) };
+    API_KEY_FILE: File = unset("api_key_file", Section::CONNECTION, "FILE", "none", "File that holds the API key (a mounted Secret), read again when it changes; instead of --api-key"), { env: "TEMPORAL_API_KEY_FILE" };
+    TLS: Flag = unset("tls", Section::CONNECTION, "BOOL", "off unless implied", "Use TLS (--tls or --tls=false); an https address, an API key or a TLS setting implies it"), { env: "TEMPORAL_TLS", shape: Shape::Switch, profile: Some(|p| Some((p.tls.as_ref()?.disabled != Some(true)).to_string())) };
+    TLS_CA_PATH: File = unset("tls_ca_path", Section::CONNECTION, "FILE", "the system's roots", "CA certificate (PEM) for the server (or the PEM itself in TEMPORAL_TLS_SERVER_CA_CERT_DATA)"), { env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", inline: "TEMPORAL_TLS_SERVER_CA_CERT_DATA" };
+    TLS_CERT_PATH: File = unset("tls_cert_path", Section::CONNECTION, "FILE", "none", "Client certificate (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_CERT_DATA)"), { env: "TEMPORAL_TLS_CLIENT_CERT_PATH", inline: "TEMPORAL_TLS_CLIENT_CERT_DATA" };
+    TLS_KEY_PATH: File = unset("tls_key_path", Section::CONNECTION, "FILE", "none", "Client private key (PEM) for mTLS (or TEMPORAL_TLS_CLIENT_KEY_DATA)"), { env: "TEMPORAL_TLS_CLIENT_KEY_PATH", inline: "TEMPORAL_TLS_CLIENT_KEY_DATA" };
+    TLS_SERVER_NAME: Text = unset("tls_server_name", Section::CONNECTION, "NAME", "the address's host", "Name to verify the server certificate against, and SNI"), { env: "TEMPORAL_TLS_SERVER_NAME", profile: Some(|p| p.tls.as_ref()?.server_name.clone()) };
+    PROFILE: Text = set("profile", Section::CONNECTION, "NAME", "default", "Profile in Temporal's profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)"), { env: "TEMPORAL_PROFILE" };
+    KEEPALIVE_INTERVAL: Positive = set("keepalive_interval", Section::CONNECTION, "DURATION", "12s", "run, watch: HTTP/2 keepalive ping interval on the probe connection; Temporal's frontend refuses pings more often than every 10 s");
+    KEEPALIVE_TIMEOUT: Positive = set("keepalive_timeout", Section::CONNECTION, "DURATION", "3s", "run, watch: a keepalive ping not answered within this closes the connection");
 
-    MAX_RETRIES: Count = set("max_retries", WAITING, "N", "10", "Most readiness attempts, 0 for no limit (run: of the first wait only; watch never gives up)");
-    INITIAL_DELAY: Positive = set("initial_delay", WAITING, "DURATION", "1s", "Delay after the first failed attempt");
-    MAX_DELAY: Positive = set("max_delay", WAITING, "DURATION", "60s", "Longest delay between attempts");
-    BACKOFF_FACTOR: Factor = set("backoff_factor", WAITING, "FACTOR", "2.0", "Growth of the delay after each failure");
-    JITTER: Fraction = set("jitter", WAITING, "FRACTION", "0.2", "Largest fraction of a delay removed at random, 0 to 1");
-    TIMEOUT: Limit = set("timeout", WAITING, "DURATION", "0", "Give up after this long in all, 0 for no limit (run: the first wait only; watch never gives up)");
-    ATTEMPT_TIMEOUT: Positive = set("attempt_timeout", WAITING, "DURATION", "5s", "Bound on one attempt: DNS, TCP, TLS and RPCs");
-    PORT_WATCH_INTERVAL: Positive = set("port_watch_interval", WAITING, "DURATION", "100ms", "While the port refuses connections, look again this often");
-    RECHECK_INTERVAL: Positive = set("recheck_interval", WAITING, "DURATION", "1s", "While Temporal answers but is not ready (namespace missing, not SERVING), and while run suspects it is gone, look again this often");
+    MAX_RETRIES: Count = set("max_retries", Section::WAITING, "N", "10", "Most readiness attempts, 0 for no limit (run: of the first wait only; watch never gives up)");
+    INITIAL_DELAY: Positive = set("initial_delay", Section::WAITING, "DURATION", "1s", "Delay after the first failed attempt");
+    MAX_DELAY: Positive = set("max_delay", Section::WAITING, "DURATION", "60s", "Longest delay between attempts");
+    BACKOFF_FACTOR: Factor = set("backoff_factor", Section::WAITING, "FACTOR", "2.0", "Growth of the delay after each failure");
+    JITTER: Fraction = set("jitter", Section::WAITING, "FRACTION", "0.2", "Largest fraction of a delay removed at random, 0 to 1");
+    TIMEOUT: Limit = set("timeout", Section::WAITING, "DURATION", "0", "Give up after this long in all, 0 for no limit (run: the first wait only; watch never gives up)");
+    ATTEMPT_TIMEOUT: Positive = set("attempt_timeout", Section::WAITING, "DURATION", "5s", "Bound on one attempt: DNS, TCP, TLS and RPCs");
+    PORT_WATCH_INTERVAL: Positive = set("port_watch_interval", Section::WAITING, "DURATION", "100ms", "While the port refuses connections, look again this often");
+    RECHECK_INTERVAL: Positive = set("recheck_interval", Section::WAITING, "DURATION", "1s", "While Temporal answers but is not ready (namespace missing, not SERVING), and while run suspects it is gone, look again this often");
 
-    PROBE_INTERVAL: Positive = set("probe_interval", WATCHING, "DURATION", "60s", "While all is well, a request this often proves the namespace (without a health watch, that Temporal is there at all)");
-    PROBE_TIMEOUT: Positive = set("probe_timeout", WATCHING, "DURATION", "3s", "Bound on one probe");
-    FAILURE_THRESHOLD: AtLeastOne = set("failure_threshold", WATCHING, "N", "3", "Consecutive failed probes before Temporal counts as lost");
-    SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", WATCHING, "N", "1", "Consecutive good probes before Temporal counts as back");
+    PROBE_INTERVAL: Positive = set("probe_interval", Section::WATCHING, "DURATION", "60s", "While all is well, a request this often proves the namespace (without a health watch, that Temporal is there at all)");
+    PROBE_TIMEOUT: Positive = set("probe_timeout", Section::WATCHING, "DURATION", "3s", "Bound on one probe");
+    FAILURE_THRESHOLD: AtLeastOne = set("failure_threshold", Section::WATCHING, "N", "3", "Consecutive failed probes before Temporal counts as lost");
+    SUCCESS_THRESHOLD: AtLeastOne = set("success_threshold", Section::WATCHING, "N", "1", "Consecutive good probes before Temporal counts as back");
 
-    STOP_SIGNAL: StopSignal = set("stop_signal", SUPERVISING, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
-    STOP_TIMEOUT: Dur = set("stop_timeout", SUPERVISING, "DURATION", "25s", "From the stop to SIGKILL: with the endpoint, the drain and then the stop signal; without it, the grace period after the stop signal").worker();
-    STOP_GRACE: Dur = set("stop_grace", SUPERVISING, "DURATION", "5s", "With the endpoint: the end of --stop-timeout kept for the stop signal; a drain ends this long before SIGKILL at the latest (none when the stop timeout is no longer)").worker();
-    ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", SUPERVISING, "ACTION", "keep", "What run does when Temporal is lost (keep rides it out and replaces a worker that does not poll again)");
-    RESTART_SPREAD: Dur = set("restart_spread", SUPERVISING, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
-    RESTART: Choice<RestartPolicy> = set("restart", SUPERVISING, "POLICY", "on-failure", "When the worker exits by itself").worker();
-    RESTART_DELAY: Positive = set("restart_delay", SUPERVISING, "DURATION", "1s", "Delay before the first restart of a failed worker").worker();
-    RESTART_MAX_DELAY: Positive = set("restart_max_delay", SUPERVISING, "DURATION", "60s", "Longest delay between restarts").worker();
-    RESTART_RESET_AFTER: Positive = set("restart_reset_after", SUPERVISING, "DURATION", "60s", "A worker that ran this long counts as stable: restart delays start over").worker();
-    MAX_RESTARTS: Count = set("max_restarts", SUPERVISING, "N", "0", "Most restarts, then exit with the worker's last code; 0 for no limit").worker();
-    EXPORT_CONNECTION: Flag = set("export_connection", SUPERVISING, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)"), { shape: Shape::Switch };
+    STOP_SIGNAL: StopSignal = set("stop_signal", Section::SUPERVISING, "SIGNAL", "SIGTERM", "Signal that asks the worker to stop").worker();
+    STOP_TIMEOUT: Dur = set("stop_timeout", Section::SUPERVISING, "DURATION", "25s", "From the stop to SIGKILL: with the endpoint, the drain and then the stop signal; without it, the grace period after the stop signal").worker();
+    STOP_GRACE: Dur = set("stop_grace", Section::SUPERVISING, "DURATION", "5s", "With the endpoint: the end of --stop-timeout kept for the stop signal; a drain ends this long before SIGKILL at the latest (none when the stop timeout is no longer)").worker();
+    ON_DISCONNECT: Choice<OnDisconnect> = set("on_disconnect", Section::SUPERVISING, "ACTION", "keep", "What run does when Temporal is lost (keep rides it out and replaces a worker that does not poll again)");
+    RESTART_SPREAD: Dur = set("restart_spread", Section::SUPERVISING, "DURATION", "2s", "Workers started again after Temporal's return start at a random moment within this window, so that a fleet does not start in step; 0 for at once");
+    RESTART: Choice<RestartPolicy> = set("restart", Section::SUPERVISING, "POLICY", "on-failure", "When the worker exits by itself").worker();
+    RESTART_DELAY: Positive = set("restart_delay", Section::SUPERVISING, "DURATION", "1s", "Delay before the first restart of a failed worker").worker();
+    RESTART_MAX_DELAY: Positive = set("restart_max_delay", Section::SUPERVISING, "DURATION", "60s", "Longest delay between restarts").worker();
+    RESTART_RESET_AFTER: Positive = set("restart_reset_after", Section::SUPERVISING, "DURATION", "60s", "A worker that ran this long counts as stable: restart delays start over").worker();
+    MAX_RESTARTS: Count = set("max_restarts", Section::SUPERVISING, "N", "0", "Most restarts, then exit with the worker's last code; 0 for no limit").worker();
+    EXPORT_CONNECTION: Flag = set("export_connection", Section::SUPERVISING, "BOOL", "true", "Hand the resolved connection to the worker as TEMPORAL_* variables (--export-connection=false leaves its environment untouched)"), { shape: Shape::Switch };
 
-    ENDPOINT: Flag = set("endpoint", LOCAL_ENDPOINT, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker(), { shape: Shape::Switch };
-    DRAIN_POLL_WAIT: Dur = set("drain_poll_wait", LOCAL_ENDPOINT, "DURATION", "3s", "Where the namespace cannot complete a draining worker's open polls (worker_poll_complete_on_shutdown), how long they may end by themselves before they end with the worker's stop").worker();
-    ENDPOINT_LISTEN: Loopback = unset("endpoint_listen", LOCAL_ENDPOINT, "ADDR", "run: a free loopback port per worker process; watch: off", "Where the endpoint listens (loopback only); watch: serve the pod's worker an endpoint there, e.g. :7233").worker();
+    ENDPOINT: Flag = set("endpoint", Section::LOCAL_ENDPOINT, "BOOL", "true", "run: the worker connects to a local Temporal endpoint that holds the connection (credentials included) and drains the worker on stop; --endpoint=false hands the connection over directly").worker(), { shape: Shape::Switch };
+    DRAIN_POLL_WAIT: Dur = set("drain_poll_wait", Section::LOCAL_ENDPOINT, "DURATION", "3s", "Where the namespace cannot complete a draining worker's open polls (worker_poll_complete_on_shutdown), how long they may end by themselves before they end with the worker's stop").worker();
+    ENDPOINT_LISTEN: Loopback = unset("endpoint_listen", Section::LOCAL_ENDPOINT, "ADDR", "run: a free loopback port per worker process; watch: off", "Where the endpoint listens (loopback only); watch: serve the pod's worker an endpoint there, e.g. :7233").worker();
 
-    HEALTH_LISTEN: Listen = unset("health_listen", POLLERS, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
-    TASK_QUEUE: Queues = unset("task_queue", POLLERS, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)"), { worker_key: Some("task_queues"), shape: Shape::List };
-    TASK_QUEUE_TYPE: Choice<QueueType> = set("task_queue_type", POLLERS, "TYPE", "any", "Which pollers count").worker();
-    POLLER_DEADLINE: Positive = set("poller_deadline", POLLERS, "DURATION", "60s", "run: a worker not polling this long after its start (or Temporal's return) is replaced").worker();
-    WORKER_IDENTITY: Text = unset("worker_identity", POLLERS, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced ({pid} matches any pid under watch), * matches anything").worker(), { takes: "an identity pattern such as {pid}@{hostname}" };
-    DEPLOYMENT_NAME: Text = unset("deployment_name", POLLERS, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").worker(), { env: "TEMPORAL_DEPLOYMENT_NAME", takes: "a deployment name" };
-    BUILD_ID: Text = unset("build_id", POLLERS, "ID", "none", "The worker's build ID (worker versioning)").worker(), { env: "TEMPORAL_WORKER_BUILD_ID", takes: "a build ID" };
+    HEALTH_LISTEN: Listen = unset("health_listen", Section::POLLERS, "ADDR", "off", "Serve /livez, /readyz, /startupz and /metrics on this address, e.g. 0.0.0.0:8080 or :8080 (status: ask there)");
+    TASK_QUEUE: Queues = unset("task_queue", Section::POLLERS, "NAME", "none", "Task queue the worker must poll (repeatable, or comma-separated)"), { worker_key: Some("task_queues"), shape: Shape::List };
+    TASK_QUEUE_TYPE: Choice<QueueType> = set("task_queue_type", Section::POLLERS, "TYPE", "any", "Which pollers count").worker();
+    POLLER_DEADLINE: Positive = set("poller_deadline", Section::POLLERS, "DURATION", "60s", "run: a worker not polling this long after its start (or Temporal's return) is replaced").worker();
+    WORKER_IDENTITY: Text = unset("worker_identity", Section::POLLERS, "PATTERN", "the SDKs' {pid}@{hostname} and Go's {pid}@{hostname}@", "The worker's poller identity; {pid} and {hostname} are replaced ({pid} matches any pid under watch), * matches anything").worker(), { takes: "an identity pattern such as {pid}@{hostname}" };
+    DEPLOYMENT_NAME: Text = unset("deployment_name", Section::POLLERS, "NAME", "none", "The worker's deployment name (worker versioning); with --build-id, readiness needs the worker's pollers to carry both").worker(), { env: "TEMPORAL_DEPLOYMENT_NAME", takes: "a deployment name" };
+    BUILD_ID: Text = unset("build_id", Section::POLLERS, "ID", "none", "The worker's build ID (worker versioning)").worker(), { env: "TEMPORAL_WORKER_BUILD_ID", takes: "a build ID" };
 
-    LOG_FORMAT: Choice<LogFormat> = set("log_format", LOGGING, "FORMAT", "text", "Log format, on stderr");
-    LOG_LEVEL: Choice<LogLevel> = unset("log_level", LOGGING, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
+    LOG_FORMAT: Choice<LogFormat> = set("log_format", Section::LOGGING, "FORMAT", "text", "Log format, on stderr");
+    LOG_LEVEL: Choice<LogLevel> = unset("log_level", Section::LOGGING, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
 
     REPLICAS: AtLeastOne = own("replicas", "1", "How many processes of it to run; each is proven by its own pid's pollers");
     WORKING_DIR: File = own("working_dir", "", "Where it runs; relative to the file's directory"), { default: None, unset: "the supervisor's own", takes: "a directory" };
@@ -261,7 +258,7 @@ settings! {
 
 /// The settings the command line takes: all but a worker's own keys.
 pub fn options() -> impl Iterator<Item = &'static Def> {
-    ALL.iter().copied().filter(|d| d.section != section::WORKER)
+    ALL.iter().copied().filter(|d| d.section != Section::WORKER)
 }
 
 /// The setting of this key, if any.
