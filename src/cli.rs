@@ -105,11 +105,8 @@ fn option(def: &Def) -> Arg {
 fn flags(matches: &ArgMatches) -> Flags {
     options()
         .filter_map(|def| {
-            let values = matches.get_many::<String>(def.key)?;
-            Some((
-                def.key,
-                values.map(String::as_str).collect::<Vec<_>>().join(","),
-            ))
+            let values: Vec<&str> = matches.get_many(def.key)?.map(String::as_str).collect();
+            Some((def.key, values.join(",")))
         })
         .collect()
 }

@@ -91,9 +91,9 @@ pub fn resolve(
         return Err(ConfigError::at(address.source, problem));
     }
     if let (None, Some(key)) = (&tls, &api_key) {
+        let from = &key.source;
         warnings.push(format!(
-            "the API key ({}) will be sent in clear text: TLS is off ({tls_source})",
-            key.source
+            "the API key ({from}) will be sent in clear text: TLS is off ({tls_source})"
         ));
     }
     // Temporal's own variables' headers over the profile's.
@@ -104,10 +104,10 @@ pub fn resolve(
     let headers = profile_meta.chain(env_meta.grpc_meta).collect();
     let keepalive = Keepalive::resolve(r, None)?;
     if keepalive.interval < Duration::from_secs(10) {
+        let interval = crate::duration::format(keepalive.interval);
         warnings.push(format!(
-            "keepalive_interval {} is under 10 s: Temporal's frontend closes connections that \
-             ping more often (frontend.keepAliveMinTime)",
-            crate::duration::format(keepalive.interval)
+            "keepalive_interval {interval} is under 10 s: Temporal's frontend closes connections \
+             that ping more often (frontend.keepAliveMinTime)"
         ));
     }
     Ok(ConnectionSettings {

@@ -154,11 +154,11 @@ fn raw(text: &str, key: &str, value: &Spanned<DeValue<'_>>, def: &Def) -> Result
         }
         DeValue::Array(_) => Err(at("expected a single value, found a list")),
         DeValue::String(s) => Ok(s.to_string()),
-        DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().replace('_', "")),
-        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+        DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(|n| n.to_string())
             .map_err(|_| at("number too large")),
-        DeValue::Float(f) => Ok(f.as_str().replace('_', "")),
+        DeValue::Float(f) => Ok(f.as_str().to_string()),
         DeValue::Boolean(b) => Ok(b.to_string()),
         DeValue::Table(_) => Err(at("expected a single value, found a table")),
         _ => Err(at("expected a single value (a string, number or boolean)")),
@@ -172,9 +172,8 @@ fn strings(text: &str, key: &str, items: &[Spanned<DeValue<'_>>]) -> Result<Vec<
         _ => {
             let found = text.get(item.span()).unwrap_or_default().trim();
             let at = format!("{key}[{i}]");
-            Err(refusing(text, &at, item)(&format!(
-                "expected a string, found {found}"
-            )))
+            let problem = format!("expected a string, found {found}");
+            Err(refusing(text, &at, item)(&problem))
         }
     };
     items.iter().enumerate().map(item).collect()

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Result};
+use crate::duration;
 
 use crate::config::choices::Output;
 use crate::config::file::Table;
@@ -202,21 +203,17 @@ fn check_spec(
     let whose = name.map(|n| format!("worker {n}: ")).unwrap_or_default();
     if spec.pollers.deployment_name.is_some() != spec.pollers.build_id.is_some() {
         let (d, b) = (DEPLOYMENT_NAME.def, BUILD_ID.def);
+        let (d_flag, d_env, b_flag, b_env) = (d.flag(), d.env, b.flag(), b.env);
         warnings.push(format!(
-            "{whose}worker versioning needs both a deployment name ({}, {}) and a build ID ({}, \
-             {}); with only one, the worker's deployment is not checked",
-            d.flag(),
-            d.env,
-            b.flag(),
-            b.env
+            "{whose}worker versioning needs both a deployment name ({d_flag}, {d_env}) and a \
+             build ID ({b_flag}, {b_env}); with only one, the worker's deployment is not checked"
         ));
     }
     if spec.endpoint.is_some() && process.stop_timeout <= process.stop_grace {
+        let [timeout, grace] = [process.stop_timeout, process.stop_grace].map(duration::format);
         warnings.push(format!(
-            "{whose}stop_timeout {} is no longer than stop_grace {}: no time is left to drain \
-             the worker before its stop signal",
-            crate::duration::format(process.stop_timeout),
-            crate::duration::format(process.stop_grace)
+            "{whose}stop_timeout {timeout} is no longer than stop_grace {grace}: no time is left \
+             to drain the worker before its stop signal"
         ));
     }
     if let Some(listen) = spec.endpoint.filter(|e| e.port() != 0 && replicas > 1) {

@@ -394,3 +394,22 @@ fn a_client_key_that_is_not_the_certificates_is_refused_at_start() {
         "the key is never shown: {error}"
     );
 }
+
+#[test]
+fn toml_numbers_reach_the_settings_as_their_values() {
+    // Digit separators and other radixes are TOML's, so the settings see plain numbers.
+    let file = temp_file(
+        "numbers.toml",
+        "max_retries = 1_000\nmax_restarts = 0x1F\nbackoff_factor = 1_0.5\n",
+    );
+    let c = resolve(&flags(&[("config", &file.to_string_lossy())]), &env(&[])).unwrap();
+    assert_eq!(c.wait.max_retries, 1000);
+    assert_eq!(c.wait.backoff_factor, 10.5);
+    let report = render_report(&c.report);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("max_restarts") && l.contains("= 31 ")),
+        "{report}"
+    );
+}
