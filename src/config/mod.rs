@@ -104,10 +104,8 @@ pub struct Config {
 pub fn resolve(flags: &Flags, workers: Workers<'_>, env: &Env) -> Result<Config> {
     env.check_text()?;
     let mut r = Resolver::new(flags.clone(), env);
-    r.file = match r.get_opt(table::CONFIG, None)? {
-        Some(path) => Some(file::load(&path.value, &path.source)?),
-        None => None,
-    };
+    let path = r.get_opt(table::CONFIG, None)?;
+    r.file = path.map(|p| file::load(&p.value, &p.source)).transpose()?;
     let profile_file = profile::read(env)?;
     resolve_with(r, workers, env, profile_file.as_ref())
 }

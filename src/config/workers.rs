@@ -55,10 +55,9 @@ pub struct WorkerSpec {
 /// How a worker process is named in logs, output and metrics: the worker's name, with `[N]`
 /// when it has several replicas.
 pub fn label(worker: &WorkerSpec, replica: u32) -> String {
-    if worker.replicas > 1 {
-        format!("{}[{replica}]", worker.name)
-    } else {
-        worker.name.clone()
+    match worker.replicas {
+        1 => worker.name.clone(),
+        _ => format!("{}[{replica}]", worker.name),
     }
 }
 
