@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::address::{Target, join_address, parse_address, shown_address};
+use crate::config::address::{join_address, parse_address, shown_address};
 use crate::config::kinds::{Kind, StopSignal};
 use crate::config::profile::ProfileFile;
 use crate::config::resolver::Resolver;
@@ -71,12 +71,8 @@ pub fn duration(data: &[u8]) -> Result<(), String> {
 pub fn address(data: &[u8]) -> Result<(), String> {
     let text = text(data)?;
     let _ = shown_address(text);
-    let Target {
-        https: tls,
-        host,
-        port,
-        ..
-    } = parse_address(text)?;
+    let target = parse_address(text)?;
+    let (tls, host, port) = (target.https, target.host, target.port);
     let joined = join_address(&host, port);
     assert_eq!(
         parse_address(&joined).map(|t| (t.host, t.port)),

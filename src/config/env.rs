@@ -44,8 +44,8 @@ pub struct Env {
 }
 
 impl Env {
-    /// An environment from raw names and values (`std::env::vars_os()` for this process's). A name that is not UTF-8 cannot be one we
-    /// read, and is left out.
+    /// An environment from raw names and values (this process's: `std::env::vars_os()`). A
+    /// name that is not UTF-8 cannot be one we read, and is left out.
     pub fn from_os(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Env {
         let mut env = Env::default();
         for (name, value) in vars {

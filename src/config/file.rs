@@ -68,20 +68,20 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
         located(text, e.span(), "", &format!("{}{key}", e.message().trim()))
     })?;
     let mut file = ConfigFile::default();
-    file.top = table(text, "", doc.get_ref(), Some(&mut file.workers))?;
+    file.top = parse_table(text, "", doc.get_ref(), Some(&mut file.workers))?;
     Ok(file)
 }
 
 /// A table's keys: `command` and settings; at the top level (`path` empty) the file's
 /// settings and `workers`, which fills `workers`; in a worker's table the settings a worker
 /// may set and `env`.
-fn table(
+fn parse_table(
     text: &str,
     path: &str,
     keys: &DeTable<'_>,
     mut workers: Option<&mut IndexMap<String, Table>>,
 ) -> Result<Table, String> {
-    let mut table = Table::default();
+    let mut parsed = Table::default();
     for (key, value) in keys {
         let name = key.get_ref().as_ref();
         let at = match path {
@@ -94,17 +94,15 @@ fn table(
         };
         let refuse = refusing(text, &at, value);
         match (name, value.get_ref(), workers.as_deref_mut()) {
-            ("command", _, _) => table.command = Some(command(text, &at, value)?),
+            ("command", _, _) => parsed.command = Some(command(text, &at, value)?),
             ("workers", DeValue::Table(named), Some(workers)) => {
                 for (worker, keys) in named {
                     let at = format!("{at}.{}", worker.get_ref());
                     let DeValue::Table(keys) = keys.get_ref() else {
                         return Err(refusing(text, &at, keys)("expected a table"));
                     };
-                    workers.insert(
-                        worker.get_ref().to_string(),
-                        self::table(text, &at, keys, None)?,
-                    );
+                    let keys = parse_table(text, &at, keys, None)?;
+                    workers.insert(worker.get_ref().to_string(), keys);
                 }
             }
             ("workers", _, Some(_)) => return Err(refuse("expected [workers.NAME] tables")),
@@ -114,20 +112,20 @@ fn table(
                         let at = format!("{at}.{}", var.get_ref());
                         return Err(refusing(text, &at, value)("expected a string (in quotes)"));
                     };
-                    table.env.insert(var.get_ref().to_string(), v.to_string());
+                    parsed.env.insert(var.get_ref().to_string(), v.to_string());
                 }
             }
             ("env", _, None) => return Err(refuse("expected a table of variables")),
             _ => match def {
                 Some(def) => {
                     let raw = raw(text, &at, value, def)?;
-                    table.settings.insert(def.key.into(), raw);
+                    parsed.settings.insert(def.key.into(), raw);
                 }
                 None => return Err(located(text, Some(key.span()), &at, "unknown key")),
             },
         }
     }
-    Ok(table)
+    Ok(parsed)
 }
 
 /// A command: a program and its arguments.

@@ -127,14 +127,12 @@ pub(crate) fn resolve_with(
     let workers = workers::resolve(&mut r, workers, &mut warnings)?;
     let health = HealthSettings::resolve(&mut r, None)?;
     if watch && health.listen.is_none() {
-        return Err(ConfigError(
-            "watch answers on its health endpoints: give --health-listen \
-             (TEMPORAL_SUPERVISOR_HEALTH_LISTEN, health_listen), such as --health-listen :8080"
-                .into(),
-        ));
+        let problem = "watch answers on its health endpoints: give --health-listen \
+            (TEMPORAL_SUPERVISOR_HEALTH_LISTEN, health_listen), such as --health-listen :8080";
+        return Err(ConfigError(problem.into()));
     }
     let log = settings::resolve_log(&mut r, env)?;
-    let report = r.report;
+    let report = r.into_report();
     if watch {
         let drains = workers.iter().any(|w| w.endpoint.is_some());
         warnings.extend(ignored_by_watch(&report, drains));

@@ -30,11 +30,11 @@ pub struct Resolver<'a> {
     flags: Flags,
     env: &'a Env,
     /// Our file, the layer under the environment.
-    pub file: Option<ConfigFile>,
+    pub(crate) file: Option<ConfigFile>,
     /// Temporal's profile, once read: the layer under our file for the settings it holds.
-    pub profile: Option<ProfileLayer>,
-    /// Every setting resolved, for the `config` report.
-    pub report: Vec<Setting>,
+    pub(crate) profile: Option<ProfileLayer>,
+    /// Every setting resolved, for the `config` report: written through [`Resolver::record`].
+    report: Vec<Setting>,
 }
 
 impl<'a> Resolver<'a> {
@@ -46,6 +46,10 @@ impl<'a> Resolver<'a> {
             profile: None,
             report: Vec::new(),
         }
+    }
+
+    pub fn into_report(self) -> Vec<Setting> {
+        self.report
     }
 
     /// The name of a setting in the report: `key`, or `workers.NAME.key` for a worker.

@@ -17,7 +17,7 @@ use crate::duration;
 
 /// `Name { field: Type = how(KEY), ... }`: a struct of settings and how it is resolved, each
 /// field from its setting through the resolver (`value`: one with a default; `maybe`: unset
-/// unless given); `where LONG >= SHORT` checks that one duration is at least another.
+/// unless given; `or_empty`: unset is empty); `where LONG >= SHORT` checks that one duration is at least another.
 macro_rules! sections {
     ($($(#[$doc:meta])* $name:ident $(where $long:ident >= $short:ident)? {
         $($(#[$fdoc:meta])* $field:ident: $ty:ty = $how:ident($key:ident),)*

@@ -248,7 +248,7 @@ settings! {
     BUILD_ID: Text = unset("build_id", Section::POLLERS, "ID", "none", "The worker's build ID (worker versioning)").worker(), { env: "TEMPORAL_WORKER_BUILD_ID", takes: "a build ID" };
 
     LOG_FORMAT: Choice<LogFormat> = set("log_format", Section::LOGGING, "FORMAT", "text", "Log format, on stderr");
-    LOG_LEVEL: Choice<LogLevel> = unset("log_level", Section::LOGGING, "LEVEL", "info; without it RUST_LOG is a full filter", "Our log level (other crates stay at warn)");
+    LOG_LEVEL: Choice<LogLevel> = unset("log_level", Section::LOGGING, "LEVEL", "info, or RUST_LOG's filter", "Our log level (other crates stay at warn); without it, RUST_LOG is a full filter");
 
     REPLICAS: AtLeastOne = own("replicas", "1", "How many processes of it to run; each is proven by its own pid's pollers");
     WORKING_DIR: File = own("working_dir", "", "Where it runs; relative to the file's directory"), { default: None, unset: "the supervisor's own", takes: "a directory" };

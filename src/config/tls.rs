@@ -1,7 +1,8 @@
 //! TLS: whether it is on (asked for, or implied by an `https://` address, an API key or TLS
 //! material), and its material, read from a path (through the bounded reader) or taken inline
-//! (`*_DATA` variables, the profile), checked to parse before anything connects. A private
-//! key's parse error is never shown: it could quote the key.
+//! (`*_DATA` variables, the profile), checked to parse (and a client certificate to match its
+//! key) before anything connects. A private key's parse error is never shown: it could quote
+//! the key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use temporalio_client::envconfig::DataSource;
 use tokio_rustls::rustls::crypto::ring::sign::any_supported_type;
 use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_rustls::rustls::{Error, InconsistentKeys};
 
 use crate::config::kinds::{Flag, Kind};
 use crate::config::resolver::{Resolver, Source, Sourced};
@@ -18,7 +20,7 @@ use crate::config::table::{Def, TLS, TLS_CA_PATH, TLS_CERT_PATH, TLS_KEY_PATH, T
 use crate::config::{ConfigError, Env, Result};
 use crate::files;
 
-/// TLS material, already read and checked to parse.
+/// TLS material, already read and checked to parse (a client certificate to match its key).
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
     pub ca_cert: Option<Pem>,
@@ -125,9 +127,13 @@ pub fn key_pair(chain: Vec<CertificateDer<'static>>, key: &[u8]) -> Result<(), S
         .map_err(|_| "the TLS client key holds no whole PEM private key".to_string())?;
     let signer = any_supported_type(&key)
         .map_err(|_| "the TLS client key is of a kind TLS cannot use".to_string())?;
-    CertifiedKey::new(chain, signer)
-        .keys_match()
-        .map_err(|_| "the TLS client certificate and key do not belong together".to_string())
+    match CertifiedKey::new(chain, signer).keys_match() {
+        Err(Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            Err("the TLS client certificate and key do not belong together".into())
+        }
+        Err(_) => Err("the TLS client certificate is not one TLS can read".into()),
+        Ok(()) => Ok(()),
+    }
 }
 
 /// TLS and its material: `Some` when TLS is on; the TLS setting's value and source too.

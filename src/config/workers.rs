@@ -1,6 +1,6 @@
 //! The workers: one from `-- CMD` or the file's `command`, or several named ones from the
 //! file's `[workers.NAME]` tables, each resolved into a [`WorkerSpec`]. A worker's table gives
-//! its `command` and `env`, its own keys (the table's `Worker` section: `replicas`,
+//! its `command` and `env`, its own keys (the table's `Section::WORKER`: `replicas`,
 //! `working_dir`, `optional`, `output`), and overrides the settings a worker may set (stop and
 //! restart, task queues and pollers). Layering stays flag > environment > file > default; inside the file,
 //! a worker's table comes before the top level. For `watch`, workers name task queues and no
@@ -55,9 +55,10 @@ pub struct WorkerSpec {
 /// How a worker process is named in logs, output and metrics: the worker's name, with `[N]`
 /// when it has several replicas.
 pub fn label(worker: &WorkerSpec, replica: u32) -> String {
-    match worker.replicas {
-        1 => worker.name.clone(),
-        _ => format!("{}[{replica}]", worker.name),
+    if worker.replicas > 1 {
+        format!("{}[{replica}]", worker.name)
+    } else {
+        worker.name.clone()
     }
 }
 
@@ -121,11 +122,9 @@ fn command(
             "missing: every worker needs a command, such as command = [\"python\", \"worker.py\"]"
         }
         ([], None, Workers::Run(_)) => {
-            return Err(ConfigError(
-                "run needs a command: CMD after --, `command` in the config file, or \
-                 [workers.NAME] tables"
-                    .into(),
-            ));
+            let problem = "run needs a command: CMD after --, `command` in the config file, or \
+                [workers.NAME] tables";
+            return Err(ConfigError(problem.into()));
         }
         ([], None, _) => return Ok(Vec::new()),
     };
@@ -224,17 +223,13 @@ fn check_spec(
     if purpose != Workers::Watch || !spec.pollers.task_queues.is_empty() {
         return Ok(());
     }
+    let at = r.at_file(name, "task_queues");
+    let named = "missing: watch proves a worker by its pollers; give it task_queues";
+    let single = "watch proves the workers by their pollers: give --task-queue \
+        (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with task_queues";
     Err(match name {
-        Some(_) => ConfigError::at(
-            r.at_file(name, "task_queues"),
-            "missing: watch proves a worker by its pollers; give it task_queues",
-        ),
-        None => ConfigError(
-            "watch proves the workers by their pollers: give --task-queue \
-             (TEMPORAL_SUPERVISOR_TASK_QUEUE, task_queue), or [workers.NAME] tables with \
-             task_queues"
-                .into(),
-        ),
+        Some(_) => ConfigError::at(at, named),
+        None => ConfigError(single.into()),
     })
 }
 
