@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod bad_input;
+mod values;
 
 use crate::config::address::parse_address;
 use crate::config::resolver::Source;
@@ -159,6 +160,8 @@ fn addresses() {
             (true, "ns.tmprl.cloud", 7233),
         ),
         ("https://x.example:443", (true, "x.example", 443)),
+        ("https://x.example:443/", (true, "x.example", 443)),
+        ("h:80", (false, "h", 80)),
     ];
     for (text, (tls, host, port)) in ok {
         let parsed = parse_address(text).map(|t| (t.https, t.host, t.port));
@@ -173,9 +176,12 @@ fn addresses() {
         "http://h:1/path",
         "u:p@h:1",
         "h:0",
+        "https://h",
+        "http://h",
     ] {
         assert!(parse_address(bad).is_err(), "{bad} should be rejected");
     }
+    assert_eq!(parse_address(" x:1 ").unwrap().text, "x:1");
 }
 
 #[test]
@@ -366,50 +372,5 @@ fn watch_says_which_settings_it_does_not_use() {
             "stop_timeout (flag --stop-timeout) does not apply to watch, which starts nothing",
             "poller_deadline (flag --poller-deadline) does not apply to watch, which starts nothing",
         ]
-    );
-}
-
-#[test]
-fn a_client_key_that_is_not_the_certificates_is_refused_at_start() {
-    let one = rcgen::generate_simple_self_signed(vec!["a.example".to_string()]).unwrap();
-    let other = rcgen::generate_simple_self_signed(vec!["b.example".to_string()]).unwrap();
-    let given = |key: &str| {
-        let variables = [
-            ("TEMPORAL_TLS_CLIENT_CERT_DATA", one.cert.pem()),
-            ("TEMPORAL_TLS_CLIENT_KEY_DATA", key.to_string()),
-        ];
-        let variables: Vec<(&str, &str)> =
-            variables.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        resolve(&Flags::new(), &env(&variables))
-    };
-    assert!(given(&one.signing_key.serialize_pem()).is_ok());
-    let error = given(&other.signing_key.serialize_pem()).unwrap_err().0;
-    assert!(
-        error.contains("environment variable TEMPORAL_TLS_CLIENT_KEY_DATA"),
-        "{error}"
-    );
-    assert!(error.contains("do not belong together"), "{error}");
-    assert!(
-        !error.contains("PRIVATE KEY"),
-        "the key is never shown: {error}"
-    );
-}
-
-#[test]
-fn toml_numbers_reach_the_settings_as_their_values() {
-    // Digit separators and other radixes are TOML's, so the settings see plain numbers.
-    let file = temp_file(
-        "numbers.toml",
-        "max_retries = 1_000\nmax_restarts = 0x1F\nbackoff_factor = 1_0.5\n",
-    );
-    let c = resolve(&flags(&[("config", &file.to_string_lossy())]), &env(&[])).unwrap();
-    assert_eq!(c.wait.max_retries, 1000);
-    assert_eq!(c.wait.backoff_factor, 10.5);
-    let report = render_report(&c.report);
-    assert!(
-        report
-            .lines()
-            .any(|l| l.starts_with("max_restarts") && l.contains("= 31 ")),
-        "{report}"
     );
 }
